@@ -1,0 +1,214 @@
+//! A customer event after validation: the Segment call types, the touchpoint channel it came
+//! through, and the identifiers and traits it carries. Built by the ingest stage through
+//! [`Event::new`], which enforces the cross-field rules; every field type is valid on its own.
+
+use crate::identity::{Identifier, IdentifierKind};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::ops::Deref;
+
+/// Segment's call types, plus `message` for conversation messages Rapport records itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Identify,
+    Track,
+    Page,
+    Screen,
+    Group,
+    Alias,
+    Message,
+}
+
+impl EventType {
+    pub const SEGMENT: [EventType; 6] = [
+        EventType::Identify,
+        EventType::Track,
+        EventType::Page,
+        EventType::Screen,
+        EventType::Group,
+        EventType::Alias,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Identify => "identify",
+            EventType::Track => "track",
+            EventType::Page => "page",
+            EventType::Screen => "screen",
+            EventType::Group => "group",
+            EventType::Alias => "alias",
+            EventType::Message => "message",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::SEGMENT.as_slice(), &[EventType::Message]]
+            .concat()
+            .into_iter()
+            .find(|t| t.as_str() == raw)
+    }
+}
+
+/// The touchpoint an event came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Web,
+    App,
+    Chat,
+    Email,
+    Voice,
+    Sms,
+    Social,
+    Survey,
+    Purchase,
+    /// A server-side call with no hint of the customer-facing touchpoint.
+    Server,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 10] = [
+        Channel::Web,
+        Channel::App,
+        Channel::Chat,
+        Channel::Email,
+        Channel::Voice,
+        Channel::Sms,
+        Channel::Social,
+        Channel::Survey,
+        Channel::Purchase,
+        Channel::Server,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Web => "web",
+            Channel::App => "app",
+            Channel::Chat => "chat",
+            Channel::Email => "email",
+            Channel::Voice => "voice",
+            Channel::Sms => "sms",
+            Channel::Social => "social",
+            Channel::Survey => "survey",
+            Channel::Purchase => "purchase",
+            Channel::Server => "server",
+        }
+    }
+
+    /// Our own channel names, plus the values Segment's libraries put in `context.channel`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let lower = raw.trim().to_ascii_lowercase();
+        match lower.as_str() {
+            "browser" => Some(Channel::Web),
+            "mobile" => Some(Channel::App),
+            _ => Self::ALL.into_iter().find(|c| c.as_str() == lower),
+        }
+    }
+}
+
+/// The fields of a validated event. Read them through [`Event`], which derefs to this.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventParts {
+    pub event_type: EventType,
+    /// The sender's `messageId` (or one Rapport generated); unique per workspace.
+    pub message_id: String,
+    pub user_id: Option<Identifier>,
+    pub anonymous_id: Option<Identifier>,
+    /// `previousId` of an alias call: either a user id or an anonymous id.
+    pub previous_id: Option<String>,
+    pub group_id: Option<String>,
+    /// The track event name, or the page/screen name.
+    pub name: Option<String>,
+    /// When it happened, corrected for the sender's clock skew.
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub channel: Channel,
+    /// `traits` of identify and group calls.
+    pub traits: Map<String, Value>,
+    pub properties: Map<String, Value>,
+    pub context: Map<String, Value>,
+    /// The whole event as accepted, unknown fields included, with Rapport's additions
+    /// (`receivedAt`, corrected `timestamp`, `originalTimestamp`).
+    pub body: Value,
+}
+
+/// Why the parts of an event do not make a valid event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("neither userId nor anonymousId is set")]
+    MissingIdentity,
+    #[error("alias needs previousId and userId")]
+    AliasIncomplete,
+    #[error("group needs groupId")]
+    GroupIncomplete,
+    #[error("track needs an event name")]
+    TrackUnnamed,
+    #[error("messageId is empty or longer than 256 characters")]
+    BadMessageId,
+}
+
+/// A validated event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Event(EventParts);
+
+impl Event {
+    pub fn new(parts: EventParts) -> Result<Self, EventError> {
+        if parts.message_id.trim().is_empty() || parts.message_id.chars().count() > 256 {
+            return Err(EventError::BadMessageId);
+        }
+        if parts.user_id.is_none() && parts.anonymous_id.is_none() {
+            return Err(EventError::MissingIdentity);
+        }
+        match parts.event_type {
+            EventType::Alias if parts.previous_id.is_none() || parts.user_id.is_none() => {
+                return Err(EventError::AliasIncomplete)
+            }
+            EventType::Group if parts.group_id.is_none() => return Err(EventError::GroupIncomplete),
+            EventType::Track if parts.name.is_none() => return Err(EventError::TrackUnnamed),
+            _ => {}
+        }
+        Ok(Self(parts))
+    }
+
+    /// Traits this event asserts about the customer: identify traits, and the traits any call
+    /// carries in `context.traits` (as Segment's browser library sends them).
+    pub fn profile_traits(&self) -> Map<String, Value> {
+        let mut out = match self.context.get("traits") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        if self.event_type == EventType::Identify {
+            for (k, v) in &self.traits {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        out
+    }
+
+    /// Every identifier this event names, strongest first: user id, email, phone, anonymous id.
+    /// Trait values that are not valid emails or phones are ignored here (they stay traits).
+    pub fn identifiers(&self) -> Vec<Identifier> {
+        let mut out = Vec::with_capacity(4);
+        out.extend(self.user_id.clone());
+        let traits = self.profile_traits();
+        for (key, kind) in [("email", IdentifierKind::Email), ("phone", IdentifierKind::Phone)] {
+            if let Some(Value::String(s)) = traits.get(key) {
+                if let Ok(id) = Identifier::new(kind, s) {
+                    out.push(id);
+                }
+            }
+        }
+        out.extend(self.anonymous_id.clone());
+        out
+    }
+}
+
+impl Deref for Event {
+    type Target = EventParts;
+    fn deref(&self) -> &EventParts {
+        &self.0
+    }
+}

@@ -1,0 +1,26 @@
+//! Rapport's domain types: identifiers, events, profiles, conversations, workspaces and keys,
+//! each built valid through one fallible constructor, plus the transport-neutral error kinds
+//! every layer maps its failures to.
+//!
+//! This crate owns no I/O: no HTTP, no SQL, no files. Storage, ingestion and the server depend
+//! on it; it depends on nothing of ours.
+
+pub mod conversation;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod identity;
+pub mod profile;
+pub mod tenancy;
+pub mod time;
+
+pub use conversation::{
+    Author, Conversation, ConversationChannel, ConversationStatus, CustomerRef, Direction, Message,
+    MessageText, NewConversation, NewMessage,
+};
+pub use error::ErrorKind;
+pub use event::{Channel, Event, EventType};
+pub use identity::{Identifier, IdentifierKind};
+pub use ids::{ConversationId, MessageId, ProfileId, WorkspaceId};
+pub use profile::Profile;
+pub use tenancy::{KeyRole, WorkspaceName};

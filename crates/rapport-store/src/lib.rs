@@ -1,0 +1,108 @@
+//! Persistence for Rapport: the [`Store`] trait every backend implements, the embedded SQLite
+//! backend, and the conformance suite any backend must pass.
+//!
+//! The store owns durability, tenancy isolation (every query is scoped to a workspace) and the
+//! atomic application of events to profiles: deduplication by `messageId`, identity stitching,
+//! last-writer-wins traits by event time. It does not parse wire formats (that is ingest) or
+//! decide anything (those are the stage crates).
+//!
+//! Threading model of the SQLite backend: one writer thread owns the only write connection and
+//! commits queued jobs together (group commit), answering each caller only after the commit is
+//! durable; readers use a small pool of read-only connections on tokio's blocking pool.
+
+pub mod conformance;
+mod error;
+pub mod sqlite;
+mod types;
+
+pub use error::StoreError;
+pub use types::*;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rapport_core::{
+    Conversation, ConversationId, CustomerRef, Event, Identifier, KeyRole, NewConversation,
+    NewMessage, Profile, ProfileId, WorkspaceId, WorkspaceName,
+};
+
+/// Everything Rapport persists. Implementations must pass [`conformance`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a workspace; [`StoreError::Conflict`] if the name is taken.
+    async fn create_workspace(&self, name: &WorkspaceName) -> Result<Workspace, StoreError>;
+    async fn workspace_by_name(&self, name: &WorkspaceName) -> Result<Option<Workspace>, StoreError>;
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+
+    /// Stores a new key's hash; the key itself is never stored.
+    async fn create_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        role: KeyRole,
+        key_hash: &str,
+        prefix: &str,
+    ) -> Result<ApiKeyRecord, StoreError>;
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Applies events atomically: either all are durable when this returns `Ok`, or none is.
+    /// Events whose `messageId` the workspace has seen are acknowledged and skipped.
+    async fn ingest(&self, workspace: &WorkspaceId, events: Vec<Event>) -> Result<IngestSummary, StoreError>;
+
+    /// A profile by id; an id merged into another profile resolves to the survivor.
+    async fn profile(&self, workspace: &WorkspaceId, id: &ProfileId) -> Result<Option<Profile>, StoreError>;
+    async fn profile_by_identifier(
+        &self,
+        workspace: &WorkspaceId,
+        identifier: &Identifier,
+    ) -> Result<Option<Profile>, StoreError>;
+    /// A profile's events, newest first by event time, a page at a time.
+    async fn profile_events(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+        cursor: Option<&EventCursor>,
+        limit: usize,
+    ) -> Result<EventPage, StoreError>;
+    /// Profiles whose name (or any word of it) or email starts with `query`, case-insensitively.
+    async fn search_profiles(
+        &self,
+        workspace: &WorkspaceId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ProfileSummary>, StoreError>;
+    /// The most recently active profiles.
+    async fn recent_profiles(&self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<ProfileSummary>, StoreError>;
+
+    /// Opens a conversation for a customer, creating their profile when an identifier is new.
+    async fn open_conversation(
+        &self,
+        workspace: &WorkspaceId,
+        customer: CustomerRef,
+        conversation: NewConversation,
+    ) -> Result<Conversation, StoreError>;
+    /// Appends a message; a repeated `external_id` returns the stored message with `false`.
+    async fn add_message(
+        &self,
+        workspace: &WorkspaceId,
+        conversation: &ConversationId,
+        message: NewMessage,
+    ) -> Result<(rapport_core::Message, bool), StoreError>;
+    async fn conversation(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ConversationId,
+    ) -> Result<Option<ConversationDetail>, StoreError>;
+    async fn profile_conversations(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Vec<Conversation>, StoreError>;
+    async fn recent_conversations(&self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<Conversation>, StoreError>;
+
+    /// Events per channel with an event time at or after `since`.
+    async fn channel_counts(
+        &self,
+        workspace: &WorkspaceId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ChannelCount>, StoreError>;
+    async fn stats(&self, workspace: &WorkspaceId) -> Result<WorkspaceStats, StoreError>;
+}

@@ -1,0 +1,525 @@
+//! Applying writes inside the writer's transaction: events onto profiles (deduplication,
+//! stitching, last-writer-wins traits, merges), conversations and messages.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rapport_core::profile::display_name;
+use rapport_core::time::{from_millis, to_millis};
+use rapport_core::{
+    Channel, Conversation, ConversationId, ConversationStatus, CustomerRef, Event, EventType,
+    Identifier, IdentifierKind, Message, MessageId, NewConversation, NewMessage, ProfileId,
+    WorkspaceId, WorkspaceName,
+};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Map, Value};
+
+use crate::{IngestSummary, StoreError};
+
+pub(super) fn now_ms() -> i64 {
+    to_millis(Utc::now())
+}
+
+pub(super) fn channel_bit(c: Channel) -> i64 {
+    1 << Channel::ALL.iter().position(|x| *x == c).unwrap_or(0)
+}
+
+pub(super) fn channels_from_bits(bits: i64) -> Vec<Channel> {
+    Channel::ALL
+        .into_iter()
+        .filter(|c| bits & channel_bit(*c) != 0)
+        .collect()
+}
+
+/// The `default` workspace exists from the start.
+pub(super) fn ensure_default_workspace(conn: &Connection) -> Result<(), StoreError> {
+    let exists: Option<String> = conn
+        .query_row(
+            "SELECT id FROM workspaces WHERE name = ?1",
+            [WorkspaceName::DEFAULT],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        conn.execute(
+            "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
+            params![WorkspaceId::generate().as_str(), WorkspaceName::DEFAULT, now_ms()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Per-profile changes gathered while applying a group of events, written once at the end.
+#[derive(Default, Clone, Copy)]
+struct Delta {
+    first: Option<i64>,
+    last: Option<i64>,
+    count: i64,
+    channels: i64,
+}
+
+impl Delta {
+    fn add(&mut self, ts: i64, channel: Channel) {
+        self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
+        self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
+        self.count += 1;
+        self.channels |= channel_bit(channel);
+    }
+
+    fn absorb(&mut self, other: Delta) {
+        if let Some(f) = other.first {
+            self.first = Some(self.first.map_or(f, |x| x.min(f)));
+        }
+        if let Some(l) = other.last {
+            self.last = Some(self.last.map_or(l, |x| x.max(l)));
+        }
+        self.count += other.count;
+        self.channels |= other.channels;
+    }
+}
+
+/// One group of writes to one workspace.
+pub(super) struct Applier<'c> {
+    conn: &'c Connection,
+    ws: String,
+    deltas: HashMap<String, Delta>,
+    dirty_traits: HashSet<String>,
+    channel_days: HashMap<(Channel, i64), i64>,
+    summary: IngestSummary,
+}
+
+impl<'c> Applier<'c> {
+    pub(super) fn new(conn: &'c Connection, ws: &WorkspaceId) -> Self {
+        Self {
+            conn,
+            ws: ws.as_str().to_owned(),
+            deltas: HashMap::new(),
+            dirty_traits: HashSet::new(),
+            channel_days: HashMap::new(),
+            summary: IngestSummary::default(),
+        }
+    }
+
+    fn lookup(&self, kind: IdentifierKind, value: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT profile_id FROM identities WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3",
+            )?
+            .query_row(params![self.ws, kind.as_str(), value], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn has_user_id(&self, profile: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT has_user_id FROM profiles WHERE id = ?1")?
+            .query_row([profile], |r| r.get::<_, bool>(0))?)
+    }
+
+    fn age(&self, profile: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT rowid FROM profiles WHERE id = ?1")?
+            .query_row([profile], |r| r.get(0))?)
+    }
+
+    fn create_profile(&self) -> Result<String, StoreError> {
+        let id = ProfileId::generate();
+        self.conn
+            .prepare_cached("INSERT INTO profiles (id, workspace_id) VALUES (?1, ?2)")?
+            .execute(params![id.as_str(), self.ws])?;
+        Ok(id.as_str().to_owned())
+    }
+
+    fn attach(&self, profile: &str, id: &Identifier, ts: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO identities (workspace_id, kind, value, profile_id, first_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![self.ws, id.kind().as_str(), id.value(), profile, ts])?;
+        if id.kind() == IdentifierKind::UserId {
+            self.conn
+                .prepare_cached("UPDATE profiles SET has_user_id = 1 WHERE id = ?1")?
+                .execute([profile])?;
+        }
+        Ok(())
+    }
+
+    /// Folds `loser` into `survivor`: identities, traits (latest wins), events, conversations
+    /// and counters move; `loser` keeps existing only as a redirect.
+    fn merge(&mut self, survivor: &str, loser: &str) -> Result<(), StoreError> {
+        let c = self.conn;
+        c.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
+            .execute([survivor, loser])?;
+        c.prepare_cached(
+            "INSERT INTO traits (profile_id, key, value, ts)
+             SELECT ?1, key, value, ts FROM traits WHERE profile_id = ?2 AND true
+             ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, ts = excluded.ts
+             WHERE excluded.ts > traits.ts",
+        )?
+        .execute([survivor, loser])?;
+        c.prepare_cached("DELETE FROM traits WHERE profile_id = ?1")?
+            .execute([loser])?;
+        c.prepare_cached("UPDATE events SET profile_id = ?1 WHERE profile_id = ?2")?
+            .execute([survivor, loser])?;
+        c.prepare_cached("UPDATE conversations SET profile_id = ?1 WHERE profile_id = ?2")?
+            .execute([survivor, loser])?;
+        c.prepare_cached(
+            "UPDATE profiles SET
+                first_seen = min(coalesce(profiles.first_seen, l.f), coalesce(l.f, profiles.first_seen)),
+                last_seen = max(coalesce(profiles.last_seen, l.la), coalesce(l.la, profiles.last_seen)),
+                event_count = profiles.event_count + l.n,
+                channels = profiles.channels | l.ch,
+                has_user_id = profiles.has_user_id | l.u
+             FROM (SELECT first_seen AS f, last_seen AS la, event_count AS n, channels AS ch, has_user_id AS u
+                   FROM profiles WHERE id = ?2) AS l
+             WHERE profiles.id = ?1",
+        )?
+        .execute([survivor, loser])?;
+        c.prepare_cached(
+            "UPDATE profiles SET merged_into = ?1, event_count = 0, channels = 0
+             WHERE id = ?2 OR merged_into = ?2",
+        )?
+        .execute([survivor, loser])?;
+        if let Some(d) = self.deltas.remove(loser) {
+            self.deltas.entry(survivor.to_owned()).or_default().absorb(d);
+        }
+        self.dirty_traits.remove(loser);
+        self.dirty_traits.insert(survivor.to_owned());
+        Ok(())
+    }
+
+    /// Finds or creates the profile an event's identifiers point to, stitching as it goes.
+    ///
+    /// Basic guard: two profiles that each carry a user id are never merged, and a user id is
+    /// never added to a profile that already has another one (a shared device or a shared
+    /// inbox must not fuse two customers). The identity stage adds configurable guards.
+    fn resolve(&mut self, ids: &[Identifier], ts: i64) -> Result<String, StoreError> {
+        let mut found: Vec<(Identifier, String)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(p) = self.lookup(id.kind(), id.value())? {
+                found.push((id.clone(), p));
+            }
+        }
+        let user_id = ids.iter().find(|i| i.kind() == IdentifierKind::UserId);
+        let user_profile = user_id.and_then(|u| found.iter().find(|(i, _)| i == u).map(|(_, p)| p.clone()));
+
+        let mut candidates: Vec<String> = Vec::new();
+        for (_, p) in &found {
+            if !candidates.contains(p) {
+                candidates.push(p.clone());
+            }
+        }
+
+        let target = if candidates.is_empty() {
+            self.create_profile()?
+        } else if user_id.is_some() && user_profile.is_none() {
+            // A new user id: join the found profile unless it belongs to someone else already.
+            let free: Vec<String> = candidates
+                .iter()
+                .filter(|p| !self.has_user_id(p).unwrap_or(true))
+                .cloned()
+                .collect();
+            match free.len() {
+                0 => self.create_profile()?,
+                _ => self.merge_all(free)?,
+            }
+        } else {
+            let primary = user_profile.unwrap_or_else(|| candidates[0].clone());
+            let primary_has_user = self.has_user_id(&primary)?;
+            let mut group = vec![primary.clone()];
+            for c in candidates.into_iter().filter(|c| *c != primary) {
+                if !(primary_has_user && self.has_user_id(&c)?) {
+                    group.push(c);
+                }
+            }
+            self.merge_all(group)?
+        };
+
+        for id in ids {
+            let owner = found.iter().find(|(i, _)| i == id).map(|(_, p)| p.as_str());
+            if owner.is_none() {
+                self.attach(&target, id, ts)?;
+            }
+        }
+        Ok(target)
+    }
+
+    /// Merges a group into its oldest member (so the canonical id is stable) and returns it.
+    fn merge_all(&mut self, group: Vec<String>) -> Result<String, StoreError> {
+        let mut aged = Vec::with_capacity(group.len());
+        for p in group {
+            aged.push((self.age(&p)?, p));
+        }
+        aged.sort();
+        let survivor = aged[0].1.clone();
+        for (_, loser) in aged.into_iter().skip(1) {
+            self.merge(&survivor, &loser)?;
+        }
+        Ok(survivor)
+    }
+
+    fn is_duplicate(&self, message_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM events WHERE workspace_id = ?1 AND message_id = ?2")?
+            .query_row(params![self.ws, message_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Applies one validated event.
+    pub(super) fn apply(&mut self, event: &Event) -> Result<(), StoreError> {
+        if self.is_duplicate(&event.message_id)? {
+            self.summary.duplicates += 1;
+            return Ok(());
+        }
+        let ts = to_millis(event.timestamp);
+        let mut ids = event.identifiers();
+        if let Some(prev) = &event.previous_id {
+            // previousId names whichever identity the customer had before.
+            let as_user = Identifier::new(IdentifierKind::UserId, prev).ok();
+            let as_anon = Identifier::new(IdentifierKind::AnonymousId, prev).ok();
+            let mut matched = false;
+            for id in [as_user.clone(), as_anon.clone()].into_iter().flatten() {
+                if self.lookup(id.kind(), id.value())?.is_some() {
+                    ids.push(id);
+                    matched = true;
+                }
+            }
+            if !matched {
+                ids.extend(as_anon);
+            }
+        }
+        let profile = self.resolve(&ids, ts)?;
+        self.record(
+            &profile,
+            event.event_type,
+            &event.message_id,
+            event.name.as_deref(),
+            event.channel,
+            event.timestamp,
+            event.received_at,
+            &event.body,
+        )?;
+        let traits = event.profile_traits();
+        if !traits.is_empty() {
+            self.upsert_traits(&profile, &traits, ts)?;
+        }
+        self.summary.applied += 1;
+        Ok(())
+    }
+
+    fn upsert_traits(&mut self, profile: &str, traits: &Map<String, Value>, ts: i64) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO traits (profile_id, key, value, ts) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, ts = excluded.ts
+             WHERE excluded.ts >= traits.ts",
+        )?;
+        for (k, v) in traits {
+            stmt.execute(params![profile, k, v.to_string(), ts])?;
+        }
+        self.dirty_traits.insert(profile.to_owned());
+        Ok(())
+    }
+
+    /// Writes one timeline row for a profile and counts it.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        profile: &str,
+        event_type: EventType,
+        message_id: &str,
+        name: Option<&str>,
+        channel: Channel,
+        timestamp: DateTime<Utc>,
+        received_at: DateTime<Utc>,
+        body: &Value,
+    ) -> Result<(), StoreError> {
+        let ts = to_millis(timestamp);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (workspace_id, message_id, profile_id, type, name, channel, ts, received_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                self.ws,
+                message_id,
+                profile,
+                event_type.as_str(),
+                name,
+                channel.as_str(),
+                ts,
+                to_millis(received_at),
+                body.to_string()
+            ])?;
+        self.deltas.entry(profile.to_owned()).or_default().add(ts, channel);
+        *self
+            .channel_days
+            .entry((channel, ts.div_euclid(86_400_000)))
+            .or_default() += 1;
+        Ok(())
+    }
+
+    /// Writes the gathered per-profile counters, display fields and channel counts.
+    pub(super) fn finish(self) -> Result<IngestSummary, StoreError> {
+        let c = self.conn;
+        let mut upd = c.prepare_cached(
+            "UPDATE profiles SET
+                first_seen = min(coalesce(first_seen, ?2), ?2),
+                last_seen = max(coalesce(last_seen, ?3), ?3),
+                event_count = event_count + ?4,
+                channels = channels | ?5
+             WHERE id = ?1",
+        )?;
+        for (p, d) in &self.deltas {
+            upd.execute(params![p, d.first, d.last, d.count, d.channels])?;
+        }
+        let mut read = c.prepare_cached(
+            "SELECT key, value FROM traits WHERE profile_id = ?1
+             AND key IN ('name', 'first_name', 'last_name', 'firstName', 'lastName', 'email')",
+        )?;
+        let mut display = c.prepare_cached(
+            "UPDATE profiles SET name = ?2, name_lc = ?3, last_lc = ?4, email = ?5 WHERE id = ?1",
+        )?;
+        for p in &self.dirty_traits {
+            let mut t = Map::new();
+            let rows = read.query_map([p], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (k, v) = row?;
+                t.insert(k, serde_json::from_str(&v).unwrap_or(Value::Null));
+            }
+            let name = display_name(&t);
+            let name_lc = name.as_ref().map(|n| n.to_lowercase());
+            let last_lc = name_lc
+                .as_ref()
+                .and_then(|n| n.rsplit_once(' ').map(|(_, l)| l.to_owned()));
+            let email = t.get("email").and_then(Value::as_str).map(|e| {
+                Identifier::new(IdentifierKind::Email, e)
+                    .map(|i| i.value().to_owned())
+                    .unwrap_or_else(|_| e.trim().to_owned())
+            });
+            display.execute(params![p, name, name_lc, last_lc, email])?;
+        }
+        let mut days = c.prepare_cached(
+            "INSERT INTO channel_daily (workspace_id, channel, day, events) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (workspace_id, day, channel) DO UPDATE SET events = events + excluded.events",
+        )?;
+        for ((ch, day), n) in &self.channel_days {
+            days.execute(params![self.ws, ch.as_str(), day, n])?;
+        }
+        Ok(self.summary)
+    }
+
+    /// Resolves who a conversation is for, creating a profile for a new identifier.
+    pub(super) fn customer(&mut self, customer: &CustomerRef, ts: i64) -> Result<String, StoreError> {
+        match customer {
+            CustomerRef::Profile(id) => super::read::canonical_profile(self.conn, &self.ws, id.as_str())?
+                .ok_or_else(|| StoreError::NotFound(format!("profile {id}"))),
+            CustomerRef::Identifier(id) => self.resolve(std::slice::from_ref(id), ts),
+        }
+    }
+
+    pub(super) fn open_conversation(
+        &mut self,
+        customer: &CustomerRef,
+        new: &NewConversation,
+    ) -> Result<Conversation, StoreError> {
+        let opened = to_millis(new.opened_at);
+        let profile = self.customer(customer, opened)?;
+        let id = ConversationId::generate();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO conversations (id, workspace_id, profile_id, channel, subject, status, opened_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6)",
+            )?
+            .execute(params![id.as_str(), self.ws, profile, new.channel.as_str(), new.subject, opened])?;
+        Ok(Conversation {
+            id,
+            profile_id: ProfileId::from_trusted(profile),
+            channel: new.channel,
+            subject: new.subject.clone(),
+            status: ConversationStatus::Open,
+            opened_at: from_millis(opened),
+            updated_at: from_millis(opened),
+            message_count: 0,
+        })
+    }
+
+    /// Appends a message and puts it on the customer's timeline as a `message` event.
+    pub(super) fn add_message(
+        &mut self,
+        conversation: &ConversationId,
+        msg: &NewMessage,
+    ) -> Result<(Message, bool), StoreError> {
+        let conv = super::read::conversation_row(self.conn, &self.ws, conversation.as_str())?
+            .ok_or_else(|| StoreError::NotFound(format!("conversation {conversation}")))?;
+        if let Some(ext) = &msg.external_id {
+            if let Some(existing) = super::read::message_by_external(self.conn, conversation.as_str(), ext)? {
+                return Ok((existing, false));
+            }
+        }
+        let id = MessageId::generate();
+        let sent = to_millis(msg.sent_at);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (id, conversation_id, direction, author, text, sent_at, external_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                id.as_str(),
+                conversation.as_str(),
+                msg.direction.as_str(),
+                msg.author.as_str(),
+                msg.text.as_str(),
+                sent,
+                msg.external_id
+            ])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE conversations SET message_count = message_count + 1,
+                    updated_at = max(updated_at, ?2) WHERE id = ?1",
+            )?
+            .execute(params![conversation.as_str(), sent])?;
+        let name = match msg.direction {
+            rapport_core::Direction::Inbound => "Message Received",
+            rapport_core::Direction::Outbound => "Message Sent",
+        };
+        let body = json!({
+            "type": "message",
+            "event": name,
+            "properties": {
+                "conversation_id": conversation.as_str(),
+                "message_id": id.as_str(),
+                "direction": msg.direction.as_str(),
+                "author": msg.author.as_str(),
+                "channel": conv.channel.as_str(),
+            },
+            "timestamp": rapport_core::time::format(msg.sent_at),
+        });
+        self.record(
+            conv.profile_id.as_str(),
+            EventType::Message,
+            &format!("message:{id}"),
+            Some(name),
+            conv.channel.channel(),
+            msg.sent_at,
+            Utc::now(),
+            &body,
+        )?;
+        Ok((
+            Message {
+                id,
+                conversation_id: conversation.clone(),
+                direction: msg.direction,
+                author: msg.author,
+                text: msg.text.as_str().to_owned(),
+                sent_at: from_millis(sent),
+                external_id: msg.external_id.clone(),
+            },
+            true,
+        ))
+    }
+}

@@ -1,0 +1,128 @@
+//! Versioned schema. Each migration runs once, in order, inside one transaction; the version
+//! reached is kept in SQLite's `user_version`. Never edit a released migration: add one.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: workspaces, keys, profiles, identities, traits, events, conversations, messages.
+    r#"
+    CREATE TABLE workspaces (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+        role TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE profiles (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+        first_seen INTEGER,
+        last_seen INTEGER,
+        event_count INTEGER NOT NULL DEFAULT 0,
+        channels INTEGER NOT NULL DEFAULT 0,
+        has_user_id INTEGER NOT NULL DEFAULT 0,
+        name TEXT,
+        name_lc TEXT,
+        last_lc TEXT,
+        email TEXT,
+        merged_into TEXT
+    );
+    CREATE INDEX profiles_recent ON profiles(workspace_id, last_seen) WHERE merged_into IS NULL;
+    CREATE INDEX profiles_name ON profiles(workspace_id, name_lc) WHERE merged_into IS NULL;
+    CREATE INDEX profiles_last ON profiles(workspace_id, last_lc) WHERE merged_into IS NULL;
+    CREATE INDEX profiles_email ON profiles(workspace_id, email) WHERE merged_into IS NULL;
+    CREATE INDEX profiles_merged ON profiles(merged_into) WHERE merged_into IS NOT NULL;
+    CREATE TABLE identities (
+        workspace_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, kind, value)
+    ) WITHOUT ROWID;
+    CREATE INDEX identities_profile ON identities(profile_id);
+    CREATE TABLE traits (
+        profile_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (profile_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        name TEXT,
+        channel TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX events_message ON events(workspace_id, message_id);
+    CREATE INDEX events_timeline ON events(profile_id, ts, seq);
+    CREATE TABLE channel_daily (
+        workspace_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        day INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, day, channel)
+    ) WITHOUT ROWID;
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        subject TEXT,
+        status TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        message_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX conversations_profile ON conversations(profile_id);
+    CREATE INDEX conversations_recent ON conversations(workspace_id, updated_at);
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id),
+        direction TEXT NOT NULL,
+        author TEXT NOT NULL,
+        text TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        external_id TEXT
+    );
+    CREATE INDEX messages_conversation ON messages(conversation_id, sent_at);
+    CREATE UNIQUE INDEX messages_external ON messages(conversation_id, external_id)
+        WHERE external_id IS NOT NULL;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`]. Refuses a database written by a newer build.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "database schema version {current} is newer than this build's {SCHEMA_VERSION}; upgrade rapport"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}

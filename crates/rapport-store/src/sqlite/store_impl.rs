@@ -1,0 +1,300 @@
+//! [`Store`] for [`SqliteStore`]: each method is a write job or a read on the pool.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rapport_core::time::{from_millis, to_millis};
+use rapport_core::{
+    Channel, Conversation, ConversationId, CustomerRef, Event, Identifier, KeyRole, Message,
+    NewConversation, NewMessage, Profile, ProfileId, WorkspaceId, WorkspaceName,
+};
+use rusqlite::{params, OptionalExtension};
+
+use super::apply::{now_ms, Applier};
+use super::{read, SqliteStore};
+use crate::{
+    ApiKeyRecord, ChannelCount, ConversationDetail, EventCursor, EventPage, IngestSummary,
+    ProfileSummary, Store, StoreError, Workspace, WorkspaceStats,
+};
+
+fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
+    Ok(Workspace {
+        id: WorkspaceId::from_trusted(r.get(0)?),
+        name: WorkspaceName::from_trusted(r.get(1)?),
+        created_at: from_millis(r.get(2)?),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_workspace(&self, name: &WorkspaceName) -> Result<Workspace, StoreError> {
+        let name = name.clone();
+        self.write(move |c| {
+            let taken: Option<String> = c
+                .query_row("SELECT id FROM workspaces WHERE name = ?1", [name.as_str()], |r| r.get(0))
+                .optional()?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(format!("workspace {name} already exists")));
+            }
+            let ws = Workspace {
+                id: WorkspaceId::generate(),
+                name,
+                created_at: from_millis(now_ms()),
+            };
+            c.execute(
+                "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![ws.id.as_str(), ws.name.as_str(), to_millis(ws.created_at)],
+            )?;
+            Ok(ws)
+        })
+        .await
+    }
+
+    async fn workspace_by_name(&self, name: &WorkspaceName) -> Result<Option<Workspace>, StoreError> {
+        let name = name.as_str().to_owned();
+        self.read(move |c| {
+            Ok(c.query_row("SELECT id, name, created_at FROM workspaces WHERE name = ?1", [name], workspace_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, name, created_at FROM workspaces ORDER BY name")?;
+            let rows = stmt.query_map([], workspace_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn create_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        role: KeyRole,
+        key_hash: &str,
+        prefix: &str,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let (ws, hash, prefix) = (workspace.clone(), key_hash.to_owned(), prefix.to_owned());
+        self.write(move |c| {
+            let name: Option<String> = c
+                .query_row("SELECT name FROM workspaces WHERE id = ?1", [ws.as_str()], |r| r.get(0))
+                .optional()?;
+            let name = name.ok_or_else(|| StoreError::NotFound(format!("workspace {ws}")))?;
+            let id = format!("key_{}", uuid::Uuid::now_v7().simple());
+            let created = now_ms();
+            c.execute(
+                "INSERT INTO api_keys (id, workspace_id, role, key_hash, prefix, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, ws.as_str(), role.as_str(), hash, prefix, created],
+            )?;
+            Ok(ApiKeyRecord {
+                id,
+                workspace_id: ws,
+                workspace_name: WorkspaceName::from_trusted(name),
+                role,
+                prefix,
+                created_at: from_millis(created),
+            })
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let hash = key_hash.to_owned();
+        self.read(move |c| {
+            let row = c
+                .query_row(
+                    "SELECT k.id, k.workspace_id, w.name, k.role, k.prefix, k.created_at
+                     FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.key_hash = ?1",
+                    [hash],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, i64>(5)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            row.map(|(id, ws, name, role, prefix, created)| {
+                Ok(ApiKeyRecord {
+                    id,
+                    workspace_id: WorkspaceId::from_trusted(ws),
+                    workspace_name: WorkspaceName::from_trusted(name),
+                    role: KeyRole::parse(&role)
+                        .ok_or_else(|| StoreError::Internal("unreadable key role".into()))?,
+                    prefix,
+                    created_at: from_millis(created),
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn ingest(&self, workspace: &WorkspaceId, events: Vec<Event>) -> Result<IngestSummary, StoreError> {
+        if events.is_empty() {
+            return Ok(IngestSummary::default());
+        }
+        let ws = workspace.clone();
+        self.write(move |c| {
+            let mut applier = Applier::new(c, &ws);
+            for e in &events {
+                applier.apply(e)?;
+            }
+            applier.finish()
+        })
+        .await
+    }
+
+    async fn profile(&self, workspace: &WorkspaceId, id: &ProfileId) -> Result<Option<Profile>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |c| read::profile(c, ws.as_str(), id.as_str())).await
+    }
+
+    async fn profile_by_identifier(
+        &self,
+        workspace: &WorkspaceId,
+        identifier: &Identifier,
+    ) -> Result<Option<Profile>, StoreError> {
+        let (ws, id) = (workspace.clone(), identifier.clone());
+        self.read(move |c| read::profile_by_identifier(c, ws.as_str(), &id)).await
+    }
+
+    async fn profile_events(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+        cursor: Option<&EventCursor>,
+        limit: usize,
+    ) -> Result<EventPage, StoreError> {
+        let (ws, id, cursor) = (workspace.clone(), id.clone(), cursor.copied());
+        self.read(move |c| {
+            read::profile_events(c, ws.as_str(), id.as_str(), cursor.as_ref(), limit)?
+                .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))
+        })
+        .await
+    }
+
+    async fn search_profiles(
+        &self,
+        workspace: &WorkspaceId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ProfileSummary>, StoreError> {
+        let (ws, q) = (workspace.clone(), query.to_owned());
+        self.read(move |c| read::search_profiles(c, ws.as_str(), &q, limit)).await
+    }
+
+    async fn recent_profiles(&self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<ProfileSummary>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| read::recent_profiles(c, ws.as_str(), limit)).await
+    }
+
+    async fn open_conversation(
+        &self,
+        workspace: &WorkspaceId,
+        customer: CustomerRef,
+        conversation: NewConversation,
+    ) -> Result<Conversation, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| {
+            let mut applier = Applier::new(c, &ws);
+            let conv = applier.open_conversation(&customer, &conversation)?;
+            applier.finish()?;
+            Ok(conv)
+        })
+        .await
+    }
+
+    async fn add_message(
+        &self,
+        workspace: &WorkspaceId,
+        conversation: &ConversationId,
+        message: NewMessage,
+    ) -> Result<(Message, bool), StoreError> {
+        let (ws, conv) = (workspace.clone(), conversation.clone());
+        self.write(move |c| {
+            let mut applier = Applier::new(c, &ws);
+            let out = applier.add_message(&conv, &message)?;
+            applier.finish()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn conversation(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ConversationId,
+    ) -> Result<Option<ConversationDetail>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |c| {
+            let Some(conversation) = read::conversation_row(c, ws.as_str(), id.as_str())? else {
+                return Ok(None);
+            };
+            let messages = read::messages(c, id.as_str())?;
+            Ok(Some(ConversationDetail { conversation, messages }))
+        })
+        .await
+    }
+
+    async fn profile_conversations(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |c| {
+            read::profile_conversations(c, ws.as_str(), id.as_str())?
+                .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))
+        })
+        .await
+    }
+
+    async fn recent_conversations(&self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<Conversation>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| read::recent_conversations(c, ws.as_str(), limit)).await
+    }
+
+    async fn channel_counts(
+        &self,
+        workspace: &WorkspaceId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ChannelCount>, StoreError> {
+        let ws = workspace.clone();
+        let day = to_millis(since).div_euclid(86_400_000);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT channel, sum(events) FROM channel_daily WHERE workspace_id = ?1 AND day >= ?2
+                 GROUP BY channel ORDER BY sum(events) DESC, channel",
+            )?;
+            let rows = stmt.query_map(params![ws.as_str(), day], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (ch, n) = row?;
+                let channel = Channel::parse(&ch).ok_or_else(|| StoreError::Internal("unreadable channel".into()))?;
+                out.push(ChannelCount { channel, events: n });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn stats(&self, workspace: &WorkspaceId) -> Result<WorkspaceStats, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| {
+            let count = |sql: &str| -> Result<i64, StoreError> { Ok(c.query_row(sql, [ws.as_str()], |r| r.get(0))?) };
+            Ok(WorkspaceStats {
+                profiles: count("SELECT count(*) FROM profiles WHERE workspace_id = ?1 AND merged_into IS NULL")?,
+                events: count("SELECT coalesce(sum(events), 0) FROM channel_daily WHERE workspace_id = ?1")?,
+                conversations: count("SELECT count(*) FROM conversations WHERE workspace_id = ?1")?,
+                messages: count("SELECT coalesce(sum(message_count), 0) FROM conversations WHERE workspace_id = ?1")?,
+            })
+        })
+        .await
+    }
+}

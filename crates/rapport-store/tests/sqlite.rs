@@ -1,0 +1,73 @@
+//! The store conformance suite on the embedded SQLite backend, plus SQLite-specific checks.
+
+use std::sync::Arc;
+
+use rapport_store::conformance::{self, event, DynStore};
+use rapport_store::sqlite::SqliteStore;
+use rapport_store::Store;
+use serde_json::json;
+
+fn fresh() -> (tempfile::TempDir, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    (dir, Arc::new(store))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_passes_the_conformance_suite() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    conformance::run_all(|| {
+        let (dir, store) = fresh();
+        dirs.lock().expect("dirs").push(dir);
+        async move { store as DynStore }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+        store
+            .ingest(&ws, vec![event(json!({"type": "identify", "userId": "u", "traits": {"name": "Kept"}}))])
+            .await
+            .expect("ingest");
+    }
+    let store = SqliteStore::open(dir.path()).expect("reopen");
+    let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+    let hits = store.search_profiles(&ws, "kept", 5).await.expect("search");
+    assert_eq!(hits.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_share_commits_without_losing_any() {
+    let (_dir, store) = fresh();
+    let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (store, ws) = (store.clone(), ws.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let e = event(json!({"type": "track", "userId": format!("u{}", i % 5), "event": "X", "messageId": format!("{w}-{i}")}));
+                store.ingest(&ws, vec![e]).await.expect("ingest");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    assert_eq!(store.stats(&ws).await.expect("stats").events, 200);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(SqliteStore::open(dir.path()).expect("open"));
+    let conn = rusqlite::Connection::open(rapport_store::sqlite::database_path(dir.path())).expect("raw");
+    conn.pragma_update(None, "user_version", 999).expect("bump");
+    drop(conn);
+    let err = SqliteStore::open(dir.path()).expect_err("must refuse");
+    assert!(err.to_string().contains("newer"), "{err}");
+}
