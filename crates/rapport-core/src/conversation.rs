@@ -107,7 +107,10 @@ impl MessageText {
             return Err("text is empty".into());
         }
         if raw.chars().count() > Self::MAX_CHARS {
-            return Err(format!("text is longer than {} characters", Self::MAX_CHARS));
+            return Err(format!(
+                "text is longer than {} characters",
+                Self::MAX_CHARS
+            ));
         }
         Ok(Self(raw.to_owned()))
     }

@@ -166,7 +166,9 @@ impl Event {
             EventType::Alias if parts.previous_id.is_none() || parts.user_id.is_none() => {
                 return Err(EventError::AliasIncomplete)
             }
-            EventType::Group if parts.group_id.is_none() => return Err(EventError::GroupIncomplete),
+            EventType::Group if parts.group_id.is_none() => {
+                return Err(EventError::GroupIncomplete)
+            }
             EventType::Track if parts.name.is_none() => return Err(EventError::TrackUnnamed),
             _ => {}
         }
@@ -194,7 +196,10 @@ impl Event {
         let mut out = Vec::with_capacity(4);
         out.extend(self.user_id.clone());
         let traits = self.profile_traits();
-        for (key, kind) in [("email", IdentifierKind::Email), ("phone", IdentifierKind::Phone)] {
+        for (key, kind) in [
+            ("email", IdentifierKind::Email),
+            ("phone", IdentifierKind::Phone),
+        ] {
             if let Some(Value::String(s)) = traits.get(key) {
                 if let Ok(id) = Identifier::new(kind, s) {
                     out.push(id);

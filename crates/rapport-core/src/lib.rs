@@ -8,8 +8,8 @@
 pub mod conversation;
 pub mod error;
 pub mod event;
-pub mod ids;
 pub mod identity;
+pub mod ids;
 pub mod profile;
 pub mod tenancy;
 pub mod time;

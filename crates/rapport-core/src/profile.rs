@@ -37,7 +37,10 @@ pub fn display_name(traits: &Map<String, Value>) -> Option<String> {
     if let Some(n) = get("name") {
         return Some(n.to_owned());
     }
-    match (get("first_name").or(get("firstName")), get("last_name").or(get("lastName"))) {
+    match (
+        get("first_name").or(get("firstName")),
+        get("last_name").or(get("lastName")),
+    ) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
         (Some(f), None) => Some(f.to_owned()),
         (None, Some(l)) => Some(l.to_owned()),

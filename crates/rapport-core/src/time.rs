@@ -15,7 +15,11 @@ pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
             return Some(Utc.from_utc_datetime(&t));
         }
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(raw, fmt) {
             return Some(t.with_timezone(&Utc));
         }

@@ -159,8 +159,8 @@ pub fn parse_batch(
         #[serde(flatten)]
         rest: Map<String, Value>,
     }
-    let envelope: Envelope = serde_json::from_slice(body)
-        .map_err(|e| IngestError::InvalidJson(e.to_string()))?;
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| IngestError::InvalidJson(e.to_string()))?;
     let items = envelope
         .batch
         .ok_or_else(|| IngestError::MissingField("batch must be an array of events".into()))?;
@@ -208,6 +208,17 @@ pub fn parse_line(
     event_from_map(map, None, &Shared::default(), received_at)
 }
 
+/// Validates an event already parsed as JSON (as the demo generator and importers hold them).
+/// Its `type` names the call; a missing `messageId` is generated.
+pub fn parse_value(value: Value, received_at: DateTime<Utc>) -> Result<Event, IngestError> {
+    match value {
+        Value::Object(map) => event_from_map(map, None, &Shared::default(), received_at),
+        _ => Err(IngestError::InvalidField(
+            "an event must be a JSON object".into(),
+        )),
+    }
+}
+
 /// Fields a batch envelope shares with each of its events.
 #[derive(Default)]
 struct Shared {
@@ -238,7 +249,9 @@ impl Shared {
 fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, IngestError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(IngestError::InvalidField("an event must be a JSON object".into())),
+        Ok(_) => Err(IngestError::InvalidField(
+            "an event must be a JSON object".into(),
+        )),
         Err(e) => Err(IngestError::InvalidJson(e.to_string())),
     }
 }
@@ -247,7 +260,9 @@ fn object_field(name: &str, v: Option<Value>) -> Result<Map<String, Value>, Inge
     match v {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m),
-        Some(_) => Err(IngestError::InvalidField(format!("{name} must be an object"))),
+        Some(_) => Err(IngestError::InvalidField(format!(
+            "{name} must be an object"
+        ))),
     }
 }
 
@@ -274,13 +289,21 @@ fn text_field(name: &str, v: Option<&Value>) -> Result<Option<String>, IngestErr
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.trim().is_empty())),
-        Some(_) => Err(IngestError::InvalidField(format!("{name} must be a string"))),
+        Some(_) => Err(IngestError::InvalidField(format!(
+            "{name} must be a string"
+        ))),
     }
 }
 
-fn identifier(kind: IdentifierKind, name: &str, raw: Option<String>) -> Result<Option<Identifier>, IngestError> {
-    raw.map(|r| Identifier::new(kind, &r).map_err(|e| IngestError::InvalidField(format!("{name}: {e}"))))
-        .transpose()
+fn identifier(
+    kind: IdentifierKind,
+    name: &str,
+    raw: Option<String>,
+) -> Result<Option<Identifier>, IngestError> {
+    raw.map(|r| {
+        Identifier::new(kind, &r).map_err(|e| IngestError::InvalidField(format!("{name}: {e}")))
+    })
+    .transpose()
 }
 
 fn event_from_map(
@@ -321,11 +344,20 @@ fn event_from_map(
     }
     let traits = object_field("traits", map.get("traits").cloned())?;
     let properties = object_field("properties", map.get("properties").cloned())?;
-    if context.get("traits").is_some_and(|t| !t.is_object() && !t.is_null()) {
-        return Err(IngestError::InvalidField("context.traits must be an object".into()));
+    if context
+        .get("traits")
+        .is_some_and(|t| !t.is_object() && !t.is_null())
+    {
+        return Err(IngestError::InvalidField(
+            "context.traits must be an object".into(),
+        ));
     }
 
-    let user_id = identifier(IdentifierKind::UserId, "userId", id_field("userId", map.get("userId"))?)?;
+    let user_id = identifier(
+        IdentifierKind::UserId,
+        "userId",
+        id_field("userId", map.get("userId"))?,
+    )?;
     let anonymous_id = identifier(
         IdentifierKind::AnonymousId,
         "anonymousId",
@@ -364,7 +396,11 @@ fn event_from_map(
     let message_id = match map.get("messageId") {
         None | Some(Value::Null) => generated_message_id(),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(IngestError::InvalidField("messageId must be a string".into())),
+        Some(_) => {
+            return Err(IngestError::InvalidField(
+                "messageId must be a string".into(),
+            ))
+        }
     };
 
     let channel = infer_channel(event_type, &context);
@@ -414,7 +450,11 @@ fn generated_message_id() -> String {
 /// Which touchpoint an event came through: an explicit `context.channel` wins, then the call
 /// type, then the library that sent it.
 pub fn infer_channel(event_type: EventType, context: &Map<String, Value>) -> Channel {
-    if let Some(c) = context.get("channel").and_then(Value::as_str).and_then(Channel::parse) {
+    if let Some(c) = context
+        .get("channel")
+        .and_then(Value::as_str)
+        .and_then(Channel::parse)
+    {
         if c != Channel::Server {
             return c;
         }
@@ -430,9 +470,16 @@ pub fn infer_channel(event_type: EventType, context: &Map<String, Value>) -> Cha
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_ascii_lowercase();
-    if ["ios", "android", "react-native", "flutter", "swift", "kotlin"]
-        .iter()
-        .any(|m| library.contains(m))
+    if [
+        "ios",
+        "android",
+        "react-native",
+        "flutter",
+        "swift",
+        "kotlin",
+    ]
+    .iter()
+    .any(|m| library.contains(m))
     {
         Channel::App
     } else if library.contains("analytics.js") || library.contains("analytics-next") {

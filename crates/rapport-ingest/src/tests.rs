@@ -68,7 +68,10 @@ fn bad_timestamps_are_refused() {
     for field in ["timestamp", "sentAt", "originalTimestamp"] {
         let mut v = json!({"userId": "u", "event": "X"});
         v[field] = json!("last tuesday");
-        assert_eq!(single(EventType::Track, v).unwrap_err().code(), "invalid_timestamp");
+        assert_eq!(
+            single(EventType::Track, v).unwrap_err().code(),
+            "invalid_timestamp"
+        );
     }
 }
 
@@ -76,19 +79,43 @@ fn bad_timestamps_are_refused() {
 fn malformed_json_and_wrong_shapes() {
     let err = parse_single(EventType::Track, b"{not json", now(), &Limits::default()).unwrap_err();
     assert_eq!(err.code(), "invalid_json");
-    assert_eq!(single(EventType::Track, json!([1, 2])).unwrap_err().code(), "invalid_field");
-    let err = single(EventType::Track, json!({"userId": "u", "event": "X", "properties": 3}));
+    assert_eq!(
+        single(EventType::Track, json!([1, 2])).unwrap_err().code(),
+        "invalid_field"
+    );
+    let err = single(
+        EventType::Track,
+        json!({"userId": "u", "event": "X", "properties": 3}),
+    );
     assert_eq!(err.unwrap_err().code(), "invalid_field");
-    assert_eq!(single(EventType::Track, json!({"userId": "u"})).unwrap_err().code(), "missing_field");
-    let err = single(EventType::Track, json!({"userId": "u", "event": "X", "type": "page"}));
+    assert_eq!(
+        single(EventType::Track, json!({"userId": "u"}))
+            .unwrap_err()
+            .code(),
+        "missing_field"
+    );
+    let err = single(
+        EventType::Track,
+        json!({"userId": "u", "event": "X", "type": "page"}),
+    );
     assert_eq!(err.unwrap_err().code(), "invalid_type");
 }
 
 #[test]
 fn alias_and_group_need_their_ids() {
-    assert_eq!(single(EventType::Alias, json!({"userId": "u"})).unwrap_err().code(), "missing_field");
+    assert_eq!(
+        single(EventType::Alias, json!({"userId": "u"}))
+            .unwrap_err()
+            .code(),
+        "missing_field"
+    );
     assert!(single(EventType::Alias, json!({"userId": "u", "previousId": "a"})).is_ok());
-    assert_eq!(single(EventType::Group, json!({"userId": "u"})).unwrap_err().code(), "missing_field");
+    assert_eq!(
+        single(EventType::Group, json!({"userId": "u"}))
+            .unwrap_err()
+            .code(),
+        "missing_field"
+    );
     assert!(single(EventType::Group, json!({"userId": "u", "groupId": 7})).is_ok());
 }
 
@@ -97,7 +124,10 @@ fn size_limits() {
     let big = "x".repeat(33 * 1024);
     let v = json!({"userId": "u", "event": "X", "properties": {"blob": big}});
     let err = single(EventType::Track, v.clone()).unwrap_err();
-    assert_eq!((err.code(), err.kind()), ("event_too_large", ErrorKind::TooLarge));
+    assert_eq!(
+        (err.code(), err.kind()),
+        ("event_too_large", ErrorKind::TooLarge)
+    );
 
     let batch = json!({"batch": [{"type": "track", "userId": "u", "event": "ok"}, {"type": "track", "userId": "u", "event": "X", "properties": {"blob": big}}]});
     let err = parse_batch(batch.to_string().as_bytes(), now(), &Limits::default()).unwrap_err();
@@ -108,7 +138,10 @@ fn size_limits() {
     let huge: Vec<Value> = (0..20).map(|_| v.clone()).collect();
     let body = json!({"batch": huge}).to_string();
     let err = parse_batch(body.as_bytes(), now(), &Limits::default()).unwrap_err();
-    assert_eq!((err.code(), err.kind()), ("batch_too_large", ErrorKind::TooLarge));
+    assert_eq!(
+        (err.code(), err.kind()),
+        ("batch_too_large", ErrorKind::TooLarge)
+    );
 }
 
 #[test]
@@ -121,7 +154,14 @@ fn batch_lists_every_failing_index() {
     ]});
     let err = parse_batch(body.to_string().as_bytes(), now(), &Limits::default()).unwrap_err();
     let got: Vec<(usize, &str)> = err.items().iter().map(|i| (i.index, i.code)).collect();
-    assert_eq!(got, [(1, "missing_identity"), (2, "invalid_type"), (3, "invalid_timestamp")]);
+    assert_eq!(
+        got,
+        [
+            (1, "missing_identity"),
+            (2, "invalid_type"),
+            (3, "invalid_timestamp")
+        ]
+    );
 }
 
 #[test]
@@ -147,11 +187,23 @@ fn batch_shares_context_sent_at_and_extras() {
 #[test]
 fn channel_inference() {
     let ctx = |v: Value| v.as_object().unwrap().clone();
-    assert_eq!(infer_channel(EventType::Track, &ctx(json!({"channel": "chat"}))), Channel::Chat);
-    assert_eq!(infer_channel(EventType::Track, &ctx(json!({"channel": "browser"}))), Channel::Web);
-    assert_eq!(infer_channel(EventType::Screen, &ctx(json!({}))), Channel::App);
     assert_eq!(
-        infer_channel(EventType::Track, &ctx(json!({"library": {"name": "analytics-ios"}}))),
+        infer_channel(EventType::Track, &ctx(json!({"channel": "chat"}))),
+        Channel::Chat
+    );
+    assert_eq!(
+        infer_channel(EventType::Track, &ctx(json!({"channel": "browser"}))),
+        Channel::Web
+    );
+    assert_eq!(
+        infer_channel(EventType::Screen, &ctx(json!({}))),
+        Channel::App
+    );
+    assert_eq!(
+        infer_channel(
+            EventType::Track,
+            &ctx(json!({"library": {"name": "analytics-ios"}}))
+        ),
         Channel::App
     );
 }
@@ -160,7 +212,12 @@ fn channel_inference() {
 fn import_lines_need_a_type() {
     let err = parse_line(r#"{"userId":"u","event":"X"}"#, now(), &Limits::default()).unwrap_err();
     assert_eq!(err.code(), "missing_field");
-    assert!(parse_line(r#"{"type":"track","userId":"u","event":"X"}"#, now(), &Limits::default()).is_ok());
+    assert!(parse_line(
+        r#"{"type":"track","userId":"u","event":"X"}"#,
+        now(),
+        &Limits::default()
+    )
+    .is_ok());
 }
 
 proptest! {

@@ -1,1 +1,68 @@
-//! stub
+//! Rapport's server: the Segment-compatible HTTP API, the read API, the server-rendered
+//! dashboard, and the wiring of stages to the store.
+//!
+//! It owns HTTP concerns only: authentication, limits on bodies, mapping errors to statuses,
+//! OpenAPI, HTML. Parsing payloads is `rapport-ingest`'s job, persistence is `rapport-store`'s.
+
+pub mod api;
+pub mod auth;
+pub mod dashboard;
+pub mod error;
+pub mod openapi;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use rapport_ingest::Limits;
+use rapport_store::Store;
+use tokio::net::TcpListener;
+
+/// Everything a request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<auth::KeyCache>,
+    pub sessions: Arc<auth::Sessions>,
+    pub limits: Limits,
+    /// Set on demo servers: the login page says so and offers the demo key.
+    pub demo_admin_key: Option<String>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
+        Self {
+            store,
+            keys: Arc::default(),
+            sessions: Arc::default(),
+            limits,
+            demo_admin_key: None,
+        }
+    }
+}
+
+/// The whole application: API, dashboard, OpenAPI document, health check.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(dashboard::routes())
+        .route("/openapi.json", axum::routing::get(openapi::serve))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -51,7 +51,12 @@ fn t(s: &str) -> DateTime<Utc> {
 pub fn event(v: Value) -> Event {
     let obj = v.as_object().expect("event object");
     let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
-    let m = |k: &str| obj.get(k).and_then(Value::as_object).cloned().unwrap_or_default();
+    let m = |k: &str| {
+        obj.get(k)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
     let event_type = EventType::parse(&s("type").expect("type")).expect("known type");
     let context: Map<String, Value> = m("context");
     let channel = context
@@ -68,7 +73,8 @@ pub fn event(v: Value) -> Event {
         event_type,
         message_id: s("messageId").unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         user_id: s("userId").map(|u| Identifier::new(IdentifierKind::UserId, &u).expect("user id")),
-        anonymous_id: s("anonymousId").map(|a| Identifier::new(IdentifierKind::AnonymousId, &a).expect("anon id")),
+        anonymous_id: s("anonymousId")
+            .map(|a| Identifier::new(IdentifierKind::AnonymousId, &a).expect("anon id")),
         previous_id: s("previousId"),
         group_id: s("groupId"),
         name: s("event").or_else(|| s("name")),
@@ -101,21 +107,39 @@ pub async fn workspaces(store: DynStore) {
     let acme = WorkspaceName::parse("acme").expect("name");
     let ws = store.create_workspace(&acme).await.expect("create");
     assert_eq!(ws.name, acme);
-    assert!(matches!(store.create_workspace(&acme).await, Err(StoreError::Conflict(_))));
-    let names: Vec<String> = store.list_workspaces().await.expect("list").into_iter().map(|w| w.name.to_string()).collect();
+    assert!(matches!(
+        store.create_workspace(&acme).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let names: Vec<String> = store
+        .list_workspaces()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|w| w.name.to_string())
+        .collect();
     assert_eq!(names, ["acme", "default"]);
 }
 
 pub async fn api_keys(store: DynStore) {
     let ws = default_ws(&store).await;
-    let rec = store.create_api_key(&ws, KeyRole::Admin, "hash-1", "rk_a_12").await.expect("create key");
-    let found = store.find_api_key("hash-1").await.expect("find").expect("present");
+    let rec = store
+        .create_api_key(&ws, KeyRole::Admin, "hash-1", "rk_a_12")
+        .await
+        .expect("create key");
+    let found = store
+        .find_api_key("hash-1")
+        .await
+        .expect("find")
+        .expect("present");
     assert_eq!(found, rec);
     assert_eq!(found.workspace_name.as_str(), "default");
     assert!(store.find_api_key("hash-2").await.expect("find").is_none());
     let missing = WorkspaceId::generate();
     assert!(matches!(
-        store.create_api_key(&missing, KeyRole::Write, "hash-3", "x").await,
+        store
+            .create_api_key(&missing, KeyRole::Write, "hash-3", "x")
+            .await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -133,49 +157,97 @@ pub async fn identify_builds_a_profile(store: DynStore) {
         .await
         .expect("ingest");
     assert_eq!((summary.applied, summary.duplicates), (3, 0));
-    let p = store.profile_by_identifier(&ws, &uid("u1")).await.expect("read").expect("profile");
+    let p = store
+        .profile_by_identifier(&ws, &uid("u1"))
+        .await
+        .expect("read")
+        .expect("profile");
     assert_eq!(p.name.as_deref(), Some("Ada Lovelace"));
     assert_eq!(p.email.as_deref(), Some("ada@example.com"));
     assert_eq!(p.traits["plan"], "pro");
     assert_eq!(p.event_count, 3);
     assert_eq!(p.first_seen, Some(t("2024-12-31T10:00:00Z")));
     assert_eq!(p.last_seen, Some(t("2025-01-02T10:00:00Z")));
-    assert_eq!(p.channels, [Channel::Web, Channel::Purchase, Channel::Server]);
+    assert_eq!(
+        p.channels,
+        [Channel::Web, Channel::Purchase, Channel::Server]
+    );
     let ids: Vec<String> = p.identities.iter().map(ToString::to_string).collect();
-    assert_eq!(ids, ["user_id:u1", "email:ada@example.com", "phone:+447700900123"]);
+    assert_eq!(
+        ids,
+        ["user_id:u1", "email:ada@example.com", "phone:+447700900123"]
+    );
     let by_email = Identifier::new(IdentifierKind::Email, "ADA@example.com").expect("email");
-    let again = store.profile_by_identifier(&ws, &by_email).await.expect("read").expect("by email");
+    let again = store
+        .profile_by_identifier(&ws, &by_email)
+        .await
+        .expect("read")
+        .expect("by email");
     assert_eq!(again.id, p.id);
-    let by_id = store.profile(&ws, &p.id).await.expect("read").expect("by id");
+    let by_id = store
+        .profile(&ws, &p.id)
+        .await
+        .expect("read")
+        .expect("by id");
     assert_eq!(by_id, p);
 }
 
 pub async fn duplicates_apply_once(store: DynStore) {
     let ws = default_ws(&store).await;
     let e = json!({"type": "track", "userId": "u1", "messageId": "dup", "event": "X"});
-    store.ingest(&ws, vec![event(e.clone())]).await.expect("first");
-    let s = store.ingest(&ws, vec![event(e.clone()), event(e)]).await.expect("again");
+    store
+        .ingest(&ws, vec![event(e.clone())])
+        .await
+        .expect("first");
+    let s = store
+        .ingest(&ws, vec![event(e.clone()), event(e)])
+        .await
+        .expect("again");
     assert_eq!((s.applied, s.duplicates), (0, 2));
-    let p = store.profile_by_identifier(&ws, &uid("u1")).await.expect("read").expect("profile");
+    let p = store
+        .profile_by_identifier(&ws, &uid("u1"))
+        .await
+        .expect("read")
+        .expect("profile");
     assert_eq!(p.event_count, 1);
 }
 
 pub async fn traits_merge_by_event_time(store: DynStore) {
     let ws = default_ws(&store).await;
     store
-        .ingest(&ws, vec![event(json!({"type": "identify", "userId": "u", "timestamp": "2025-03-02T00:00:00Z",
-                                         "traits": {"plan": "new", "city": "Paris"}}))])
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "identify", "userId": "u", "timestamp": "2025-03-02T00:00:00Z",
+                                         "traits": {"plan": "new", "city": "Paris"}}),
+            )],
+        )
         .await
         .expect("newer first");
     store
-        .ingest(&ws, vec![event(json!({"type": "identify", "userId": "u", "timestamp": "2025-03-01T00:00:00Z",
-                                         "traits": {"plan": "old", "country": "FR"}}))])
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "identify", "userId": "u", "timestamp": "2025-03-01T00:00:00Z",
+                                         "traits": {"plan": "old", "country": "FR"}}),
+            )],
+        )
         .await
         .expect("older later");
-    let p = store.profile_by_identifier(&ws, &uid("u")).await.expect("read").expect("profile");
-    assert_eq!(p.traits["plan"], "new", "an older event must not overwrite a newer trait");
+    let p = store
+        .profile_by_identifier(&ws, &uid("u"))
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(
+        p.traits["plan"], "new",
+        "an older event must not overwrite a newer trait"
+    );
     assert_eq!(p.traits["city"], "Paris");
-    assert_eq!(p.traits["country"], "FR", "an older event still fills a trait nobody set later");
+    assert_eq!(
+        p.traits["country"], "FR",
+        "an older event still fills a trait nobody set later"
+    );
 }
 
 pub async fn anonymous_activity_is_stitched(store: DynStore) {
@@ -188,7 +260,11 @@ pub async fn anonymous_activity_is_stitched(store: DynStore) {
         .await
         .expect("anonymous");
     let anon = Identifier::new(IdentifierKind::AnonymousId, "a1").expect("anon");
-    let before = store.profile_by_identifier(&ws, &anon).await.expect("read").expect("anon profile");
+    let before = store
+        .profile_by_identifier(&ws, &anon)
+        .await
+        .expect("read")
+        .expect("anon profile");
     store
         .ingest(&ws, vec![event(json!({"type": "identify", "userId": "u9", "anonymousId": "a1",
                                          "timestamp": "2025-01-01T00:02:00Z", "traits": {"name": "Grace Hopper"}}))])
@@ -198,8 +274,15 @@ pub async fn anonymous_activity_is_stitched(store: DynStore) {
         .ingest(&ws, vec![event(json!({"type": "track", "userId": "u9", "event": "Signed Up", "timestamp": "2025-01-01T00:03:00Z"}))])
         .await
         .expect("track");
-    let after = store.profile_by_identifier(&ws, &uid("u9")).await.expect("read").expect("profile");
-    assert_eq!(after.id, before.id, "the anonymous profile becomes the user's profile");
+    let after = store
+        .profile_by_identifier(&ws, &uid("u9"))
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(
+        after.id, before.id,
+        "the anonymous profile becomes the user's profile"
+    );
     assert_eq!(after.event_count, 4);
     assert_eq!(after.first_seen, Some(t("2025-01-01T00:00:00Z")));
 }
@@ -215,69 +298,146 @@ pub async fn alias_merges_and_old_id_redirects(store: DynStore) {
         .await
         .expect("two profiles");
     let anon = Identifier::new(IdentifierKind::AnonymousId, "old-anon").expect("anon");
-    let older = store.profile_by_identifier(&ws, &anon).await.expect("read").expect("anon profile");
-    let newer = store.profile_by_identifier(&ws, &uid("u-new")).await.expect("read").expect("user profile");
+    let older = store
+        .profile_by_identifier(&ws, &anon)
+        .await
+        .expect("read")
+        .expect("anon profile");
+    let newer = store
+        .profile_by_identifier(&ws, &uid("u-new"))
+        .await
+        .expect("read")
+        .expect("user profile");
     assert_ne!(older.id, newer.id);
     store
         .ingest(&ws, vec![event(json!({"type": "alias", "userId": "u-new", "previousId": "old-anon", "timestamp": "2025-01-03T00:00:00Z"}))])
         .await
         .expect("alias");
-    let merged = store.profile_by_identifier(&ws, &uid("u-new")).await.expect("read").expect("merged");
-    assert_eq!(merged.id, older.id, "the older profile survives, so its id stays canonical");
+    let merged = store
+        .profile_by_identifier(&ws, &uid("u-new"))
+        .await
+        .expect("read")
+        .expect("merged");
+    assert_eq!(
+        merged.id, older.id,
+        "the older profile survives, so its id stays canonical"
+    );
     assert_eq!(merged.traits["city"], "Oslo");
     assert_eq!(merged.traits["name"], "Linus");
     assert_eq!(merged.event_count, 3);
     assert_eq!(merged.merged_ids, [newer.id.clone()]);
-    let redirected = store.profile(&ws, &newer.id).await.expect("read").expect("redirect");
-    assert_eq!(redirected.id, older.id, "a merged id keeps resolving to the survivor");
-    let page = store.profile_events(&ws, &newer.id, None, 10).await.expect("events via old id");
+    let redirected = store
+        .profile(&ws, &newer.id)
+        .await
+        .expect("read")
+        .expect("redirect");
+    assert_eq!(
+        redirected.id, older.id,
+        "a merged id keeps resolving to the survivor"
+    );
+    let page = store
+        .profile_events(&ws, &newer.id, None, 10)
+        .await
+        .expect("events via old id");
     assert_eq!(page.events.len(), 3);
 }
 
 pub async fn two_users_never_merge(store: DynStore) {
     let ws = default_ws(&store).await;
     store
-        .ingest(&ws, vec![
-            event(json!({"type": "identify", "userId": "alice", "anonymousId": "shared-tablet"})),
-            event(json!({"type": "identify", "userId": "bob", "anonymousId": "shared-tablet"})),
-        ])
+        .ingest(
+            &ws,
+            vec![
+                event(
+                    json!({"type": "identify", "userId": "alice", "anonymousId": "shared-tablet"}),
+                ),
+                event(json!({"type": "identify", "userId": "bob", "anonymousId": "shared-tablet"})),
+            ],
+        )
         .await
         .expect("ingest");
-    let a = store.profile_by_identifier(&ws, &uid("alice")).await.expect("read").expect("alice");
-    let b = store.profile_by_identifier(&ws, &uid("bob")).await.expect("read").expect("bob");
+    let a = store
+        .profile_by_identifier(&ws, &uid("alice"))
+        .await
+        .expect("read")
+        .expect("alice");
+    let b = store
+        .profile_by_identifier(&ws, &uid("bob"))
+        .await
+        .expect("read")
+        .expect("bob");
     assert_ne!(a.id, b.id, "a shared device must not fuse two customers");
-    assert!(b.identities.iter().all(|i| i.kind() != IdentifierKind::AnonymousId || i.value() != "shared-tablet"));
+    assert!(b
+        .identities
+        .iter()
+        .all(|i| i.kind() != IdentifierKind::AnonymousId || i.value() != "shared-tablet"));
 }
 
 pub async fn workspaces_are_isolated(store: DynStore) {
     let a = default_ws(&store).await;
-    let b = store.create_workspace(&WorkspaceName::parse("other").expect("name")).await.expect("ws").id;
+    let b = store
+        .create_workspace(&WorkspaceName::parse("other").expect("name"))
+        .await
+        .expect("ws")
+        .id;
     store
         .ingest(&a, vec![event(json!({"type": "identify", "userId": "u1", "messageId": "same", "traits": {"name": "Only In A"}}))])
         .await
         .expect("ingest a");
-    let in_a = store.profile_by_identifier(&a, &uid("u1")).await.expect("read").expect("in a");
-    assert!(store.profile_by_identifier(&b, &uid("u1")).await.expect("read").is_none());
+    let in_a = store
+        .profile_by_identifier(&a, &uid("u1"))
+        .await
+        .expect("read")
+        .expect("in a");
+    assert!(store
+        .profile_by_identifier(&b, &uid("u1"))
+        .await
+        .expect("read")
+        .is_none());
     assert!(store.profile(&b, &in_a.id).await.expect("read").is_none());
-    assert!(matches!(store.profile_events(&b, &in_a.id, None, 10).await, Err(StoreError::NotFound(_))));
-    assert!(store.search_profiles(&b, "only", 10).await.expect("search").is_empty());
-    assert!(store.recent_profiles(&b, 10).await.expect("recent").is_empty());
+    assert!(matches!(
+        store.profile_events(&b, &in_a.id, None, 10).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store
+        .search_profiles(&b, "only", 10)
+        .await
+        .expect("search")
+        .is_empty());
+    assert!(store
+        .recent_profiles(&b, 10)
+        .await
+        .expect("recent")
+        .is_empty());
     let conv = store
-        .open_conversation(&a, CustomerRef::Profile(in_a.id.clone()), NewConversation {
-            channel: ConversationChannel::Chat,
-            subject: None,
-            opened_at: Utc::now(),
-        })
+        .open_conversation(
+            &a,
+            CustomerRef::Profile(in_a.id.clone()),
+            NewConversation {
+                channel: ConversationChannel::Chat,
+                subject: None,
+                opened_at: Utc::now(),
+            },
+        )
         .await
         .expect("conversation");
-    assert!(store.conversation(&b, &conv.id).await.expect("read").is_none());
+    assert!(store
+        .conversation(&b, &conv.id)
+        .await
+        .expect("read")
+        .is_none());
     assert!(matches!(
-        store.open_conversation(&b, CustomerRef::Profile(in_a.id.clone()), NewConversation {
-            channel: ConversationChannel::Chat,
-            subject: None,
-            opened_at: Utc::now()
-        })
-        .await,
+        store
+            .open_conversation(
+                &b,
+                CustomerRef::Profile(in_a.id.clone()),
+                NewConversation {
+                    channel: ConversationChannel::Chat,
+                    subject: None,
+                    opened_at: Utc::now()
+                }
+            )
+            .await,
         Err(StoreError::NotFound(_))
     ));
     let msg = NewMessage {
@@ -287,10 +447,18 @@ pub async fn workspaces_are_isolated(store: DynStore) {
         sent_at: Utc::now(),
         external_id: None,
     };
-    assert!(matches!(store.add_message(&b, &conv.id, msg).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.add_message(&b, &conv.id, msg).await,
+        Err(StoreError::NotFound(_))
+    ));
     // The same messageId in another workspace is a different event.
     let s = store
-        .ingest(&b, vec![event(json!({"type": "identify", "userId": "u1", "messageId": "same"}))])
+        .ingest(
+            &b,
+            vec![event(
+                json!({"type": "identify", "userId": "u1", "messageId": "same"}),
+            )],
+        )
         .await
         .expect("ingest b");
     assert_eq!(s.applied, 1);
@@ -308,13 +476,24 @@ pub async fn timeline_pages_cover_everything_once(store: DynStore) {
         })
         .collect();
     store.ingest(&ws, events).await.expect("ingest");
-    let p = store.profile_by_identifier(&ws, &uid("u")).await.expect("read").expect("profile");
+    let p = store
+        .profile_by_identifier(&ws, &uid("u"))
+        .await
+        .expect("read")
+        .expect("profile");
     let mut seen = Vec::new();
     let mut cursor: Option<EventCursor> = None;
     loop {
-        let page = store.profile_events(&ws, &p.id, cursor.as_ref(), 10).await.expect("page");
+        let page = store
+            .profile_events(&ws, &p.id, cursor.as_ref(), 10)
+            .await
+            .expect("page");
         assert!(page.events.len() <= 10);
-        seen.extend(page.events.iter().map(|e| (e.timestamp, e.seq, e.message_id.clone())));
+        seen.extend(
+            page.events
+                .iter()
+                .map(|e| (e.timestamp, e.seq, e.message_id.clone())),
+        );
         match page.next_cursor {
             Some(c) => cursor = Some(EventCursor::decode(&c).expect("cursor")),
             None => break,
@@ -325,7 +504,10 @@ pub async fn timeline_pages_cover_everything_once(store: DynStore) {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 25, "no event twice");
-    assert!(seen.windows(2).all(|w| (w[0].0, w[0].1) > (w[1].0, w[1].1)), "newest first");
+    assert!(
+        seen.windows(2).all(|w| (w[0].0, w[0].1) > (w[1].0, w[1].1)),
+        "newest first"
+    );
 }
 
 pub async fn search_by_name_and_email_prefix(store: DynStore) {
@@ -343,11 +525,27 @@ pub async fn search_by_name_and_email_prefix(store: DynStore) {
         n.sort();
         n
     };
-    assert_eq!(names(store.search_profiles(&ws, "mar", 10).await.expect("s")), ["Marie Curie"]);
-    assert_eq!(names(store.search_profiles(&ws, "CUR", 10).await.expect("s")), ["Marie Curie", "Pierre Curie"]);
-    assert_eq!(names(store.search_profiles(&ws, "ada@", 10).await.expect("s")), ["Ada King"]);
-    assert!(store.search_profiles(&ws, "zzz", 10).await.expect("s").is_empty());
-    assert_eq!(store.recent_profiles(&ws, 2).await.expect("recent").len(), 2);
+    assert_eq!(
+        names(store.search_profiles(&ws, "mar", 10).await.expect("s")),
+        ["Marie Curie"]
+    );
+    assert_eq!(
+        names(store.search_profiles(&ws, "CUR", 10).await.expect("s")),
+        ["Marie Curie", "Pierre Curie"]
+    );
+    assert_eq!(
+        names(store.search_profiles(&ws, "ada@", 10).await.expect("s")),
+        ["Ada King"]
+    );
+    assert!(store
+        .search_profiles(&ws, "zzz", 10)
+        .await
+        .expect("s")
+        .is_empty());
+    assert_eq!(
+        store.recent_profiles(&ws, 2).await.expect("recent").len(),
+        2
+    );
 }
 
 pub async fn conversations_and_messages(store: DynStore) {
@@ -355,63 +553,144 @@ pub async fn conversations_and_messages(store: DynStore) {
     let email = Identifier::new(IdentifierKind::Email, "new.customer@example.com").expect("email");
     let opened = t("2025-02-01T09:00:00Z");
     let conv = store
-        .open_conversation(&ws, CustomerRef::Identifier(email.clone()), NewConversation {
-            channel: ConversationChannel::Email,
-            subject: Some("Router not delivered".into()),
-            opened_at: opened,
-        })
+        .open_conversation(
+            &ws,
+            CustomerRef::Identifier(email.clone()),
+            NewConversation {
+                channel: ConversationChannel::Email,
+                subject: Some("Router not delivered".into()),
+                opened_at: opened,
+            },
+        )
         .await
         .expect("open for a new email");
-    let profile = store.profile_by_identifier(&ws, &email).await.expect("read").expect("created");
+    let profile = store
+        .profile_by_identifier(&ws, &email)
+        .await
+        .expect("read")
+        .expect("created");
     assert_eq!(conv.profile_id, profile.id);
-    let msg = |text: &str, dir: Direction, author: Author, min: i64, ext: Option<&str>| NewMessage {
-        direction: dir,
-        author,
-        text: MessageText::parse(text).expect("text"),
-        sent_at: opened + Duration::minutes(min),
-        external_id: ext.map(str::to_owned),
-    };
+    let msg =
+        |text: &str, dir: Direction, author: Author, min: i64, ext: Option<&str>| NewMessage {
+            direction: dir,
+            author,
+            text: MessageText::parse(text).expect("text"),
+            sent_at: opened + Duration::minutes(min),
+            external_id: ext.map(str::to_owned),
+        };
     let (m1, created) = store
-        .add_message(&ws, &conv.id, msg("Where is my router?", Direction::Inbound, Author::Customer, 0, Some("ext-1")))
+        .add_message(
+            &ws,
+            &conv.id,
+            msg(
+                "Where is my router?",
+                Direction::Inbound,
+                Author::Customer,
+                0,
+                Some("ext-1"),
+            ),
+        )
         .await
         .expect("m1");
     assert!(created);
     let (again, created) = store
-        .add_message(&ws, &conv.id, msg("Where is my router?", Direction::Inbound, Author::Customer, 0, Some("ext-1")))
+        .add_message(
+            &ws,
+            &conv.id,
+            msg(
+                "Where is my router?",
+                Direction::Inbound,
+                Author::Customer,
+                0,
+                Some("ext-1"),
+            ),
+        )
         .await
         .expect("m1 again");
     assert!(!created);
     assert_eq!(again.id, m1.id);
     store
-        .add_message(&ws, &conv.id, msg("Sorry! It ships today.", Direction::Outbound, Author::Agent, 5, None))
+        .add_message(
+            &ws,
+            &conv.id,
+            msg(
+                "Sorry! It ships today.",
+                Direction::Outbound,
+                Author::Agent,
+                5,
+                None,
+            ),
+        )
         .await
         .expect("m2");
-    let detail = store.conversation(&ws, &conv.id).await.expect("read").expect("detail");
+    let detail = store
+        .conversation(&ws, &conv.id)
+        .await
+        .expect("read")
+        .expect("detail");
     assert_eq!(detail.messages.len(), 2);
     assert_eq!(detail.conversation.message_count, 2);
-    assert_eq!(detail.conversation.updated_at, opened + Duration::minutes(5));
+    assert_eq!(
+        detail.conversation.updated_at,
+        opened + Duration::minutes(5)
+    );
     assert_eq!(detail.messages[0].text, "Where is my router?");
-    let convs = store.profile_conversations(&ws, &profile.id).await.expect("list");
+    let convs = store
+        .profile_conversations(&ws, &profile.id)
+        .await
+        .expect("list");
     assert_eq!(convs.len(), 1);
-    let timeline = store.profile_events(&ws, &profile.id, None, 10).await.expect("timeline");
-    assert_eq!(timeline.events.len(), 2, "messages appear on the customer's timeline");
-    assert!(timeline.events.iter().all(|e| e.event_type == EventType::Message && e.channel == Channel::Email));
-    let p = store.profile(&ws, &profile.id).await.expect("read").expect("profile");
+    let timeline = store
+        .profile_events(&ws, &profile.id, None, 10)
+        .await
+        .expect("timeline");
+    assert_eq!(
+        timeline.events.len(),
+        2,
+        "messages appear on the customer's timeline"
+    );
+    assert!(timeline
+        .events
+        .iter()
+        .all(|e| e.event_type == EventType::Message && e.channel == Channel::Email));
+    let p = store
+        .profile(&ws, &profile.id)
+        .await
+        .expect("read")
+        .expect("profile");
     assert_eq!(p.channels, [Channel::Email]);
     assert!(matches!(
-        store.add_message(&ws, &rapport_core::ConversationId::generate(), msg("x", Direction::Inbound, Author::Customer, 0, None)).await,
+        store
+            .add_message(
+                &ws,
+                &rapport_core::ConversationId::generate(),
+                msg("x", Direction::Inbound, Author::Customer, 0, None)
+            )
+            .await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.open_conversation(&ws, CustomerRef::Profile(rapport_core::ProfileId::generate()), NewConversation {
-            channel: ConversationChannel::Chat,
-            subject: None,
-            opened_at: opened
-        })
-        .await,
+        store
+            .open_conversation(
+                &ws,
+                CustomerRef::Profile(rapport_core::ProfileId::generate()),
+                NewConversation {
+                    channel: ConversationChannel::Chat,
+                    subject: None,
+                    opened_at: opened
+                }
+            )
+            .await,
         Err(StoreError::NotFound(_))
     ));
-    assert_eq!(store.recent_conversations(&ws, 5).await.expect("recent").len(), 1);
+    assert_eq!(
+        store
+            .recent_conversations(&ws, 5)
+            .await
+            .expect("recent")
+            .len(),
+        1
+    );
 }
 
 pub async fn counts_and_stats(store: DynStore) {
@@ -428,12 +707,25 @@ pub async fn counts_and_stats(store: DynStore) {
         ])
         .await
         .expect("ingest");
-    let counts = store.channel_counts(&ws, now - Duration::days(7)).await.expect("counts");
+    let counts = store
+        .channel_counts(&ws, now - Duration::days(7))
+        .await
+        .expect("counts");
     let total: i64 = counts.iter().map(|c| c.events).sum();
     assert_eq!(total, 3);
-    assert!(counts.iter().any(|c| c.channel == Channel::Voice && c.events == 1));
-    let all = store.channel_counts(&ws, now - Duration::days(90)).await.expect("counts");
-    assert_eq!(all.iter().find(|c| c.channel == Channel::Web).map(|c| c.events), Some(2));
+    assert!(counts
+        .iter()
+        .any(|c| c.channel == Channel::Voice && c.events == 1));
+    let all = store
+        .channel_counts(&ws, now - Duration::days(90))
+        .await
+        .expect("counts");
+    assert_eq!(
+        all.iter()
+            .find(|c| c.channel == Channel::Web)
+            .map(|c| c.events),
+        Some(2)
+    );
     let stats = store.stats(&ws).await.expect("stats");
     assert_eq!((stats.profiles, stats.events), (2, 4));
 }

@@ -30,7 +30,10 @@ use rapport_core::{
 pub trait Store: Send + Sync + 'static {
     /// Creates a workspace; [`StoreError::Conflict`] if the name is taken.
     async fn create_workspace(&self, name: &WorkspaceName) -> Result<Workspace, StoreError>;
-    async fn workspace_by_name(&self, name: &WorkspaceName) -> Result<Option<Workspace>, StoreError>;
+    async fn workspace_by_name(
+        &self,
+        name: &WorkspaceName,
+    ) -> Result<Option<Workspace>, StoreError>;
     async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
 
     /// Stores a new key's hash; the key itself is never stored.
@@ -45,10 +48,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies events atomically: either all are durable when this returns `Ok`, or none is.
     /// Events whose `messageId` the workspace has seen are acknowledged and skipped.
-    async fn ingest(&self, workspace: &WorkspaceId, events: Vec<Event>) -> Result<IngestSummary, StoreError>;
+    async fn ingest(
+        &self,
+        workspace: &WorkspaceId,
+        events: Vec<Event>,
+    ) -> Result<IngestSummary, StoreError>;
 
     /// A profile by id; an id merged into another profile resolves to the survivor.
-    async fn profile(&self, workspace: &WorkspaceId, id: &ProfileId) -> Result<Option<Profile>, StoreError>;
+    async fn profile(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Option<Profile>, StoreError>;
     async fn profile_by_identifier(
         &self,
         workspace: &WorkspaceId,
@@ -70,7 +81,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ProfileSummary>, StoreError>;
     /// The most recently active profiles.
-    async fn recent_profiles(&self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<ProfileSummary>, StoreError>;
+    async fn recent_profiles(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+    ) -> Result<Vec<ProfileSummary>, StoreError>;
 
     /// Opens a conversation for a customer, creating their profile when an identifier is new.
     async fn open_conversation(
@@ -96,7 +111,11 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         id: &ProfileId,
     ) -> Result<Vec<Conversation>, StoreError>;
-    async fn recent_conversations(&self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<Conversation>, StoreError>;
+    async fn recent_conversations(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, StoreError>;
 
     /// Events per channel with an event time at or after `since`.
     async fn channel_counts(

@@ -1,7 +1,9 @@
 //! Records the store returns that are about persistence rather than the domain.
 
 use chrono::{DateTime, Utc};
-use rapport_core::{Channel, Conversation, EventType, KeyRole, Message, ProfileId, WorkspaceId, WorkspaceName};
+use rapport_core::{
+    Channel, Conversation, EventType, KeyRole, Message, ProfileId, WorkspaceId, WorkspaceName,
+};
 use serde::Serialize;
 use serde_json::Value;
 

@@ -31,7 +31,12 @@ async fn data_survives_reopening() {
         let store = SqliteStore::open(dir.path()).expect("open");
         let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
         store
-            .ingest(&ws, vec![event(json!({"type": "identify", "userId": "u", "traits": {"name": "Kept"}}))])
+            .ingest(
+                &ws,
+                vec![event(
+                    json!({"type": "identify", "userId": "u", "traits": {"name": "Kept"}}),
+                )],
+            )
             .await
             .expect("ingest");
     }
@@ -65,7 +70,8 @@ async fn concurrent_writers_share_commits_without_losing_any() {
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop(SqliteStore::open(dir.path()).expect("open"));
-    let conn = rusqlite::Connection::open(rapport_store::sqlite::database_path(dir.path())).expect("raw");
+    let conn =
+        rusqlite::Connection::open(rapport_store::sqlite::database_path(dir.path())).expect("raw");
     conn.pragma_update(None, "user_version", 999).expect("bump");
     drop(conn);
     let err = SqliteStore::open(dir.path()).expect_err("must refuse");

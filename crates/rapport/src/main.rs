@@ -1,1 +1,34 @@
-fn main() {}
+//! `rapport`: the command-line interface. Runs the server and the demo, manages workspaces and
+//! keys, checks configuration, imports events, and benchmarks ingestion.
+
+mod bench;
+mod cli;
+mod config;
+mod demo;
+mod demo_data;
+mod import;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

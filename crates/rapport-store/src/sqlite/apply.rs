@@ -43,7 +43,11 @@ pub(super) fn ensure_default_workspace(conn: &Connection) -> Result<(), StoreErr
     if exists.is_none() {
         conn.execute(
             "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
-            params![WorkspaceId::generate().as_str(), WorkspaceName::DEFAULT, now_ms()],
+            params![
+                WorkspaceId::generate().as_str(),
+                WorkspaceName::DEFAULT,
+                now_ms()
+            ],
         )?;
     }
     Ok(())
@@ -138,7 +142,13 @@ impl<'c> Applier<'c> {
                 "INSERT INTO identities (workspace_id, kind, value, profile_id, first_seen)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             )?
-            .execute(params![self.ws, id.kind().as_str(), id.value(), profile, ts])?;
+            .execute(params![
+                self.ws,
+                id.kind().as_str(),
+                id.value(),
+                profile,
+                ts
+            ])?;
         if id.kind() == IdentifierKind::UserId {
             self.conn
                 .prepare_cached("UPDATE profiles SET has_user_id = 1 WHERE id = ?1")?
@@ -184,7 +194,10 @@ impl<'c> Applier<'c> {
         )?
         .execute([survivor, loser])?;
         if let Some(d) = self.deltas.remove(loser) {
-            self.deltas.entry(survivor.to_owned()).or_default().absorb(d);
+            self.deltas
+                .entry(survivor.to_owned())
+                .or_default()
+                .absorb(d);
         }
         self.dirty_traits.remove(loser);
         self.dirty_traits.insert(survivor.to_owned());
@@ -204,7 +217,8 @@ impl<'c> Applier<'c> {
             }
         }
         let user_id = ids.iter().find(|i| i.kind() == IdentifierKind::UserId);
-        let user_profile = user_id.and_then(|u| found.iter().find(|(i, _)| i == u).map(|(_, p)| p.clone()));
+        let user_profile =
+            user_id.and_then(|u| found.iter().find(|(i, _)| i == u).map(|(_, p)| p.clone()));
 
         let mut candidates: Vec<String> = Vec::new();
         for (_, p) in &found {
@@ -312,7 +326,12 @@ impl<'c> Applier<'c> {
         Ok(())
     }
 
-    fn upsert_traits(&mut self, profile: &str, traits: &Map<String, Value>, ts: i64) -> Result<(), StoreError> {
+    fn upsert_traits(
+        &mut self,
+        profile: &str,
+        traits: &Map<String, Value>,
+        ts: i64,
+    ) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO traits (profile_id, key, value, ts) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, ts = excluded.ts
@@ -355,7 +374,10 @@ impl<'c> Applier<'c> {
                 to_millis(received_at),
                 body.to_string()
             ])?;
-        self.deltas.entry(profile.to_owned()).or_default().add(ts, channel);
+        self.deltas
+            .entry(profile.to_owned())
+            .or_default()
+            .add(ts, channel);
         *self
             .channel_days
             .entry((channel, ts.div_euclid(86_400_000)))
@@ -386,7 +408,9 @@ impl<'c> Applier<'c> {
         )?;
         for p in &self.dirty_traits {
             let mut t = Map::new();
-            let rows = read.query_map([p], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = read.query_map([p], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             for row in rows {
                 let (k, v) = row?;
                 t.insert(k, serde_json::from_str(&v).unwrap_or(Value::Null));
@@ -414,10 +438,16 @@ impl<'c> Applier<'c> {
     }
 
     /// Resolves who a conversation is for, creating a profile for a new identifier.
-    pub(super) fn customer(&mut self, customer: &CustomerRef, ts: i64) -> Result<String, StoreError> {
+    pub(super) fn customer(
+        &mut self,
+        customer: &CustomerRef,
+        ts: i64,
+    ) -> Result<String, StoreError> {
         match customer {
-            CustomerRef::Profile(id) => super::read::canonical_profile(self.conn, &self.ws, id.as_str())?
-                .ok_or_else(|| StoreError::NotFound(format!("profile {id}"))),
+            CustomerRef::Profile(id) => {
+                super::read::canonical_profile(self.conn, &self.ws, id.as_str())?
+                    .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))
+            }
             CustomerRef::Identifier(id) => self.resolve(std::slice::from_ref(id), ts),
         }
     }
@@ -457,7 +487,9 @@ impl<'c> Applier<'c> {
         let conv = super::read::conversation_row(self.conn, &self.ws, conversation.as_str())?
             .ok_or_else(|| StoreError::NotFound(format!("conversation {conversation}")))?;
         if let Some(ext) = &msg.external_id {
-            if let Some(existing) = super::read::message_by_external(self.conn, conversation.as_str(), ext)? {
+            if let Some(existing) =
+                super::read::message_by_external(self.conn, conversation.as_str(), ext)?
+            {
                 return Ok((existing, false));
             }
         }

@@ -7,9 +7,9 @@
 //! many concurrent HTTP requests share one fsync.
 
 mod apply;
-mod store_impl;
 mod read;
 pub mod schema;
+mod store_impl;
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -37,7 +37,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -59,14 +61,20 @@ impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir`, migrates it, and starts the writer.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Unavailable(format!("cannot create data directory {}: {e}", data_dir.display()))
+            StoreError::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = database_path(data_dir);
         let mut conn = Connection::open(&path)
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Unavailable(format!("cannot enable WAL on {}", path.display())));
+            return Err(StoreError::Unavailable(format!(
+                "cannot enable WAL on {}",
+                path.display()
+            )));
         }
         configure(&conn)?;
         schema::migrate(&mut conn)?;
@@ -116,8 +124,9 @@ impl SqliteStore {
         sender
             .send(job)
             .map_err(|_| StoreError::Unavailable("writer thread stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the write could not start; nothing was applied".into()))?
+        rx.await.map_err(|_| {
+            StoreError::Unavailable("the write could not start; nothing was applied".into())
+        })?
     }
 
     /// Runs `f` on a read-only connection from the pool, on the blocking thread pool.

@@ -16,7 +16,11 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 /// The live profile an id names: itself, or the profile it was merged into.
-pub(super) fn canonical_profile(conn: &Connection, ws: &str, id: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn canonical_profile(
+    conn: &Connection,
+    ws: &str,
+    id: &str,
+) -> Result<Option<String>, StoreError> {
     let row: Option<(String, Option<String>)> = conn
         .prepare_cached("SELECT id, merged_into FROM profiles WHERE id = ?1 AND workspace_id = ?2")?
         .query_row([id, ws], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -24,7 +28,11 @@ pub(super) fn canonical_profile(conn: &Connection, ws: &str, id: &str) -> Result
     Ok(row.map(|(id, merged)| merged.unwrap_or(id)))
 }
 
-pub(super) fn profile(conn: &Connection, ws: &str, id: &str) -> Result<Option<Profile>, StoreError> {
+pub(super) fn profile(
+    conn: &Connection,
+    ws: &str,
+    id: &str,
+) -> Result<Option<Profile>, StoreError> {
     let Some(id) = canonical_profile(conn, ws, id)? else {
         return Ok(None);
     };
@@ -34,21 +42,28 @@ pub(super) fn profile(conn: &Connection, ws: &str, id: &str) -> Result<Option<Pr
         )?
         .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
     let mut identities = Vec::new();
-    let mut stmt = conn.prepare_cached("SELECT kind, value FROM identities WHERE profile_id = ?1")?;
-    for row in stmt.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+    let mut stmt =
+        conn.prepare_cached("SELECT kind, value FROM identities WHERE profile_id = ?1")?;
+    for row in stmt.query_map([&id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })? {
         let (kind, value) = row?;
         let kind = IdentifierKind::parse(&kind).ok_or_else(|| corrupt("identifier kind"))?;
         identities.push(Identifier::from_trusted(kind, value));
     }
     identities.sort();
     let mut traits = Map::new();
-    let mut stmt = conn.prepare_cached("SELECT key, value FROM traits WHERE profile_id = ?1 ORDER BY key")?;
-    for row in stmt.query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+    let mut stmt =
+        conn.prepare_cached("SELECT key, value FROM traits WHERE profile_id = ?1 ORDER BY key")?;
+    for row in stmt.query_map([&id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })? {
         let (k, v) = row?;
         traits.insert(k, serde_json::from_str(&v).map_err(|_| corrupt("trait"))?);
     }
     let mut merged_ids = Vec::new();
-    let mut stmt = conn.prepare_cached("SELECT id FROM profiles WHERE merged_into = ?1 ORDER BY rowid")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM profiles WHERE merged_into = ?1 ORDER BY rowid")?;
     for row in stmt.query_map([&id], |r| r.get::<_, String>(0))? {
         merged_ids.push(ProfileId::from_trusted(row?));
     }
@@ -66,7 +81,11 @@ pub(super) fn profile(conn: &Connection, ws: &str, id: &str) -> Result<Option<Pr
     }))
 }
 
-pub(super) fn profile_by_identifier(conn: &Connection, ws: &str, id: &Identifier) -> Result<Option<Profile>, StoreError> {
+pub(super) fn profile_by_identifier(
+    conn: &Connection,
+    ws: &str,
+    id: &Identifier,
+) -> Result<Option<Profile>, StoreError> {
     let owner: Option<String> = conn
         .prepare_cached("SELECT profile_id FROM identities WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3")?
         .query_row(params![ws, id.kind().as_str(), id.value()], |r| r.get(0))
@@ -77,8 +96,28 @@ pub(super) fn profile_by_identifier(conn: &Connection, ws: &str, id: &Identifier
     }
 }
 
-fn event_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, Option<String>, String, i64, i64, String)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+fn event_row(
+    r: &Row<'_>,
+) -> rusqlite::Result<(
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    String,
+)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
 }
 
 pub(super) fn profile_events(
@@ -124,7 +163,10 @@ pub(super) fn profile_events(
     } else {
         None
     };
-    Ok(Some(EventPage { events, next_cursor }))
+    Ok(Some(EventPage {
+        events,
+        next_cursor,
+    }))
 }
 
 fn summary_row(r: &Row<'_>) -> rusqlite::Result<ProfileSummary> {
@@ -140,7 +182,12 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<ProfileSummary> {
 
 const SUMMARY_COLUMNS: &str = "id, name, email, last_seen, event_count, channels";
 
-pub(super) fn search_profiles(conn: &Connection, ws: &str, query: &str, limit: usize) -> Result<Vec<ProfileSummary>, StoreError> {
+pub(super) fn search_profiles(
+    conn: &Connection,
+    ws: &str,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<ProfileSummary>, StoreError> {
     let q = query.trim().to_lowercase();
     if q.is_empty() {
         return recent_profiles(conn, ws, limit);
@@ -157,7 +204,11 @@ pub(super) fn search_profiles(conn: &Connection, ws: &str, query: &str, limit: u
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn recent_profiles(conn: &Connection, ws: &str, limit: usize) -> Result<Vec<ProfileSummary>, StoreError> {
+pub(super) fn recent_profiles(
+    conn: &Connection,
+    ws: &str,
+    limit: usize,
+) -> Result<Vec<ProfileSummary>, StoreError> {
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM profiles WHERE workspace_id = ?1 AND merged_into IS NULL
          ORDER BY last_seen DESC LIMIT ?2"
@@ -173,7 +224,10 @@ const CONVERSATION_COLUMNS: &str =
 fn conversation_from(r: &Row<'_>) -> rusqlite::Result<Result<Conversation, StoreError>> {
     let channel: String = r.get(2)?;
     let status: String = r.get(4)?;
-    let (Some(channel), Some(status)) = (ConversationChannel::parse(&channel), ConversationStatus::parse(&status)) else {
+    let (Some(channel), Some(status)) = (
+        ConversationChannel::parse(&channel),
+        ConversationStatus::parse(&status),
+    ) else {
         return Ok(Err(corrupt("conversation")));
     };
     Ok(Ok(Conversation {
@@ -188,15 +242,25 @@ fn conversation_from(r: &Row<'_>) -> rusqlite::Result<Result<Conversation, Store
     }))
 }
 
-pub(super) fn conversation_row(conn: &Connection, ws: &str, id: &str) -> Result<Option<Conversation>, StoreError> {
-    let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1 AND workspace_id = ?2");
+pub(super) fn conversation_row(
+    conn: &Connection,
+    ws: &str,
+    id: &str,
+) -> Result<Option<Conversation>, StoreError> {
+    let sql = format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1 AND workspace_id = ?2"
+    );
     conn.prepare_cached(&sql)?
         .query_row([id, ws], conversation_from)
         .optional()?
         .transpose()
 }
 
-fn conversations_where(conn: &Connection, clause: &str, args: impl rusqlite::Params) -> Result<Vec<Conversation>, StoreError> {
+fn conversations_where(
+    conn: &Connection,
+    clause: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Conversation>, StoreError> {
     let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE {clause}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(args, conversation_from)?;
@@ -207,21 +271,39 @@ fn conversations_where(conn: &Connection, clause: &str, args: impl rusqlite::Par
     Ok(out)
 }
 
-pub(super) fn profile_conversations(conn: &Connection, ws: &str, id: &str) -> Result<Option<Vec<Conversation>>, StoreError> {
+pub(super) fn profile_conversations(
+    conn: &Connection,
+    ws: &str,
+    id: &str,
+) -> Result<Option<Vec<Conversation>>, StoreError> {
     let Some(id) = canonical_profile(conn, ws, id)? else {
         return Ok(None);
     };
-    conversations_where(conn, "profile_id = ?1 AND workspace_id = ?2 ORDER BY updated_at DESC", [id.as_str(), ws]).map(Some)
+    conversations_where(
+        conn,
+        "profile_id = ?1 AND workspace_id = ?2 ORDER BY updated_at DESC",
+        [id.as_str(), ws],
+    )
+    .map(Some)
 }
 
-pub(super) fn recent_conversations(conn: &Connection, ws: &str, limit: usize) -> Result<Vec<Conversation>, StoreError> {
-    conversations_where(conn, "workspace_id = ?1 ORDER BY updated_at DESC LIMIT ?2", params![ws, limit as i64])
+pub(super) fn recent_conversations(
+    conn: &Connection,
+    ws: &str,
+    limit: usize,
+) -> Result<Vec<Conversation>, StoreError> {
+    conversations_where(
+        conn,
+        "workspace_id = ?1 ORDER BY updated_at DESC LIMIT ?2",
+        params![ws, limit as i64],
+    )
 }
 
 fn message_from(r: &Row<'_>) -> rusqlite::Result<Result<Message, StoreError>> {
     let direction: String = r.get(2)?;
     let author: String = r.get(3)?;
-    let (Some(direction), Some(author)) = (Direction::parse(&direction), Author::parse(&author)) else {
+    let (Some(direction), Some(author)) = (Direction::parse(&direction), Author::parse(&author))
+    else {
         return Ok(Err(corrupt("message")));
     };
     Ok(Ok(Message {
@@ -238,7 +320,9 @@ fn message_from(r: &Row<'_>) -> rusqlite::Result<Result<Message, StoreError>> {
 const MESSAGE_COLUMNS: &str = "id, conversation_id, direction, author, text, sent_at, external_id";
 
 pub(super) fn messages(conn: &Connection, conversation: &str) -> Result<Vec<Message>, StoreError> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 ORDER BY sent_at, seq");
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 ORDER BY sent_at, seq"
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([conversation], message_from)?;
     let mut out = Vec::new();
@@ -248,11 +332,16 @@ pub(super) fn messages(conn: &Connection, conversation: &str) -> Result<Vec<Mess
     Ok(out)
 }
 
-pub(super) fn message_by_external(conn: &Connection, conversation: &str, external: &str) -> Result<Option<Message>, StoreError> {
-    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND external_id = ?2");
+pub(super) fn message_by_external(
+    conn: &Connection,
+    conversation: &str,
+    external: &str,
+) -> Result<Option<Message>, StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND external_id = ?2"
+    );
     conn.prepare_cached(&sql)?
         .query_row([conversation, external], message_from)
         .optional()?
         .transpose()
 }
-

@@ -30,10 +30,16 @@ impl Store for SqliteStore {
         let name = name.clone();
         self.write(move |c| {
             let taken: Option<String> = c
-                .query_row("SELECT id FROM workspaces WHERE name = ?1", [name.as_str()], |r| r.get(0))
+                .query_row(
+                    "SELECT id FROM workspaces WHERE name = ?1",
+                    [name.as_str()],
+                    |r| r.get(0),
+                )
                 .optional()?;
             if taken.is_some() {
-                return Err(StoreError::Conflict(format!("workspace {name} already exists")));
+                return Err(StoreError::Conflict(format!(
+                    "workspace {name} already exists"
+                )));
             }
             let ws = Workspace {
                 id: WorkspaceId::generate(),
@@ -49,18 +55,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn workspace_by_name(&self, name: &WorkspaceName) -> Result<Option<Workspace>, StoreError> {
+    async fn workspace_by_name(
+        &self,
+        name: &WorkspaceName,
+    ) -> Result<Option<Workspace>, StoreError> {
         let name = name.as_str().to_owned();
         self.read(move |c| {
-            Ok(c.query_row("SELECT id, name, created_at FROM workspaces WHERE name = ?1", [name], workspace_row)
-                .optional()?)
+            Ok(c.query_row(
+                "SELECT id, name, created_at FROM workspaces WHERE name = ?1",
+                [name],
+                workspace_row,
+            )
+            .optional()?)
         })
         .await
     }
 
     async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT id, name, created_at FROM workspaces ORDER BY name")?;
+            let mut stmt =
+                c.prepare("SELECT id, name, created_at FROM workspaces ORDER BY name")?;
             let rows = stmt.query_map([], workspace_row)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -77,7 +91,11 @@ impl Store for SqliteStore {
         let (ws, hash, prefix) = (workspace.clone(), key_hash.to_owned(), prefix.to_owned());
         self.write(move |c| {
             let name: Option<String> = c
-                .query_row("SELECT name FROM workspaces WHERE id = ?1", [ws.as_str()], |r| r.get(0))
+                .query_row(
+                    "SELECT name FROM workspaces WHERE id = ?1",
+                    [ws.as_str()],
+                    |r| r.get(0),
+                )
                 .optional()?;
             let name = name.ok_or_else(|| StoreError::NotFound(format!("workspace {ws}")))?;
             let id = format!("key_{}", uuid::Uuid::now_v7().simple());
@@ -135,7 +153,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ingest(&self, workspace: &WorkspaceId, events: Vec<Event>) -> Result<IngestSummary, StoreError> {
+    async fn ingest(
+        &self,
+        workspace: &WorkspaceId,
+        events: Vec<Event>,
+    ) -> Result<IngestSummary, StoreError> {
         if events.is_empty() {
             return Ok(IngestSummary::default());
         }
@@ -150,9 +172,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn profile(&self, workspace: &WorkspaceId, id: &ProfileId) -> Result<Option<Profile>, StoreError> {
+    async fn profile(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Option<Profile>, StoreError> {
         let (ws, id) = (workspace.clone(), id.clone());
-        self.read(move |c| read::profile(c, ws.as_str(), id.as_str())).await
+        self.read(move |c| read::profile(c, ws.as_str(), id.as_str()))
+            .await
     }
 
     async fn profile_by_identifier(
@@ -161,7 +188,8 @@ impl Store for SqliteStore {
         identifier: &Identifier,
     ) -> Result<Option<Profile>, StoreError> {
         let (ws, id) = (workspace.clone(), identifier.clone());
-        self.read(move |c| read::profile_by_identifier(c, ws.as_str(), &id)).await
+        self.read(move |c| read::profile_by_identifier(c, ws.as_str(), &id))
+            .await
     }
 
     async fn profile_events(
@@ -186,12 +214,18 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<ProfileSummary>, StoreError> {
         let (ws, q) = (workspace.clone(), query.to_owned());
-        self.read(move |c| read::search_profiles(c, ws.as_str(), &q, limit)).await
+        self.read(move |c| read::search_profiles(c, ws.as_str(), &q, limit))
+            .await
     }
 
-    async fn recent_profiles(&self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<ProfileSummary>, StoreError> {
+    async fn recent_profiles(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+    ) -> Result<Vec<ProfileSummary>, StoreError> {
         let ws = workspace.clone();
-        self.read(move |c| read::recent_profiles(c, ws.as_str(), limit)).await
+        self.read(move |c| read::recent_profiles(c, ws.as_str(), limit))
+            .await
     }
 
     async fn open_conversation(
@@ -237,7 +271,10 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let messages = read::messages(c, id.as_str())?;
-            Ok(Some(ConversationDetail { conversation, messages }))
+            Ok(Some(ConversationDetail {
+                conversation,
+                messages,
+            }))
         })
         .await
     }
@@ -255,9 +292,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn recent_conversations(&self, workspace: &WorkspaceId, limit: usize) -> Result<Vec<Conversation>, StoreError> {
+    async fn recent_conversations(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, StoreError> {
         let ws = workspace.clone();
-        self.read(move |c| read::recent_conversations(c, ws.as_str(), limit)).await
+        self.read(move |c| read::recent_conversations(c, ws.as_str(), limit))
+            .await
     }
 
     async fn channel_counts(

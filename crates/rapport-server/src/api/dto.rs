@@ -1,0 +1,285 @@
+//! Request and response bodies of the JSON API. Domain values are converted here, at the edge,
+//! so the wire format is documented (OpenAPI) and stable while domain types evolve.
+
+use chrono::{DateTime, Utc};
+use rapport_core::{Conversation, Message, Profile};
+use rapport_store::{
+    ChannelCount, EventPage, IngestSummary, ProfileSummary, StoredEvent, WorkspaceStats,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IngestResponse {
+    pub success: bool,
+    /// Events applied by this request.
+    pub applied: usize,
+    /// Events whose messageId had been applied before: acknowledged, not applied again.
+    pub duplicates: usize,
+}
+
+impl From<IngestSummary> for IngestResponse {
+    fn from(s: IngestSummary) -> Self {
+        Self {
+            success: true,
+            applied: s.applied,
+            duplicates: s.duplicates,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IdentityDto {
+    /// `user_id`, `email`, `phone` or `anonymous_id`.
+    pub kind: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProfileDto {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// Merged by event time: each key holds the value from the latest event that set it.
+    #[schema(value_type = Object)]
+    pub traits: Map<String, Value>,
+    pub identities: Vec<IdentityDto>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub channels: Vec<String>,
+    pub event_count: i64,
+    /// Ids of profiles merged into this one; they resolve here.
+    pub merged_ids: Vec<String>,
+}
+
+impl From<Profile> for ProfileDto {
+    fn from(p: Profile) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name,
+            email: p.email,
+            traits: p.traits,
+            identities: p
+                .identities
+                .iter()
+                .map(|i| IdentityDto {
+                    kind: i.kind().as_str().to_owned(),
+                    value: i.value().to_owned(),
+                })
+                .collect(),
+            first_seen: p.first_seen,
+            last_seen: p.last_seen,
+            channels: p.channels.iter().map(|c| c.as_str().to_owned()).collect(),
+            event_count: p.event_count,
+            merged_ids: p.merged_ids.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProfileSummaryDto {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub event_count: i64,
+    pub channels: Vec<String>,
+}
+
+impl From<ProfileSummary> for ProfileSummaryDto {
+    fn from(p: ProfileSummary) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name,
+            email: p.email,
+            last_seen: p.last_seen,
+            event_count: p.event_count,
+            channels: p.channels.iter().map(|c| c.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProfileListDto {
+    pub profiles: Vec<ProfileSummaryDto>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventDto {
+    pub message_id: String,
+    /// identify, track, page, screen, group, alias, or message (a conversation message).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub name: Option<String>,
+    pub channel: String,
+    pub timestamp: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    /// The event as accepted, unknown fields included.
+    #[schema(value_type = Object)]
+    pub body: Value,
+}
+
+impl From<StoredEvent> for EventDto {
+    fn from(e: StoredEvent) -> Self {
+        Self {
+            message_id: e.message_id,
+            event_type: e.event_type.as_str().to_owned(),
+            name: e.name,
+            channel: e.channel.as_str().to_owned(),
+            timestamp: e.timestamp,
+            received_at: e.received_at,
+            body: e.body,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventPageDto {
+    /// Newest first by event time.
+    pub events: Vec<EventDto>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<EventPage> for EventPageDto {
+    fn from(p: EventPage) -> Self {
+        Self {
+            events: p.events.into_iter().map(EventDto::from).collect(),
+            next_cursor: p.next_cursor,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConversationDto {
+    pub id: String,
+    pub profile_id: String,
+    pub channel: String,
+    pub subject: Option<String>,
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub message_count: i64,
+}
+
+impl From<Conversation> for ConversationDto {
+    fn from(c: Conversation) -> Self {
+        Self {
+            id: c.id.to_string(),
+            profile_id: c.profile_id.to_string(),
+            channel: c.channel.as_str().to_owned(),
+            subject: c.subject,
+            status: c.status.as_str().to_owned(),
+            opened_at: c.opened_at,
+            updated_at: c.updated_at,
+            message_count: c.message_count,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConversationListDto {
+    pub conversations: Vec<ConversationDto>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageDto {
+    pub id: String,
+    pub conversation_id: String,
+    pub direction: String,
+    pub author: String,
+    pub text: String,
+    pub sent_at: DateTime<Utc>,
+    pub message_id: Option<String>,
+}
+
+impl From<Message> for MessageDto {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id.to_string(),
+            conversation_id: m.conversation_id.to_string(),
+            direction: m.direction.as_str().to_owned(),
+            author: m.author.as_str().to_owned(),
+            text: m.text,
+            sent_at: m.sent_at,
+            message_id: m.external_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConversationDetailDto {
+    pub conversation: ConversationDto,
+    pub messages: Vec<MessageDto>,
+}
+
+/// Opens a conversation. Name the customer by exactly one of `profileId`, `userId`, `email`
+/// or `anonymousId`; a new userId, email or anonymousId creates the customer's profile.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenConversationRequest {
+    pub profile_id: Option<String>,
+    pub user_id: Option<String>,
+    pub email: Option<String>,
+    pub anonymous_id: Option<String>,
+    /// chat, email, voice, sms or social.
+    pub channel: String,
+    pub subject: Option<String>,
+    /// When the conversation started; defaults to now.
+    pub timestamp: Option<String>,
+}
+
+/// Appends a message to a conversation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddMessageRequest {
+    /// inbound (from the customer) or outbound (to the customer).
+    pub direction: String,
+    /// customer, agent or bot.
+    pub author: String,
+    pub text: String,
+    /// When it was sent; defaults to now.
+    pub timestamp: Option<String>,
+    /// Your id for the message; a repeated one is acknowledged and not stored twice.
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChannelCountDto {
+    pub channel: String,
+    pub events: i64,
+}
+
+impl From<ChannelCount> for ChannelCountDto {
+    fn from(c: ChannelCount) -> Self {
+        Self {
+            channel: c.channel.as_str().to_owned(),
+            events: c.events,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatsDto {
+    pub workspace: String,
+    pub profiles: i64,
+    pub events: i64,
+    pub conversations: i64,
+    pub messages: i64,
+    /// Events per channel over the last 24 hours, by event time.
+    pub last_24h: Vec<ChannelCountDto>,
+}
+
+impl StatsDto {
+    pub fn new(workspace: String, s: WorkspaceStats, last_24h: Vec<ChannelCount>) -> Self {
+        Self {
+            workspace,
+            profiles: s.profiles,
+            events: s.events,
+            conversations: s.conversations,
+            messages: s.messages,
+            last_24h: last_24h.into_iter().map(Into::into).collect(),
+        }
+    }
+}

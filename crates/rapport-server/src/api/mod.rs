@@ -1,0 +1,42 @@
+//! The JSON API under `/v1`.
+
+pub mod conversations;
+pub mod dto;
+pub mod extract;
+pub mod ingest;
+pub mod profiles;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/identify", post(ingest::identify))
+        .route("/v1/track", post(ingest::track))
+        .route("/v1/page", post(ingest::page))
+        .route("/v1/screen", post(ingest::screen))
+        .route("/v1/group", post(ingest::group))
+        .route("/v1/alias", post(ingest::alias))
+        .route("/v1/batch", post(ingest::batch))
+        .route("/v1/import", post(ingest::batch))
+        .route("/v1/profiles", get(profiles::lookup))
+        .route("/v1/profiles/search", get(profiles::search))
+        .route("/v1/profiles/{id}", get(profiles::get_profile))
+        .route("/v1/profiles/{id}/events", get(profiles::events))
+        .route(
+            "/v1/profiles/{id}/conversations",
+            get(profiles::conversations),
+        )
+        .route("/v1/conversations", post(conversations::open))
+        .route(
+            "/v1/conversations/{id}",
+            get(conversations::get_conversation),
+        )
+        .route(
+            "/v1/conversations/{id}/messages",
+            post(conversations::add_message),
+        )
+        .route("/v1/stats", get(profiles::stats))
+}

@@ -1,0 +1,227 @@
+//! API keys and dashboard sessions.
+//!
+//! A key is shown once when created and stored only as its SHA-256 hash. Requests present it
+//! as Segment does (the key as the Basic-auth user name, empty password) or as a bearer token.
+//! Validated keys are cached in memory by hash, so ingest does not read the database per
+//! request; keys are never deleted yet, so the cache cannot go stale.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use rand::RngCore;
+use rapport_core::error::ErrorKind;
+use rapport_core::{KeyRole, WorkspaceId, WorkspaceName};
+use rapport_store::{ApiKeyRecord, Store};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// A new secret key: `rk_` plus 40 hex characters (160 random bits).
+pub struct NewKey {
+    pub key: String,
+    pub hash: String,
+    pub prefix: String,
+}
+
+pub fn generate_key() -> NewKey {
+    let mut bytes = [0u8; 20];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let key = format!("rk_{}", hex::encode(bytes));
+    NewKey {
+        hash: hash_key(&key),
+        prefix: key[..10].to_owned(),
+        key,
+    }
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Creates and stores a key for a workspace, returning the secret (shown once).
+pub async fn create_key(
+    store: &dyn Store,
+    workspace: &WorkspaceId,
+    role: KeyRole,
+) -> Result<(String, ApiKeyRecord), rapport_store::StoreError> {
+    let new = generate_key();
+    let rec = store
+        .create_api_key(workspace, role, &new.hash, &new.prefix)
+        .await?;
+    Ok((new.key, rec))
+}
+
+/// Positive lookups of keys by hash.
+#[derive(Default)]
+pub struct KeyCache {
+    by_hash: RwLock<HashMap<String, ApiKeyRecord>>,
+}
+
+impl KeyCache {
+    pub async fn lookup(
+        &self,
+        store: &dyn Store,
+        key: &str,
+    ) -> Result<Option<ApiKeyRecord>, ApiError> {
+        let hash = hash_key(key);
+        if let Some(rec) = self.by_hash.read().ok().and_then(|m| m.get(&hash).cloned()) {
+            return Ok(Some(rec));
+        }
+        let found = store.find_api_key(&hash).await?;
+        if let (Some(rec), Ok(mut m)) = (&found, self.by_hash.write()) {
+            m.insert(hash, rec.clone());
+        }
+        Ok(found)
+    }
+}
+
+/// The caller, once its key is checked.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub workspace_id: WorkspaceId,
+    pub workspace_name: WorkspaceName,
+    pub role: KeyRole,
+}
+
+fn presented_key(parts: &Parts) -> Option<String> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(rest.to_owned());
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let user = text.split_once(':').map_or(text.as_str(), |(u, _)| u);
+        return Some(user.to_owned());
+    }
+    None
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let key = presented_key(parts).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Unauthenticated,
+            "missing_credentials",
+            "send your key as the Basic-auth user name or as a Bearer token",
+        )
+    })?;
+    let rec = state
+        .keys
+        .lookup(state.store.as_ref(), &key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Unauthenticated,
+                "invalid_credentials",
+                "the key is not valid",
+            )
+        })?;
+    Ok(Caller {
+        workspace_id: rec.workspace_id,
+        workspace_name: rec.workspace_name,
+        role: rec.role,
+    })
+}
+
+/// A caller allowed to send data in (any valid key).
+pub struct Writer(pub Caller);
+
+/// A caller allowed to read and manage (an admin key).
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Writer {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = authenticate(parts, state).await?;
+        if !caller.role.can_write() {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                "forbidden",
+                "this key cannot send data",
+            ));
+        }
+        Ok(Writer(caller))
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = authenticate(parts, state).await?;
+        if !caller.role.can_read() {
+            return Err(ApiError::new(
+                ErrorKind::Forbidden,
+                "forbidden",
+                "this key can only send data; reading needs an admin key",
+            ));
+        }
+        Ok(Admin(caller))
+    }
+}
+
+/// Dashboard sessions, held in memory: a restart signs everyone out.
+#[derive(Default)]
+pub struct Sessions {
+    inner: Mutex<HashMap<String, (Caller, Instant)>>,
+}
+
+/// How long a dashboard session lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+pub const SESSION_COOKIE: &str = "rapport_session";
+
+impl Sessions {
+    pub fn start(&self, caller: Caller) -> String {
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let token = hex::encode(bytes);
+        if let Ok(mut m) = self.inner.lock() {
+            m.retain(|_, (_, exp)| *exp > Instant::now());
+            m.insert(token.clone(), (caller, Instant::now() + SESSION_TTL));
+        }
+        token
+    }
+
+    pub fn get(&self, token: &str) -> Option<Caller> {
+        let m = self.inner.lock().ok()?;
+        m.get(token)
+            .filter(|(_, exp)| *exp > Instant::now())
+            .map(|(c, _)| c.clone())
+    }
+
+    pub fn end(&self, token: &str) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.remove(token);
+        }
+    }
+}
+
+/// The session token in a request's cookies, if any.
+pub fn session_token(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Shared by handlers that need the whole state behind an `Arc`.
+pub type SharedSessions = Arc<Sessions>;

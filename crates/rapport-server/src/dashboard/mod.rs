@@ -1,0 +1,108 @@
+//! The dashboard: server-rendered HTML from the same binary, no build step. Pages: login,
+//! overview (live counts by channel), customers (list and search), customer 360, conversation.
+//! A few lines of inline JavaScript refresh the live numbers; everything else is plain HTML.
+
+mod layout;
+mod pages;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::auth::{session_token, Caller, SESSION_COOKIE, SESSION_TTL};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/customers", get(pages::customers))
+        .route("/customers/{id}", get(pages::customer))
+        .route("/conversations/{id}", get(pages::conversation))
+        .route("/dashboard/live.json", get(pages::live))
+}
+
+/// A signed-in dashboard user; anyone else is sent to the login page.
+pub struct DashboardUser(pub Caller);
+
+impl FromRequestParts<AppState> for DashboardUser {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        session_token(parts)
+            .and_then(|t| state.sessions.get(&t))
+            .map(DashboardUser)
+            .ok_or_else(|| Redirect::to("/login").into_response())
+    }
+}
+
+async fn login_page(State(state): State<AppState>) -> maud::Markup {
+    layout::login(None, state.demo_admin_key.as_deref())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    key: String,
+}
+
+async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    let rec = state
+        .keys
+        .lookup(state.store.as_ref(), form.key.trim())
+        .await
+        .ok()
+        .flatten();
+    match rec {
+        Some(rec) if rec.role.can_read() => {
+            let token = state.sessions.start(Caller {
+                workspace_id: rec.workspace_id,
+                workspace_name: rec.workspace_name,
+                role: rec.role,
+            });
+            let cookie = format!(
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                SESSION_TTL.as_secs()
+            );
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = cookie.parse() {
+                headers.insert(header::SET_COOKIE, v);
+            }
+            (headers, Redirect::to("/")).into_response()
+        }
+        Some(_) => (
+            StatusCode::FORBIDDEN,
+            layout::login(
+                Some("That is a write key: it can send data but not read it. Use an admin key."),
+                state.demo_admin_key.as_deref(),
+            ),
+        )
+            .into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            layout::login(
+                Some("That key is not valid."),
+                state.demo_admin_key.as_deref(),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (mut parts, _) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers;
+    if let Some(t) = session_token(&parts) {
+        state.sessions.end(&t);
+    }
+    let mut out = HeaderMap::new();
+    if let Ok(v) =
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0").parse()
+    {
+        out.insert(header::SET_COOKIE, v);
+    }
+    (out, Redirect::to("/login")).into_response()
+}

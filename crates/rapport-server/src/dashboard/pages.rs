@@ -1,0 +1,360 @@
+//! The dashboard's pages. Each reads through the same store API the JSON API uses.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{Duration, Utc};
+use maud::{html, Markup, PreEscaped};
+use rapport_core::{ConversationId, ProfileId};
+use rapport_store::{ChannelCount, EventCursor, StoreError};
+use serde::{Deserialize, Serialize};
+
+use super::layout::{ago, chips, page};
+use super::DashboardUser;
+use crate::AppState;
+
+fn failure(e: StoreError) -> Response {
+    tracing::error!(error = %e, "dashboard read failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "The store could not be read; see the server log.",
+    )
+        .into_response()
+}
+
+fn not_found(user: &DashboardUser, what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        page(
+            "Not found",
+            user.0.workspace_name.as_str(),
+            html! { h1 { (what) " not found" } p { a href="/customers" { "Back to customers" } } },
+        ),
+    )
+        .into_response()
+}
+
+fn channel_table(id: &str, counts: &[ChannelCount]) -> Markup {
+    let max = counts.iter().map(|c| c.events).max().unwrap_or(1).max(1);
+    html! {
+        table id=(id) {
+            tr { th { "Channel" } th { "Events" } th style="width:50%" {} }
+            @for c in counts {
+                tr {
+                    td { (c.channel.as_str()) }
+                    td.mono data-channel=(c.channel.as_str()) { (c.events) }
+                    td { div.bar style=(format!("width:{}%", c.events * 100 / max)) {} }
+                }
+            }
+            @if counts.is_empty() { tr { td colspan="3" .muted { "No events yet." } } }
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Live {
+    profiles: i64,
+    events: i64,
+    conversations: i64,
+    messages: i64,
+    last_24h: Vec<(String, i64)>,
+}
+
+/// The numbers the overview refreshes every few seconds.
+pub async fn live(State(state): State<AppState>, user: DashboardUser) -> Response {
+    let ws = &user.0.workspace_id;
+    let stats = match state.store.stats(ws).await {
+        Ok(s) => s,
+        Err(e) => return failure(e),
+    };
+    let day = match state
+        .store
+        .channel_counts(ws, Utc::now() - Duration::hours(24))
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => return failure(e),
+    };
+    Json(Live {
+        profiles: stats.profiles,
+        events: stats.events,
+        conversations: stats.conversations,
+        messages: stats.messages,
+        last_24h: day
+            .into_iter()
+            .map(|c| (c.channel.as_str().to_owned(), c.events))
+            .collect(),
+    })
+    .into_response()
+}
+
+const LIVE_SCRIPT: &str = r#"
+async function refresh() {
+  try {
+    const r = await fetch('/dashboard/live.json', {credentials: 'same-origin'});
+    if (!r.ok) return;
+    const d = await r.json();
+    for (const k of ['profiles', 'events', 'conversations', 'messages']) {
+      const el = document.getElementById('n-' + k);
+      if (el) el.textContent = d[k].toLocaleString();
+    }
+    for (const [ch, n] of d.last_24h) {
+      const cell = document.querySelector('#today [data-channel="' + ch + '"]');
+      if (cell) cell.textContent = n;
+    }
+    document.getElementById('updated').textContent = 'live · updated ' + new Date().toLocaleTimeString();
+  } catch (e) {}
+}
+setInterval(refresh, 3000);
+"#;
+
+pub async fn overview(State(state): State<AppState>, user: DashboardUser) -> Response {
+    let ws = &user.0.workspace_id;
+    let now = Utc::now();
+    let result: Result<_, StoreError> = async {
+        Ok((
+            state.store.stats(ws).await?,
+            state
+                .store
+                .channel_counts(ws, now - Duration::hours(24))
+                .await?,
+            state
+                .store
+                .channel_counts(ws, now - Duration::days(90))
+                .await?,
+            state.store.recent_conversations(ws, 8).await?,
+            state.store.recent_profiles(ws, 8).await?,
+        ))
+    }
+    .await;
+    let (stats, today, quarter, conversations, profiles) = match result {
+        Ok(r) => r,
+        Err(e) => return failure(e),
+    };
+    page("Overview", user.0.workspace_name.as_str(), html! {
+        h1 { "Overview " span.live #updated { "live" } }
+        div.cards {
+            div.card { div.n #n-profiles { (stats.profiles) } div.l { "customers" } }
+            div.card { div.n #n-events { (stats.events) } div.l { "events" } }
+            div.card { div.n #n-conversations { (stats.conversations) } div.l { "conversations" } }
+            div.card { div.n #n-messages { (stats.messages) } div.l { "messages" } }
+        }
+        div.grid2 {
+            div { h2 { "Events by channel, today and yesterday" } (channel_table("today", &today)) }
+            div { h2 { "Events by channel, last 90 days" } (channel_table("quarter", &quarter)) }
+        }
+        div.grid2 {
+            div {
+                h2 { "Latest conversations" }
+                table {
+                    tr { th { "Subject" } th { "Channel" } th { "Updated" } }
+                    @for c in &conversations {
+                        tr {
+                            td { a href=(format!("/conversations/{}", c.id)) { (c.subject.as_deref().unwrap_or("(no subject)")) } }
+                            td { (c.channel.as_str()) }
+                            td { (ago(Some(c.updated_at))) }
+                        }
+                    }
+                }
+            }
+            div {
+                h2 { "Recently active customers" }
+                table {
+                    tr { th { "Customer" } th { "Last seen" } }
+                    @for p in &profiles {
+                        tr {
+                            td { a href=(format!("/customers/{}", p.id)) { (p.name.as_deref().or(p.email.as_deref()).unwrap_or("anonymous visitor")) } }
+                            td { (ago(p.last_seen)) }
+                        }
+                    }
+                }
+            }
+        }
+        script { (PreEscaped(LIVE_SCRIPT)) }
+    })
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    q: Option<String>,
+}
+
+pub async fn customers(
+    State(state): State<AppState>,
+    user: DashboardUser,
+    Query(params): Query<ListParams>,
+) -> Response {
+    let ws = &user.0.workspace_id;
+    let q = params.q.unwrap_or_default();
+    let found = if q.trim().is_empty() {
+        state.store.recent_profiles(ws, 100).await
+    } else {
+        state.store.search_profiles(ws, &q, 100).await
+    };
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => return failure(e),
+    };
+    page("Customers", user.0.workspace_name.as_str(), html! {
+        h1 { "Customers" }
+        form method="get" action="/customers" {
+            input #q type="search" name="q" value=(q) placeholder="Name or email starts with…" autofocus;
+            " " button type="submit" { "Search" }
+        }
+        h2 { @if q.trim().is_empty() { "Most recently active" } @else { (found.len()) " found" } }
+        table #customers {
+            tr { th { "Name" } th { "Email" } th { "Channels" } th { "Events" } th { "Last seen" } }
+            @for p in &found {
+                tr {
+                    td { a href=(format!("/customers/{}", p.id)) { (p.name.as_deref().unwrap_or("anonymous visitor")) } }
+                    td { (p.email.as_deref().unwrap_or("")) }
+                    td { (chips(p.channels.iter().map(|c| c.as_str()))) }
+                    td.mono { (p.event_count) }
+                    td { (ago(p.last_seen)) }
+                }
+            }
+        }
+    })
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct TimelineParams {
+    cursor: Option<String>,
+}
+
+pub async fn customer(
+    State(state): State<AppState>,
+    user: DashboardUser,
+    Path(id): Path<String>,
+    Query(params): Query<TimelineParams>,
+) -> Response {
+    let ws = &user.0.workspace_id;
+    let Some(id) = ProfileId::parse(&id) else {
+        return not_found(&user, "Customer");
+    };
+    let profile = match state.store.profile(ws, &id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return not_found(&user, "Customer"),
+        Err(e) => return failure(e),
+    };
+    let cursor = params.cursor.as_deref().and_then(EventCursor::decode);
+    let (events, conversations) = match (
+        state
+            .store
+            .profile_events(ws, &profile.id, cursor.as_ref(), 50)
+            .await,
+        state.store.profile_conversations(ws, &profile.id).await,
+    ) {
+        (Ok(e), Ok(c)) => (e, c),
+        (Err(e), _) | (_, Err(e)) => return failure(e),
+    };
+    let title = profile
+        .name
+        .clone()
+        .unwrap_or_else(|| "Anonymous visitor".to_owned());
+    page(&title, user.0.workspace_name.as_str(), html! {
+        h1 #customer-name { (title) }
+        p.muted {
+            "First seen " (ago(profile.first_seen)) " · last seen " (ago(profile.last_seen)) " · "
+            (profile.event_count) " events · " span.mono { (profile.id) }
+        }
+        div.grid2 {
+            div {
+                h2 { "Traits" }
+                table #traits {
+                    @for (k, v) in &profile.traits {
+                        tr { td.mono { (k) } td { (v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())) } }
+                    }
+                    @if profile.traits.is_empty() { tr { td.muted { "No traits yet." } } }
+                }
+            }
+            div {
+                h2 { "Identities" }
+                table #identities {
+                    @for i in &profile.identities { tr { td { (i.kind().as_str()) } td.mono { (i.value()) } } }
+                }
+                h2 { "Channels" }
+                p { (chips(profile.channels.iter().map(|c| c.as_str()))) }
+                @if !profile.merged_ids.is_empty() {
+                    h2 { "Merged profiles" }
+                    p.mono { @for m in &profile.merged_ids { (m) br; } }
+                }
+            }
+        }
+        h2 { "Conversations" }
+        table #conversations {
+            tr { th { "Subject" } th { "Channel" } th { "Messages" } th { "Updated" } }
+            @for c in &conversations {
+                tr {
+                    td { a href=(format!("/conversations/{}", c.id)) { (c.subject.as_deref().unwrap_or("(no subject)")) } }
+                    td { (c.channel.as_str()) } td.mono { (c.message_count) } td { (ago(Some(c.updated_at))) }
+                }
+            }
+            @if conversations.is_empty() { tr { td colspan="4" .muted { "No conversations." } } }
+        }
+        h2 { "Timeline" }
+        table #timeline {
+            tr { th { "When" } th { "Type" } th { "What" } th { "Channel" } }
+            @for e in &events.events {
+                tr {
+                    td { (ago(Some(e.timestamp))) }
+                    td { (e.event_type.as_str()) }
+                    td { (e.name.as_deref().unwrap_or("")) }
+                    td { span.chip { (e.channel.as_str()) } }
+                }
+            }
+        }
+        @if let Some(next) = &events.next_cursor {
+            p { a href=(format!("/customers/{}?cursor={next}", profile.id)) { "Older events →" } }
+        }
+    })
+    .into_response()
+}
+
+pub async fn conversation(
+    State(state): State<AppState>,
+    user: DashboardUser,
+    Path(id): Path<String>,
+) -> Response {
+    let ws = &user.0.workspace_id;
+    let Some(id) = ConversationId::parse(&id) else {
+        return not_found(&user, "Conversation");
+    };
+    let detail = match state.store.conversation(ws, &id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return not_found(&user, "Conversation"),
+        Err(e) => return failure(e),
+    };
+    let customer = match state
+        .store
+        .profile(ws, &detail.conversation.profile_id)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return failure(e),
+    };
+    let c = &detail.conversation;
+    let subject = c
+        .subject
+        .clone()
+        .unwrap_or_else(|| "(no subject)".to_owned());
+    page(&subject, user.0.workspace_name.as_str(), html! {
+        h1 { (subject) }
+        p.muted {
+            (c.channel.as_str()) " · " (c.status.as_str()) " · opened " (ago(Some(c.opened_at))) " · with "
+            a href=(format!("/customers/{}", c.profile_id)) {
+                (customer.as_ref().and_then(|p| p.name.clone()).unwrap_or_else(|| "this customer".to_owned()))
+            }
+        }
+        @for m in &detail.messages {
+            div class=(format!("msg {}", m.direction.as_str())) {
+                div.meta { (m.author.as_str()) " · " (ago(Some(m.sent_at))) }
+                pre { (m.text) }
+            }
+        }
+    })
+    .into_response()
+}

@@ -1,0 +1,207 @@
+//! Configuration: defaults < file (`--config`) < environment (`RAPPORT__SECTION__KEY`) < flags.
+//! Unknown keys are errors, and validation reports every problem at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub ingest: IngestConfig,
+    pub demo: DemoConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, `HOST:PORT`.
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Only `sqlite` for now; `postgres` arrives with the scale-out work.
+    pub backend: String,
+    /// Where the embedded store keeps its files.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest single event, bytes (Segment: 32 KB).
+    pub max_event_bytes: usize,
+    /// Largest batch body, bytes (Segment: 500 KB).
+    pub max_batch_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Seed of the generated company: the same seed gives the same company.
+    pub seed: u64,
+    pub customers: usize,
+    /// Keep a trickle of new activity flowing after start-up.
+    pub live: bool,
+    /// Milliseconds between bursts of live activity.
+    pub live_interval_ms: u64,
+    /// Where the demo keeps its store (separate from real data).
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `rapport_server=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig {
+                addr: "127.0.0.1:8080".into(),
+            },
+            storage: StorageConfig {
+                backend: "sqlite".into(),
+                data_dir: PathBuf::from("rapport-data"),
+            },
+            ingest: IngestConfig {
+                max_event_bytes: 32 * 1024,
+                max_batch_bytes: 500 * 1024,
+            },
+            demo: DemoConfig {
+                seed: 42,
+                customers: 2000,
+                live: true,
+                live_interval_ms: 1500,
+                data_dir: PathBuf::from("rapport-demo-data"),
+            },
+            log: LogConfig {
+                level: "info".into(),
+            },
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Config::default().server
+    }
+}
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Config::default().storage
+    }
+}
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Config::default().ingest
+    }
+}
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Config::default().demo
+    }
+}
+impl Default for LogConfig {
+    fn default() -> Self {
+        Config::default().log
+    }
+}
+
+/// Loads the layers below the flags. `env` is the process environment (passed in for tests).
+pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Vec<String>> {
+    let mut fig = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(f) = file {
+        if !f.exists() {
+            return Err(vec![format!("config file {} does not exist", f.display())]);
+        }
+        fig = fig.merge(Toml::file(f));
+    }
+    // `RAPPORT__SERVER__ADDR=...` sets `server.addr`. The environment is passed in rather than
+    // read here, so tests can layer it without touching the process environment.
+    for (k, v) in env {
+        if let Some(path) = k.strip_prefix("RAPPORT__") {
+            let key = path.to_ascii_lowercase().replace("__", ".");
+            let value: figment::value::Value = v
+                .parse()
+                .unwrap_or_else(|e: std::convert::Infallible| match e {});
+            fig = fig.merge(Serialized::default(&key, value));
+        }
+    }
+    let config: Config = fig
+        .extract()
+        .map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
+    config.validate()?;
+    Ok(config)
+}
+
+impl Config {
+    /// Every problem with the configuration, or `Ok`.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.server.addr.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "server.addr {:?} is not HOST:PORT (e.g. 127.0.0.1:8080)",
+                self.server.addr
+            ));
+        }
+        if self.storage.backend != "sqlite" {
+            problems.push(format!(
+                "storage.backend {:?} is not available in this build; use \"sqlite\"",
+                self.storage.backend
+            ));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            problems.push("storage.data_dir is empty".into());
+        }
+        if !(1024..=1024 * 1024).contains(&self.ingest.max_event_bytes) {
+            problems.push("ingest.max_event_bytes must be between 1024 and 1048576".into());
+        }
+        if self.ingest.max_batch_bytes < self.ingest.max_event_bytes
+            || self.ingest.max_batch_bytes > 16 * 1024 * 1024
+        {
+            problems.push(
+                "ingest.max_batch_bytes must be at least max_event_bytes and at most 16 MiB".into(),
+            );
+        }
+        if !(10..=200_000).contains(&self.demo.customers) {
+            problems.push("demo.customers must be between 10 and 200000".into());
+        }
+        if self.demo.live_interval_ms < 50 {
+            problems.push("demo.live_interval_ms must be at least 50".into());
+        }
+        if self
+            .log
+            .level
+            .parse::<tracing_subscriber::EnvFilter>()
+            .is_err()
+        {
+            problems.push(format!(
+                "log.level {:?} is not a valid filter",
+                self.log.level
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    pub fn limits(&self) -> rapport_ingest::Limits {
+        rapport_ingest::Limits {
+            max_event_bytes: self.ingest.max_event_bytes,
+            max_batch_bytes: self.ingest.max_batch_bytes,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! `rapport demo`: builds a realistic company from a seed into a fresh demo store, serves the
+//! dashboard, and keeps a trickle of live activity flowing. Data goes through the same ingest
+//! validation and store as real traffic.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use chrono::Utc;
+use rapport_core::{
+    Author, ConversationChannel, CustomerRef, Direction, Identifier, IdentifierKind, KeyRole,
+    MessageText, NewConversation, NewMessage, WorkspaceId, WorkspaceName,
+};
+use rapport_ingest::parse_value;
+use rapport_server::AppState;
+use rapport_store::Store;
+
+use crate::config::Config;
+use crate::demo_data::{self, DemoConversation, DemoMessage};
+
+/// Events per store call while loading history.
+const CHUNK: usize = 2_000;
+/// Conversations loaded concurrently (their writes share commits).
+const PARALLEL_CONVERSATIONS: usize = 64;
+
+pub async fn run(config: &Config) -> Result<()> {
+    let started = Instant::now();
+    let dir = &config.demo.data_dir;
+    // The demo always starts from the same company: remove the previous demo's database.
+    for suffix in ["", "-wal", "-shm"] {
+        let path = rapport_store::sqlite::database_path(dir).with_extension(format!("db{suffix}"));
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    let store = crate::cli::open_store(dir)?;
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let ws = crate::cli::workspace_id(dyn_store.as_ref(), WorkspaceName::DEFAULT).await?;
+    let (admin_key, _) =
+        rapport_server::auth::create_key(dyn_store.as_ref(), &ws, KeyRole::Admin).await?;
+    let (write_key, _) =
+        rapport_server::auth::create_key(dyn_store.as_ref(), &ws, KeyRole::Write).await?;
+
+    let listener = crate::cli::bind(&config.server.addr).await?;
+    let addr = listener.local_addr()?;
+
+    eprintln!(
+        "Generating the demo company (seed {}, {} customers)...",
+        config.demo.seed, config.demo.customers
+    );
+    let company = demo_data::generate(config.demo.seed, config.demo.customers, Utc::now());
+    let events = company.events.len();
+    load_events(dyn_store.as_ref(), &ws, company.events).await?;
+    let conversations = company.conversations.len();
+    load_conversations(dyn_store.clone(), &ws, company.conversations).await?;
+    eprintln!(
+        "Loaded {events} events and {conversations} conversations for {} customers in {:.1}s.",
+        config.demo.customers,
+        started.elapsed().as_secs_f64()
+    );
+
+    if config.demo.live {
+        tokio::spawn(live(
+            dyn_store.clone(),
+            ws.clone(),
+            config.demo.seed,
+            config.demo.customers,
+            config.demo.live_interval_ms,
+        ));
+    }
+
+    let mut state = AppState::new(dyn_store, config.limits());
+    state.demo_admin_key = Some(admin_key.clone());
+    println!();
+    println!("Rapport demo is ready: http://{addr}");
+    println!("Admin key (dashboard sign-in, read API): {admin_key}");
+    println!("Write key (Segment SDKs, ingest API):    {write_key}");
+    println!("Rapport listening on http://{addr}");
+    rapport_server::serve(listener, state, crate::cli::shutdown_signal()).await?;
+    store.close();
+    Ok(())
+}
+
+async fn load_events(
+    store: &dyn Store,
+    ws: &WorkspaceId,
+    events: Vec<serde_json::Value>,
+) -> Result<()> {
+    let received = Utc::now();
+    let mut parsed = Vec::with_capacity(CHUNK);
+    for v in events {
+        parsed.push(parse_value(v, received).map_err(|e| anyhow!("demo event rejected: {e}"))?);
+        if parsed.len() == CHUNK {
+            store.ingest(ws, std::mem::take(&mut parsed)).await?;
+        }
+    }
+    store.ingest(ws, parsed).await?;
+    Ok(())
+}
+
+fn channel(name: &str) -> ConversationChannel {
+    ConversationChannel::parse(name).unwrap_or(ConversationChannel::Chat)
+}
+
+fn new_message(m: &DemoMessage, key: Option<String>) -> Result<NewMessage> {
+    Ok(NewMessage {
+        direction: Direction::parse(m.direction).unwrap_or(Direction::Inbound),
+        author: Author::parse(m.author).unwrap_or(Author::Customer),
+        text: MessageText::parse(&m.text).map_err(|e| anyhow!(e))?,
+        sent_at: m.at,
+        external_id: key,
+    })
+}
+
+async fn load_conversation(
+    store: Arc<dyn Store>,
+    ws: WorkspaceId,
+    c: DemoConversation,
+) -> Result<()> {
+    let Some(first) = c.messages.first() else {
+        return Ok(());
+    };
+    let customer = CustomerRef::Identifier(Identifier::new(IdentifierKind::UserId, &c.user_id)?);
+    let conv = store
+        .open_conversation(
+            &ws,
+            customer,
+            NewConversation {
+                channel: channel(c.channel),
+                subject: Some(c.subject.clone()),
+                opened_at: first.at,
+            },
+        )
+        .await?;
+    for m in &c.messages {
+        store
+            .add_message(&ws, &conv.id, new_message(m, None)?)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn load_conversations(
+    store: Arc<dyn Store>,
+    ws: &WorkspaceId,
+    conversations: Vec<DemoConversation>,
+) -> Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in conversations {
+        while tasks.len() >= PARALLEL_CONVERSATIONS {
+            if let Some(r) = tasks.join_next().await {
+                r??;
+            }
+        }
+        tasks.spawn(load_conversation(store.clone(), ws.clone(), c));
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+/// New visits, purchases and messages every few seconds, so the dashboard moves.
+async fn live(
+    store: Arc<dyn Store>,
+    ws: WorkspaceId,
+    seed: u64,
+    customers: usize,
+    interval_ms: u64,
+) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(interval_ms));
+    for tick in 0u64.. {
+        ticker.tick().await;
+        let activity = demo_data::live_activity(seed, tick, customers, Utc::now());
+        let received = Utc::now();
+        let events: Vec<_> = activity
+            .events
+            .into_iter()
+            .filter_map(|v| parse_value(v, received).ok())
+            .collect();
+        if let Err(e) = store.ingest(&ws, events).await {
+            tracing::warn!(error = %e, "live demo events failed");
+        }
+        if let Some((user_id, ch, subject, message)) = activity.message {
+            let result: Result<()> = async {
+                let customer =
+                    CustomerRef::Identifier(Identifier::new(IdentifierKind::UserId, &user_id)?);
+                let conv = store
+                    .open_conversation(
+                        &ws,
+                        customer,
+                        NewConversation {
+                            channel: channel(ch),
+                            subject: Some(subject),
+                            opened_at: message.at,
+                        },
+                    )
+                    .await?;
+                store
+                    .add_message(&ws, &conv.id, new_message(&message, None)?)
+                    .await?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "live demo message failed");
+            }
+        }
+    }
+}
