@@ -1,0 +1,132 @@
+//! `TestApp::spawn()`: the real server on a free loopback port over a temporary SQLite store,
+//! with an admin key and a write key for the default workspace.
+
+use std::sync::Arc;
+
+use rapport_core::{KeyRole, WorkspaceId, WorkspaceName};
+use rapport_server::AppState;
+use rapport_store::sqlite::SqliteStore;
+use rapport_store::Store;
+use serde_json::Value;
+
+pub struct TestApp {
+    pub base: String,
+    pub admin_key: String,
+    pub write_key: String,
+    pub store: Arc<SqliteStore>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(SqliteStore::open(dir.path()).expect("store"));
+        let dyn_store: Arc<dyn Store> = store.clone();
+        let ws = default_workspace(&store).await;
+        let (admin_key, _) =
+            rapport_server::auth::create_key(dyn_store.as_ref(), &ws, KeyRole::Admin)
+                .await
+                .expect("admin key");
+        let (write_key, _) =
+            rapport_server::auth::create_key(dyn_store.as_ref(), &ws, KeyRole::Write)
+                .await
+                .expect("write key");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let state = AppState::new(dyn_store, rapport_ingest::Limits::default());
+        tokio::spawn(async move {
+            rapport_server::serve(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Self {
+            base,
+            admin_key,
+            write_key,
+            store,
+            client: reqwest::Client::new(),
+            _dir: dir,
+            _shutdown: tx,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POST JSON with the write key as Segment's libraries send it (Basic auth).
+    pub async fn send(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(self.url(path))
+            .basic_auth(&self.write_key, Some(""))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        status_json(resp).await
+    }
+
+    /// GET with the admin key as a bearer token.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(&self.admin_key)
+            .send()
+            .await
+            .expect("request");
+        status_json(resp).await
+    }
+
+    /// A second workspace with its own admin key.
+    pub async fn other_workspace(&self, name: &str) -> (WorkspaceId, String) {
+        let ws = self
+            .store
+            .create_workspace(&WorkspaceName::parse(name).expect("name"))
+            .await
+            .expect("ws");
+        let (key, _) =
+            rapport_server::auth::create_key(self.store.as_ref(), &ws.id, KeyRole::Admin)
+                .await
+                .expect("key");
+        (ws.id, key)
+    }
+}
+
+pub async fn default_workspace(store: &SqliteStore) -> WorkspaceId {
+    store
+        .workspace_by_name(&WorkspaceName::default_workspace())
+        .await
+        .expect("read")
+        .expect("default workspace")
+        .id
+}
+
+pub async fn status_json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, json)
+}
+
+/// Whether tests that need outside tools must run (CI) rather than be skipped.
+pub fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Says plainly that a test is skipped, or fails under CI where nothing may be skipped.
+pub fn skip(test: &str, why: &str) {
+    assert!(
+        !required(),
+        "{test}: cannot be skipped under CI=true: {why}"
+    );
+    eprintln!("SKIPPED {test}: {why}");
+}

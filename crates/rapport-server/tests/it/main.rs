@@ -1,0 +1,9 @@
+//! The server's integration tests: the real router on 127.0.0.1:0 over a temporary store.
+
+mod api;
+mod browser;
+mod common;
+mod conversations;
+mod dashboard;
+mod openapi;
+mod segment_sdk;
