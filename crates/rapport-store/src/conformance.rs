@@ -325,7 +325,7 @@ pub async fn alias_merges_and_old_id_redirects(store: DynStore) {
     assert_eq!(merged.traits["city"], "Oslo");
     assert_eq!(merged.traits["name"], "Linus");
     assert_eq!(merged.event_count, 3);
-    assert_eq!(merged.merged_ids, [newer.id.clone()]);
+    assert_eq!(merged.merged_ids, std::slice::from_ref(&newer.id));
     let redirected = store
         .profile(&ws, &newer.id)
         .await

@@ -347,3 +347,40 @@ fn toml_like(config: &Config) -> Result<String> {
     }
     Ok(out.trim_end().to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `rapport ...` or `cargo run --release -- ...` command the README shows must still
+    /// parse with this CLI.
+    #[test]
+    fn readme_commands_match_the_cli() {
+        let readme = include_str!("../../../README.md");
+        let mut checked = 0;
+        for line in readme.lines() {
+            let line = line.trim();
+            let rest = if let Some(r) = line.strip_prefix("cargo run --release -- ") {
+                r
+            } else if let Some(r) = line.strip_prefix("rapport ") {
+                r
+            } else if let Some(r) = line.strip_prefix("./target/release/rapport ") {
+                r
+            } else {
+                continue;
+            };
+            let words: Vec<&str> = rest
+                .split_whitespace()
+                .take_while(|w| !["&", "|", "&&", ">"].contains(w))
+                .collect();
+            let args = std::iter::once("rapport").chain(words.iter().copied());
+            if let Err(e) = Cli::try_parse_from(args) {
+                panic!("README command `{line}` no longer parses: {e}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 10, "found only {checked} commands in the README");
+        assert!(readme.contains("cargo run --release -- demo"));
+        assert!(readme.contains("cargo test --workspace"));
+    }
+}

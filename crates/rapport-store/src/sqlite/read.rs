@@ -96,9 +96,8 @@ pub(super) fn profile_by_identifier(
     }
 }
 
-fn event_row(
-    r: &Row<'_>,
-) -> rusqlite::Result<(
+/// seq, message_id, type, name, channel, ts, received_at, body.
+type EventRow = (
     i64,
     String,
     String,
@@ -107,7 +106,9 @@ fn event_row(
     i64,
     i64,
     String,
-)> {
+);
+
+fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,

@@ -1,0 +1,444 @@
+//! The `rapport` binary as a user runs it: separate processes, real files, real signals.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+fn rapport() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rapport"));
+    // The tests set their own configuration; none may leak in from the caller's environment.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RAPPORT__") {
+            c.env_remove(k);
+        }
+    }
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    rapport().args(args).output().expect("run rapport")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn last_line(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+fn key(dir: &Path, role: &str, workspace: &str) -> String {
+    let out = run(&[
+        "keys",
+        "create",
+        "--role",
+        role,
+        "--workspace",
+        workspace,
+        "--data-dir",
+        dir.to_str().expect("dir"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    last_line(&out)
+}
+
+/// A running `rapport serve` (or demo), killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    output: Vec<String>,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Self {
+        let mut child = rapport()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut output = Vec::new();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("read line");
+            output.push(line.clone());
+            if let Some(addr) = line.strip_prefix("Rapport listening on ") {
+                break addr.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Self {
+            child,
+            base,
+            output,
+        }
+    }
+
+    fn kill_9(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The tests here are synchronous: a small blocking wrapper over the async HTTP client.
+struct Http {
+    rt: tokio::runtime::Runtime,
+    inner: reqwest::Client,
+}
+
+impl Http {
+    fn post(&self, url: &str, key: &str, body: &Value) -> (u16, Value) {
+        self.rt.block_on(async {
+            let r = self
+                .inner
+                .post(url)
+                .basic_auth(key, Some(""))
+                .json(body)
+                .send()
+                .await
+                .expect("post");
+            let s = r.status().as_u16();
+            (s, r.json().await.unwrap_or(Value::Null))
+        })
+    }
+
+    fn get(&self, url: &str, key: &str) -> (u16, Value) {
+        self.rt.block_on(async {
+            let r = self
+                .inner
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("get");
+            let s = r.status().as_u16();
+            (s, r.json().await.unwrap_or(Value::Null))
+        })
+    }
+}
+
+fn client() -> Http {
+    Http {
+        rt: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime"),
+        inner: reqwest::Client::new(),
+    }
+}
+
+#[test]
+fn workspaces_and_keys() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    let k = key(dir.path(), "admin", "default");
+    assert!(
+        k.starts_with("rk_") && k.len() == 43,
+        "the key alone on the last line: {k:?}"
+    );
+    let out = run(&["workspaces", "create", "acme", "--data-dir", d]);
+    assert!(out.status.success(), "{}", text(&out));
+    let again = run(&["workspaces", "create", "acme", "--data-dir", d]);
+    assert!(
+        !again.status.success() && text(&again).contains("already exists"),
+        "{}",
+        text(&again)
+    );
+    let bad = run(&["workspaces", "create", "Not Valid", "--data-dir", d]);
+    assert!(!bad.status.success());
+    let w = key(dir.path(), "write", "acme");
+    assert_ne!(w, k);
+    let missing = run(&[
+        "keys",
+        "create",
+        "--role",
+        "write",
+        "--workspace",
+        "nope",
+        "--data-dir",
+        d,
+    ]);
+    assert!(!missing.status.success() && text(&missing).contains("does not exist"));
+    let list = run(&["workspaces", "list", "--data-dir", d]);
+    let names: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(names, ["acme", "default"]);
+}
+
+#[test]
+fn config_is_layered_and_checked_as_a_whole() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ok = run(&["config", "check"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("addr = \"127.0.0.1:8080\""));
+
+    let file = dir.path().join("rapport.toml");
+    std::fs::write(
+        &file,
+        "[server]\naddr = \"127.0.0.1:9000\"\n[ingest]\nmax_event_bytes = 4096\n",
+    )
+    .expect("write");
+    let f = file.to_str().expect("path");
+    let out = run(&["--config", f, "config", "check"]);
+    assert!(
+        text(&out).contains("addr = \"127.0.0.1:9000\"")
+            && text(&out).contains("max_event_bytes = 4096"),
+        "{}",
+        text(&out)
+    );
+    let out = rapport()
+        .args(["--config", f, "config", "check"])
+        .env("RAPPORT__SERVER__ADDR", "127.0.0.1:9100")
+        .output()
+        .expect("run");
+    assert!(
+        text(&out).contains("addr = \"127.0.0.1:9100\""),
+        "the environment beats the file: {}",
+        text(&out)
+    );
+
+    std::fs::write(&file, "[server]\nadress = \"x\"\n").expect("write");
+    let out = run(&["--config", f, "config", "check"]);
+    assert!(
+        !out.status.success() && text(&out).contains("adress"),
+        "unknown keys are errors: {}",
+        text(&out)
+    );
+
+    let out = rapport()
+        .args(["config", "check"])
+        .env("RAPPORT__SERVER__ADDR", "nowhere")
+        .env("RAPPORT__DEMO__CUSTOMERS", "3")
+        .env("RAPPORT__STORAGE__BACKEND", "oracle")
+        .output()
+        .expect("run");
+    let t = text(&out);
+    assert!(!out.status.success());
+    for want in ["server.addr", "demo.customers", "storage.backend"] {
+        assert!(
+            t.contains(want),
+            "every problem is reported at once ({want}): {t}"
+        );
+    }
+}
+
+#[test]
+fn flags_beat_the_environment() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    let mut child = rapport()
+        .args(["serve", "--data-dir", d, "--addr", "127.0.0.1:0"])
+        .env("RAPPORT__SERVER__ADDR", "127.0.0.1:1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let line = BufReader::new(child.stdout.take().expect("stdout"))
+        .lines()
+        .next()
+        .expect("line")
+        .expect("read");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        line.starts_with("Rapport listening on http://127.0.0.1:") && !line.ends_with(":1"),
+        "{line}"
+    );
+}
+
+#[test]
+fn import_applies_a_good_file_and_nothing_from_a_bad_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    let good = dir.path().join("good.jsonl");
+    let mut f = std::fs::File::create(&good).expect("file");
+    writeln!(
+        f,
+        "{}",
+        json!({"type": "identify", "userId": "imp-1", "traits": {"name": "Imported One"}})
+    )
+    .expect("w");
+    writeln!(f).expect("blank lines are skipped");
+    writeln!(
+        f,
+        "{}",
+        json!({"type": "track", "userId": "imp-1", "event": "Order Completed"})
+    )
+    .expect("w");
+    drop(f);
+    let out = run(&[
+        "import",
+        "events",
+        good.to_str().expect("p"),
+        "--data-dir",
+        d,
+    ]);
+    assert!(
+        out.status.success() && text(&out).contains("2 applied"),
+        "{}",
+        text(&out)
+    );
+    let again = run(&[
+        "import",
+        "events",
+        good.to_str().expect("p"),
+        "--data-dir",
+        d,
+    ]);
+    assert!(
+        text(&again).contains("0 applied, 2 already present"),
+        "re-importing is idempotent: {}",
+        text(&again)
+    );
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        format!(
+            "{}\n{}\nnot json\n",
+            json!({"type": "identify", "userId": "imp-2"}),
+            json!({"type": "track", "event": "X"})
+        ),
+    )
+    .expect("w");
+    let out = run(&[
+        "import",
+        "events",
+        bad.to_str().expect("p"),
+        "--data-dir",
+        d,
+    ]);
+    let t = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        t.contains("line 2")
+            && t.contains("missing_identity")
+            && t.contains("line 3")
+            && t.contains("invalid_json"),
+        "{t}"
+    );
+    assert!(t.contains("nothing was imported"), "{t}");
+
+    let admin = key(dir.path(), "admin", "default");
+    let server = Server::start(&["serve", "--data-dir", d, "--addr", "127.0.0.1:0"]);
+    let c = client();
+    assert_eq!(
+        c.get(
+            &format!("{}/v1/profiles?user_id=imp-1", server.base),
+            &admin
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        c.get(
+            &format!("{}/v1/profiles?user_id=imp-2", server.base),
+            &admin
+        )
+        .0,
+        404,
+        "nothing from the bad file"
+    );
+}
+
+#[test]
+fn acknowledged_events_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    let write = key(dir.path(), "write", "default");
+    let admin = key(dir.path(), "admin", "default");
+    let mut server = Server::start(&["serve", "--data-dir", d, "--addr", "127.0.0.1:0"]);
+    let c = client();
+    let mut acked = 0;
+    for b in 0..20 {
+        let batch: Vec<Value> = (0..50)
+            .map(|i| json!({"type": "track", "userId": format!("k{}", i % 10), "event": "Durable", "messageId": format!("d-{b}-{i}")}))
+            .collect();
+        let (status, body) = c.post(
+            &format!("{}/v1/batch", server.base),
+            &write,
+            &json!({"batch": batch}),
+        );
+        assert_eq!(status, 200, "{body}");
+        acked += 50;
+    }
+    let (status, _) = c.post(
+        &format!("{}/v1/identify", server.base),
+        &write,
+        &json!({"userId": "k0", "traits": {"name": "Still Here"}}),
+    );
+    assert_eq!(status, 200);
+    server.kill_9();
+
+    let server = Server::start(&["serve", "--data-dir", d, "--addr", "127.0.0.1:0"]);
+    let (_, stats) = c.get(&format!("{}/v1/stats", server.base), &admin);
+    assert_eq!(
+        stats["events"],
+        acked + 1,
+        "every acknowledged event is back after kill -9"
+    );
+    let (_, p) = c.get(&format!("{}/v1/profiles?user_id=k0", server.base), &admin);
+    assert_eq!(p["name"], "Still Here");
+    assert_eq!(p["event_count"], 101);
+}
+
+#[test]
+fn demo_builds_a_company_and_serves_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    let server = Server::start(&[
+        "demo",
+        "--customers",
+        "60",
+        "--no-live",
+        "--data-dir",
+        d,
+        "--addr",
+        "127.0.0.1:0",
+    ]);
+    let admin = server
+        .output
+        .iter()
+        .find_map(|l| l.strip_prefix("Admin key (dashboard sign-in, read API): "))
+        .expect("admin key printed")
+        .trim()
+        .to_owned();
+    let c = client();
+    let (status, stats) = c.get(&format!("{}/v1/stats", server.base), &admin);
+    assert_eq!(status, 200);
+    assert_eq!(stats["profiles"], 60);
+    assert!(stats["events"].as_i64().unwrap_or(0) > 60 * 30, "{stats}");
+    let (status, p) = c.get(
+        &format!("{}/v1/profiles?user_id=u_000001", server.base),
+        &admin,
+    );
+    assert_eq!(status, 200);
+    assert!(p["name"].is_string() && p["email"].is_string());
+}
