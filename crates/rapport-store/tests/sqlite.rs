@@ -77,3 +77,50 @@ fn a_newer_schema_is_refused() {
     let err = SqliteStore::open(dir.path()).expect_err("must refuse");
     assert!(err.to_string().contains("newer"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_by_another_process_is_seen_by_this_one() {
+    // Two stores on one directory behave like two processes (each has its own writer thread
+    // and its own identity cache).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = SqliteStore::open(dir.path()).expect("open a");
+    let b = SqliteStore::open(dir.path()).expect("open b");
+    let ws = a.list_workspaces().await.expect("ws")[0].id.clone();
+    a.ingest(
+        &ws,
+        vec![event(
+            json!({"type": "page", "anonymousId": "x", "timestamp": "2025-01-01T00:00:00Z"}),
+        )],
+    )
+    .await
+    .expect("a1");
+    a.ingest(
+        &ws,
+        vec![event(
+            json!({"type": "identify", "userId": "u", "timestamp": "2025-01-02T00:00:00Z"}),
+        )],
+    )
+    .await
+    .expect("a2");
+    b.ingest(&ws, vec![event(json!({"type": "alias", "previousId": "x", "userId": "u", "timestamp": "2025-01-03T00:00:00Z"}))])
+        .await
+        .expect("b merges");
+    a.ingest(&ws, vec![event(json!({"type": "track", "userId": "u", "event": "After", "timestamp": "2025-01-04T00:00:00Z"}))])
+        .await
+        .expect("a3");
+    let uid = rapport_core::Identifier::new(rapport_core::IdentifierKind::UserId, "u").expect("id");
+    let p = a
+        .profile_by_identifier(&ws, &uid)
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(
+        p.event_count, 4,
+        "the event after the merge lands on the surviving profile"
+    );
+    let page = a
+        .profile_events(&ws, &p.id, None, 10)
+        .await
+        .expect("events");
+    assert_eq!(page.events.len(), 4);
+}

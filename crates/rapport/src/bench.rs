@@ -1,22 +1,582 @@
-//! `rapport bench ...`: performance measurements. Filled in below.
+//! `rapport bench ingest`: sustained ingest over loopback HTTP with durable acknowledgement,
+//! against a named reference measured in the same run: raw SQLite accepting the same event
+//! rows in transactions of 100 with `synchronous=FULL`, no HTTP, no parsing, no profiles.
+//!
+//! The server runs as a separate process (this same binary, `rapport serve`) so its resident
+//! memory can be read from `/proc`; the load generator runs here, on the same machine.
 
-use anyhow::Result;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::json;
+use tokio::io::AsyncBufReadExt;
 
 use crate::config::Config;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
-    /// Sustained HTTP ingest against a raw SQLite baseline.
+    /// Sustained HTTP ingest (batch and single events) against a raw SQLite baseline.
     Ingest(IngestArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
-    /// Seconds per phase.
-    #[arg(long, default_value_t = 10)]
+    /// Seconds each timed phase runs.
+    #[arg(long, default_value_t = 5)]
     pub seconds: u64,
+    /// Rounds of (raw, batch, single) phases; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Concurrent connections sending batches.
+    #[arg(long, default_value_t = 8)]
+    pub batch_connections: usize,
+    /// Concurrent connections sending single events.
+    #[arg(long, default_value_t = 64)]
+    pub single_connections: usize,
+    /// Events per batch request.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Distinct customers the events are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    pub customers: usize,
+    /// After the timed phases, send this many events in batches and report the server's peak
+    /// resident memory (0 skips it).
+    #[arg(long, default_value_t = 0)]
+    pub memory_events: u64,
 }
 
-pub async fn run(_command: BenchCommand, _config: &Config) -> Result<()> {
-    anyhow::bail!("not yet")
+pub async fn run(command: BenchCommand, _config: &Config) -> Result<()> {
+    let BenchCommand::Ingest(args) = command;
+    ingest(args).await
+}
+
+/// One realistic track event (about 450 bytes of JSON).
+fn event(n: u64, customers: usize) -> serde_json::Value {
+    let user = n % customers as u64;
+    let name = [
+        "Product Viewed",
+        "Order Completed",
+        "Page Scrolled",
+        "Speed Test Run",
+    ][(n % 4) as usize];
+    json!({
+        "type": "track",
+        "userId": format!("bench-user-{user}"),
+        "event": name,
+        "messageId": format!("bench-{n}"),
+        "timestamp": "2026-01-15T10:20:30.123Z",
+        "properties": {"product_id": format!("sku-{}", n % 500), "price": 19.99, "currency": "USD", "position": n % 12},
+        "context": {
+            "library": {"name": "analytics-node", "version": "2.1.0"},
+            "ip": "203.0.113.7",
+            "userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+            "channel": "web"
+        }
+    })
+}
+
+/// Raw SQLite: the same rows into a table shaped like Rapport's events table, 100 per
+/// transaction, `journal_mode=WAL`, `synchronous=FULL`. Kept open across rounds, as the
+/// server's database is.
+struct RawBaseline {
+    conn: rusqlite::Connection,
+    bodies: Vec<String>,
+    batch: usize,
+    customers: u64,
+    n: u64,
+}
+
+impl RawBaseline {
+    fn open(dir: &Path, batch: usize, customers: usize) -> Result<Self> {
+        let conn = rusqlite::Connection::open(dir.join("raw.db"))?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, workspace_id TEXT NOT NULL, message_id TEXT NOT NULL,
+                profile_id TEXT NOT NULL, type TEXT NOT NULL, name TEXT, channel TEXT NOT NULL, ts INTEGER NOT NULL,
+                received_at INTEGER NOT NULL, body TEXT NOT NULL);
+             CREATE UNIQUE INDEX events_message ON events(workspace_id, message_id);
+             CREATE INDEX events_timeline ON events(profile_id, ts, seq);",
+        )?;
+        let bodies = (0..10_000u64)
+            .map(|n| event(n, customers).to_string())
+            .collect();
+        Ok(Self {
+            conn,
+            bodies,
+            batch,
+            customers: customers as u64,
+            n: 0,
+        })
+    }
+
+    /// Rows per second over `seconds`.
+    fn run(&mut self, seconds: u64) -> Result<f64> {
+        let start = Instant::now();
+        let first = self.n;
+        while start.elapsed() < Duration::from_secs(seconds) {
+            let tx = self.conn.unchecked_transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO events (workspace_id, message_id, profile_id, type, name, channel, ts, received_at, body)
+                     VALUES ('ws', ?1, ?2, 'track', 'Product Viewed', 'web', ?3, ?3, ?4)",
+                )?;
+                for _ in 0..self.batch {
+                    let n = self.n;
+                    stmt.execute(rusqlite::params![
+                        format!("raw-{n}"),
+                        format!("prof-{}", n % self.customers),
+                        n as i64,
+                        self.bodies[(n % 10_000) as usize]
+                    ])?;
+                    self.n += 1;
+                }
+            }
+            tx.commit()?;
+        }
+        Ok((self.n - first) as f64 / start.elapsed().as_secs_f64())
+    }
+}
+
+struct ServerProcess {
+    child: tokio::process::Child,
+    base: String,
+    pid: u32,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn start_server(data_dir: &Path) -> Result<(ServerProcess, String)> {
+    let exe = std::env::current_exe()?;
+    let dir = data_dir.to_str().context("data dir is not UTF-8")?;
+    let out = tokio::process::Command::new(&exe)
+        .args(["keys", "create", "--role", "write", "--data-dir", dir])
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!(
+            "cannot create a key: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let key = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let mut child = tokio::process::Command::new(&exe)
+        .args(["serve", "--data-dir", dir, "--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().context("server pid")?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let base = loop {
+        match lines.next_line().await? {
+            Some(l) => {
+                if let Some(a) = l.strip_prefix("Rapport listening on ") {
+                    break a.trim().to_owned();
+                }
+            }
+            None => bail!("the server exited before listening"),
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((ServerProcess { child, base, pid }, key))
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+struct PhaseResult {
+    events: u64,
+    requests: u64,
+    seconds: f64,
+    failures: u64,
+    latencies_us: Vec<u32>,
+}
+
+impl PhaseResult {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.seconds
+    }
+    fn percentile_ms(&mut self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        self.latencies_us.sort_unstable();
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+}
+
+/// Sends pre-built bodies from `connections` tasks until `deadline` or `limit` events.
+async fn load(
+    url: String,
+    auth: String,
+    bodies: Arc<Vec<(u64, Bytes)>>,
+    connections: usize,
+    duration: Option<Duration>,
+    limit: Option<u64>,
+) -> PhaseResult {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .unwrap_or_default();
+    let next = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let (client, url, auth, bodies, next, stop, failures) = (
+            client.clone(),
+            url.clone(),
+            auth.clone(),
+            bodies.clone(),
+            next.clone(),
+            stop.clone(),
+            failures.clone(),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            let (mut events, mut requests) = (0u64, 0u64);
+            loop {
+                if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| start.elapsed() >= d) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((count, body)) = bodies.get(i as usize) else {
+                    break;
+                };
+                if limit.is_some_and(|l| i * count >= l) {
+                    break;
+                }
+                let t = Instant::now();
+                let ok = client
+                    .post(&url)
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                if ok {
+                    events += count;
+                    requests += 1;
+                } else {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            (events, requests, lat)
+        });
+    }
+    let mut result = PhaseResult {
+        events: 0,
+        requests: 0,
+        seconds: 0.0,
+        failures: 0,
+        latencies_us: Vec::new(),
+    };
+    while let Some(Ok((e, r, l))) = tasks.join_next().await {
+        result.events += e;
+        result.requests += r;
+        result.latencies_us.extend(l);
+    }
+    result.seconds = start.elapsed().as_secs_f64();
+    result.failures = failures.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    result
+}
+
+fn batch_bodies(first: u64, count: usize, size: usize, customers: usize) -> Vec<(u64, Bytes)> {
+    (0..count as u64)
+        .map(|b| {
+            let events: Vec<_> = (0..size as u64)
+                .map(|i| event(first + b * size as u64 + i, customers))
+                .collect();
+            (
+                size as u64,
+                Bytes::from(json!({"batch": events}).to_string()),
+            )
+        })
+        .collect()
+}
+
+async fn ingest(args: IngestArgs) -> Result<()> {
+    let tmp = std::env::temp_dir().join(format!("rapport-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let cleanup = scopeguard(tmp.clone());
+
+    let raw_dir = tmp.join("raw");
+    std::fs::create_dir_all(&raw_dir)?;
+    let mut raw_db = Some(RawBaseline::open(
+        &raw_dir,
+        args.batch_size,
+        args.customers,
+    )?);
+
+    let data = tmp.join("server");
+    let (server, key) = start_server(&data).await?;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+    );
+    let peak_during = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (pid, peak) = (server.pid, peak_during.clone());
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid, "VmRSS:"), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    // Bodies are built before timing starts; message ids never repeat across rounds.
+    let per_round_batches = 60_000 * args.seconds as usize / args.batch_size;
+    let bodies = Arc::new(batch_bodies(
+        0,
+        per_round_batches * args.rounds,
+        args.batch_size,
+        args.customers,
+    ));
+    let first_single = 10_000_000_000u64;
+    let singles: Arc<Vec<(u64, Bytes)>> = Arc::new(
+        (0..(20_000 * args.seconds * args.rounds as u64))
+            .map(|i| {
+                let mut e = event(first_single + i, args.customers);
+                if let Some(m) = e.as_object_mut() {
+                    m.remove("type");
+                }
+                (1, Bytes::from(e.to_string()))
+            })
+            .collect(),
+    );
+    let (mut raws, mut batches, mut singles_out) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut batch_lat, mut single_lat) = (Vec::new(), Vec::new());
+    let (mut batch_next, mut single_next) = (0usize, 0usize);
+    for round in 1..=args.rounds {
+        eprintln!(
+            "round {round}/{}: raw SQLite ({} s)...",
+            args.rounds, args.seconds
+        );
+        let mut db = raw_db.take().context("raw baseline")?;
+        let secs = args.seconds;
+        let (db, rate) = tokio::task::spawn_blocking(move || {
+            let r = db.run(secs);
+            (db, r)
+        })
+        .await?;
+        raw_db = Some(db);
+        raws.push(rate?);
+
+        eprintln!(
+            "round {round}/{}: HTTP /v1/batch, {} events a request, {} connections ({} s)...",
+            args.rounds, args.batch_size, args.batch_connections, args.seconds
+        );
+        let slice = Arc::new(
+            bodies[batch_next..]
+                .iter()
+                .take(per_round_batches)
+                .map(|(n, b)| (*n, b.clone()))
+                .collect::<Vec<_>>(),
+        );
+        let r = load(
+            format!("{}/v1/batch", server.base),
+            auth.clone(),
+            slice,
+            args.batch_connections,
+            Some(Duration::from_secs(args.seconds)),
+            None,
+        )
+        .await;
+        batch_next += r.requests as usize + r.failures as usize;
+        batches.push((r.rate(), r.requests, r.failures));
+        batch_lat.extend(r.latencies_us);
+
+        eprintln!(
+            "round {round}/{}: HTTP /v1/track, one event a request, {} connections ({} s)...",
+            args.rounds, args.single_connections, args.seconds
+        );
+        let slice = Arc::new(singles[single_next..].to_vec());
+        let r = load(
+            format!("{}/v1/track", server.base),
+            auth.clone(),
+            slice,
+            args.single_connections,
+            Some(Duration::from_secs(args.seconds)),
+            None,
+        )
+        .await;
+        single_next += r.requests as usize + r.failures as usize;
+        singles_out.push((r.rate(), r.requests, r.failures));
+        single_lat.extend(r.latencies_us);
+    }
+    let mut batch = PhaseResult {
+        events: 0,
+        requests: 0,
+        seconds: 1.0,
+        failures: 0,
+        latencies_us: batch_lat,
+    };
+    let mut single = PhaseResult {
+        events: 0,
+        requests: 0,
+        seconds: 1.0,
+        failures: 0,
+        latencies_us: single_lat,
+    };
+
+    let mut memory = None;
+    if args.memory_events > 0 {
+        eprintln!(
+            "memory: sending {} events in batches...",
+            args.memory_events
+        );
+        let batches = (args.memory_events as usize).div_ceil(args.batch_size);
+        let bodies = Arc::new(batch_bodies(
+            20_000_000_000,
+            batches,
+            args.batch_size,
+            args.customers.max(100_000),
+        ));
+        let r = load(
+            format!("{}/v1/batch", server.base),
+            auth.clone(),
+            bodies,
+            args.batch_connections,
+            None,
+            Some(args.memory_events),
+        )
+        .await;
+        memory = Some((r.events, r.seconds, rss_kib(server.pid, "VmHWM:")));
+    }
+    sampler.abort();
+    let hwm = rss_kib(server.pid, "VmHWM:");
+    drop(server);
+
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "## rapport bench ingest --seconds {} --rounds {}",
+        args.seconds, args.rounds
+    );
+    println!();
+    println!("Machine: {cores} cores, {cpu}. Load generator and server on the same machine, loopback HTTP/1.1.");
+    println!("Each round runs the raw baseline, then the batch phase, then the single-event phase, {} s each;", args.seconds);
+    println!("rates are medians over rounds, ratios are medians of the per-round ratios.");
+    println!();
+    let ratio =
+        |xs: &[(f64, u64, u64)]| median(xs.iter().zip(&raws).map(|(x, r)| x.0 / r).collect());
+    let rates = |xs: &[(f64, u64, u64)]| median(xs.iter().map(|x| x.0).collect());
+    let fails = |xs: &[(f64, u64, u64)]| xs.iter().map(|x| x.2).sum::<u64>();
+    let reqs = |xs: &[(f64, u64, u64)]| xs.iter().map(|x| x.1).sum::<u64>();
+    println!("| measurement | result | vs raw SQLite |");
+    println!("|---|---|---|");
+    println!(
+        "| raw SQLite, same rows, transactions of {}, synchronous=FULL | {:.0} rows/s (rounds: {}) | 1.00 |",
+        args.batch_size,
+        median(raws.clone()),
+        raws.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "| HTTP /v1/batch, {} events a request, {} connections, durable ack | {:.0} events/s (rounds: {}; {} requests, {} failed) | {:.2} |",
+        args.batch_size,
+        args.batch_connections,
+        rates(&batches),
+        batches.iter().map(|b| format!("{:.0}", b.0)).collect::<Vec<_>>().join(", "),
+        reqs(&batches),
+        fails(&batches),
+        ratio(&batches)
+    );
+    println!(
+        "| HTTP /v1/batch latency | p50 {:.1} ms, p99 {:.1} ms | |",
+        batch.percentile_ms(0.5),
+        batch.percentile_ms(0.99)
+    );
+    println!(
+        "| HTTP /v1/track, 1 event a request, {} connections, durable ack | {:.0} requests/s (rounds: {}; {} failed) | {:.2} |",
+        args.single_connections,
+        rates(&singles_out),
+        singles_out.iter().map(|b| format!("{:.0}", b.0)).collect::<Vec<_>>().join(", "),
+        fails(&singles_out),
+        ratio(&singles_out)
+    );
+    println!(
+        "| HTTP /v1/track latency | p50 {:.1} ms, p99 {:.1} ms | |",
+        single.percentile_ms(0.5),
+        single.percentile_ms(0.99)
+    );
+    println!(
+        "| server peak resident memory during the timed phases | {:.0} MB | |",
+        peak_during.load(Ordering::Relaxed) as f64 / 1024.0
+    );
+    if let Some((events, secs, peak)) = memory {
+        println!(
+            "| server peak resident memory (VmHWM) after {} more events ({:.0} events/s) | {:.0} MB | |",
+            events,
+            events as f64 / secs,
+            peak as f64 / 1024.0
+        );
+    } else {
+        println!(
+            "| server peak resident memory (VmHWM) | {:.0} MB | |",
+            hwm as f64 / 1024.0
+        );
+    }
+    drop(cleanup);
+    Ok(())
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Removes the benchmark's temporary directory when dropped.
+struct Cleanup(std::path::PathBuf);
+fn scopeguard(p: std::path::PathBuf) -> Cleanup {
+    Cleanup(p)
+}
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rapport_core::profile::display_name;
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
@@ -14,6 +14,7 @@ use rapport_core::{
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Map, Value};
 
+use super::cache;
 use crate::{IngestSummary, StoreError};
 
 pub(super) fn now_ms() -> i64 {
@@ -82,6 +83,66 @@ impl Delta {
     }
 }
 
+/// One row of a profile's timeline, ready to insert.
+pub(super) struct TimelineRow<'a> {
+    event_type: EventType,
+    message_id: &'a str,
+    name: Option<&'a str>,
+    channel: Channel,
+    ts: i64,
+    received_at: i64,
+    body: &'a str,
+}
+
+/// An event made ready for the writer before it reaches the writer's thread: its body
+/// serialised, identifiers and traits extracted. This keeps the single writer thread doing
+/// only database work.
+pub(super) struct PreparedEvent {
+    event_type: EventType,
+    message_id: String,
+    name: Option<String>,
+    channel: Channel,
+    ts: i64,
+    received_at: i64,
+    body: String,
+    ids: Vec<Identifier>,
+    previous_id: Option<String>,
+    traits: Vec<(String, String)>,
+}
+
+impl PreparedEvent {
+    pub(super) fn new(event: &Event) -> Self {
+        Self {
+            event_type: event.event_type,
+            message_id: event.message_id.clone(),
+            name: event.name.clone(),
+            channel: event.channel,
+            ts: to_millis(event.timestamp),
+            received_at: to_millis(event.received_at),
+            body: event.body.to_string(),
+            ids: event.identifiers(),
+            previous_id: event.previous_id.clone(),
+            traits: event
+                .profile_traits()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn row(&self) -> TimelineRow<'_> {
+        TimelineRow {
+            event_type: self.event_type,
+            message_id: &self.message_id,
+            name: self.name.as_deref(),
+            channel: self.channel,
+            ts: self.ts,
+            received_at: self.received_at,
+            body: &self.body,
+        }
+    }
+}
+
 /// One group of writes to one workspace.
 pub(super) struct Applier<'c> {
     conn: &'c Connection,
@@ -105,13 +166,20 @@ impl<'c> Applier<'c> {
     }
 
     fn lookup(&self, kind: IdentifierKind, value: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
+        if let Some(p) = cache::get(&self.ws, kind, value) {
+            return Ok(Some(p));
+        }
+        let found: Option<String> = self
             .conn
             .prepare_cached(
                 "SELECT profile_id FROM identities WHERE workspace_id = ?1 AND kind = ?2 AND value = ?3",
             )?
             .query_row(params![self.ws, kind.as_str(), value], |r| r.get(0))
-            .optional()?)
+            .optional()?;
+        if let Some(p) = &found {
+            cache::put(&self.ws, kind, value, p);
+        }
+        Ok(found)
     }
 
     fn has_user_id(&self, profile: &str) -> Result<bool, StoreError> {
@@ -149,6 +217,7 @@ impl<'c> Applier<'c> {
                 profile,
                 ts
             ])?;
+        cache::put(&self.ws, id.kind(), id.value(), profile);
         if id.kind() == IdentifierKind::UserId {
             self.conn
                 .prepare_cached("UPDATE profiles SET has_user_id = 1 WHERE id = ?1")?
@@ -160,6 +229,7 @@ impl<'c> Applier<'c> {
     /// Folds `loser` into `survivor`: identities, traits (latest wins), events, conversations
     /// and counters move; `loser` keeps existing only as a redirect.
     fn merge(&mut self, survivor: &str, loser: &str) -> Result<(), StoreError> {
+        cache::clear();
         let c = self.conn;
         c.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute([survivor, loser])?;
@@ -240,6 +310,9 @@ impl<'c> Applier<'c> {
                 0 => self.create_profile()?,
                 _ => self.merge_all(free)?,
             }
+        } else if candidates.len() == 1 {
+            // The common case: every known identifier already points at one profile.
+            candidates.swap_remove(0)
         } else {
             let primary = user_profile.unwrap_or_else(|| candidates[0].clone());
             let primary_has_user = self.has_user_id(&primary)?;
@@ -285,13 +358,12 @@ impl<'c> Applier<'c> {
     }
 
     /// Applies one validated event.
-    pub(super) fn apply(&mut self, event: &Event) -> Result<(), StoreError> {
+    pub(super) fn apply(&mut self, event: &PreparedEvent) -> Result<(), StoreError> {
         if self.is_duplicate(&event.message_id)? {
             self.summary.duplicates += 1;
             return Ok(());
         }
-        let ts = to_millis(event.timestamp);
-        let mut ids = event.identifiers();
+        let mut ids = event.ids.clone();
         if let Some(prev) = &event.previous_id {
             // previousId names whichever identity the customer had before.
             let as_user = Identifier::new(IdentifierKind::UserId, prev).ok();
@@ -307,20 +379,10 @@ impl<'c> Applier<'c> {
                 ids.extend(as_anon);
             }
         }
-        let profile = self.resolve(&ids, ts)?;
-        self.record(
-            &profile,
-            event.event_type,
-            &event.message_id,
-            event.name.as_deref(),
-            event.channel,
-            event.timestamp,
-            event.received_at,
-            &event.body,
-        )?;
-        let traits = event.profile_traits();
-        if !traits.is_empty() {
-            self.upsert_traits(&profile, &traits, ts)?;
+        let profile = self.resolve(&ids, event.ts)?;
+        self.record(&profile, &event.row())?;
+        if !event.traits.is_empty() {
+            self.upsert_traits(&profile, &event.traits, event.ts)?;
         }
         self.summary.applied += 1;
         Ok(())
@@ -329,7 +391,7 @@ impl<'c> Applier<'c> {
     fn upsert_traits(
         &mut self,
         profile: &str,
-        traits: &Map<String, Value>,
+        traits: &[(String, String)],
         ts: i64,
     ) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -338,26 +400,14 @@ impl<'c> Applier<'c> {
              WHERE excluded.ts >= traits.ts",
         )?;
         for (k, v) in traits {
-            stmt.execute(params![profile, k, v.to_string(), ts])?;
+            stmt.execute(params![profile, k, v, ts])?;
         }
         self.dirty_traits.insert(profile.to_owned());
         Ok(())
     }
 
     /// Writes one timeline row for a profile and counts it.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        profile: &str,
-        event_type: EventType,
-        message_id: &str,
-        name: Option<&str>,
-        channel: Channel,
-        timestamp: DateTime<Utc>,
-        received_at: DateTime<Utc>,
-        body: &Value,
-    ) -> Result<(), StoreError> {
-        let ts = to_millis(timestamp);
+    fn record(&mut self, profile: &str, row: &TimelineRow<'_>) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
                 "INSERT INTO events (workspace_id, message_id, profile_id, type, name, channel, ts, received_at, body)
@@ -365,22 +415,22 @@ impl<'c> Applier<'c> {
             )?
             .execute(params![
                 self.ws,
-                message_id,
+                row.message_id,
                 profile,
-                event_type.as_str(),
-                name,
-                channel.as_str(),
-                ts,
-                to_millis(received_at),
-                body.to_string()
+                row.event_type.as_str(),
+                row.name,
+                row.channel.as_str(),
+                row.ts,
+                row.received_at,
+                row.body
             ])?;
         self.deltas
             .entry(profile.to_owned())
             .or_default()
-            .add(ts, channel);
+            .add(row.ts, row.channel);
         *self
             .channel_days
-            .entry((channel, ts.div_euclid(86_400_000)))
+            .entry((row.channel, row.ts.div_euclid(86_400_000)))
             .or_default() += 1;
         Ok(())
     }
@@ -531,15 +581,19 @@ impl<'c> Applier<'c> {
             },
             "timestamp": rapport_core::time::format(msg.sent_at),
         });
+        let body = body.to_string();
+        let message_id = format!("message:{id}");
         self.record(
             conv.profile_id.as_str(),
-            EventType::Message,
-            &format!("message:{id}"),
-            Some(name),
-            conv.channel.channel(),
-            msg.sent_at,
-            Utc::now(),
-            &body,
+            &TimelineRow {
+                event_type: EventType::Message,
+                message_id: &message_id,
+                name: Some(name),
+                channel: conv.channel.channel(),
+                ts: sent,
+                received_at: now_ms(),
+                body: &body,
+            },
         )?;
         Ok((
             Message {

@@ -7,6 +7,7 @@
 //! many concurrent HTTP requests share one fsync.
 
 mod apply;
+mod cache;
 mod read;
 pub mod schema;
 mod store_impl;
@@ -52,7 +53,6 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "cache_size", -32_000)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
@@ -187,6 +187,8 @@ fn run_in_savepoint<R>(
     let end = if result.is_ok() {
         conn.execute_batch("RELEASE job")
     } else {
+        // Identifiers this job attached are gone again: forget them.
+        cache::clear();
         conn.execute_batch("ROLLBACK TO job; RELEASE job")
     };
     match (result, end) {
@@ -215,11 +217,14 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             }
             continue;
         }
+        // Holding the write lock now, so no other connection can commit until we do.
+        cache::check_data_version(&conn);
         let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
         let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if let Err(e) = &commit {
             tracing::error!(error = %e, "commit failed; rolling back the group");
             let _ = conn.execute_batch("ROLLBACK");
+            cache::clear();
         }
         for done in completions {
             done(commit.clone());

@@ -9,7 +9,7 @@ use rapport_core::{
 };
 use rusqlite::{params, OptionalExtension};
 
-use super::apply::{now_ms, Applier};
+use super::apply::{now_ms, Applier, PreparedEvent};
 use super::{read, SqliteStore};
 use crate::{
     ApiKeyRecord, ChannelCount, ConversationDetail, EventCursor, EventPage, IngestSummary,
@@ -162,9 +162,11 @@ impl Store for SqliteStore {
             return Ok(IngestSummary::default());
         }
         let ws = workspace.clone();
+        let prepared: Vec<PreparedEvent> = events.iter().map(PreparedEvent::new).collect();
+        drop(events);
         self.write(move |c| {
             let mut applier = Applier::new(c, &ws);
-            for e in &events {
+            for e in &prepared {
                 applier.apply(e)?;
             }
             applier.finish()
