@@ -20,7 +20,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/group", post(ingest::group))
         .route("/v1/alias", post(ingest::alias))
         .route("/v1/batch", post(ingest::batch))
-        .route("/v1/import", post(ingest::batch))
         .route("/v1/profiles", get(profiles::lookup))
         .route("/v1/profiles/search", get(profiles::search))
         .route("/v1/profiles/{id}", get(profiles::get_profile))
