@@ -20,6 +20,8 @@ use crate::demo_data::{self, DemoConversation, DemoMessage};
 
 /// Events per store call while loading history.
 const CHUNK: usize = 2_000;
+/// Chunks of history being validated or written at once.
+const CHUNKS_IN_FLIGHT: usize = 3;
 /// Conversations loaded concurrently (their writes share commits).
 const PARALLEL_CONVERSATIONS: usize = 64;
 
@@ -51,7 +53,7 @@ pub async fn run(config: &Config) -> Result<()> {
     );
     let company = demo_data::generate(config.demo.seed, config.demo.customers, Utc::now());
     let events = company.events.len();
-    load_events(dyn_store.as_ref(), &ws, company.events).await?;
+    load_events(dyn_store.clone(), &ws, company.events).await?;
     let conversations = company.conversations.len();
     load_conversations(dyn_store.clone(), &ws, company.conversations).await?;
     eprintln!(
@@ -82,20 +84,37 @@ pub async fn run(config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Loads history in chunks, a few in flight at once so the writer never waits for the next
+/// chunk to be validated. Order does not matter: traits merge by event time and stitching
+/// gives the same profiles whichever identifier arrives first.
 async fn load_events(
-    store: &dyn Store,
+    store: Arc<dyn Store>,
     ws: &WorkspaceId,
     events: Vec<serde_json::Value>,
 ) -> Result<()> {
     let received = Utc::now();
-    let mut parsed = Vec::with_capacity(CHUNK);
-    for v in events {
-        parsed.push(parse_value(v, received).map_err(|e| anyhow!("demo event rejected: {e}"))?);
-        if parsed.len() == CHUNK {
-            store.ingest(ws, std::mem::take(&mut parsed)).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut rest = events.into_iter().peekable();
+    while rest.peek().is_some() {
+        let chunk: Vec<serde_json::Value> = rest.by_ref().take(CHUNK).collect();
+        while tasks.len() >= CHUNKS_IN_FLIGHT {
+            if let Some(r) = tasks.join_next().await {
+                r??;
+            }
         }
+        let (store, ws) = (store.clone(), ws.clone());
+        tasks.spawn(async move {
+            let parsed = chunk
+                .into_iter()
+                .map(|v| parse_value(v, received).map_err(|e| anyhow!("demo event rejected: {e}")))
+                .collect::<Result<Vec<_>>>()?;
+            store.ingest(&ws, parsed).await?;
+            Ok::<_, anyhow::Error>(())
+        });
     }
-    store.ingest(ws, parsed).await?;
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
     Ok(())
 }
 

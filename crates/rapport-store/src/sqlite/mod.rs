@@ -13,15 +13,18 @@ pub mod schema;
 mod store_impl;
 
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
 
 /// Jobs at most committed together; bounds the latency one commit adds to the first job.
 const MAX_GROUP: usize = 512;
+/// Jobs that may wait for the writer; past this, writers wait (backpressure) instead of
+/// queueing without bound.
+const QUEUE_DEPTH: usize = 1024;
 /// Idle read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -33,6 +36,12 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<
+        Option<(
+            Arc<std::sync::atomic::AtomicBool>,
+            std::thread::JoinHandle<()>,
+        )>,
+    >,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
@@ -77,18 +86,25 @@ impl SqliteStore {
             )));
         }
         configure(&conn)?;
+        // The writer keeps a larger page cache (its index inserts land all over the tree)
+        // and leaves checkpoints to the checkpointer thread, except as a safety valve when
+        // the WAL grows past ~200 MB.
+        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 50_000)?;
         schema::migrate(&mut conn)?;
         apply::ensure_default_workspace(&conn)?;
 
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("rapport-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
+        let checkpointer = start_checkpointer(&path)?;
         Ok(Self {
             path,
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -123,6 +139,7 @@ impl SqliteStore {
             .ok_or_else(|| StoreError::Unavailable("store is closed".into()))?;
         sender
             .send(job)
+            .await
             .map_err(|_| StoreError::Unavailable("writer thread stopped".into()))?;
         rx.await.map_err(|_| {
             StoreError::Unavailable("the write could not start; nothing was applied".into())
@@ -163,6 +180,10 @@ impl SqliteStore {
 
     /// Stops the writer after it has committed everything queued.
     pub fn close(&self) {
+        if let Some((stop, handle)) = self.checkpointer.lock().ok().and_then(|mut c| c.take()) {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = handle.join();
+        }
         if let Ok(mut w) = self.writer.lock() {
             w.take();
         }
@@ -176,6 +197,38 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// How often the checkpointer copies committed WAL frames into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Checkpoints from a connection of its own, so the writer's commits never pay for copying
+/// the WAL back into the database. PASSIVE checkpoints never block the writer.
+fn start_checkpointer(
+    path: &Path,
+) -> Result<
+    (
+        Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<()>,
+    ),
+    StoreError,
+> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::Builder::new()
+        .name("rapport-sqlite-checkpoint".into())
+        .spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "checkpoint failed; will retry");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Internal(format!("cannot start checkpoint thread: {e}")))?;
+    Ok((stop, handle))
 }
 
 fn run_in_savepoint<R>(
@@ -198,8 +251,8 @@ fn run_in_savepoint<R>(
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {
