@@ -82,7 +82,7 @@ fn event(n: u64, customers: usize) -> serde_json::Value {
 }
 
 /// Raw SQLite: the same rows into a table shaped like Rapport's events table, 100 per
-/// transaction, `journal_mode=WAL`, `synchronous=FULL`. Kept open across rounds, as the
+/// transaction, `journal_mode=WAL`, `synchronous=FULL`, the writer's 64 MB page cache. Kept open across rounds, as the
 /// server's database is.
 struct RawBaseline {
     conn: rusqlite::Connection,
@@ -97,6 +97,8 @@ impl RawBaseline {
         let conn = rusqlite::Connection::open(dir.join("raw.db"))?;
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // The same page cache the server's writer has, so the comparison is like for like.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         conn.execute_batch(
             "CREATE TABLE events (seq INTEGER PRIMARY KEY, workspace_id TEXT NOT NULL, message_id TEXT NOT NULL,
                 profile_id TEXT NOT NULL, type TEXT NOT NULL, name TEXT, channel TEXT NOT NULL, ts INTEGER NOT NULL,
@@ -232,11 +234,13 @@ impl PhaseResult {
     }
 }
 
-/// Sends pre-built bodies from `connections` tasks until `deadline` or `limit` events.
+/// Sends bodies from `connections` tasks until `duration` passes or `limit` events are sent.
+/// `next` numbers the requests across phases, so no message id is ever sent twice.
 async fn load(
     url: String,
     auth: String,
-    bodies: Arc<Vec<(u64, Bytes)>>,
+    bodies: Arc<Bodies>,
+    next: Arc<AtomicU64>,
     connections: usize,
     duration: Option<Duration>,
     limit: Option<u64>,
@@ -245,13 +249,13 @@ async fn load(
         .pool_max_idle_per_host(connections)
         .build()
         .unwrap_or_default();
-    let next = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..connections {
-        let (client, url, auth, bodies, next, stop, failures) = (
+        let (client, url, auth, bodies, next, stop, failures, sent) = (
             client.clone(),
             url.clone(),
             auth.clone(),
@@ -259,6 +263,7 @@ async fn load(
             next.clone(),
             stop.clone(),
             failures.clone(),
+            sent.clone(),
         );
         tasks.spawn(async move {
             let mut lat = Vec::new();
@@ -267,19 +272,17 @@ async fn load(
                 if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| start.elapsed() >= d) {
                     break;
                 }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((count, body)) = bodies.get(i as usize) else {
-                    break;
-                };
-                if limit.is_some_and(|l| i * count >= l) {
+                let count = bodies.size as u64;
+                if limit.is_some_and(|l| sent.fetch_add(count, Ordering::Relaxed) >= l) {
                     break;
                 }
+                let body = bodies.body(next.fetch_add(1, Ordering::Relaxed));
                 let t = Instant::now();
                 let ok = client
                     .post(&url)
                     .header("authorization", &auth)
                     .header("content-type", "application/json")
-                    .body(body.clone())
+                    .body(body)
                     .send()
                     .await
                     .is_ok_and(|r| r.status().is_success());
@@ -312,18 +315,65 @@ async fn load(
     result
 }
 
-fn batch_bodies(first: u64, count: usize, size: usize, customers: usize) -> Vec<(u64, Bytes)> {
-    (0..count as u64)
-        .map(|b| {
-            let events: Vec<_> = (0..size as u64)
-                .map(|i| event(first + b * size as u64 + i, customers))
-                .collect();
-            (
-                size as u64,
-                Bytes::from(json!({"batch": events}).to_string()),
-            )
-        })
-        .collect()
+/// Request bodies made on demand from pre-serialised events: building one is a copy of bytes
+/// plus a counter per event, so the load generator stays cheap and phases never run dry.
+struct Bodies {
+    /// Each event's JSON split around its user id and its message id.
+    templates: Vec<[String; 3]>,
+    customers: u64,
+    /// Events per request; 1 sends a bare event (for `/v1/track`), more send a batch.
+    size: usize,
+    /// Distinguishes message ids of different body sets.
+    tag: &'static str,
+}
+
+impl Bodies {
+    const MARK: &'static str = "@MESSAGE-ID@";
+    const USER: &'static str = "@USER-ID@";
+
+    fn new(size: usize, customers: usize, tag: &'static str) -> Self {
+        let templates = (0..997u64)
+            .map(|n| {
+                let mut e = event(n, customers);
+                if let Some(m) = e.as_object_mut() {
+                    m.insert("messageId".into(), json!(Self::MARK));
+                    m.insert("userId".into(), json!(Self::USER));
+                    if size == 1 {
+                        m.remove("type");
+                    }
+                }
+                // Objects keep their key order, and `event` puts userId before messageId.
+                let text = e.to_string();
+                let (a, rest) = text.split_once(Self::USER).unwrap_or((&text, ""));
+                let (b, c) = rest.split_once(Self::MARK).unwrap_or((rest, ""));
+                [a.to_owned(), b.to_owned(), c.to_owned()]
+            })
+            .collect();
+        Self { templates, size, tag, customers: customers.max(1) as u64 }
+    }
+
+    fn body(&self, request: u64) -> Bytes {
+        let mut out = String::with_capacity(self.size * 520 + 16);
+        if self.size > 1 {
+            out.push_str("{\"batch\":[");
+        }
+        for k in 0..self.size as u64 {
+            let n = request * self.size as u64 + k;
+            let [a, b, c] = &self.templates[(n % self.templates.len() as u64) as usize];
+            if k > 0 {
+                out.push(',');
+            }
+            out.push_str(a);
+            out.push_str(&format!("bench-user-{}", n % self.customers));
+            out.push_str(b);
+            out.push_str(&format!("{}-{n}", self.tag));
+            out.push_str(c);
+        }
+        if self.size > 1 {
+            out.push_str("]}");
+        }
+        Bytes::from(out)
+    }
 }
 
 async fn ingest(args: IngestArgs) -> Result<()> {
@@ -357,29 +407,11 @@ async fn ingest(args: IngestArgs) -> Result<()> {
         })
     };
 
-    // Bodies are built before timing starts; message ids never repeat across rounds.
-    let per_round_batches = 60_000 * args.seconds as usize / args.batch_size;
-    let bodies = Arc::new(batch_bodies(
-        0,
-        per_round_batches * args.rounds,
-        args.batch_size,
-        args.customers,
-    ));
-    let first_single = 10_000_000_000u64;
-    let singles: Arc<Vec<(u64, Bytes)>> = Arc::new(
-        (0..(20_000 * args.seconds * args.rounds as u64))
-            .map(|i| {
-                let mut e = event(first_single + i, args.customers);
-                if let Some(m) = e.as_object_mut() {
-                    m.remove("type");
-                }
-                (1, Bytes::from(e.to_string()))
-            })
-            .collect(),
-    );
+    let batch_bodies = Arc::new(Bodies::new(args.batch_size, args.customers, "batch"));
+    let single_bodies = Arc::new(Bodies::new(1, args.customers, "single"));
+    let (batch_next, single_next) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let (mut raws, mut batches, mut singles_out) = (Vec::new(), Vec::new(), Vec::new());
     let (mut batch_lat, mut single_lat) = (Vec::new(), Vec::new());
-    let (mut batch_next, mut single_next) = (0usize, 0usize);
     for round in 1..=args.rounds {
         eprintln!(
             "round {round}/{}: raw SQLite ({} s)...",
@@ -399,23 +431,16 @@ async fn ingest(args: IngestArgs) -> Result<()> {
             "round {round}/{}: HTTP /v1/batch, {} events a request, {} connections ({} s)...",
             args.rounds, args.batch_size, args.batch_connections, args.seconds
         );
-        let slice = Arc::new(
-            bodies[batch_next..]
-                .iter()
-                .take(per_round_batches)
-                .map(|(n, b)| (*n, b.clone()))
-                .collect::<Vec<_>>(),
-        );
         let r = load(
             format!("{}/v1/batch", server.base),
             auth.clone(),
-            slice,
+            batch_bodies.clone(),
+            batch_next.clone(),
             args.batch_connections,
             Some(Duration::from_secs(args.seconds)),
             None,
         )
         .await;
-        batch_next += r.requests as usize + r.failures as usize;
         batches.push((r.rate(), r.requests, r.failures));
         batch_lat.extend(r.latencies_us);
 
@@ -423,17 +448,16 @@ async fn ingest(args: IngestArgs) -> Result<()> {
             "round {round}/{}: HTTP /v1/track, one event a request, {} connections ({} s)...",
             args.rounds, args.single_connections, args.seconds
         );
-        let slice = Arc::new(singles[single_next..].to_vec());
         let r = load(
             format!("{}/v1/track", server.base),
             auth.clone(),
-            slice,
+            single_bodies.clone(),
+            single_next.clone(),
             args.single_connections,
             Some(Duration::from_secs(args.seconds)),
             None,
         )
         .await;
-        single_next += r.requests as usize + r.failures as usize;
         singles_out.push((r.rate(), r.requests, r.failures));
         single_lat.extend(r.latencies_us);
     }
@@ -458,17 +482,12 @@ async fn ingest(args: IngestArgs) -> Result<()> {
             "memory: sending {} events in batches...",
             args.memory_events
         );
-        let batches = (args.memory_events as usize).div_ceil(args.batch_size);
-        let bodies = Arc::new(batch_bodies(
-            20_000_000_000,
-            batches,
-            args.batch_size,
-            args.customers.max(100_000),
-        ));
+        let bodies = Arc::new(Bodies::new(args.batch_size, args.customers.max(100_000), "memory"));
         let r = load(
             format!("{}/v1/batch", server.base),
             auth.clone(),
             bodies,
+            Arc::new(AtomicU64::new(0)),
             args.batch_connections,
             None,
             Some(args.memory_events),

@@ -1,0 +1,48 @@
+//! Data loading shared by the examples (file I/O lives here, not in the library).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The repository's `data/` directory.
+pub fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data")
+}
+
+/// Labelled sentences (true = positive).
+pub type Labelled = Vec<(String, bool)>;
+
+/// All UCI sentences, split into (train, test) by the library's stable hash.
+pub fn uci() -> (Labelled, Labelled) {
+    let mut train = Vec::new();
+    let mut test = Vec::new();
+    for name in ["amazon", "yelp", "imdb"] {
+        let path = data_dir().join(format!("uci-sentiment/{name}.json"));
+        let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        for row in rapport_interpret::parse_uci(&json).expect("UCI JSON") {
+            if rapport_interpret::is_test_split(&row.0) {
+                test.push(row);
+            } else {
+                train.push(row);
+            }
+        }
+    }
+    (train, test)
+}
+
+/// Reads a `text,category` CSV.
+pub fn csv_rows(path: &str) -> Vec<(String, String)> {
+    let path = data_dir().join(path);
+    let mut r = csv::Reader::from_path(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    r.records()
+        .map(|rec| {
+            let rec = rec.expect("csv record");
+            (rec[0].to_string(), rec[1].to_string())
+        })
+        .collect()
+}
+
+/// Accuracy of `predict(text) -> positive?` on labelled sentences.
+pub fn accuracy(data: &[(String, bool)], predict: impl Fn(&str) -> bool) -> f64 {
+    let ok = data.iter().filter(|(t, y)| predict(t) == *y).count();
+    ok as f64 / data.len().max(1) as f64
+}

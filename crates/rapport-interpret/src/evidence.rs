@@ -1,0 +1,61 @@
+//! Evidence and model identity carried by every result.
+
+use serde::{Deserialize, Serialize};
+
+use crate::text::Span;
+
+/// Name of the embedded model family.
+pub const MODEL_NAME: &str = "rapport-lexicon";
+/// Version of the embedded models (lexicons, rules, trained weights). Bump when any of them
+/// changes, so stored analyses can be told apart.
+pub const MODEL_VERSION: &str = "0.1.0";
+
+/// Which model produced a result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Model family, e.g. `rapport-lexicon`.
+    pub name: String,
+    /// Version of that family.
+    pub version: String,
+}
+
+impl ModelInfo {
+    /// The embedded lexicon-and-linear model.
+    pub fn embedded() -> Self {
+        ModelInfo {
+            name: MODEL_NAME.to_string(),
+            version: MODEL_VERSION.to_string(),
+        }
+    }
+}
+
+/// The analyzer an evidence item belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Analyzer {
+    /// Sentiment words, emoji, emoticons.
+    Sentiment,
+    /// Emotion cues.
+    Emotion,
+    /// Customer-effort cues.
+    Effort,
+    /// Urgency cues.
+    Urgency,
+    /// Intent classification.
+    Intent,
+}
+
+/// A phrase of the text that drove a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Which analyzer used it.
+    pub analyzer: Analyzer,
+    /// What it was evidence for (`negative`, `anger`, `repeated_contact`, ...).
+    pub label: String,
+    /// The phrase as written.
+    pub phrase: String,
+    /// Where it is, in character offsets.
+    pub span: Span,
+    /// Its contribution (valence after rules, intensity, effort points); sign matters.
+    pub weight: f32,
+}
