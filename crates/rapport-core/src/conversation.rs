@@ -137,6 +137,8 @@ pub struct NewMessage {
     pub sent_at: DateTime<Utc>,
     /// Caller's idempotency key: a repeated one is acknowledged but not stored twice.
     pub external_id: Option<String>,
+    /// What the interpretation stage concluded about the text, with its model and version.
+    pub analysis: Option<serde_json::Value>,
 }
 
 /// The customer a new conversation belongs to, as the caller names them.
@@ -194,4 +196,5 @@ pub struct Message {
     pub text: String,
     pub sent_at: DateTime<Utc>,
     pub external_id: Option<String>,
+    pub analysis: Option<serde_json::Value>,
 }

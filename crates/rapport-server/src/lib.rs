@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod dashboard;
+pub mod engine;
 pub mod error;
 pub mod openapi;
 
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub engine: Arc<engine::Engine>,
     pub keys: Arc<auth::KeyCache>,
     pub sessions: Arc<auth::Sessions>,
     pub limits: Limits,
@@ -30,14 +32,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
-        Self {
+    /// The state for a server over `store`. Fails only if the embedded models cannot load.
+    pub fn new(
+        store: Arc<dyn Store>,
+        limits: Limits,
+        options: engine::EngineOptions,
+    ) -> Result<Self, rapport_interpret::InterpretError> {
+        Ok(Self {
+            engine: Arc::new(engine::Engine::new(store.clone(), options)?),
             store,
             keys: Arc::default(),
             sessions: Arc::default(),
             limits,
             demo_admin_key: None,
-        }
+        })
     }
 }
 

@@ -446,6 +446,7 @@ pub async fn workspaces_are_isolated(store: DynStore) {
         text: MessageText::parse("hi").expect("text"),
         sent_at: Utc::now(),
         external_id: None,
+        analysis: None,
     };
     assert!(matches!(
         store.add_message(&b, &conv.id, msg).await,
@@ -577,6 +578,8 @@ pub async fn conversations_and_messages(store: DynStore) {
             text: MessageText::parse(text).expect("text"),
             sent_at: opened + Duration::minutes(min),
             external_id: ext.map(str::to_owned),
+            analysis: (dir == Direction::Inbound)
+                .then(|| json!({"sentiment": {"score": -0.5}, "model": {"name": "test"}})),
         };
     let (m1, created) = store
         .add_message(
@@ -635,6 +638,14 @@ pub async fn conversations_and_messages(store: DynStore) {
         opened + Duration::minutes(5)
     );
     assert_eq!(detail.messages[0].text, "Where is my router?");
+    assert_eq!(
+        detail.messages[0]
+            .analysis
+            .as_ref()
+            .map(|a| &a["sentiment"]["score"]),
+        Some(&json!(-0.5))
+    );
+    assert!(detail.messages[1].analysis.is_none());
     let convs = store
         .profile_conversations(&ws, &profile.id)
         .await

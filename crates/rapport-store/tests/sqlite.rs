@@ -124,3 +124,34 @@ async fn a_merge_by_another_process_is_seen_by_this_one() {
         .expect("events");
     assert_eq!(page.events.len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_database_is_upgraded_and_keeps_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = rapport_store::sqlite::database_path(dir.path());
+    {
+        // A database as the first release left it, with a conversation and a message.
+        let mut conn = rusqlite::Connection::open(&path).expect("raw");
+        rapport_store::sqlite::schema::migrate_to(&mut conn, 1).expect("v1");
+        conn.execute_batch(
+            "INSERT INTO workspaces VALUES ('ws_00000000000000000000000000000001', 'default', 0);
+             INSERT INTO profiles (id, workspace_id) VALUES ('prof_00000000000000000000000000000001', 'ws_00000000000000000000000000000001');
+             INSERT INTO conversations VALUES ('conv_00000000000000000000000000000001', 'ws_00000000000000000000000000000001',
+                 'prof_00000000000000000000000000000001', 'chat', 'Old one', 'open', 0, 0, 1);
+             INSERT INTO messages (id, conversation_id, direction, author, text, sent_at)
+                 VALUES ('msg_00000000000000000000000000000001', 'conv_00000000000000000000000000000001', 'inbound', 'customer', 'Hello from v1', 0);",
+        )
+        .expect("v1 rows");
+    }
+    let store = SqliteStore::open(dir.path()).expect("upgrade");
+    let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+    let conv =
+        rapport_core::ConversationId::parse("conv_00000000000000000000000000000001").expect("id");
+    let detail = store
+        .conversation(&ws, &conv)
+        .await
+        .expect("read")
+        .expect("still there");
+    assert_eq!(detail.messages[0].text, "Hello from v1");
+    assert!(detail.messages[0].analysis.is_none());
+}

@@ -349,7 +349,12 @@ impl Bodies {
                 [a.to_owned(), b.to_owned(), c.to_owned()]
             })
             .collect();
-        Self { templates, size, tag, customers: customers.max(1) as u64 }
+        Self {
+            templates,
+            size,
+            tag,
+            customers: customers.max(1) as u64,
+        }
     }
 
     fn body(&self, request: u64) -> Bytes {
@@ -482,7 +487,11 @@ async fn ingest(args: IngestArgs) -> Result<()> {
             "memory: sending {} events in batches...",
             args.memory_events
         );
-        let bodies = Arc::new(Bodies::new(args.batch_size, args.customers.max(100_000), "memory"));
+        let bodies = Arc::new(Bodies::new(
+            args.batch_size,
+            args.customers.max(100_000),
+            "memory",
+        ));
         let r = load(
             format!("{}/v1/batch", server.base),
             auth.clone(),

@@ -81,6 +81,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Probabilistic record matching of CSV files (Fellegi–Sunter).
+    Match {
+        #[command(subcommand)]
+        command: crate::matching::MatchCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Measure performance.
@@ -222,6 +227,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("configuration is valid");
             Ok(())
         }
+        Command::Match { command } => {
+            tokio::task::spawn_blocking(move || crate::matching::run(command)).await?
+        }
         Command::Openapi => {
             print!("{}", rapport_server::openapi::document());
             Ok(())
@@ -236,7 +244,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             init_logging(&config);
             let store = open_store(&data_dir(&config, &args.store))?;
             let listener = bind(&config.server.addr).await?;
-            let state = AppState::new(store.clone(), config.limits());
+            let state = AppState::new(store.clone(), config.limits(), config.engine_options())?;
             println!("Rapport listening on http://{}", listener.local_addr()?);
             rapport_server::serve(listener, state, shutdown_signal()).await?;
             store.close();

@@ -15,7 +15,15 @@ pub struct Config {
     pub storage: StorageConfig,
     pub ingest: IngestConfig,
     pub demo: DemoConfig,
+    pub interpret: InterpretConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InterpretConfig {
+    /// Keep customers' original message text; when false only the redacted text is stored.
+    pub keep_raw_text: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -85,6 +93,9 @@ impl Default for Config {
                 live_interval_ms: 1500,
                 data_dir: PathBuf::from("rapport-demo-data"),
             },
+            interpret: InterpretConfig {
+                keep_raw_text: true,
+            },
             log: LogConfig {
                 level: "info".into(),
             },
@@ -110,6 +121,11 @@ impl Default for IngestConfig {
 impl Default for DemoConfig {
     fn default() -> Self {
         Config::default().demo
+    }
+}
+impl Default for InterpretConfig {
+    fn default() -> Self {
+        Config::default().interpret
     }
 }
 impl Default for LogConfig {
@@ -195,6 +211,12 @@ impl Config {
             Ok(())
         } else {
             Err(problems)
+        }
+    }
+
+    pub fn engine_options(&self) -> rapport_server::engine::EngineOptions {
+        rapport_server::engine::EngineOptions {
+            keep_raw_text: self.interpret.keep_raw_text,
         }
     }
 

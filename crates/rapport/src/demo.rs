@@ -12,6 +12,7 @@ use rapport_core::{
     MessageText, NewConversation, NewMessage, WorkspaceId, WorkspaceName,
 };
 use rapport_ingest::parse_value;
+use rapport_server::engine::Engine;
 use rapport_server::AppState;
 use rapport_store::Store;
 
@@ -44,6 +45,9 @@ pub async fn run(config: &Config) -> Result<()> {
     let (write_key, _) =
         rapport_server::auth::create_key(dyn_store.as_ref(), &ws, KeyRole::Write).await?;
 
+    let mut state = AppState::new(dyn_store.clone(), config.limits(), config.engine_options())?;
+    state.demo_admin_key = Some(admin_key.clone());
+    let engine = state.engine.clone();
     let listener = crate::cli::bind(&config.server.addr).await?;
     let addr = listener.local_addr()?;
 
@@ -55,7 +59,7 @@ pub async fn run(config: &Config) -> Result<()> {
     let events = company.events.len();
     load_events(dyn_store.clone(), &ws, company.events).await?;
     let conversations = company.conversations.len();
-    load_conversations(dyn_store.clone(), &ws, company.conversations).await?;
+    load_conversations(engine.clone(), &ws, company.conversations).await?;
     eprintln!(
         "Loaded {events} events and {conversations} conversations for {} customers in {:.1}s.",
         config.demo.customers,
@@ -64,7 +68,7 @@ pub async fn run(config: &Config) -> Result<()> {
 
     if config.demo.live {
         tokio::spawn(live(
-            dyn_store.clone(),
+            engine.clone(),
             ws.clone(),
             config.demo.seed,
             config.demo.customers,
@@ -72,8 +76,6 @@ pub async fn run(config: &Config) -> Result<()> {
         ));
     }
 
-    let mut state = AppState::new(dyn_store, config.limits());
-    state.demo_admin_key = Some(admin_key.clone());
     println!();
     println!("Rapport demo is ready: http://{addr}");
     println!("Admin key (dashboard sign-in, read API): {admin_key}");
@@ -129,11 +131,12 @@ fn new_message(m: &DemoMessage, key: Option<String>) -> Result<NewMessage> {
         text: MessageText::parse(&m.text).map_err(|e| anyhow!(e))?,
         sent_at: m.at,
         external_id: key,
+        analysis: None,
     })
 }
 
 async fn load_conversation(
-    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
     ws: WorkspaceId,
     c: DemoConversation,
 ) -> Result<()> {
@@ -141,7 +144,8 @@ async fn load_conversation(
         return Ok(());
     };
     let customer = CustomerRef::Identifier(Identifier::new(IdentifierKind::UserId, &c.user_id)?);
-    let conv = store
+    let conv = engine
+        .store()
         .open_conversation(
             &ws,
             customer,
@@ -153,7 +157,7 @@ async fn load_conversation(
         )
         .await?;
     for m in &c.messages {
-        store
+        engine
             .add_message(&ws, &conv.id, new_message(m, None)?)
             .await?;
     }
@@ -161,7 +165,7 @@ async fn load_conversation(
 }
 
 async fn load_conversations(
-    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
     ws: &WorkspaceId,
     conversations: Vec<DemoConversation>,
 ) -> Result<()> {
@@ -172,7 +176,7 @@ async fn load_conversations(
                 r??;
             }
         }
-        tasks.spawn(load_conversation(store.clone(), ws.clone(), c));
+        tasks.spawn(load_conversation(engine.clone(), ws.clone(), c));
     }
     while let Some(r) = tasks.join_next().await {
         r??;
@@ -181,13 +185,7 @@ async fn load_conversations(
 }
 
 /// New visits, purchases and messages every few seconds, so the dashboard moves.
-async fn live(
-    store: Arc<dyn Store>,
-    ws: WorkspaceId,
-    seed: u64,
-    customers: usize,
-    interval_ms: u64,
-) {
+async fn live(engine: Arc<Engine>, ws: WorkspaceId, seed: u64, customers: usize, interval_ms: u64) {
     let mut ticker = tokio::time::interval(Duration::from_millis(interval_ms));
     for tick in 0u64.. {
         ticker.tick().await;
@@ -198,14 +196,15 @@ async fn live(
             .into_iter()
             .filter_map(|v| parse_value(v, received).ok())
             .collect();
-        if let Err(e) = store.ingest(&ws, events).await {
+        if let Err(e) = engine.store().ingest(&ws, events).await {
             tracing::warn!(error = %e, "live demo events failed");
         }
         if let Some((user_id, ch, subject, message)) = activity.message {
             let result: Result<()> = async {
                 let customer =
                     CustomerRef::Identifier(Identifier::new(IdentifierKind::UserId, &user_id)?);
-                let conv = store
+                let conv = engine
+                    .store()
                     .open_conversation(
                         &ws,
                         customer,
@@ -216,7 +215,7 @@ async fn live(
                         },
                     )
                     .await?;
-                store
+                engine
                     .add_message(&ws, &conv.id, new_message(&message, None)?)
                     .await?;
                 Ok(())

@@ -7,6 +7,7 @@ mod config;
 mod demo;
 mod demo_data;
 mod import;
+mod matching;
 
 use std::process::ExitCode;
 

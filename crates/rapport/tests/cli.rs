@@ -442,3 +442,34 @@ fn demo_builds_a_company_and_serves_it() {
     assert_eq!(status, 200);
     assert!(p["name"].is_string() && p["email"].is_string());
 }
+
+#[test]
+fn match_link_finds_the_restaurant_pairs() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/restaurants");
+    let dir = tempfile::tempdir().expect("dir");
+    let pairs = dir.path().join("pairs.csv");
+    let out = run(&[
+        "match",
+        "link",
+        "--left",
+        data.join("fodors.csv").to_str().expect("p"),
+        "--right",
+        data.join("zagats.csv").to_str().expect("p"),
+        "--id-column",
+        "id",
+        "--labels",
+        data.join("matches_fodors_zagats.csv").to_str().expect("p"),
+        "--pairs-out",
+        pairs.to_str().expect("p"),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let f1 = report
+        .pointer("/evaluation/pairwise/f1")
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("no pairwise F1 in {report}"));
+    assert!(f1 > 0.9, "F1 {f1}");
+    let written = std::fs::read_to_string(&pairs).expect("pairs.csv");
+    assert!(written.lines().count() > 100);
+}

@@ -123,6 +123,7 @@ impl TryFrom<AddMessageRequest> for NewMessage {
             text,
             sent_at: when(req.timestamp.as_deref())?,
             external_id: req.message_id,
+            analysis: None,
         })
     }
 }
@@ -163,7 +164,7 @@ pub async fn add_message(
     let id = conversation_id(&id)?;
     let msg: NewMessage = req.try_into()?;
     let (stored, created) = state
-        .store
+        .engine
         .add_message(&caller.workspace_id, &id, msg)
         .await?;
     let status = if created {
@@ -190,8 +191,13 @@ pub async fn get_conversation(
         .conversation(&caller.workspace_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("conversation {id}")))?;
+    let analysis = state
+        .engine
+        .conversation_analysis(&detail.messages)
+        .and_then(|a| serde_json::to_value(a).ok());
     Ok(axum::Json(ConversationDetailDto {
         conversation: detail.conversation.into(),
         messages: detail.messages.into_iter().map(Into::into).collect(),
+        analysis,
     }))
 }

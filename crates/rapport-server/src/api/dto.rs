@@ -192,6 +192,10 @@ pub struct MessageDto {
     pub text: String,
     pub sent_at: DateTime<Utc>,
     pub message_id: Option<String>,
+    /// For customer messages: language, sentiment (per message and sentence), emotions,
+    /// effort, urgency, intent, personal data spans, redacted text, evidence, and the model.
+    #[schema(value_type = Option<Object>)]
+    pub analysis: Option<Value>,
 }
 
 impl From<Message> for MessageDto {
@@ -204,6 +208,7 @@ impl From<Message> for MessageDto {
             text: m.text,
             sent_at: m.sent_at,
             message_id: m.external_id,
+            analysis: m.analysis,
         }
     }
 }
@@ -212,6 +217,10 @@ impl From<Message> for MessageDto {
 pub struct ConversationDetailDto {
     pub conversation: ConversationDto,
     pub messages: Vec<MessageDto>,
+    /// Across the customer's messages: sentiment trajectory, trend, change since the first
+    /// message, repeated contact and escalation signals, with evidence.
+    #[schema(value_type = Option<Object>)]
+    pub analysis: Option<Value>,
 }
 
 /// Opens a conversation. Name the customer by exactly one of `profileId`, `userId`, `email`

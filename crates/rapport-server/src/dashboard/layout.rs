@@ -32,7 +32,11 @@ input[type=search], input[type=password], input[type=text] { padding:8px 10px; b
 button { padding:8px 14px; border:0; border-radius:6px; background:var(--accent); color:#fff; font-size:14px; cursor:pointer; }
 .login { max-width:460px; margin:80px auto; background:#fff; border:1px solid var(--line); border-radius:10px; padding:28px; }
 .error { color:var(--bad); } .live { color:var(--good); font-size:12px; }
-pre { white-space:pre-wrap; word-break:break-word; margin:0; }
+pre { white-space:pre-wrap; word-break:break-word; margin:0; font-family:inherit; }
+mark { background:#fff3bf; border-radius:3px; padding:0 2px; }
+.chips { margin-top:6px; } .chip.hot { background:#ffe3e3; color:#a61e1e; } .chip.warn { background:#fff4e6; color:#a64b00; }
+.chip.good { background:#ebfbee; color:#2b8a3e; } .chip.intent { background:#e7f5ff; color:#1864ab; } .chip.muted { color:var(--muted); }
+.spark { display:block; margin-top:4px; }
 "#;
 
 pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {

@@ -2,6 +2,7 @@
 //! overview (live counts by channel), customers (list and search), customer 360, conversation.
 //! A few lines of inline JavaScript refresh the live numbers; everything else is plain HTML.
 
+mod analysis;
 mod layout;
 mod pages;
 

@@ -10,6 +10,9 @@ use rapport_core::{ConversationId, ProfileId};
 use rapport_store::{ChannelCount, EventCursor, StoreError};
 use serde::{Deserialize, Serialize};
 
+use rapport_interpret::MessageAnalysis;
+
+use super::analysis;
 use super::layout::{ago, chips, page};
 use super::DashboardUser;
 use crate::AppState;
@@ -336,6 +339,7 @@ pub async fn conversation(
         Ok(p) => p,
         Err(e) => return failure(e),
     };
+    let reading = state.engine.conversation_analysis(&detail.messages);
     let c = &detail.conversation;
     let subject = c
         .subject
@@ -349,10 +353,14 @@ pub async fn conversation(
                 (customer.as_ref().and_then(|p| p.name.clone()).unwrap_or_else(|| "this customer".to_owned()))
             }
         }
+        @if let Some(a) = &reading { (analysis::conversation_panel(a)) }
         @for m in &detail.messages {
             div class=(format!("msg {}", m.direction.as_str())) {
                 div.meta { (m.author.as_str()) " · " (ago(Some(m.sent_at))) }
-                pre { (m.text) }
+                @match m.analysis.as_ref().and_then(|a| serde_json::from_value::<MessageAnalysis>(a.clone()).ok()) {
+                    Some(a) => { (analysis::message_panel(&m.text, &a)) }
+                    None => { pre { (m.text) } }
+                }
             }
         }
     })

@@ -21,6 +21,10 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(Default::default()).await
+    }
+
+    pub async fn spawn_with(options: rapport_server::engine::EngineOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(SqliteStore::open(dir.path()).expect("store"));
         let dyn_store: Arc<dyn Store> = store.clone();
@@ -38,7 +42,8 @@ impl TestApp {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::new(dyn_store, rapport_ingest::Limits::default());
+        let state =
+            AppState::new(dyn_store, rapport_ingest::Limits::default(), options).expect("state");
         tokio::spawn(async move {
             rapport_server::serve(listener, state, async {
                 let _ = rx.await;

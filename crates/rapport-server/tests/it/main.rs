@@ -5,5 +5,6 @@ mod browser;
 mod common;
 mod conversations;
 mod dashboard;
+mod interpretation;
 mod openapi;
 mod segment_sdk;

@@ -547,8 +547,8 @@ impl<'c> Applier<'c> {
         let sent = to_millis(msg.sent_at);
         self.conn
             .prepare_cached(
-                "INSERT INTO messages (id, conversation_id, direction, author, text, sent_at, external_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO messages (id, conversation_id, direction, author, text, sent_at, external_id, analysis)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 id.as_str(),
@@ -557,7 +557,8 @@ impl<'c> Applier<'c> {
                 msg.author.as_str(),
                 msg.text.as_str(),
                 sent,
-                msg.external_id
+                msg.external_id,
+                msg.analysis.as_ref().map(|a| a.to_string())
             ])?;
         self.conn
             .prepare_cached(
@@ -604,6 +605,7 @@ impl<'c> Applier<'c> {
                 text: msg.text.as_str().to_owned(),
                 sent_at: from_millis(sent),
                 external_id: msg.external_id.clone(),
+                analysis: msg.analysis.clone(),
             },
             true,
         ))

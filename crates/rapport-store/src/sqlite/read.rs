@@ -315,10 +315,14 @@ fn message_from(r: &Row<'_>) -> rusqlite::Result<Result<Message, StoreError>> {
         text: r.get(4)?,
         sent_at: from_millis(r.get(5)?),
         external_id: r.get(6)?,
+        analysis: r
+            .get::<_, Option<String>>(7)?
+            .and_then(|a| serde_json::from_str(&a).ok()),
     }))
 }
 
-const MESSAGE_COLUMNS: &str = "id, conversation_id, direction, author, text, sent_at, external_id";
+const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, direction, author, text, sent_at, external_id, analysis";
 
 pub(super) fn messages(conn: &Connection, conversation: &str) -> Result<Vec<Message>, StoreError> {
     let sql = format!(

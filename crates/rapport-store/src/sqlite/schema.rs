@@ -104,6 +104,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX messages_external ON messages(conversation_id, external_id)
         WHERE external_id IS NOT NULL;
     "#,
+    // 2: each message keeps the interpretation stage's analysis (JSON, with model and version).
+    r#"
+    ALTER TABLE messages ADD COLUMN analysis TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -111,13 +115,24 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database up to [`SCHEMA_VERSION`]. Refuses a database written by a newer build.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Brings the database up to `target` (tests use it to build databases as older releases
+/// left them).
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::Unavailable(format!(
             "database schema version {current} is newer than this build's {SCHEMA_VERSION}; upgrade rapport"
         )));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(current as usize)
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;

@@ -1,0 +1,300 @@
+//! CSV input and output for matching: datasets with an id column, label files, and the
+//! `pairs.csv` / `clusters.csv` outputs. The CLI calls these; nothing else here touches files.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use crate::error::IdentityError;
+use crate::matching::{Dataset, MatchMode, MatchRun, Record};
+
+fn io_err(path: &Path, source: std::io::Error) -> IdentityError {
+    IdentityError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn csv_err(path: &str, e: &csv::Error) -> IdentityError {
+    IdentityError::Csv {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Reads a CSV with a header row; `id_column` names the unique record id, every other column
+/// becomes a matchable column. Empty cells are nulls.
+pub fn read_dataset(path: &Path, id_column: &str) -> Result<Dataset, IdentityError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    read_dataset_from(&path.display().to_string(), file, id_column)
+}
+
+/// As [`read_dataset`], from any reader; `name` is used in messages.
+pub fn read_dataset_from(
+    name: &str,
+    reader: impl Read,
+    id_column: &str,
+) -> Result<Dataset, IdentityError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(reader);
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| csv_err(name, &e))?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    let id_at = headers.iter().position(|h| h == id_column).ok_or_else(|| {
+        IdentityError::MissingColumn {
+            path: name.to_owned(),
+            column: id_column.to_owned(),
+        }
+    })?;
+    let columns: Vec<String> = headers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != id_at)
+        .map(|(_, h)| h.clone())
+        .collect();
+    let mut records = Vec::new();
+    for row in rdr.records() {
+        let row = row.map_err(|e| csv_err(name, &e))?;
+        let id = row.get(id_at).unwrap_or_default().trim().to_owned();
+        if id.is_empty() {
+            return Err(IdentityError::Csv {
+                path: name.to_owned(),
+                message: format!("a row has an empty {id_column:?}"),
+            });
+        }
+        let values = row
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != id_at)
+            .map(|(_, v)| Some(v.to_owned()))
+            .collect();
+        records.push(Record { id, values });
+    }
+    if records.is_empty() {
+        return Err(IdentityError::EmptyInput(format!("{name} has no records")));
+    }
+    Dataset::new(name, columns, records)
+}
+
+/// Labelled truth: matching id pairs, or a cluster id per record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Labels {
+    /// `(left_id, right_id)`: the two records are the same entity. In link mode the first id
+    /// is from the left table.
+    Pairs(Vec<(String, String)>),
+    /// `(record_id, cluster_id)`: records sharing a cluster id are one entity (dedupe only).
+    Clusters(Vec<(String, String)>),
+}
+
+/// Reads labels: a CSV whose header names a `cluster...` column is read as
+/// `record_id,cluster_id`; any other as pairs from its first two columns.
+pub fn read_labels(path: &Path) -> Result<Labels, IdentityError> {
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    read_labels_from(&path.display().to_string(), file)
+}
+
+/// As [`read_labels`], from any reader.
+pub fn read_labels_from(name: &str, reader: impl Read) -> Result<Labels, IdentityError> {
+    let mut rdr = csv::Reader::from_reader(reader);
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| csv_err(name, &e))?
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    if headers.len() < 2 {
+        return Err(IdentityError::Csv {
+            path: name.to_owned(),
+            message: "labels need two columns".into(),
+        });
+    }
+    let cluster_at = headers.iter().position(|h| h.contains("cluster"));
+    let (a, b) = match cluster_at {
+        Some(c) => ((0..headers.len()).find(|i| *i != c).unwrap_or(0), c),
+        None => (0, 1),
+    };
+    let mut rows = Vec::new();
+    for row in rdr.records() {
+        let row = row.map_err(|e| csv_err(name, &e))?;
+        let get = |i: usize| row.get(i).unwrap_or_default().trim().to_owned();
+        rows.push((get(a), get(b)));
+    }
+    Ok(match cluster_at {
+        Some(_) => Labels::Clusters(rows),
+        None => Labels::Pairs(rows),
+    })
+}
+
+/// Turns labels into pairs of record indices of a run.
+pub fn resolve_labels(
+    run: &MatchRun,
+    labels: &Labels,
+) -> Result<Vec<(usize, usize)>, IdentityError> {
+    let mut index = std::collections::HashMap::new();
+    for i in 0..run.n_records() {
+        let r = run.record(i);
+        index.insert((r.side, r.id.to_owned()), i);
+    }
+    let find = |side: Option<&'static str>, id: &str| {
+        index
+            .get(&(side, id.to_owned()))
+            .copied()
+            .ok_or_else(|| IdentityError::UnknownLabelRecord(id.to_owned()))
+    };
+    let sides = match run.mode {
+        MatchMode::Dedupe => (None, None),
+        MatchMode::Link => (Some("left"), Some("right")),
+    };
+    match labels {
+        Labels::Pairs(pairs) => pairs
+            .iter()
+            .map(|(a, b)| Ok((find(sides.0, a)?, find(sides.1, b)?)))
+            .collect(),
+        Labels::Clusters(rows) => {
+            if run.mode == MatchMode::Link {
+                return Err(IdentityError::EmptyInput(
+                    "cluster labels are for dedupe; give link labels as id pairs".into(),
+                ));
+            }
+            let mut groups: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+            for (id, cluster) in rows {
+                groups
+                    .entry(cluster.as_str())
+                    .or_default()
+                    .push(find(None, id)?);
+            }
+            let mut pairs = Vec::new();
+            for members in groups.values() {
+                for (i, &a) in members.iter().enumerate() {
+                    pairs.extend(members[i + 1..].iter().map(|&b| (a, b)));
+                }
+            }
+            Ok(pairs)
+        }
+    }
+}
+
+/// Writes `left_id,right_id,match_probability,match_weight` then `<column>_level` and
+/// `<column>_weight` per comparison, for pairs at or above `min_probability`, best first. In
+/// link mode `left_id` is always from the left table.
+pub fn write_pairs(
+    path: &Path,
+    run: &MatchRun,
+    min_probability: f64,
+) -> Result<usize, IdentityError> {
+    let file = File::create(path).map_err(|e| io_err(path, e))?;
+    write_pairs_to(&path.display().to_string(), file, run, min_probability)
+}
+
+/// As [`write_pairs`], to any writer.
+pub fn write_pairs_to(
+    name: &str,
+    writer: impl Write,
+    run: &MatchRun,
+    min_probability: f64,
+) -> Result<usize, IdentityError> {
+    let mut w = csv::Writer::from_writer(writer);
+    let mut header = vec![
+        "left_id".to_owned(),
+        "right_id".to_owned(),
+        "match_probability".to_owned(),
+        "match_weight".to_owned(),
+    ];
+    for c in &run.model.comparisons {
+        header.push(format!("{}_level", c.column));
+        header.push(format!("{}_weight", c.column));
+    }
+    w.write_record(&header).map_err(|e| csv_err(name, &e))?;
+    let mut pairs: Vec<_> = run.links(min_probability).collect();
+    pairs.sort_by(|a, b| b.match_weight.total_cmp(&a.match_weight));
+    for p in &pairs {
+        let mut row = vec![
+            run.record(p.left).id.to_owned(),
+            run.record(p.right).id.to_owned(),
+            format!("{:.6}", p.match_probability),
+            format!("{:.4}", p.match_weight),
+        ];
+        for f in run.explain(p) {
+            row.push(f.level);
+            row.push(format!("{:.4}", f.log2_bayes_factor));
+        }
+        w.write_record(&row).map_err(|e| csv_err(name, &e))?;
+    }
+    w.flush().map_err(|e| IdentityError::Io {
+        path: name.to_owned(),
+        source: e,
+    })?;
+    Ok(pairs.len())
+}
+
+/// Writes `record_id,cluster_id` (plus `source` = left/right in link mode) for every record.
+pub fn write_clusters(
+    path: &Path,
+    run: &MatchRun,
+    clusters: &[usize],
+) -> Result<(), IdentityError> {
+    let file = File::create(path).map_err(|e| io_err(path, e))?;
+    write_clusters_to(&path.display().to_string(), file, run, clusters)
+}
+
+/// As [`write_clusters`], to any writer.
+pub fn write_clusters_to(
+    name: &str,
+    writer: impl Write,
+    run: &MatchRun,
+    clusters: &[usize],
+) -> Result<(), IdentityError> {
+    let mut w = csv::Writer::from_writer(writer);
+    let link = run.mode == MatchMode::Link;
+    let mut header = vec!["record_id", "cluster_id"];
+    if link {
+        header.push("source");
+    }
+    w.write_record(&header).map_err(|e| csv_err(name, &e))?;
+    for (i, cluster) in clusters.iter().enumerate() {
+        let r = run.record(i);
+        let mut row = vec![r.id.to_owned(), cluster.to_string()];
+        if let Some(side) = r.side {
+            row.push(side.to_owned());
+        }
+        w.write_record(&row).map_err(|e| csv_err(name, &e))?;
+    }
+    w.flush().map_err(|e| IdentityError::Io {
+        path: name.to_owned(),
+        source: e,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_dataset_with_id_column_anywhere() {
+        let text = "name,id,city\nAda,1,London\nBob,2,\n";
+        let d = read_dataset_from("t", text.as_bytes(), "id").expect("dataset");
+        assert_eq!(d.columns(), ["name", "city"]);
+        assert_eq!(d.records()[1].id, "2");
+        assert_eq!(d.records()[1].values[1], None);
+        assert!(matches!(
+            read_dataset_from("t", text.as_bytes(), "key"),
+            Err(IdentityError::MissingColumn { .. })
+        ));
+        assert!(read_dataset_from("t", "id,a\n1,x\n1,y\n".as_bytes(), "id").is_err());
+        assert!(read_dataset_from("t", "id,a\n".as_bytes(), "id").is_err());
+    }
+
+    #[test]
+    fn label_formats() {
+        let pairs =
+            read_labels_from("l", "fodors_id,zagats_id\n534,219\n".as_bytes()).expect("pairs");
+        assert_eq!(pairs, Labels::Pairs(vec![("534".into(), "219".into())]));
+        let clusters =
+            read_labels_from("l", "record_id,cluster_id\n1,a\n2,a\n".as_bytes()).expect("clusters");
+        assert!(matches!(clusters, Labels::Clusters(v) if v.len() == 2));
+    }
+}
