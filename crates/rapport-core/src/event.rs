@@ -132,6 +132,35 @@ pub struct EventParts {
     /// The whole event as accepted, unknown fields included, with Rapport's additions
     /// (`receivedAt`, corrected `timestamp`, `originalTimestamp`).
     pub body: Value,
+    /// What the identity stage made of the profile traits, when it has run.
+    pub standard: Option<Standardized>,
+}
+
+/// A trait value that could not be standardised. It stays in the raw traits and is flagged
+/// on the profile; it is never silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataQualityIssue {
+    /// Trait path, e.g. `email` or `address.postal_code`.
+    pub field: String,
+    /// The value as received.
+    pub raw: String,
+    /// Stable code of the problem, e.g. `invalid_email`.
+    pub code: String,
+    /// For people.
+    pub problem: String,
+}
+
+/// The standardised reading of an event's profile traits.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Standardized {
+    /// Standardised values of the traits that could be standardised (E.164 phones, folded
+    /// emails, ISO countries and dates, ...); other traits pass through.
+    pub traits: Map<String, Value>,
+    pub issues: Vec<DataQualityIssue>,
+    /// The email identifier under the workspace's email policy (its match key).
+    pub email: Option<Identifier>,
+    /// The phone identifier in E.164.
+    pub phone: Option<Identifier>,
 }
 
 /// Why the parts of an event do not make a valid event.
@@ -190,11 +219,24 @@ impl Event {
         out
     }
 
+    /// The same event with the identity stage's reading of its traits attached.
+    pub fn with_standard(mut self, standard: Standardized) -> Self {
+        self.0.standard = Some(standard);
+        self
+    }
+
     /// Every identifier this event names, strongest first: user id, email, phone, anonymous id.
     /// Trait values that are not valid emails or phones are ignored here (they stay traits).
+    /// Once standardised, the standardised email and phone are used.
     pub fn identifiers(&self) -> Vec<Identifier> {
         let mut out = Vec::with_capacity(4);
         out.extend(self.user_id.clone());
+        if let Some(std) = &self.standard {
+            out.extend(std.email.clone());
+            out.extend(std.phone.clone());
+            out.extend(self.anonymous_id.clone());
+            return out;
+        }
         let traits = self.profile_traits();
         for (key, kind) in [
             ("email", IdentifierKind::Email),

@@ -19,7 +19,7 @@ pub use conversation::{
     MessageText, NewConversation, NewMessage,
 };
 pub use error::ErrorKind;
-pub use event::{Channel, Event, EventType};
+pub use event::{Channel, DataQualityIssue, Event, EventType, Standardized};
 pub use identity::{Identifier, IdentifierKind};
 pub use ids::{ConversationId, MessageId, ProfileId, WorkspaceId};
 pub use profile::Profile;

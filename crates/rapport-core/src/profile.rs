@@ -23,6 +23,10 @@ pub struct Profile {
     pub event_count: i64,
     /// Ids of profiles that were merged into this one.
     pub merged_ids: Vec<ProfileId>,
+    /// Standardised values beside the raw `traits` (E.164 phones, ISO countries, ...).
+    pub standardized_traits: Map<String, Value>,
+    /// Trait values that could not be standardised, latest per field.
+    pub data_quality: Vec<crate::event::DataQualityIssue>,
 }
 
 /// The display name a set of traits gives, if any.

@@ -438,6 +438,7 @@ fn event_from_map(
         properties,
         context,
         body: Value::Object(map),
+        standard: None,
     })?)
 }
 

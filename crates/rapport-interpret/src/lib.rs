@@ -33,6 +33,8 @@ mod intent;
 mod language;
 mod lexicon;
 pub mod linear;
+#[cfg(feature = "neural")]
+pub mod neural;
 mod pii;
 mod sentiment;
 mod text;

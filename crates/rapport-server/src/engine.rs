@@ -1,33 +1,87 @@
-//! The engine: what happens to data between the API and the store. Today it runs the
-//! interpretation stage on every customer message before the message is stored; prediction,
-//! decisions and governance plug in here as they land.
+//! The engine: what happens to data between the API and the store. Today it standardises the
+//! traits and identifiers of every event (identity stage) and reads every customer message
+//! (interpretation stage) before they are stored; prediction, decisions and governance plug in
+//! here as they land.
 //!
 //! Heavy work (model inference) runs on tokio's blocking pool, never on the async workers.
 
 use std::sync::{Arc, OnceLock};
 
 use rapport_core::{
-    Author, ConversationId, Direction, Message, MessageText, NewMessage, WorkspaceId,
+    Author, ConversationId, DataQualityIssue, Direction, Event, Identifier, IdentifierKind,
+    Message, MessageText, NewMessage, Standardized, WorkspaceId,
 };
+use rapport_identity::standardize::{standardize_traits, Email, PhoneE164, StandardizePolicy};
 use rapport_interpret::{
     ConversationAnalysis, IntentTaxonomy, InterpretError, Interpreter, MessageAnalysis,
 };
-use rapport_store::{Store, StoreError};
+use rapport_store::{IngestSummary, Store, StoreError};
+use serde_json::Value;
 
-/// Choices about what the engine keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Choices about what the engine keeps and how it standardises.
+#[derive(Debug, Clone, PartialEq)]
 pub struct EngineOptions {
     /// Keep the original message text. When false, only the text with personal data replaced
     /// by placeholders is stored.
     pub keep_raw_text: bool,
+    /// How emails, phones, names, dates, countries and addresses are standardised.
+    pub standardize: StandardizePolicy,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             keep_raw_text: true,
+            standardize: StandardizePolicy::default(),
         }
     }
+}
+
+/// The identity stage's reading of an event's traits: standardised values, the values that
+/// could not be standardised, and the email and phone identifiers under the policy.
+pub fn standardize(event: Event, policy: &StandardizePolicy) -> Event {
+    let traits = event.profile_traits();
+    if traits.is_empty() {
+        return event;
+    }
+    let (std, issues) = standardize_traits(&traits, policy);
+    let email = traits
+        .get("email")
+        .and_then(Value::as_str)
+        .and_then(|e| email_identifier(e, policy).ok());
+    let phone = std
+        .get("phone")
+        .and_then(Value::as_str)
+        .and_then(|p| Identifier::new(IdentifierKind::Phone, p).ok());
+    let issues = issues
+        .into_iter()
+        .map(|i| DataQualityIssue {
+            field: i.field,
+            raw: i.raw,
+            code: i.code.to_owned(),
+            problem: i.problem,
+        })
+        .collect();
+    event.with_standard(Standardized {
+        traits: std,
+        issues,
+        email,
+        phone,
+    })
+}
+
+/// The identifier an email is known by under the policy (its match key: `John.Doe+x@gmail.com`
+/// and `johndoe@gmail.com` are one mailbox).
+pub fn email_identifier(raw: &str, policy: &StandardizePolicy) -> Result<Identifier, String> {
+    let email = Email::parse(raw, &policy.email).map_err(|e| e.to_string())?;
+    Identifier::new(IdentifierKind::Email, email.match_key()).map_err(|e| e.to_string())
+}
+
+/// The identifier a phone number is known by: E.164, with the policy's default region for
+/// numbers written without a country code.
+pub fn phone_identifier(raw: &str, policy: &StandardizePolicy) -> Result<Identifier, String> {
+    let phone = PhoneE164::parse(raw, &policy.default_phone_region).map_err(|e| e.to_string())?;
+    Identifier::new(IdentifierKind::Phone, phone.e164()).map_err(|e| e.to_string())
 }
 
 /// The embedded interpreter with the default taxonomy, built once per process (training the
@@ -58,6 +112,27 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Standardises each event's traits and identifiers, then stores them atomically.
+    pub async fn ingest(
+        &self,
+        workspace: &WorkspaceId,
+        events: Vec<Event>,
+    ) -> Result<IngestSummary, StoreError> {
+        let policy = &self.options.standardize;
+        let events = events.into_iter().map(|e| standardize(e, policy)).collect();
+        self.store.ingest(workspace, events).await
+    }
+
+    /// The identifier a caller means by `kind` and `raw`, standardised as stored ones are.
+    pub fn identifier(&self, kind: IdentifierKind, raw: &str) -> Result<Identifier, String> {
+        let policy = &self.options.standardize;
+        match kind {
+            IdentifierKind::Email => email_identifier(raw, policy),
+            IdentifierKind::Phone => phone_identifier(raw, policy),
+            _ => Identifier::new(kind, raw).map_err(|e| e.to_string()),
+        }
     }
 
     /// Reads a customer's message (on the blocking pool) and stores it with its analysis.

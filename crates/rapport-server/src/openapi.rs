@@ -31,7 +31,7 @@ impl Modify for Security {
         profiles::lookup, profiles::search, profiles::get_profile, profiles::events, profiles::conversations, profiles::stats,
         conversations::open, conversations::add_message, conversations::get_conversation,
     ),
-    components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::IdentityDto,
+    components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
         dto::ConversationListDto, dto::MessageDto, dto::ConversationDetailDto, dto::OpenConversationRequest,
         dto::AddMessageRequest, dto::StatsDto, dto::ChannelCountDto)),

@@ -85,6 +85,7 @@ pub fn event(v: Value) -> Event {
         properties: m("properties"),
         context,
         body: v.clone(),
+        standard: None,
     })
     .expect("valid test event")
 }

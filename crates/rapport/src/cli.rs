@@ -327,7 +327,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             let s = open_store(&data_dir(&config, &store))?;
             let ws = workspace_id(s.as_ref(), &workspace).await?;
-            crate::import::events(s.as_ref(), &ws, &file, config.limits()).await
+            crate::import::events(
+                s.as_ref(),
+                &ws,
+                &file,
+                config.limits(),
+                &config.engine_options().standardize,
+            )
+            .await
         }
         Command::Bench { command } => {
             if !matches!(command, crate::bench::BenchCommand::Ingest(_)) {

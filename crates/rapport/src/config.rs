@@ -16,7 +16,17 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub demo: DemoConfig,
     pub interpret: InterpretConfig,
+    pub identity: IdentityConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Region (ISO 3166-1 alpha-2) for phone numbers written without a country code.
+    pub default_phone_region: String,
+    /// Strip `+tag` from every email's match key, not only for providers known to ignore it.
+    pub strip_plus_tags_everywhere: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -93,6 +103,10 @@ impl Default for Config {
                 live_interval_ms: 1500,
                 data_dir: PathBuf::from("rapport-demo-data"),
             },
+            identity: IdentityConfig {
+                default_phone_region: "US".into(),
+                strip_plus_tags_everywhere: false,
+            },
             interpret: InterpretConfig {
                 keep_raw_text: true,
             },
@@ -121,6 +135,11 @@ impl Default for IngestConfig {
 impl Default for DemoConfig {
     fn default() -> Self {
         Config::default().demo
+    }
+}
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Config::default().identity
     }
 }
 impl Default for InterpretConfig {
@@ -196,6 +215,14 @@ impl Config {
         if self.demo.live_interval_ms < 50 {
             problems.push("demo.live_interval_ms must be at least 50".into());
         }
+        let region = &self.identity.default_phone_region;
+        if region.len() != 2
+            || rapport_identity::standardize::country_code(region).ok() != Some(region.as_str())
+        {
+            problems.push(format!(
+                "identity.default_phone_region {region:?} is not an ISO 3166-1 alpha-2 region such as \"US\" or \"GB\""
+            ));
+        }
         if self
             .log
             .level
@@ -215,8 +242,14 @@ impl Config {
     }
 
     pub fn engine_options(&self) -> rapport_server::engine::EngineOptions {
+        let mut standardize = rapport_identity::standardize::StandardizePolicy {
+            default_phone_region: self.identity.default_phone_region.clone(),
+            ..Default::default()
+        };
+        standardize.email.strip_plus_tag_everywhere = self.identity.strip_plus_tags_everywhere;
         rapport_server::engine::EngineOptions {
             keep_raw_text: self.interpret.keep_raw_text,
+            standardize,
         }
     }
 

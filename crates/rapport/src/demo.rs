@@ -57,7 +57,7 @@ pub async fn run(config: &Config) -> Result<()> {
     );
     let company = demo_data::generate(config.demo.seed, config.demo.customers, Utc::now());
     let events = company.events.len();
-    load_events(dyn_store.clone(), &ws, company.events).await?;
+    load_events(engine.clone(), &ws, company.events).await?;
     let conversations = company.conversations.len();
     load_conversations(engine.clone(), &ws, company.conversations).await?;
     eprintln!(
@@ -90,7 +90,7 @@ pub async fn run(config: &Config) -> Result<()> {
 /// chunk to be validated. Order does not matter: traits merge by event time and stitching
 /// gives the same profiles whichever identifier arrives first.
 async fn load_events(
-    store: Arc<dyn Store>,
+    engine: Arc<Engine>,
     ws: &WorkspaceId,
     events: Vec<serde_json::Value>,
 ) -> Result<()> {
@@ -104,13 +104,13 @@ async fn load_events(
                 r??;
             }
         }
-        let (store, ws) = (store.clone(), ws.clone());
+        let (engine, ws) = (engine.clone(), ws.clone());
         tasks.spawn(async move {
             let parsed = chunk
                 .into_iter()
                 .map(|v| parse_value(v, received).map_err(|e| anyhow!("demo event rejected: {e}")))
                 .collect::<Result<Vec<_>>>()?;
-            store.ingest(&ws, parsed).await?;
+            engine.ingest(&ws, parsed).await?;
             Ok::<_, anyhow::Error>(())
         });
     }
@@ -196,7 +196,7 @@ async fn live(engine: Arc<Engine>, ws: WorkspaceId, seed: u64, customers: usize,
             .into_iter()
             .filter_map(|v| parse_value(v, received).ok())
             .collect();
-        if let Err(e) = engine.store().ingest(&ws, events).await {
+        if let Err(e) = engine.ingest(&ws, events).await {
             tracing::warn!(error = %e, "live demo events failed");
         }
         if let Some((user_id, ch, subject, message)) = activity.message {

@@ -123,7 +123,14 @@ const CITIES: &[(&str, &str, i64, f64, &str)] = &[
     ("Halifax", "CA", -4, 3.0, ""), ("Ottawa", "CA", -5, 3.0, ""), ("Winnipeg", "CA", -6, 3.0, ""),
     ("Manchester", "GB", 0, 4.0, "+44 161 496 0"), ("Leeds", "GB", 0, 4.0, "+44 113 496 0"),
     ("Bristol", "GB", 0, 4.0, "+44 117 496 0"), ("Glasgow", "GB", 0, 4.0, "+44 141 496 0"),
-    ("Cardiff", "GB", 0, 4.0, "+44 29 2018 0"), ("Nottingham", "GB", 0, 4.0, "+44 115 496 0"),
+    ("Cardiff", "GB", 0, 4.0, "+44 29 2018 0"), ("London", "GB", 0, 4.0, "+44 20 7946 0"),
+];
+
+/// North American area codes for fictional 555-01xx numbers.
+const AREA_CODES: &[u16] = &[
+    202, 206, 212, 213, 214, 303, 305, 312, 313, 314, 404, 407, 412, 415, 503, 512, 602, 612, 615,
+    617, 619, 702, 704, 713, 720, 801, 813, 816, 916, 919, 210, 971, 952, 505, 509, 608, 614, 215,
+    804, 216,
 ];
 
 /// (plan id, display name, monthly price in cents, headline speed in Mbps, weight).
@@ -821,13 +828,27 @@ fn profile(seed: u64, idx: usize, now_ms: i64) -> Profile {
         2 => format!("{}{l}{n}", &f[..1]),
         _ => format!("{f}_{l}{n}"),
     };
-    let email = format!("{local}@{}", pick(&mut rng, EMAIL_DOMAINS));
-    // Fictional ranges: US/CA 555, UK Ofcom drama numbers (unique for the first 2,000 customers).
-    let phone = match CITIES[city].4 {
-        "" => format!("+1555{:07}", (idx as u64 * 7_919 + 1_234_567) % 10_000_000),
-        _ if idx < 1000 => format!("+44 7700 900{:03}", (idx * 389) % 1000),
+    let mut email = format!("{local}@{}", pick(&mut rng, EMAIL_DOMAINS));
+    // Fictional numbers that still pass phone validation: North American 555-0100..0199
+    // across many area codes, UK Ofcom drama ranges (unique for the first 4,000 customers).
+    let mut phone = match CITIES[city].4 {
+        "" => format!(
+            "+1 {} 555 01{:02}",
+            AREA_CODES[idx % AREA_CODES.len()],
+            (idx / AREA_CODES.len()) % 100
+        ),
         landline => format!("{landline}{:03}", (idx * 389) % 1000),
     };
+    // A few records arrive dirty, as real ones do, so data-quality flags have something to show.
+    if idx % 53 == 5 {
+        phone = ["call after 6pm", "555-CALL-NOW", "0000"][idx % 3].to_owned();
+    }
+    if idx % 71 == 9 {
+        email = email
+            .replace(".com", "com")
+            .replace(".org", "org")
+            .replace(".net", "net");
+    }
     let is_new = rng.gen_bool(0.3);
     let offset = if is_new {
         rng.gen_range(3 * DAY..88 * DAY)
@@ -1741,8 +1762,17 @@ mod tests {
             if let (Some(u), Some(m)) = (e["userId"].as_str(), e["traits"]["email"].as_str()) {
                 assert!(e["anonymousId"].is_string() && e["traits"]["name"].is_string());
                 let domain = m.rsplit('@').next().unwrap();
+                // Reserved example domains only; a few are deliberately missing their dot.
                 assert!(
-                    ["example.com", "example.org", "example.net"].contains(&domain),
+                    [
+                        "example.com",
+                        "example.org",
+                        "example.net",
+                        "examplecom",
+                        "exampleorg",
+                        "examplenet"
+                    ]
+                    .contains(&domain),
                     "{m}"
                 );
                 assert_eq!(m, m.to_lowercase());

@@ -237,11 +237,12 @@ fn config_is_layered_and_checked_as_a_whole() {
         .env("RAPPORT__SERVER__ADDR", "nowhere")
         .env("RAPPORT__DEMO__CUSTOMERS", "3")
         .env("RAPPORT__STORAGE__BACKEND", "oracle")
+        .env("RAPPORT__IDENTITY__DEFAULT_PHONE_REGION", "Atlantis")
         .output()
         .expect("run");
     let t = text(&out);
     assert!(!out.status.success());
-    for want in ["server.addr", "demo.customers", "storage.backend"] {
+    for want in ["server.addr", "demo.customers", "storage.backend", "identity.default_phone_region"] {
         assert!(
             t.contains(want),
             "every problem is reported at once ({want}): {t}"

@@ -138,6 +138,16 @@ pub async fn open(
     Json(req): Json<OpenConversationRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ConversationDto>)> {
     let (customer, new) = req.try_into()?;
+    // Emails and phones are looked up as the identity stage stores them.
+    let customer = match customer {
+        CustomerRef::Identifier(i) => CustomerRef::Identifier(
+            state
+                .engine
+                .identifier(i.kind(), i.value())
+                .map_err(|e| ApiError::invalid("invalid_field", e))?,
+        ),
+        other => other,
+    };
     let conv = state
         .store
         .open_conversation(&caller.workspace_id, customer, new)

@@ -51,6 +51,21 @@ pub struct ProfileDto {
     pub event_count: i64,
     /// Ids of profiles merged into this one; they resolve here.
     pub merged_ids: Vec<String>,
+    /// The traits standardised (E.164 phones, folded emails, ISO countries and dates, proper
+    /// names, normalised addresses); `null` where the raw value could not be.
+    #[schema(value_type = Object)]
+    pub standardized_traits: Map<String, Value>,
+    /// Trait values that could not be standardised: flagged, never dropped.
+    pub data_quality: Vec<DataQualityDto>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DataQualityDto {
+    pub field: String,
+    pub raw: String,
+    /// Stable code, e.g. `invalid_email`, `invalid_phone`, `invalid_postcode`.
+    pub code: String,
+    pub problem: String,
 }
 
 impl From<Profile> for ProfileDto {
@@ -73,6 +88,17 @@ impl From<Profile> for ProfileDto {
             channels: p.channels.iter().map(|c| c.as_str().to_owned()).collect(),
             event_count: p.event_count,
             merged_ids: p.merged_ids.iter().map(ToString::to_string).collect(),
+            standardized_traits: p.standardized_traits,
+            data_quality: p
+                .data_quality
+                .into_iter()
+                .map(|d| DataQualityDto {
+                    field: d.field,
+                    raw: d.raw,
+                    code: d.code,
+                    problem: d.problem,
+                })
+                .collect(),
         }
     }
 }

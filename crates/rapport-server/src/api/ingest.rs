@@ -54,7 +54,7 @@ async fn single(
     let bytes = read_limited(body, state.limits.max_event_bytes, "event_too_large").await?;
     let event = parse_single(event_type, &bytes, Utc::now(), &state.limits)?;
     let summary = state
-        .store
+        .engine
         .ingest(&writer.0.workspace_id, vec![event])
         .await?;
     Ok(Json(IngestResponse::from(summary)))
@@ -133,6 +133,6 @@ pub async fn batch(
 ) -> ApiResult<Json<IngestResponse>> {
     let bytes = read_limited(body, state.limits.max_batch_bytes, "batch_too_large").await?;
     let events = parse_batch(&bytes, Utc::now(), &state.limits)?;
-    let summary = state.store.ingest(&writer.0.workspace_id, events).await?;
+    let summary = state.engine.ingest(&writer.0.workspace_id, events).await?;
     Ok(Json(IngestResponse::from(summary)))
 }

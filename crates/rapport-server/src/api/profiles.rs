@@ -5,7 +5,7 @@ use axum::Json;
 
 use super::extract::{Path, Query};
 use chrono::{Duration, Utc};
-use rapport_core::{Identifier, IdentifierKind, ProfileId};
+use rapport_core::{IdentifierKind, ProfileId};
 use rapport_store::EventCursor;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -51,8 +51,10 @@ pub async fn lookup(
             "give exactly one of user_id, email, phone or anonymous_id",
         ));
     };
-    let id = Identifier::new(*kind, value)
-        .map_err(|e| ApiError::invalid("invalid_query", e.to_string()))?;
+    let id = state
+        .engine
+        .identifier(*kind, value)
+        .map_err(|e| ApiError::invalid("invalid_query", e))?;
     let profile = state
         .store
         .profile_by_identifier(&caller.workspace_id, &id)

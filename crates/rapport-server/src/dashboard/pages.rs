@@ -269,7 +269,15 @@ pub async fn customer(
                 h2 { "Traits" }
                 table #traits {
                     @for (k, v) in &profile.traits {
-                        tr { td.mono { (k) } td { (v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())) } }
+                        tr {
+                            td.mono { (k) }
+                            td { (v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())) }
+                            td.muted {
+                                @if let Some(s) = profile.standardized_traits.get(k).filter(|s| *s != v) {
+                                    "→ " (s.as_str().map(str::to_owned).unwrap_or_else(|| s.to_string()))
+                                }
+                            }
+                        }
                     }
                     @if profile.traits.is_empty() { tr { td.muted { "No traits yet." } } }
                 }
@@ -278,6 +286,14 @@ pub async fn customer(
                 h2 { "Identities" }
                 table #identities {
                     @for i in &profile.identities { tr { td { (i.kind().as_str()) } td.mono { (i.value()) } } }
+                }
+                @if !profile.data_quality.is_empty() {
+                    h2 { "Data quality" }
+                    table #data-quality {
+                        @for d in &profile.data_quality {
+                            tr { td.mono { (d.field) } td { span.chip.warn { (d.code) } " " (d.problem) } td.mono { (d.raw) } }
+                        }
+                    }
                 }
                 h2 { "Channels" }
                 p { (chips(profile.channels.iter().map(|c| c.as_str()))) }

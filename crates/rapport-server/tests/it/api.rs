@@ -58,7 +58,7 @@ async fn every_call_type_lands_on_one_profile() {
         ),
         (
             "/v1/identify",
-            json!({"anonymousId": "anon-1", "userId": "user-1", "traits": {"name": "Zora Neale", "email": "Zora@Example.com", "phone": "+1 555 010 9999"}}),
+            json!({"anonymousId": "anon-1", "userId": "user-1", "traits": {"name": "Zora Neale", "email": "Zora@Example.com", "phone": "+1 202 555 0143"}}),
         ),
         (
             "/v1/track",
@@ -83,7 +83,7 @@ async fn every_call_type_lands_on_one_profile() {
     let id = by_user["id"].as_str().expect("id").to_owned();
     for q in [
         "email=zora@example.com",
-        "phone=%2B15550109999",
+        "phone=%2B12025550143",
         "anonymous_id=anon-1",
         "anonymous_id=legacy-9",
     ] {
@@ -426,4 +426,89 @@ async fn clock_skew_is_corrected_over_http() {
         off.num_seconds().abs() < 30,
         "corrected to the server's clock, off by {off}"
     );
+}
+
+#[tokio::test]
+async fn identifiers_are_standardised_and_bad_values_flagged_not_dropped() {
+    let app = TestApp::spawn().await;
+    app.send("/v1/identify", &json!({"userId": "std-1", "timestamp": "2025-01-01T00:00:00Z",
+        "traits": {"email": "John.Doe+promo@GMAIL.com", "phone": "(202) 555-0143", "country": "United Kingdom",
+                   "birthday": "2001-02-03", "name": "  dr. ada   LOVELACE "}})).await;
+    let (status, p) = app.get("/v1/profiles?user_id=std-1").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        p["traits"]["phone"], "(202) 555-0143",
+        "raw values are kept"
+    );
+    assert_eq!(p["standardized_traits"]["phone"], "+12025550143");
+    assert_eq!(p["standardized_traits"]["country"], "GB");
+    let ids: Vec<String> = p["identities"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|i| {
+            format!(
+                "{}:{}",
+                i["kind"].as_str().unwrap_or(""),
+                i["value"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(ids.contains(&"phone:+12025550143".to_owned()), "{ids:?}");
+    assert!(
+        ids.contains(&"email:johndoe@gmail.com".to_owned()),
+        "gmail dots and +tags are one mailbox: {ids:?}"
+    );
+    // The same customer is found however the identifier is written.
+    for q in [
+        "email=johndoe%40gmail.com",
+        "email=j.o.h.n.doe%40googlemail.com",
+        "phone=202-555-0143",
+        "phone=%2B1%20202%20555%200143",
+    ] {
+        let (status, found) = app.get(&format!("/v1/profiles?{q}")).await;
+        assert_eq!((status, &found["id"]), (200, &p["id"]), "{q}");
+    }
+    assert!(p["data_quality"].as_array().expect("dq").is_empty());
+
+    // A later identify with an invalid email: flagged on the profile, raw kept, no identity made.
+    app.send(
+        "/v1/identify",
+        &json!({"userId": "std-1", "timestamp": "2025-01-02T00:00:00Z",
+        "traits": {"email": "john at example", "country": "Atlantis"}}),
+    )
+    .await;
+    let (_, p) = app.get("/v1/profiles?user_id=std-1").await;
+    let dq: Vec<(&str, &str)> = p["data_quality"]
+        .as_array()
+        .expect("dq")
+        .iter()
+        .map(|d| {
+            (
+                d["field"].as_str().unwrap_or(""),
+                d["code"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(dq.len(), 2, "{dq:?}");
+    assert!(
+        dq.iter().any(|(f, _)| *f == "email") && dq.iter().any(|(f, _)| *f == "country"),
+        "{dq:?}"
+    );
+    assert_eq!(
+        p["traits"]["email"], "john at example",
+        "never silently dropped"
+    );
+    assert!(p["standardized_traits"]["email"].is_null());
+
+    // A valid value later clears the flag on that field.
+    app.send("/v1/identify", &json!({"userId": "std-1", "timestamp": "2025-01-03T00:00:00Z", "traits": {"email": "john@example.com"}})).await;
+    let (_, p) = app.get("/v1/profiles?user_id=std-1").await;
+    let fields: Vec<&str> = p["data_quality"]
+        .as_array()
+        .expect("dq")
+        .iter()
+        .filter_map(|d| d["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["country"]);
 }

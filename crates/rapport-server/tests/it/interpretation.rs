@@ -98,6 +98,7 @@ async fn agent_messages_are_stored_as_written_and_not_scored() {
 async fn personal_data_can_be_kept_out_of_storage() {
     let app = TestApp::spawn_with(rapport_server::engine::EngineOptions {
         keep_raw_text: false,
+        ..Default::default()
     })
     .await;
     let (_, conv) = app

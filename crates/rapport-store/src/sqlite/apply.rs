@@ -107,7 +107,11 @@ pub(super) struct PreparedEvent {
     body: String,
     ids: Vec<Identifier>,
     previous_id: Option<String>,
-    traits: Vec<(String, String)>,
+    /// Raw trait values with their standardised value when there is one.
+    traits: Vec<(String, String, Option<String>)>,
+    issues: Vec<rapport_core::DataQualityIssue>,
+    /// Whether the identity stage standardised this event's traits.
+    standardized: bool,
 }
 
 impl PreparedEvent {
@@ -125,8 +129,25 @@ impl PreparedEvent {
             traits: event
                 .profile_traits()
                 .into_iter()
-                .map(|(k, v)| (k, v.to_string()))
+                .map(|(k, v)| {
+                    // Kept only where it differs; a refused value standardises to null.
+                    let std = event
+                        .standard
+                        .as_ref()
+                        .and_then(|s| match s.traits.get(&k) {
+                            Some(sv) if *sv == v => None,
+                            Some(sv) => Some(sv.to_string()),
+                            None => Some("null".to_owned()),
+                        });
+                    (k, v.to_string(), std)
+                })
                 .collect(),
+            issues: event
+                .standard
+                .as_ref()
+                .map(|s| s.issues.clone())
+                .unwrap_or_default(),
+            standardized: event.standard.is_some(),
         }
     }
 
@@ -241,6 +262,16 @@ impl<'c> Applier<'c> {
         )?
         .execute([survivor, loser])?;
         c.prepare_cached("DELETE FROM traits WHERE profile_id = ?1")?
+            .execute([loser])?;
+        c.prepare_cached(
+            "INSERT INTO data_quality (profile_id, field, raw, code, problem, ts)
+             SELECT ?1, field, raw, code, problem, ts FROM data_quality WHERE profile_id = ?2 AND true
+             ON CONFLICT (profile_id, field) DO UPDATE SET raw = excluded.raw, code = excluded.code,
+                problem = excluded.problem, ts = excluded.ts
+             WHERE excluded.ts > data_quality.ts",
+        )?
+        .execute([survivor, loser])?;
+        c.prepare_cached("DELETE FROM data_quality WHERE profile_id = ?1")?
             .execute([loser])?;
         c.prepare_cached("UPDATE events SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute([survivor, loser])?;
@@ -384,6 +415,9 @@ impl<'c> Applier<'c> {
         if !event.traits.is_empty() {
             self.upsert_traits(&profile, &event.traits, event.ts)?;
         }
+        if event.standardized {
+            self.record_quality(&profile, event)?;
+        }
         self.summary.applied += 1;
         Ok(())
     }
@@ -391,18 +425,44 @@ impl<'c> Applier<'c> {
     fn upsert_traits(
         &mut self,
         profile: &str,
-        traits: &[(String, String)],
+        traits: &[(String, String, Option<String>)],
         ts: i64,
     ) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO traits (profile_id, key, value, ts) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, ts = excluded.ts
+            "INSERT INTO traits (profile_id, key, value, ts, std_value) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, ts = excluded.ts,
+                std_value = excluded.std_value
              WHERE excluded.ts >= traits.ts",
         )?;
-        for (k, v) in traits {
-            stmt.execute(params![profile, k, v, ts])?;
+        for (k, v, std) in traits {
+            stmt.execute(params![profile, k, v, ts, std])?;
         }
         self.dirty_traits.insert(profile.to_owned());
+        Ok(())
+    }
+
+    /// Flags the values this event could not standardise, and clears older flags on fields it
+    /// now sets validly (latest event time wins, as for traits).
+    fn record_quality(&mut self, profile: &str, event: &PreparedEvent) -> Result<(), StoreError> {
+        let mut clear = self.conn.prepare_cached(
+            "DELETE FROM data_quality WHERE profile_id = ?1 AND field = ?2 AND ts <= ?3",
+        )?;
+        for (k, _, _) in &event.traits {
+            if !event.issues.iter().any(|i| &i.field == k) {
+                clear.execute(params![profile, k, event.ts])?;
+            }
+        }
+        let mut flag = self.conn.prepare_cached(
+            "INSERT INTO data_quality (profile_id, field, raw, code, problem, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (profile_id, field) DO UPDATE SET raw = excluded.raw, code = excluded.code,
+                problem = excluded.problem, ts = excluded.ts
+             WHERE excluded.ts >= data_quality.ts",
+        )?;
+        for i in &event.issues {
+            flag.execute(params![
+                profile, i.field, i.raw, i.code, i.problem, event.ts
+            ])?;
+        }
         Ok(())
     }
 

@@ -53,13 +53,39 @@ pub(super) fn profile(
     }
     identities.sort();
     let mut traits = Map::new();
-    let mut stmt =
-        conn.prepare_cached("SELECT key, value FROM traits WHERE profile_id = ?1 ORDER BY key")?;
+    let mut standardized_traits = Map::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, value, std_value FROM traits WHERE profile_id = ?1 ORDER BY key",
+    )?;
     for row in stmt.query_map([&id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
     })? {
-        let (k, v) = row?;
-        traits.insert(k, serde_json::from_str(&v).map_err(|_| corrupt("trait"))?);
+        let (k, v, std) = row?;
+        let raw: serde_json::Value = serde_json::from_str(&v).map_err(|_| corrupt("trait"))?;
+        let std = match std {
+            Some(s) => serde_json::from_str(&s).map_err(|_| corrupt("standardised trait"))?,
+            None => raw.clone(),
+        };
+        standardized_traits.insert(k.clone(), std);
+        traits.insert(k, raw);
+    }
+    let mut data_quality = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT field, raw, code, problem FROM data_quality WHERE profile_id = ?1 ORDER BY field",
+    )?;
+    for row in stmt.query_map([&id], |r| {
+        Ok(rapport_core::DataQualityIssue {
+            field: r.get(0)?,
+            raw: r.get(1)?,
+            code: r.get(2)?,
+            problem: r.get(3)?,
+        })
+    })? {
+        data_quality.push(row?);
     }
     let mut merged_ids = Vec::new();
     let mut stmt =
@@ -78,6 +104,8 @@ pub(super) fn profile(
         channels: channels_from_bits(bits),
         event_count: count,
         merged_ids,
+        standardized_traits,
+        data_quality,
     }))
 }
 

@@ -108,6 +108,19 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN analysis TEXT;
     "#,
+    // 3: standardised trait values beside the raw ones, and data-quality issues per profile.
+    r#"
+    ALTER TABLE traits ADD COLUMN std_value TEXT;
+    CREATE TABLE data_quality (
+        profile_id TEXT NOT NULL,
+        field TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        code TEXT NOT NULL,
+        problem TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        PRIMARY KEY (profile_id, field)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,7 +1,7 @@
 //! Measures record matching on the Fodors-Zagat restaurant benchmark (RIDDLE; shipped in
 //! `data/restaurants/`), unsupervised: the labels are used only to score the result.
 //!
-//! `cargo run --release -p rapport-identity --example evaluate`
+//! `cargo run --release -p rapport-identity --example evaluate_matching`
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -1,0 +1,213 @@
+//! Measures the neural path (all-MiniLM-L6-v2 + linear heads) on public data, next to the
+//! embedded lexicon/linear models, and prints a markdown table.
+//!
+//!     CARGO_TARGET_DIR=/tmp/target-neural cargo run --release -p rapport-interpret \
+//!         --features neural --example evaluate_neural -- [MODEL_DIR]
+//!
+//! Without MODEL_DIR the model is pulled (if needed) into the default models directory
+//! (`$RAPPORT_MODELS_DIR`, else `~/.cache/rapport/models`). Data: `data/uci-sentiment` and
+//! `data/banking77` at the repository root.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rapport_interpret::neural::{
+    default_head_sgd, default_models_dir, pull_minilm, IntentHead, MiniLm, SentimentHead,
+};
+use rapport_interpret::{IntentClassifier, IntentConfig, IntentTaxonomy, Interpreter};
+
+struct Row {
+    what: String,
+    figure: String,
+    note: String,
+}
+
+fn encode(rows: &[(String, String)], labels: &mut Vec<String>) -> Vec<usize> {
+    let mut index: HashMap<String, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), i))
+        .collect();
+    rows.iter()
+        .map(|(_, c)| {
+            *index.entry(c.clone()).or_insert_with(|| {
+                labels.push(c.clone());
+                labels.len() - 1
+            })
+        })
+        .collect()
+}
+
+fn macro_f1(gold: &[usize], pred: &[usize], classes: usize) -> f64 {
+    let mut tp = vec![0f64; classes];
+    let mut fp = vec![0f64; classes];
+    let mut fneg = vec![0f64; classes];
+    for (&g, &p) in gold.iter().zip(pred) {
+        if g == p {
+            tp[g] += 1.0;
+        } else {
+            fp[p] += 1.0;
+            fneg[g] += 1.0;
+        }
+    }
+    let f1: f64 = (0..classes)
+        .map(|c| {
+            let d = 2.0 * tp[c] + fp[c] + fneg[c];
+            if d > 0.0 {
+                2.0 * tp[c] / d
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    f1 / classes as f64
+}
+
+fn accuracy(pred: &[usize], gold: &[usize]) -> f64 {
+    pred.iter().zip(gold).filter(|(p, g)| p == g).count() as f64 / gold.len().max(1) as f64
+}
+
+fn embed(model: &MiniLm, texts: &[(String, impl Sized)]) -> (Vec<Vec<f32>>, f64) {
+    let refs: Vec<&str> = texts.iter().map(|(t, _)| t.as_str()).collect();
+    let t0 = Instant::now();
+    let e = model.embed(&refs).expect("embed");
+    (e, t0.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let dir = match std::env::args().nth(1) {
+        Some(d) => PathBuf::from(d),
+        None => pull_minilm(&default_models_dir()).expect("pull all-MiniLM-L6-v2"),
+    };
+    let t0 = Instant::now();
+    let model = MiniLm::load(&dir).expect("load all-MiniLM-L6-v2");
+    let load_secs = t0.elapsed().as_secs_f64();
+    let mut rows = Vec::new();
+    let cfg = default_head_sgd();
+
+    // Latency of one sentence (after a warm-up), BANKING77 test texts.
+    let b_train = common::csv_rows("banking77/train.csv");
+    let b_test = common::csv_rows("banking77/test.csv");
+    for (t, _) in b_test.iter().take(5) {
+        model.embed_one(t).expect("embed");
+    }
+    let mut times: Vec<f64> = b_test
+        .iter()
+        .skip(5)
+        .take(100)
+        .map(|(t, _)| {
+            let t0 = Instant::now();
+            std::hint::black_box(model.embed_one(t).expect("embed"));
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
+
+    // Sentiment: UCI train/test split of the crate.
+    let (u_train, u_test) = common::uci();
+    let (e_utrain, s1) = embed(&model, &u_train);
+    let (e_utest, s2) = embed(&model, &u_test);
+    let data: Vec<(Vec<f32>, bool)> = e_utrain
+        .into_iter()
+        .zip(u_train.iter().map(|(_, y)| *y))
+        .collect();
+    let t0 = Instant::now();
+    let head = SentimentHead::train(&data, &cfg).expect("sentiment head");
+    let s_train_secs = t0.elapsed().as_secs_f64();
+    let ok = e_utest
+        .iter()
+        .zip(&u_test)
+        .filter(|(e, (_, y))| (head.probability(e).expect("prob") >= 0.5) == *y)
+        .count();
+    let interp = Interpreter::embedded(IntentTaxonomy::default_cx()).expect("interpreter");
+    let embedded_uci = common::accuracy(&u_test, |t| interp.sentiment(t).score.get() >= 0.0);
+    rows.push(Row {
+        what: "UCI sentiment accuracy, MiniLM + logistic head".into(),
+        figure: format!("{:.1}%", ok as f64 * 100.0 / u_test.len() as f64),
+        note: format!(
+            "train {} / test {} sentences; head trained in {s_train_secs:.2} s",
+            u_train.len(),
+            u_test.len()
+        ),
+    });
+    rows.push(Row {
+        what: "UCI sentiment accuracy, embedded lexicon + logistic regression (same run)".into(),
+        figure: format!("{:.1}%", embedded_uci * 100.0),
+        note: "same test split".into(),
+    });
+
+    // Intent: BANKING77, head trained on the full train split.
+    let mut labels = Vec::new();
+    let ytrain = encode(&b_train, &mut labels);
+    let ytest = encode(&b_test, &mut labels);
+    let (e_btrain, s3) = embed(&model, &b_train);
+    let (e_btest, s4) = embed(&model, &b_test);
+    let data: Vec<(Vec<f32>, usize)> = e_btrain.into_iter().zip(ytrain.iter().copied()).collect();
+    let t0 = Instant::now();
+    let ihead = IntentHead::train(labels.clone(), &data, 0.0, &cfg).expect("intent head");
+    let i_train_secs = t0.elapsed().as_secs_f64();
+    let pred: Vec<usize> = e_btest
+        .iter()
+        .map(|e| ihead.best(e).expect("best").0)
+        .collect();
+    rows.push(Row {
+        what: "BANKING77 test accuracy / macro-F1, MiniLM + softmax head".into(),
+        figure: format!(
+            "{:.1}% / {:.1}%",
+            accuracy(&pred, &ytest) * 100.0,
+            macro_f1(&ytest, &pred, labels.len()) * 100.0
+        ),
+        note: format!(
+            "train {} / test {}; head trained in {i_train_secs:.1} s",
+            b_train.len(),
+            b_test.len()
+        ),
+    });
+    let examples: Vec<(&str, usize)> = b_train
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .zip(ytrain.iter().copied())
+        .collect();
+    let t0 = Instant::now();
+    let clf =
+        IntentClassifier::train_examples(labels.clone(), &examples, 0.0, IntentConfig::default());
+    let e_train_secs = t0.elapsed().as_secs_f64();
+    let pred: Vec<usize> = b_test.iter().map(|(t, _)| clf.best(t).0).collect();
+    rows.push(Row {
+        what: "BANKING77 test accuracy / macro-F1, embedded words+chars softmax (same run)".into(),
+        figure: format!(
+            "{:.1}% / {:.1}%",
+            accuracy(&pred, &ytest) * 100.0,
+            macro_f1(&ytest, &pred, labels.len()) * 100.0
+        ),
+        note: format!("trained in {e_train_secs:.1} s"),
+    });
+
+    let n = u_train.len() + u_test.len() + b_train.len() + b_test.len();
+    let secs = s1 + s2 + s3 + s4;
+    rows.push(Row {
+        what: format!("Embedding throughput, batch {}", model.batch_size()),
+        figure: format!("{:.0} sentences/s", n as f64 / secs),
+        note: format!("{n} UCI + BANKING77 sentences in {secs:.1} s"),
+    });
+    rows.push(Row {
+        what: "Single-sentence embedding latency, mean / p95".into(),
+        figure: format!("{mean:.1} ms / {p95:.1} ms"),
+        note: format!("{} BANKING77 test texts, after warm-up", times.len()),
+    });
+    rows.push(Row {
+        what: "Model load time".into(),
+        figure: format!("{:.2} s", load_secs),
+        note: format!("{} (mmap safetensors + tokenizer)", dir.display()),
+    });
+
+    println!("| measure | figure | note |\n|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} |", r.what, r.figure, r.note);
+    }
+}

@@ -1,0 +1,255 @@
+//! Linear heads on sentence embeddings: binary logistic regression for sentiment and
+//! multinomial logistic regression for intent (the SGD trainers of [`crate::linear`] over
+//! dense features), trained in seconds at load or evaluation time.
+
+use crate::linear::{BinaryLogistic, SgdConfig, Softmax, SparseVec};
+use crate::{IntentPrediction, IntentScore, IntentTaxonomy, Score, SentimentLabel};
+
+use super::minilm::MiniLm;
+use super::NeuralError;
+
+/// SGD settings for heads on unit-length embeddings (the features are scaled by
+/// `sqrt(dim)` first, so each is of order 1).
+pub fn default_head_sgd() -> SgdConfig {
+    SgdConfig {
+        epochs: 30,
+        learning_rate: 0.05,
+        decay: 0.2,
+        l2: 1e-5,
+        seed: 42,
+    }
+}
+
+fn features(embedding: &[f32]) -> SparseVec {
+    let scale = (embedding.len().max(1) as f32).sqrt();
+    embedding
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as u32, v * scale))
+        .collect()
+}
+
+fn check_dim(embedding: &[f32], dim: usize) -> Result<(), NeuralError> {
+    if embedding.len() == dim {
+        Ok(())
+    } else {
+        Err(NeuralError::InvalidInput(format!(
+            "embedding has {} dimensions, the head expects {dim}",
+            embedding.len()
+        )))
+    }
+}
+
+/// Sentiment from an embedding.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NeuralSentiment {
+    /// `2 * P(positive) - 1`, in `[-1, 1]`.
+    pub score: Score,
+    /// Five-level label of `score`.
+    pub label: SentimentLabel,
+    /// The head's probability that the text is positive.
+    pub probability_positive: f32,
+}
+
+/// Binary (negative/positive) logistic regression on embeddings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentimentHead {
+    dim: usize,
+    model: BinaryLogistic,
+}
+
+impl SentimentHead {
+    /// Trains on `(embedding, positive?)` pairs, all of one dimension.
+    pub fn train(data: &[(Vec<f32>, bool)], cfg: &SgdConfig) -> Result<Self, NeuralError> {
+        let dim = data
+            .first()
+            .map(|(e, _)| e.len())
+            .ok_or_else(|| NeuralError::InvalidInput("no sentiment examples".into()))?;
+        let mut rows = Vec::with_capacity(data.len());
+        for (e, y) in data {
+            check_dim(e, dim)?;
+            rows.push((features(e), *y));
+        }
+        Ok(SentimentHead {
+            dim,
+            model: BinaryLogistic::train(&rows, dim, cfg),
+        })
+    }
+
+    /// P(positive) for one embedding.
+    pub fn probability(&self, embedding: &[f32]) -> Result<f32, NeuralError> {
+        check_dim(embedding, self.dim)?;
+        Ok(self.model.probability(&features(embedding)))
+    }
+
+    /// Sentiment of one embedding.
+    pub fn predict(&self, embedding: &[f32]) -> Result<NeuralSentiment, NeuralError> {
+        let p = self.probability(embedding)?;
+        let score = Score::clamped(2.0 * p - 1.0);
+        Ok(NeuralSentiment {
+            score,
+            label: SentimentLabel::from_score(score),
+            probability_positive: p,
+        })
+    }
+}
+
+/// Multinomial logistic regression over intents on embeddings, with an out-of-scope
+/// threshold on the best probability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntentHead {
+    dim: usize,
+    labels: Vec<String>,
+    threshold: f32,
+    model: Softmax,
+}
+
+impl IntentHead {
+    /// Trains on `(embedding, class index)` pairs; `labels[i]` names class `i`. Below
+    /// `threshold` (0..=1, softmax probability) a prediction is out of scope.
+    pub fn train(
+        labels: Vec<String>,
+        data: &[(Vec<f32>, usize)],
+        threshold: f32,
+        cfg: &SgdConfig,
+    ) -> Result<Self, NeuralError> {
+        let dim = data
+            .first()
+            .map(|(e, _)| e.len())
+            .ok_or_else(|| NeuralError::InvalidInput("no intent examples".into()))?;
+        let mut rows = Vec::with_capacity(data.len());
+        for (e, y) in data {
+            check_dim(e, dim)?;
+            if *y >= labels.len() {
+                return Err(NeuralError::InvalidInput(format!(
+                    "intent class {y} but only {} labels",
+                    labels.len()
+                )));
+            }
+            rows.push((features(e), *y));
+        }
+        let model = Softmax::train(&rows, dim, labels.len(), cfg);
+        Ok(IntentHead {
+            dim,
+            labels,
+            threshold: threshold.clamp(0.0, 1.0),
+            model,
+        })
+    }
+
+    /// Embeds the taxonomy's examples with `model` and trains on them, with the taxonomy's
+    /// threshold.
+    pub fn from_taxonomy(
+        model: &MiniLm,
+        taxonomy: &IntentTaxonomy,
+        cfg: &SgdConfig,
+    ) -> Result<Self, NeuralError> {
+        taxonomy
+            .validate()
+            .map_err(|e| NeuralError::InvalidInput(e.to_string()))?;
+        let mut texts = Vec::new();
+        let mut classes = Vec::new();
+        for (c, intent) in taxonomy.intents.iter().enumerate() {
+            for ex in &intent.examples {
+                texts.push(ex.as_str());
+                classes.push(c);
+            }
+        }
+        let data: Vec<(Vec<f32>, usize)> = model.embed(&texts)?.into_iter().zip(classes).collect();
+        let labels = taxonomy.intents.iter().map(|i| i.name.clone()).collect();
+        Self::train(labels, &data, taxonomy.threshold, cfg)
+    }
+
+    /// The intent names, in class-index order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// The out-of-scope threshold.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Replaces the out-of-scope threshold (e.g. after tuning on validation data).
+    pub fn set_threshold(&mut self, threshold: f32) {
+        self.threshold = threshold.clamp(0.0, 1.0);
+    }
+
+    /// Probability of every intent, in class-index order.
+    pub fn scores(&self, embedding: &[f32]) -> Result<Vec<f32>, NeuralError> {
+        check_dim(embedding, self.dim)?;
+        let mut out = vec![0.0; self.model.classes()];
+        self.model
+            .probabilities_into(&features(embedding), &mut out);
+        Ok(out)
+    }
+
+    /// Index and probability of the best intent.
+    pub fn best(&self, embedding: &[f32]) -> Result<(usize, f32), NeuralError> {
+        Ok(self
+            .scores(embedding)?
+            .into_iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 0.0)))
+    }
+
+    /// The intent of one embedding, with out-of-scope decision and the three best intents.
+    pub fn predict(&self, embedding: &[f32]) -> Result<IntentPrediction, NeuralError> {
+        let mut ranked: Vec<(usize, f32)> =
+            self.scores(embedding)?.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let (best, confidence) = ranked.first().copied().unwrap_or((0, 0.0));
+        let out_of_scope = ranked.is_empty() || confidence < self.threshold;
+        Ok(IntentPrediction {
+            label: if out_of_scope {
+                None
+            } else {
+                self.labels.get(best).cloned()
+            },
+            confidence,
+            out_of_scope,
+            alternatives: ranked
+                .iter()
+                .take(3)
+                .filter_map(|&(c, s)| {
+                    self.labels.get(c).map(|l| IntentScore {
+                        label: l.clone(),
+                        confidence: s,
+                    })
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The heads a [`super::NeuralInterpreter`] applies to each embedding; either may be absent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NeuralHeads {
+    /// Sentiment head.
+    pub sentiment: Option<SentimentHead>,
+    /// Intent head.
+    pub intent: Option<IntentHead>,
+}
+
+impl NeuralHeads {
+    /// Trains both heads: sentiment on labelled sentences (e.g. the UCI train split, see
+    /// [`crate::parse_uci`] and [`crate::is_test_split`]), intent on the taxonomy's examples.
+    pub fn train(
+        model: &MiniLm,
+        sentiment: &[(String, bool)],
+        taxonomy: &IntentTaxonomy,
+    ) -> Result<Self, NeuralError> {
+        let cfg = default_head_sgd();
+        let texts: Vec<&str> = sentiment.iter().map(|(t, _)| t.as_str()).collect();
+        let data: Vec<(Vec<f32>, bool)> = model
+            .embed(&texts)?
+            .into_iter()
+            .zip(sentiment.iter().map(|(_, y)| *y))
+            .collect();
+        Ok(NeuralHeads {
+            sentiment: Some(SentimentHead::train(&data, &cfg)?),
+            intent: Some(IntentHead::from_taxonomy(model, taxonomy, &cfg)?),
+        })
+    }
+}
