@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use rapport_interpret::linear::SgdConfig;
 use rapport_interpret::neural::{
     default_head_sgd, default_models_dir, pull_minilm, IntentHead, MiniLm, SentimentHead,
 };
@@ -70,6 +71,42 @@ fn accuracy(pred: &[usize], gold: &[usize]) -> f64 {
     pred.iter().zip(gold).filter(|(p, g)| p == g).count() as f64 / gold.len().max(1) as f64
 }
 
+/// Learning rates, epochs and L2 penalties tried (on validation data only).
+fn sweep() -> Vec<SgdConfig> {
+    let mut out = Vec::new();
+    for learning_rate in [0.01, 0.05, 0.2] {
+        for epochs in [30, 60] {
+            for l2 in [1e-5, 1e-3] {
+                out.push(SgdConfig {
+                    learning_rate,
+                    epochs,
+                    l2,
+                    ..default_head_sgd()
+                });
+            }
+        }
+    }
+    out
+}
+
+fn describe(c: &SgdConfig) -> String {
+    format!("lr {} epochs {} l2 {}", c.learning_rate, c.epochs, c.l2)
+}
+
+/// Splits training rows 80/20 into fit/validation by position (every fifth row).
+fn split<T: Clone>(rows: &[T]) -> (Vec<T>, Vec<T>) {
+    let mut fit = Vec::new();
+    let mut val = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        if i % 5 == 4 {
+            val.push(r.clone());
+        } else {
+            fit.push(r.clone());
+        }
+    }
+    (fit, val)
+}
+
 fn embed(model: &MiniLm, texts: &[(String, impl Sized)]) -> (Vec<Vec<f32>>, f64) {
     let refs: Vec<&str> = texts.iter().map(|(t, _)| t.as_str()).collect();
     let t0 = Instant::now();
@@ -116,8 +153,23 @@ fn main() {
         .into_iter()
         .zip(u_train.iter().map(|(_, y)| *y))
         .collect();
+    // Hyper-parameters are chosen on a validation part of the train split only.
+    let (fit, val) = split(&data);
+    let mut best = (f64::MIN, cfg);
+    for c in sweep() {
+        let h = SentimentHead::train(&fit, &c).expect("sentiment head");
+        let acc = val
+            .iter()
+            .filter(|(e, y)| (h.probability(e).expect("prob") >= 0.5) == *y)
+            .count() as f64
+            / val.len().max(1) as f64;
+        if acc > best.0 {
+            best = (acc, c);
+        }
+    }
+    let s_cfg = best.1;
     let t0 = Instant::now();
-    let head = SentimentHead::train(&data, &cfg).expect("sentiment head");
+    let head = SentimentHead::train(&data, &s_cfg).expect("sentiment head");
     let s_train_secs = t0.elapsed().as_secs_f64();
     let ok = e_utest
         .iter()
@@ -130,9 +182,11 @@ fn main() {
         what: "UCI sentiment accuracy, MiniLM + logistic head".into(),
         figure: format!("{:.1}%", ok as f64 * 100.0 / u_test.len() as f64),
         note: format!(
-            "train {} / test {} sentences; head trained in {s_train_secs:.2} s",
+            "train {} / test {} sentences; head trained in {s_train_secs:.2} s; SGD {} (val {:.1}%)",
             u_train.len(),
-            u_test.len()
+            u_test.len(),
+            describe(&s_cfg),
+            best.0 * 100.0
         ),
     });
     rows.push(Row {
@@ -148,8 +202,25 @@ fn main() {
     let (e_btrain, s3) = embed(&model, &b_train);
     let (e_btest, s4) = embed(&model, &b_test);
     let data: Vec<(Vec<f32>, usize)> = e_btrain.into_iter().zip(ytrain.iter().copied()).collect();
+    let (fit, val) = split(&data);
+    let mut best = (f64::MIN, cfg);
+    for c in sweep()
+        .into_iter()
+        .filter(|c| c.epochs == 30 && c.l2 == 1e-5)
+    {
+        let h = IntentHead::train(labels.clone(), &fit, 0.0, &c).expect("intent head");
+        let acc = val
+            .iter()
+            .filter(|(e, y)| h.best(e).expect("best").0 == *y)
+            .count() as f64
+            / val.len().max(1) as f64;
+        if acc > best.0 {
+            best = (acc, c);
+        }
+    }
+    let i_cfg = best.1;
     let t0 = Instant::now();
-    let ihead = IntentHead::train(labels.clone(), &data, 0.0, &cfg).expect("intent head");
+    let ihead = IntentHead::train(labels.clone(), &data, 0.0, &i_cfg).expect("intent head");
     let i_train_secs = t0.elapsed().as_secs_f64();
     let pred: Vec<usize> = e_btest
         .iter()
@@ -163,9 +234,11 @@ fn main() {
             macro_f1(&ytest, &pred, labels.len()) * 100.0
         ),
         note: format!(
-            "train {} / test {}; head trained in {i_train_secs:.1} s",
+            "train {} / test {}; head trained in {i_train_secs:.1} s; SGD {} (val {:.1}%)",
             b_train.len(),
-            b_test.len()
+            b_test.len(),
+            describe(&i_cfg),
+            best.0 * 100.0
         ),
     });
     let examples: Vec<(&str, usize)> = b_train

@@ -242,7 +242,12 @@ fn config_is_layered_and_checked_as_a_whole() {
         .expect("run");
     let t = text(&out);
     assert!(!out.status.success());
-    for want in ["server.addr", "demo.customers", "storage.backend", "identity.default_phone_region"] {
+    for want in [
+        "server.addr",
+        "demo.customers",
+        "storage.backend",
+        "identity.default_phone_region",
+    ] {
         assert!(
             t.contains(want),
             "every problem is reported at once ({want}): {t}"
