@@ -7,8 +7,11 @@
 //! It owns the lexicons, rules and small linear models that need no download (AFINN-165 plus
 //! Rapport's own customer-experience terms, a logistic regression trained on the UCI
 //! sentiment sentences, an intent classifier trained at load time from example phrases). It
-//! does **not** own storage, HTTP, the event bus or any model runtime: it does no I/O, and the
-//! stronger optional models (sentence embeddings, generative models) belong elsewhere.
+//! does **not** own storage, HTTP or the event bus, and by default it does no I/O. The
+//! optional cargo feature `neural` adds [`neural`]: all-MiniLM-L6-v2 sentence embeddings in
+//! candle with heads trained on them, loaded from a models directory that
+//! [`neural::pull_minilm`] fills (the crate's only file writing and process spawning).
+//! Generative models belong elsewhere.
 //!
 //! Everything is synchronous and CPU-bound (well under a millisecond for a typical message in
 //! release builds); async callers run it on a blocking pool. Offsets are character offsets

@@ -28,10 +28,10 @@ impl Modify for Security {
     info(title = "Rapport API", description = "Segment-compatible ingestion, unified customer profiles and conversations. Authenticate with your key as the Basic-auth user name (as Segment's libraries do) or as a Bearer token. Write keys can only send data; admin keys can also read."),
     paths(
         ingest::identify, ingest::track, ingest::page, ingest::screen, ingest::group, ingest::alias, ingest::batch,
-        profiles::lookup, profiles::search, profiles::get_profile, profiles::events, profiles::conversations, profiles::stats,
+        profiles::lookup, profiles::search, profiles::get_profile, profiles::events, profiles::conversations, profiles::merges, profiles::stats,
         conversations::open, conversations::add_message, conversations::get_conversation,
     ),
-    components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::IdentityDto,
+    components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
         dto::ConversationListDto, dto::MessageDto, dto::ConversationDetailDto, dto::OpenConversationRequest,
         dto::AddMessageRequest, dto::StatsDto, dto::ChannelCountDto)),

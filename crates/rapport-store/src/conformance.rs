@@ -327,6 +327,19 @@ pub async fn alias_merges_and_old_id_redirects(store: DynStore) {
     assert_eq!(merged.traits["name"], "Linus");
     assert_eq!(merged.event_count, 3);
     assert_eq!(merged.merged_ids, std::slice::from_ref(&newer.id));
+    let log = store.merges(&ws, &newer.id).await.expect("merge log");
+    assert_eq!(log.len(), 1, "every merge is recorded");
+    assert_eq!(
+        (log[0].survivor.clone(), log[0].merged.clone()),
+        (older.id.clone(), newer.id.clone())
+    );
+    assert_eq!(log[0].rule, "alias");
+    assert_eq!(log[0].identifier_kinds, ["anonymous_id", "user_id"]);
+    assert!(log[0].message_id.is_some());
+    assert!(store
+        .merges(&ws, &rapport_core::ProfileId::generate())
+        .await
+        .is_err());
     let redirected = store
         .profile(&ws, &newer.id)
         .await

@@ -124,4 +124,12 @@ pub trait Store: Send + Sync + 'static {
         since: DateTime<Utc>,
     ) -> Result<Vec<ChannelCount>, StoreError>;
     async fn stats(&self, workspace: &WorkspaceId) -> Result<WorkspaceStats, StoreError>;
+
+    /// The merges that formed a profile (the profile is resolved through redirects first),
+    /// oldest first.
+    async fn merges(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Vec<MergeRecord>, StoreError>;
 }

@@ -107,3 +107,17 @@ pub struct WorkspaceStats {
     pub conversations: i64,
     pub messages: i64,
 }
+
+/// One merge of two profiles, and why it happened. Names identifiers by kind only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MergeRecord {
+    pub survivor: ProfileId,
+    pub merged: ProfileId,
+    /// The event whose identifiers joined the two profiles, if an event did.
+    pub message_id: Option<String>,
+    /// Kinds of the identifiers that event carried (`user_id`, `email`, ...).
+    pub identifier_kinds: Vec<String>,
+    /// `identify`, `alias`, `shared_identifier` (any other call) or `conversation`.
+    pub rule: String,
+    pub at: DateTime<Utc>,
+}

@@ -318,3 +318,35 @@ impl StatsDto {
         }
     }
 }
+
+/// One merge that formed a profile, and why. Identifiers are named by kind only.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MergeDto {
+    pub survivor: String,
+    pub merged: String,
+    /// The event whose identifiers joined the two profiles.
+    pub message_id: Option<String>,
+    /// Kinds of identifier that event carried.
+    pub identifier_kinds: Vec<String>,
+    /// `identify`, `alias`, `shared_identifier` or `conversation`.
+    pub rule: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<rapport_store::MergeRecord> for MergeDto {
+    fn from(m: rapport_store::MergeRecord) -> Self {
+        Self {
+            survivor: m.survivor.to_string(),
+            merged: m.merged.to_string(),
+            message_id: m.message_id,
+            identifier_kinds: m.identifier_kinds,
+            rule: m.rule,
+            at: m.at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MergeListDto {
+    pub merges: Vec<MergeDto>,
+}

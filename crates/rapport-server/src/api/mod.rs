@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
             "/v1/profiles/{id}/conversations",
             get(profiles::conversations),
         )
+        .route("/v1/profiles/{id}/merges", get(profiles::merges))
         .route("/v1/conversations", post(conversations::open))
         .route(
             "/v1/conversations/{id}",

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::dto::{
-    ConversationDto, ConversationListDto, EventPageDto, ProfileDto, ProfileListDto, StatsDto,
+    ConversationDto, ConversationListDto, EventPageDto, MergeListDto, ProfileDto, ProfileListDto,
+    StatsDto,
 };
 use crate::auth::Admin;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -161,6 +162,23 @@ pub struct SearchParams {
     pub q: String,
     /// 1 to 500; default 50.
     pub limit: Option<usize>,
+}
+
+/// The merges that formed a profile, oldest first, each with the event and rule behind it.
+#[utoipa::path(get, path = "/v1/profiles/{id}/merges", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    responses((status = 200, body = MergeListDto), (status = 404, body = ErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+pub async fn merges(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MergeListDto>> {
+    let id = profile_id(&id)?;
+    let merges = state.store.merges(&caller.workspace_id, &id).await?;
+    Ok(Json(MergeListDto {
+        merges: merges.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// Profiles by name or email prefix, most recently active first.

@@ -254,6 +254,14 @@ pub async fn customer(
         (Ok(e), Ok(c)) => (e, c),
         (Err(e), _) | (_, Err(e)) => return failure(e),
     };
+    let merges = if profile.merged_ids.is_empty() {
+        Vec::new()
+    } else {
+        match state.store.merges(ws, &profile.id).await {
+            Ok(m) => m,
+            Err(e) => return failure(e),
+        }
+    };
     let title = profile
         .name
         .clone()
@@ -297,9 +305,17 @@ pub async fn customer(
                 }
                 h2 { "Channels" }
                 p { (chips(profile.channels.iter().map(|c| c.as_str()))) }
-                @if !profile.merged_ids.is_empty() {
+                @if !merges.is_empty() {
                     h2 { "Merged profiles" }
-                    p.mono { @for m in &profile.merged_ids { (m) br; } }
+                    table #merges {
+                        @for m in &merges {
+                            tr {
+                                td.mono { (m.merged) }
+                                td { "by " (m.rule.replace('_', " ")) " on shared " (m.identifier_kinds.join(", ").replace('_', " ")) }
+                                td { (ago(Some(m.at))) }
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -512,3 +512,36 @@ async fn identifiers_are_standardised_and_bad_values_flagged_not_dropped() {
         .collect();
     assert_eq!(fields, ["country"]);
 }
+
+#[tokio::test]
+async fn every_merge_is_logged_with_its_reason() {
+    let app = TestApp::spawn().await;
+    app.send(
+        "/v1/page",
+        &json!({"anonymousId": "visitor-9", "timestamp": "2025-01-01T00:00:00Z"}),
+    )
+    .await;
+    app.send(
+        "/v1/identify",
+        &json!({"userId": "member-9", "timestamp": "2025-01-02T00:00:00Z"}),
+    )
+    .await;
+    app.send(
+        "/v1/alias",
+        &json!({"userId": "member-9", "previousId": "visitor-9", "messageId": "alias-9"}),
+    )
+    .await;
+    let (_, p) = app.get("/v1/profiles?user_id=member-9").await;
+    let id = p["id"].as_str().expect("id");
+    let (status, log) = app.get(&format!("/v1/profiles/{id}/merges")).await;
+    assert_eq!(status, 200, "{log}");
+    let merges = log["merges"].as_array().expect("merges");
+    assert_eq!(merges.len(), 1);
+    assert_eq!(merges[0]["rule"], "alias");
+    assert_eq!(merges[0]["message_id"], "alias-9");
+    assert_eq!(merges[0]["survivor"], id);
+    assert!(
+        !log.to_string().contains("visitor-9"),
+        "the log names identifier kinds, never values"
+    );
+}

@@ -172,6 +172,16 @@ pub(super) struct Applier<'c> {
     dirty_traits: HashSet<String>,
     channel_days: HashMap<(Channel, i64), i64>,
     summary: IngestSummary,
+    /// Why the merges about to happen happen: the event, its call type, and the kinds of
+    /// identifiers it carried.
+    cause: MergeCause,
+}
+
+#[derive(Default, Clone)]
+struct MergeCause {
+    message_id: Option<String>,
+    rule: &'static str,
+    kinds: Vec<&'static str>,
 }
 
 impl<'c> Applier<'c> {
@@ -183,6 +193,7 @@ impl<'c> Applier<'c> {
             dirty_traits: HashSet::new(),
             channel_days: HashMap::new(),
             summary: IngestSummary::default(),
+            cause: MergeCause::default(),
         }
     }
 
@@ -252,6 +263,20 @@ impl<'c> Applier<'c> {
     fn merge(&mut self, survivor: &str, loser: &str) -> Result<(), StoreError> {
         cache::clear();
         let c = self.conn;
+        let kinds = serde_json::to_string(&self.cause.kinds).unwrap_or_else(|_| "[]".into());
+        c.prepare_cached(
+            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            self.ws,
+            survivor,
+            loser,
+            self.cause.message_id,
+            kinds,
+            self.cause.rule,
+            now_ms()
+        ])?;
         c.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute([survivor, loser])?;
         c.prepare_cached(
@@ -410,6 +435,20 @@ impl<'c> Applier<'c> {
                 ids.extend(as_anon);
             }
         }
+        self.cause = MergeCause {
+            message_id: Some(event.message_id.clone()),
+            rule: match event.event_type {
+                EventType::Alias => "alias",
+                EventType::Identify => "identify",
+                _ => "shared_identifier",
+            },
+            kinds: {
+                let mut k: Vec<&'static str> = ids.iter().map(|i| i.kind().as_str()).collect();
+                k.sort_unstable();
+                k.dedup();
+                k
+            },
+        };
         let profile = self.resolve(&ids, event.ts)?;
         self.record(&profile, &event.row())?;
         if !event.traits.is_empty() {
@@ -558,7 +597,14 @@ impl<'c> Applier<'c> {
                 super::read::canonical_profile(self.conn, &self.ws, id.as_str())?
                     .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))
             }
-            CustomerRef::Identifier(id) => self.resolve(std::slice::from_ref(id), ts),
+            CustomerRef::Identifier(id) => {
+                self.cause = MergeCause {
+                    message_id: None,
+                    rule: "conversation",
+                    kinds: vec![id.kind().as_str()],
+                };
+                self.resolve(std::slice::from_ref(id), ts)
+            }
         }
     }
 

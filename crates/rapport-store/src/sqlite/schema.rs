@@ -121,6 +121,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (profile_id, field)
     ) WITHOUT ROWID;
     "#,
+    // 4: every merge, with why. Identifiers are named by kind only: the log holds no
+    // personal data, so it can outlive an erasure.
+    r#"
+    CREATE TABLE merge_log (
+        seq INTEGER PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        survivor TEXT NOT NULL,
+        merged TEXT NOT NULL,
+        message_id TEXT,
+        identifier_kinds TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX merge_log_survivor ON merge_log(survivor);
+    CREATE INDEX merge_log_merged ON merge_log(merged);
+    "#,
 ];
 
 /// The schema version this build writes.

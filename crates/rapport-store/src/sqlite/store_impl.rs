@@ -13,7 +13,7 @@ use super::apply::{now_ms, Applier, PreparedEvent};
 use super::{read, SqliteStore};
 use crate::{
     ApiKeyRecord, ChannelCount, ConversationDetail, EventCursor, EventPage, IngestSummary,
-    ProfileSummary, Store, StoreError, Workspace, WorkspaceStats,
+    MergeRecord, ProfileSummary, Store, StoreError, Workspace, WorkspaceStats,
 };
 
 fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
@@ -338,6 +338,37 @@ impl Store for SqliteStore {
                 conversations: count("SELECT count(*) FROM conversations WHERE workspace_id = ?1")?,
                 messages: count("SELECT coalesce(sum(message_count), 0) FROM conversations WHERE workspace_id = ?1")?,
             })
+        })
+        .await
+    }
+
+    async fn merges(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Vec<MergeRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |c| {
+            let canonical = read::canonical_profile(c, ws.as_str(), id.as_str())?
+                .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))?;
+            let mut stmt = c.prepare_cached(
+                "SELECT survivor, merged, message_id, identifier_kinds, rule, at FROM merge_log
+                 WHERE workspace_id = ?1 AND (survivor = ?2
+                    OR survivor IN (SELECT id FROM profiles WHERE merged_into = ?2))
+                 ORDER BY seq",
+            )?;
+            let rows = stmt.query_map(params![ws.as_str(), canonical], |r| {
+                Ok(MergeRecord {
+                    survivor: ProfileId::from_trusted(r.get(0)?),
+                    merged: ProfileId::from_trusted(r.get(1)?),
+                    message_id: r.get(2)?,
+                    identifier_kinds: serde_json::from_str(&r.get::<_, String>(3)?)
+                        .unwrap_or_default(),
+                    rule: r.get(4)?,
+                    at: from_millis(r.get(5)?),
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }
