@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use rapport_interpret::linear::SgdConfig;
 use rapport_interpret::neural::{
-    default_head_sgd, default_models_dir, pull_minilm, IntentHead, MiniLm, SentimentHead,
+    default_intent_sgd, default_models_dir, pull_minilm, IntentHead, MiniLm, SentimentHead,
 };
 use rapport_interpret::{IntentClassifier, IntentConfig, IntentTaxonomy, Interpreter};
 
@@ -81,7 +81,7 @@ fn sweep() -> Vec<SgdConfig> {
                     learning_rate,
                     epochs,
                     l2,
-                    ..default_head_sgd()
+                    ..default_intent_sgd()
                 });
             }
         }
@@ -123,7 +123,7 @@ fn main() {
     let model = MiniLm::load(&dir).expect("load all-MiniLM-L6-v2");
     let load_secs = t0.elapsed().as_secs_f64();
     let mut rows = Vec::new();
-    let cfg = default_head_sgd();
+    let cfg = default_intent_sgd();
 
     // Latency of one sentence (after a warm-up), BANKING77 test texts.
     let b_train = common::csv_rows("banking77/train.csv");

@@ -8,9 +8,9 @@
 //! Rapport's own customer-experience terms, a logistic regression trained on the UCI
 //! sentiment sentences, an intent classifier trained at load time from example phrases). It
 //! does **not** own storage, HTTP or the event bus, and by default it does no I/O. The
-//! optional cargo feature `neural` adds [`neural`]: all-MiniLM-L6-v2 sentence embeddings in
-//! candle with heads trained on them, loaded from a models directory that
-//! [`neural::pull_minilm`] fills (the crate's only file writing and process spawning).
+//! optional cargo feature `neural` adds the `neural` module: all-MiniLM-L6-v2 sentence
+//! embeddings in candle with heads trained on them, loaded from a models directory that
+//! `neural::pull_minilm` fills (the crate's only file writing and process spawning).
 //! Generative models belong elsewhere.
 //!
 //! Everything is synchronous and CPU-bound (well under a millisecond for a typical message in

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use rapport_interpret::neural::{
-    default_head_sgd, default_models_dir, minilm_dir, minilm_present, most_similar, similarity,
+    default_intent_sgd, default_models_dir, minilm_dir, minilm_present, most_similar, similarity,
     IntentHead, MiniLm, NeuralHeads, NeuralInterpreter,
 };
 
@@ -112,7 +112,7 @@ fn a_tiny_head_separates_two_intents() {
         vec!["refund".into(), "delivery".into()],
         &data,
         0.5,
-        &default_head_sgd(),
+        &default_intent_sgd(),
     )
     .expect("train");
     let interp = NeuralInterpreter::new(

@@ -86,6 +86,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::matching::MatchCommand,
     },
+    /// Optional model weights.
+    Models {
+        #[command(subcommand)]
+        command: crate::models::ModelsCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Measure performance.
@@ -229,6 +234,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Match { command } => {
             tokio::task::spawn_blocking(move || crate::matching::run(command)).await?
+        }
+        Command::Models { command } => {
+            tokio::task::spawn_blocking(move || crate::models::run(command)).await?
         }
         Command::Openapi => {
             print!("{}", rapport_server::openapi::document());

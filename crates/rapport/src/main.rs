@@ -8,6 +8,7 @@ mod demo;
 mod demo_data;
 mod import;
 mod matching;
+mod models;
 
 use std::process::ExitCode;
 

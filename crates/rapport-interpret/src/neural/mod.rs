@@ -26,7 +26,10 @@ use serde::{Deserialize, Serialize};
 
 pub use error::NeuralError;
 pub use fetch::{default_models_dir, minilm_dir, pull_minilm};
-pub use heads::{default_head_sgd, IntentHead, NeuralHeads, NeuralSentiment, SentimentHead};
+pub use heads::{
+    default_intent_sgd, default_sentiment_sgd, IntentHead, NeuralHeads, NeuralSentiment,
+    SentimentHead,
+};
 pub use minilm::{
     minilm_info, minilm_present, MiniLm, DEFAULT_BATCH_SIZE, MAX_TOKENS, MINILM_FILES, MINILM_NAME,
     MINILM_VERSION,
@@ -157,7 +160,7 @@ mod tests {
 
     #[test]
     fn heads_train_on_synthetic_embeddings() {
-        let cfg = default_head_sgd();
+        let cfg = default_intent_sgd();
         let data: Vec<(Vec<f32>, usize)> = (0..30)
             .map(|i| {
                 let mut e = vec![0.1f32; 8];
@@ -166,7 +169,7 @@ mod tests {
             })
             .collect();
         let labels = vec!["a".to_string(), "b".to_string(), "c".to_string()];
-        let head = IntentHead::train(labels, &data, 0.5, &cfg).expect("train");
+        let head = IntentHead::train(labels, &data, 0.0, &cfg).expect("train");
         let mut q = vec![0.1f32; 8];
         q[2] = 1.0;
         let p = head.predict(&q).expect("predict");
@@ -174,7 +177,7 @@ mod tests {
         assert!(head.predict(&[0.0; 3]).is_err());
 
         let sdata: Vec<(Vec<f32>, bool)> = data.iter().map(|(e, c)| (e.clone(), *c == 0)).collect();
-        let s = SentimentHead::train(&sdata, &cfg).expect("train");
+        let s = SentimentHead::train(&sdata, &default_sentiment_sgd()).expect("train");
         let mut pos = vec![0.1f32; 8];
         pos[0] = 1.0;
         assert!(s.predict(&pos).expect("predict").score.get() > 0.0);
