@@ -76,7 +76,7 @@ pub fn conversation_panel(c: &ConversationAnalysis) -> Markup {
                     @if c.escalate { p { span.chip.hot { "escalate" } } }
                 }
                 div {
-                    @for e in &c.escalation { span.chip.hot title=(e.signal.phrase) { (name(&e.kind)) } }
+                    @for (kind, phrases) in escalation_kinds(c) { span.chip.hot title=(phrases) { (kind) } }
                     @if !c.repeated_contact.is_empty() { span.chip.warn { "repeated contact" } }
                 }
             }
@@ -86,6 +86,22 @@ pub fn conversation_panel(c: &ConversationAnalysis) -> Markup {
             p.muted style="font-size:12px" { "Model " (c.model.name) " " (c.model.version) }
         }
     }
+}
+
+/// Each kind of escalation signal once, with the phrases behind it.
+fn escalation_kinds(c: &ConversationAnalysis) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for e in &c.escalation {
+        let kind = name(&e.kind);
+        match out.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, phrases)) => {
+                phrases.push_str("; ");
+                phrases.push_str(&e.signal.phrase);
+            }
+            None => out.push((kind, e.signal.phrase.clone())),
+        }
+    }
+    out
 }
 
 /// The message text with evidence phrases marked (character offsets, overlaps skipped).
