@@ -6,59 +6,14 @@
 
 mod common;
 
+use common::{encode, macro_f1, Row};
+
 use std::collections::HashMap;
 use std::time::Instant;
 
 use rapport_interpret::{
     ClassifierKind, IntentClassifier, IntentConfig, IntentTaxonomy, Interpreter,
 };
-
-struct Row {
-    what: String,
-    figure: String,
-    note: String,
-}
-
-fn encode(rows: &[(String, String)], labels: &mut Vec<String>) -> Vec<usize> {
-    let mut index: HashMap<String, usize> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.clone(), i))
-        .collect();
-    rows.iter()
-        .map(|(_, c)| {
-            *index.entry(c.clone()).or_insert_with(|| {
-                labels.push(c.clone());
-                labels.len() - 1
-            })
-        })
-        .collect()
-}
-
-fn macro_f1(gold: &[usize], pred: &[usize], classes: usize) -> f64 {
-    let mut tp = vec![0f64; classes];
-    let mut fp = vec![0f64; classes];
-    let mut fneg = vec![0f64; classes];
-    for (&g, &p) in gold.iter().zip(pred) {
-        if g == p {
-            tp[g] += 1.0;
-        } else {
-            fp[p] += 1.0;
-            fneg[g] += 1.0;
-        }
-    }
-    let f1: f64 = (0..classes)
-        .map(|c| {
-            let d = 2.0 * tp[c] + fp[c] + fneg[c];
-            if d > 0.0 {
-                2.0 * tp[c] / d
-            } else {
-                0.0
-            }
-        })
-        .sum();
-    f1 / classes as f64
-}
 
 fn variants() -> Vec<(&'static str, IntentConfig)> {
     let base = IntentConfig::default();

@@ -10,7 +10,8 @@
 
 mod common;
 
-use std::collections::HashMap;
+use common::{encode, macro_f1, Row};
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -19,53 +20,6 @@ use rapport_interpret::neural::{
     default_intent_sgd, default_models_dir, pull_minilm, IntentHead, MiniLm, SentimentHead,
 };
 use rapport_interpret::{IntentClassifier, IntentConfig, IntentTaxonomy, Interpreter};
-
-struct Row {
-    what: String,
-    figure: String,
-    note: String,
-}
-
-fn encode(rows: &[(String, String)], labels: &mut Vec<String>) -> Vec<usize> {
-    let mut index: HashMap<String, usize> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.clone(), i))
-        .collect();
-    rows.iter()
-        .map(|(_, c)| {
-            *index.entry(c.clone()).or_insert_with(|| {
-                labels.push(c.clone());
-                labels.len() - 1
-            })
-        })
-        .collect()
-}
-
-fn macro_f1(gold: &[usize], pred: &[usize], classes: usize) -> f64 {
-    let mut tp = vec![0f64; classes];
-    let mut fp = vec![0f64; classes];
-    let mut fneg = vec![0f64; classes];
-    for (&g, &p) in gold.iter().zip(pred) {
-        if g == p {
-            tp[g] += 1.0;
-        } else {
-            fp[p] += 1.0;
-            fneg[g] += 1.0;
-        }
-    }
-    let f1: f64 = (0..classes)
-        .map(|c| {
-            let d = 2.0 * tp[c] + fp[c] + fneg[c];
-            if d > 0.0 {
-                2.0 * tp[c] / d
-            } else {
-                0.0
-            }
-        })
-        .sum();
-    f1 / classes as f64
-}
 
 fn accuracy(pred: &[usize], gold: &[usize]) -> f64 {
     pred.iter().zip(gold).filter(|(p, g)| p == g).count() as f64 / gold.len().max(1) as f64

@@ -130,6 +130,37 @@ pub struct IntentPrediction {
     pub alternatives: Vec<IntentScore>,
 }
 
+impl IntentPrediction {
+    /// The prediction for per-intent confidences (in `labels` order): the best intent unless
+    /// its confidence is under `threshold` (then out of scope), and the three best as
+    /// alternatives. Shared by every intent classifier.
+    pub fn from_scores(labels: &[String], scores: Vec<f32>, threshold: f32) -> Self {
+        let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let (best, confidence) = ranked.first().copied().unwrap_or((0, 0.0));
+        let out_of_scope = ranked.is_empty() || confidence < threshold;
+        IntentPrediction {
+            label: if out_of_scope {
+                None
+            } else {
+                labels.get(best).cloned()
+            },
+            confidence,
+            out_of_scope,
+            alternatives: ranked
+                .iter()
+                .take(3)
+                .filter_map(|&(c, s)| {
+                    labels.get(c).map(|l| IntentScore {
+                        label: l.clone(),
+                        confidence: s,
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Model {
     Softmax(Softmax),
@@ -342,30 +373,7 @@ impl IntentClassifier {
 
     /// Predicts the intent of a text.
     pub fn predict(&self, text: &str) -> IntentPrediction {
-        let scores = self.scores(text);
-        let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let (best, confidence) = ranked.first().copied().unwrap_or((0, 0.0));
-        let out_of_scope = ranked.is_empty() || confidence < self.threshold;
-        IntentPrediction {
-            label: if out_of_scope {
-                None
-            } else {
-                self.labels.get(best).cloned()
-            },
-            confidence,
-            out_of_scope,
-            alternatives: ranked
-                .iter()
-                .take(3)
-                .filter_map(|&(c, s)| {
-                    self.labels.get(c).map(|l| IntentScore {
-                        label: l.clone(),
-                        confidence: s,
-                    })
-                })
-                .collect(),
-        }
+        IntentPrediction::from_scores(&self.labels, self.scores(text), self.threshold)
     }
 
     /// Index of the best intent and its confidence (for benchmarks).

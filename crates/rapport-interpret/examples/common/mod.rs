@@ -1,6 +1,7 @@
 //! Data loading shared by the examples (file I/O lives here, not in the library).
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// The repository's `data/` directory.
@@ -45,4 +46,54 @@ pub fn csv_rows(path: &str) -> Vec<(String, String)> {
 pub fn accuracy(data: &[(String, bool)], predict: impl Fn(&str) -> bool) -> f64 {
     let ok = data.iter().filter(|(t, y)| predict(t) == *y).count();
     ok as f64 / data.len().max(1) as f64
+}
+
+/// One line of a figures table.
+pub struct Row {
+    pub what: String,
+    pub figure: String,
+    pub note: String,
+}
+
+/// Class indexes of labelled rows, growing `labels` with classes not seen yet.
+pub fn encode(rows: &[(String, String)], labels: &mut Vec<String>) -> Vec<usize> {
+    let mut index: HashMap<String, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), i))
+        .collect();
+    rows.iter()
+        .map(|(_, c)| {
+            *index.entry(c.clone()).or_insert_with(|| {
+                labels.push(c.clone());
+                labels.len() - 1
+            })
+        })
+        .collect()
+}
+
+/// Mean over classes of per-class F1.
+pub fn macro_f1(gold: &[usize], pred: &[usize], classes: usize) -> f64 {
+    let mut tp = vec![0f64; classes];
+    let mut fp = vec![0f64; classes];
+    let mut fneg = vec![0f64; classes];
+    for (&g, &p) in gold.iter().zip(pred) {
+        if g == p {
+            tp[g] += 1.0;
+        } else {
+            fp[p] += 1.0;
+            fneg[g] += 1.0;
+        }
+    }
+    let f1: f64 = (0..classes)
+        .map(|c| {
+            let d = 2.0 * tp[c] + fp[c] + fneg[c];
+            if d > 0.0 {
+                2.0 * tp[c] / d
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    f1 / classes as f64
 }

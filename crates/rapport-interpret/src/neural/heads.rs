@@ -3,7 +3,7 @@
 //! dense features), trained in seconds at load or evaluation time.
 
 use crate::linear::{BinaryLogistic, SgdConfig, Softmax, SparseVec};
-use crate::{IntentPrediction, IntentScore, IntentTaxonomy, Score, SentimentLabel};
+use crate::{IntentPrediction, IntentTaxonomy, Score, SentimentLabel};
 
 use super::minilm::MiniLm;
 use super::NeuralError;
@@ -209,30 +209,11 @@ impl IntentHead {
 
     /// The intent of one embedding, with out-of-scope decision and the three best intents.
     pub fn predict(&self, embedding: &[f32]) -> Result<IntentPrediction, NeuralError> {
-        let mut ranked: Vec<(usize, f32)> =
-            self.scores(embedding)?.into_iter().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let (best, confidence) = ranked.first().copied().unwrap_or((0, 0.0));
-        let out_of_scope = ranked.is_empty() || confidence < self.threshold;
-        Ok(IntentPrediction {
-            label: if out_of_scope {
-                None
-            } else {
-                self.labels.get(best).cloned()
-            },
-            confidence,
-            out_of_scope,
-            alternatives: ranked
-                .iter()
-                .take(3)
-                .filter_map(|&(c, s)| {
-                    self.labels.get(c).map(|l| IntentScore {
-                        label: l.clone(),
-                        confidence: s,
-                    })
-                })
-                .collect(),
-        })
+        Ok(IntentPrediction::from_scores(
+            &self.labels,
+            self.scores(embedding)?,
+            self.threshold,
+        ))
     }
 }
 
