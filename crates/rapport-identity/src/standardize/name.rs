@@ -337,9 +337,10 @@ fn proper_case(token: &str, first: bool) -> String {
     // McDonald: capital after "Mc" when a name follows.
     if out.starts_with("Mc") && out.chars().count() > 3 {
         let mut chars: Vec<char> = out.chars().collect();
-        if chars[2].is_lowercase() {
-            let upper: Vec<char> = chars[2].to_uppercase().collect();
-            chars.splice(2..3, upper);
+        // Same rule as above: a letter whose capital is several letters (ß) stays as it is.
+        let mut upper = chars[2].to_uppercase();
+        if let (true, Some(u), None) = (chars[2].is_lowercase(), upper.next(), upper.next()) {
+            chars[2] = u;
         }
         out = chars.into_iter().collect();
     }
@@ -368,6 +369,9 @@ mod tests {
     #[test]
     fn proper_case_forms() {
         assert_eq!(p("mary mcdonald").display(), "Mary McDonald");
+        // Regression (found by the idempotence property test): a capital that is two letters.
+        let once = p("MCßÀ").display().to_owned();
+        assert_eq!(p(&once).display(), once);
         assert_eq!(p("ANNE SMITH-JONES").display(), "Anne Smith-Jones");
         let n = p("ludwig van der berg");
         assert_eq!(n.display(), "Ludwig van der Berg");
