@@ -40,6 +40,13 @@ where
     search_by_name_and_email_prefix(make().await).await;
     conversations_and_messages(make().await).await;
     counts_and_stats(make().await).await;
+    use crate::conformance_gov as gov;
+    gov::consents_keep_history_and_follow_merges(make().await).await;
+    gov::segment_consent_records_changes_only(make().await).await;
+    gov::audit_chain_links_every_record(make().await).await;
+    gov::merges_are_audited(make().await).await;
+    gov::erasure_removes_the_customer_and_blocks_rebuilding(make().await).await;
+    gov::erasure_without_tombstones_lets_the_customer_return(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {
