@@ -1,0 +1,1 @@
+//! The bus contract as runnable checks.
