@@ -136,7 +136,7 @@ impl NatsBus {
     }
 
     /// Deletes every stream, consumer and bucket of this bus's prefix (tests, teardown).
-    pub async fn destroy(self) -> Result<(), BusError> {
+    pub async fn destroy(&self) -> Result<(), BusError> {
         let mut first_error = None;
         for name in [self.names.events_stream(), self.names.dlq_stream()] {
             if let Err(e) = self.js.delete_stream(&name).await {
@@ -380,9 +380,14 @@ impl Bus for NatsBus {
         match self.dlq.delete_message(id.0).await {
             Ok(_) => Ok(()),
             Err(e) => match e.kind() {
+                // NATS 2.9 answers a delete of a missing message with "stream message
+                // delete failed" whose text says no message was found.
                 stream::DeleteMessageErrorKind::JetStream(j)
                     if j.error_code() == jetstream::ErrorCode::NO_MESSAGE_FOUND
-                        || j.error_code() == jetstream::ErrorCode::SEQUENCE_NOT_FOUND =>
+                        || j.error_code() == jetstream::ErrorCode::SEQUENCE_NOT_FOUND
+                        || (j.error_code()
+                            == jetstream::ErrorCode::STREAM_MESSAGE_DELETE_FAILED
+                            && j.to_string().contains("no message found")) =>
                 {
                     Err(BusError::NotFound(format!("dead letter {}", id.0)))
                 }
@@ -493,20 +498,29 @@ impl NatsLeases {
         names: &Names,
     ) -> Result<Self, BusError> {
         let bucket = names.lease_bucket();
-        let kv = match js.get_key_value(&bucket).await {
-            Ok(kv) => kv,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: bucket.clone(),
-                    description: "rapport bus worker registrations and partition leases".to_owned(),
-                    history: 1,
-                    max_age: config.lease_ttl,
-                    storage: stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| unavailable("creating the lease bucket", e))?,
-        };
+        // The bucket's stream is created here with the settings async-nats would give a
+        // key-value bucket, because its own `create_key_value` first queries the account
+        // in a shape NATS 2.9 does not answer in.
+        js.get_or_create_stream(stream::Config {
+            name: format!("KV_{bucket}"),
+            description: Some("rapport bus worker registrations and partition leases".to_owned()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_age: config.lease_ttl,
+            storage: stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            num_replicas: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable("creating the lease bucket", e))?;
+        let kv = js
+            .get_key_value(&bucket)
+            .await
+            .map_err(|e| unavailable("opening the lease bucket", e))?;
         let found = kv.stream.cached_info().config.max_age;
         if found != config.lease_ttl {
             return Err(BusError::Mismatch(format!(

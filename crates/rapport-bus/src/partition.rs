@@ -114,12 +114,10 @@ pub fn assign(workers: &[impl AsRef<str>], count: u16) -> Vec<usize> {
     if n == 0 {
         return Vec::new();
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|a, b| workers[*a].as_ref().cmp(workers[*b].as_ref()));
     let mut pairs: Vec<(u64, usize, u16)> = Vec::with_capacity(n * usize::from(count));
-    for w in 0..n {
+    for (w, name) in workers.iter().enumerate() {
         for p in 0..count {
-            pairs.push((affinity(workers[w].as_ref(), p), w, p));
+            pairs.push((affinity(name.as_ref(), p), w, p));
         }
     }
     // Best score first; ties (practically never) broken by worker name, then partition.
