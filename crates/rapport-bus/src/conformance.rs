@@ -426,7 +426,7 @@ pub async fn workers_split_partitions_and_take_over(bus: DynBus) {
 
     // A crash: d's leases are not released, they expire.
     drop(d);
-    let crash_bound = c.lease_ttl * 2 + c.renew_every() + Duration::from_secs(1);
+    let crash_bound = c.lease_ttl + c.renew_every() + Duration::from_secs(1);
     let took = wait_until(crash_bound, || b.owned().len() == all)
         .await
         .expect("b takes a crashed worker's partitions once its leases expire");

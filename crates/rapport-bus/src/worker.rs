@@ -143,6 +143,7 @@ impl Worker {
             drain_started: HashMap::new(),
             leaving: leaving_rx,
             is_leaving: false,
+            wanted: Vec::new(),
         };
         Self {
             id,
@@ -226,11 +227,25 @@ struct Coordinator {
     drain_started: HashMap<Partition, Instant>,
     leaving: watch::Receiver<bool>,
     is_leaving: bool,
+    /// This worker's share at the last tick that could read the membership.
+    wanted: Vec<Partition>,
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Coordinator {
     async fn run(mut self) {
         let mut next_tick = Instant::now();
+        // Between ticks, partitions assigned to this worker but still held by someone else
+        // are retried every `fetch_wait` (at most every tick), so a release or an expiry
+        // is noticed quickly without heartbeating that often.
+        let retry_every = self.config.fetch_wait.min(self.config.renew_every());
+        let mut retry_at: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_tick) => {
@@ -243,6 +258,11 @@ impl Coordinator {
                     }
                     let every = if self.is_leaving { self.config.fetch_wait } else { self.config.renew_every() };
                     next_tick = Instant::now() + every;
+                    retry_at = self.missing().then(|| Instant::now() + retry_every);
+                }
+                _ = sleep_until_some(retry_at) => {
+                    let missing = self.acquire_missing().await;
+                    retry_at = missing.then(|| Instant::now() + retry_every);
                 }
                 Some(ended) = self.joins.join_next(), if !self.joins.is_empty() => {
                     if let Ok(p) = ended {
@@ -256,6 +276,13 @@ impl Coordinator {
                     }
                 }
             }
+        }
+    }
+
+    fn missing(&self) -> bool {
+        !self.is_leaving && {
+            let held = self.ownership.lock();
+            self.wanted.iter().any(|p| !held.contains_key(p))
         }
     }
 
@@ -343,31 +370,41 @@ impl Coordinator {
         }
 
         if let Some(target) = target {
-            let mut wanted: Vec<Partition> = target.into_iter().collect();
-            wanted.sort();
-            for p in wanted {
-                if self.ownership.lock().contains_key(&p) {
-                    continue;
+            self.wanted = target.into_iter().collect();
+            self.wanted.sort();
+        }
+        self.acquire_missing().await;
+    }
+
+    /// Tries to take every assigned partition not held yet and starts pumps for new ones.
+    /// True when some are still held by others (typically a leaver that has not released
+    /// yet, or a crashed worker whose lease has not expired).
+    async fn acquire_missing(&mut self) -> bool {
+        let trusted = self.config.trusted_lease();
+        let mut missing = false;
+        for p in self.wanted.clone() {
+            if self.is_leaving || self.ownership.lock().contains_key(&p) {
+                continue;
+            }
+            let sent = Instant::now();
+            match self.leases.acquire(p, &self.id).await {
+                Ok(Some(rev)) => {
+                    tracing::debug!(worker = %self.id, partition = p.index(), "lease acquired");
+                    self.ownership.set(p, rev, sent + trusted);
                 }
-                let sent = Instant::now();
-                match self.leases.acquire(p, &self.id).await {
-                    Ok(Some(rev)) => {
-                        tracing::debug!(worker = %self.id, partition = p.index(), "lease acquired");
-                        self.ownership.set(p, rev, sent + trusted);
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(worker = %self.id, partition = p.index(), error = %e, "lease acquisition failed")
-                    }
+                Ok(None) => missing = true,
+                Err(e) => {
+                    missing = true;
+                    tracing::warn!(worker = %self.id, partition = p.index(), error = %e, "lease acquisition failed")
                 }
             }
         }
-
         for p in self.partitioner.all() {
             if self.ownership.accepting(p) && !self.pumps.contains_key(&p) {
                 self.start_pump(p);
             }
         }
+        missing
     }
 
     fn forget(&mut self, p: Partition) {
