@@ -32,7 +32,7 @@ use futures_util::StreamExt;
 use crate::backend::{Fetched, LeaseStore, PartitionQueue, Settle};
 use crate::{
     Bus, BusConfig, BusError, DeadLetter, DeadLetterDraft, DeadLetterId, Envelope, Names,
-    Partition, Partitioner, Published, Worker, WorkerId,
+    Partition, Partitioner, Prefix, Published, Worker, WorkerId,
 };
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> BusError {
@@ -137,16 +137,21 @@ impl NatsBus {
 
     /// Deletes every stream, consumer and bucket of this bus's prefix (tests, teardown).
     pub async fn destroy(&self) -> Result<(), BusError> {
-        let mut first_error = None;
-        for name in [self.names.events_stream(), self.names.dlq_stream()] {
-            if let Err(e) = self.js.delete_stream(&name).await {
-                first_error.get_or_insert(unavailable(&format!("deleting stream {name}"), e));
-            }
-        }
-        if let Err(e) = self.js.delete_key_value(self.names.lease_bucket()).await {
-            first_error.get_or_insert(unavailable("deleting the lease bucket", e));
-        }
-        first_error.map_or(Ok(()), Err)
+        delete_streams(&self.js, &self.names).await.map(|_| ())
+    }
+
+    /// Deletes whatever exists of the bus under `prefix` on the server at `url`, without
+    /// needing a working bus (for cleaning up after a run that failed half-way). Returns how
+    /// many streams (the bucket counts as one) were deleted.
+    pub async fn delete_prefix(url: &str, prefix: &Prefix) -> Result<usize, BusError> {
+        let t = Duration::from_secs(5);
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(t)
+            .connect(url)
+            .await
+            .map_err(|e| unavailable("connecting to NATS", e))?;
+        let js = jetstream::ContextBuilder::new().timeout(t).build(client);
+        delete_streams(&js, &Names::new(prefix)).await
     }
 
     async fn send(&self, subject: String, id: &str, body: Bytes) -> Result<u64, BusError> {
@@ -167,6 +172,21 @@ impl NatsBus {
         })??;
         Ok(ack.sequence)
     }
+}
+
+async fn delete_streams(js: &jetstream::Context, names: &Names) -> Result<usize, BusError> {
+    let mut deleted = 0;
+    let bucket_stream = format!("KV_{}", names.lease_bucket());
+    for name in [names.events_stream(), names.dlq_stream(), bucket_stream] {
+        match js.delete_stream(&name).await {
+            Ok(_) => deleted += 1,
+            Err(e)
+                if matches!(e.kind(), jetstream::context::DeleteStreamErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) => {}
+            Err(e) => return Err(unavailable(&format!("deleting stream {name}"), e)),
+        }
+    }
+    Ok(deleted)
 }
 
 async fn ensure_events_stream(

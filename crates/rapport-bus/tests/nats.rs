@@ -28,26 +28,39 @@ fn nats_url(test: &str) -> Option<String> {
     }
 }
 
-fn config() -> BusConfig {
-    BusConfig::for_tests(Prefix::unique("rbt"))
+/// Prefixes a test used, to delete afterwards.
+type Used = Arc<Mutex<Vec<Prefix>>>;
+
+fn config_in(used: &Used) -> BusConfig {
+    let cfg = BusConfig::for_tests(Prefix::unique("rbt"));
+    used.lock().expect("prefixes").push(cfg.prefix.clone());
+    cfg
 }
 
-/// Runs `body`, then deletes the buses it made, then re-raises any panic.
-async fn with_cleanup<F, Fut>(made: Arc<Mutex<Vec<Arc<NatsBus>>>>, body: F)
+/// Runs `body`, then deletes everything under the prefixes it used (and checks that nothing
+/// is left), then re-raises any panic.
+async fn with_cleanup<F, Fut>(url: &str, body: F)
 where
-    F: FnOnce() -> Fut,
+    F: FnOnce(Used) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let outcome = AssertUnwindSafe(body()).catch_unwind().await;
-    let buses: Vec<Arc<NatsBus>> = made.lock().expect("buses").drain(..).collect();
-    for bus in buses {
-        if let Err(e) = bus.destroy().await {
-            eprintln!("cleanup: {e}");
+    let used: Used = Arc::default();
+    let outcome = AssertUnwindSafe(body(used.clone())).catch_unwind().await;
+    let prefixes: Vec<Prefix> = used.lock().expect("prefixes").drain(..).collect();
+    let mut leftovers = Vec::new();
+    for prefix in prefixes {
+        if let Err(e) = NatsBus::delete_prefix(url, &prefix).await {
+            leftovers.push(format!("{prefix}: {e}"));
+        }
+        match NatsBus::delete_prefix(url, &prefix).await {
+            Ok(0) => {}
+            other => leftovers.push(format!("{prefix} still there: {other:?}")),
         }
     }
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+    assert!(leftovers.is_empty(), "cleanup failed: {leftovers:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,15 +68,15 @@ async fn nats_bus_passes_the_conformance_suite() {
     let Some(url) = nats_url("nats_bus_passes_the_conformance_suite") else {
         return;
     };
-    let made: Arc<Mutex<Vec<Arc<NatsBus>>>> = Arc::default();
-    let factory_made = made.clone();
-    with_cleanup(made, || async move {
+    let target = url.clone();
+    with_cleanup(&url, |used| async move {
         conformance::run_all(|| {
-            let (url, made) = (url.clone(), factory_made.clone());
+            let (url, used) = (target.clone(), used.clone());
             async move {
-                let bus = Arc::new(NatsBus::connect(&url, config()).await.expect("connect"));
-                made.lock().expect("buses").push(bus.clone());
-                bus as DynBus
+                let bus = NatsBus::connect(&url, config_in(&used))
+                    .await
+                    .expect("connect");
+                Arc::new(bus) as DynBus
             }
         })
         .await;
@@ -76,12 +89,11 @@ async fn a_second_process_with_other_settings_is_refused() {
     let Some(url) = nats_url("a_second_process_with_other_settings_is_refused") else {
         return;
     };
-    let made: Arc<Mutex<Vec<Arc<NatsBus>>>> = Arc::default();
-    let inner = made.clone();
-    with_cleanup(made, || async move {
-        let cfg = config();
-        let bus = Arc::new(NatsBus::connect(&url, cfg.clone()).await.expect("connect"));
-        inner.lock().expect("buses").push(bus);
+    let target = url.clone();
+    with_cleanup(&url, |used| async move {
+        let url = target;
+        let cfg = config_in(&used);
+        let _bus = NatsBus::connect(&url, cfg.clone()).await.expect("connect");
         let same = NatsBus::connect(&url, cfg.clone()).await;
         assert!(same.is_ok(), "the same settings join the existing bus");
         let more_partitions = BusConfig {
@@ -112,7 +124,8 @@ async fn connecting_to_nothing_fails_fast() {
         l.local_addr().expect("addr").port()
     };
     let started = Instant::now();
-    let r = NatsBus::connect(&format!("nats://127.0.0.1:{port}"), config()).await;
+    let cfg = BusConfig::for_tests(Prefix::unique("rbt"));
+    let r = NatsBus::connect(&format!("nats://127.0.0.1:{port}"), cfg).await;
     assert!(matches!(r, Err(BusError::Unavailable(_))), "{:?}", r.err());
     assert!(started.elapsed() < Duration::from_secs(5));
 }
@@ -161,18 +174,13 @@ async fn publish_fails_within_the_timeout_when_nats_goes_away() {
         .trim_start_matches("nats://")
         .trim_end_matches('/')
         .to_owned();
-    let made: Arc<Mutex<Vec<Arc<NatsBus>>>> = Arc::default();
-    let inner = made.clone();
-    let cfg = config();
-    let prefix = cfg.prefix.clone();
-    with_cleanup(made, || async move {
+    with_cleanup(&url, |used| async move {
+        let cfg = config_in(&used);
+        let prefix = cfg.prefix.clone();
         let relay = Relay::start(target).await;
         let bus = NatsBus::connect(&format!("nats://127.0.0.1:{}", relay.port), cfg.clone())
             .await
             .expect("connect through the relay");
-        // A second handle on the real address, to clean up after the relay is gone.
-        let direct = NatsBus::connect(&url, cfg.clone()).await.expect("direct");
-        inner.lock().expect("buses").push(Arc::new(direct));
         let ws = WorkspaceId::generate();
         bus.publish(&conformance::envelope(&ws, "k", "before", 0))
             .await
