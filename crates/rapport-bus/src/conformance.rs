@@ -28,6 +28,7 @@ where
     nak_redelivers_before_anything_later(make().await).await;
     in_progress_holds_off_redelivery(make().await).await;
     order_holds_per_customer_across_workers(make().await).await;
+    order_holds_while_workers_come_and_go(make().await).await;
     unacked_message_goes_to_the_next_owner(make().await).await;
     workers_split_partitions_and_take_over(make().await).await;
     failing_message_is_dead_lettered_and_replayed(make().await).await;
@@ -195,9 +196,90 @@ pub async fn in_progress_holds_off_redelivery(bus: DynBus) {
     );
 }
 
+/// What workers saw, per customer, in the order they saw it.
+#[derive(Clone, Default)]
+struct Recorder {
+    seen: Arc<Mutex<HashMap<String, Vec<usize>>>>,
+    distinct: Arc<AtomicUsize>,
+}
+
+impl Recorder {
+    fn record(&self, d: &Delivery) {
+        let key = d.envelope().partition_key().to_owned();
+        let n = n_of(d);
+        let mut seen = self.seen.lock().expect("seen");
+        let list = seen.entry(key).or_default();
+        if !list.contains(&n) {
+            self.distinct.fetch_add(1, Ordering::SeqCst);
+        }
+        list.push(n);
+    }
+
+    fn distinct(&self) -> usize {
+        self.distinct.load(Ordering::SeqCst)
+    }
+
+    /// Every customer saw all of its events, never one after a later one (a redelivery
+    /// may repeat a message, but only before anything after it was delivered).
+    fn check(&self, published: &HashMap<String, usize>) {
+        let seen = self.seen.lock().expect("seen");
+        assert_eq!(seen.len(), published.len());
+        for (key, list) in seen.iter() {
+            assert!(
+                list.windows(2).all(|w| w[0] <= w[1]),
+                "{key} saw its events out of order: {list:?}"
+            );
+            let distinct: BTreeSet<usize> = list.iter().copied().collect();
+            assert_eq!(distinct, (0..published[key]).collect(), "{key} lost events");
+        }
+    }
+}
+
+/// `count` events over `customers` customers, interleaved; each customer's are numbered
+/// 0, 1, 2, ... in publish order. Returns them and how many each customer got.
+fn interleaved(count: usize, customers: usize) -> (Vec<Envelope>, HashMap<String, usize>) {
+    let ws = WorkspaceId::generate();
+    let mut per: HashMap<String, usize> = HashMap::new();
+    let envelopes = (0..count)
+        .map(|i| {
+            let key = format!("user_id:customer-{}", (i * 7 + i / 13) % customers);
+            let n = per.entry(key.clone()).or_default();
+            let e = envelope(&ws, &key, &format!("e{i}"), *n);
+            *n += 1;
+            e
+        })
+        .collect();
+    (envelopes, per)
+}
+
+/// Handles deliveries (record, pause, ack) until `total` distinct messages were seen or
+/// `stop` is set; returns the worker and how many deliveries it handled.
+fn handle(
+    mut w: Worker,
+    rec: Recorder,
+    total: usize,
+    stop: Arc<AtomicBool>,
+    pause: Duration,
+) -> tokio::task::JoinHandle<(Worker, usize)> {
+    tokio::spawn(async move {
+        let mut handled = 0;
+        while rec.distinct() < total && !stop.load(Ordering::SeqCst) {
+            let Some(d) = next_within(&mut w, Duration::from_millis(100)).await else {
+                continue;
+            };
+            rec.record(&d);
+            if !pause.is_zero() {
+                tokio::time::sleep(pause).await;
+            }
+            d.ack().await.expect("ack");
+            handled += 1;
+        }
+        (w, handled)
+    })
+}
+
 pub async fn order_holds_per_customer_across_workers(bus: DynBus) {
     const MESSAGES: usize = 1000;
-    const CUSTOMERS: usize = 37;
     let all = usize::from(bus.config().partitions);
     let a = bus.join(WorkerId::generate()).await.expect("join a");
     let b = bus.join(WorkerId::generate()).await.expect("join b");
@@ -208,76 +290,67 @@ pub async fn order_holds_per_customer_across_workers(bus: DynBus) {
     .await
     .expect("two workers split the partitions");
 
-    let seen: Arc<Mutex<HashMap<String, Vec<usize>>>> = Arc::default();
-    let distinct = Arc::new(AtomicUsize::new(0));
-    let per_worker: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::default()).collect();
-    let mut tasks = Vec::new();
-    for (mut w, handled) in [a, b].into_iter().zip(per_worker.clone()) {
-        let (seen, distinct) = (seen.clone(), distinct.clone());
-        tasks.push(tokio::spawn(async move {
-            while distinct.load(Ordering::SeqCst) < MESSAGES {
-                let Some(d) = next_within(&mut w, Duration::from_millis(200)).await else {
-                    continue;
-                };
-                let key = d.envelope().partition_key().to_owned();
-                let n = n_of(&d);
-                {
-                    let mut seen = seen.lock().expect("seen");
-                    let list = seen.entry(key).or_default();
-                    if !list.contains(&n) {
-                        distinct.fetch_add(1, Ordering::SeqCst);
-                    }
-                    list.push(n);
-                }
-                handled.fetch_add(1, Ordering::SeqCst);
-                d.ack().await.expect("ack");
-            }
-            w
-        }));
-    }
-
-    let ws = WorkspaceId::generate();
-    let mut counters = vec![0usize; CUSTOMERS];
-    let envelopes: Vec<Envelope> = (0..MESSAGES)
-        .map(|i| {
-            let c = (i * 7 + i / 13) % CUSTOMERS;
-            let n = counters[c];
-            counters[c] += 1;
-            envelope(&ws, &format!("user_id:customer-{c}"), &format!("e{i}"), n)
-        })
+    let rec = Recorder::default();
+    let never = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = [a, b]
+        .into_iter()
+        .map(|w| handle(w, rec.clone(), MESSAGES, never.clone(), Duration::ZERO))
         .collect();
+    let (envelopes, per_customer) = interleaved(MESSAGES, 37);
     for chunk in envelopes.chunks(100) {
         bus.publish_many(chunk).await.expect("publish");
     }
-
     let limit = Duration::from_secs(60);
-    let done = wait_until(limit, || distinct.load(Ordering::SeqCst) >= MESSAGES).await;
+    let done = wait_until(limit, || rec.distinct() >= MESSAGES).await;
     assert!(
         done.is_some(),
         "only {} of {MESSAGES} messages delivered within {limit:?}",
-        distinct.load(Ordering::SeqCst)
+        rec.distinct()
     );
-    for t in tasks {
-        drop(t.await.expect("worker task"));
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (_, handled) = t.await.expect("worker task");
+        assert!(handled > 0, "worker {i} handled nothing");
     }
-    let seen = seen.lock().expect("seen");
-    assert_eq!(seen.len(), CUSTOMERS);
-    for (key, list) in seen.iter() {
-        let c: usize = key
-            .trim_start_matches("user_id:customer-")
-            .parse()
-            .expect("key");
-        // Redelivery may repeat a message, but never after a later one was delivered.
-        assert!(
-            list.windows(2).all(|w| w[0] <= w[1]),
-            "{key} saw its events out of order: {list:?}"
-        );
-        let distinct: BTreeSet<usize> = list.iter().copied().collect();
-        assert_eq!(distinct, (0..counters[c]).collect(), "{key} lost events");
-    }
-    for (i, h) in per_worker.iter().enumerate() {
-        assert!(h.load(Ordering::SeqCst) > 0, "worker {i} handled nothing");
-    }
+    rec.check(&per_customer);
+}
+
+/// Order and completeness hold while partitions move: a second worker joins mid-stream and
+/// then the first leaves, with messages in flight throughout.
+pub async fn order_holds_while_workers_come_and_go(bus: DynBus) {
+    const MESSAGES: usize = 600;
+    let pause = Duration::from_millis(2);
+    let a = sole_worker(&bus).await;
+    let rec = Recorder::default();
+    let (stop_a, never) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let task_a = handle(a, rec.clone(), MESSAGES, stop_a.clone(), pause);
+    let (envelopes, per_customer) = interleaved(MESSAGES, 23);
+    bus.publish_many(&envelopes).await.expect("publish");
+
+    let limit = Duration::from_secs(60);
+    wait_until(limit, || rec.distinct() >= MESSAGES / 4)
+        .await
+        .expect("a makes progress");
+    let b = bus.join(WorkerId::generate()).await.expect("join b");
+    let task_b = handle(b, rec.clone(), MESSAGES, never, pause);
+    wait_until(limit, || rec.distinct() >= MESSAGES / 2)
+        .await
+        .expect("progress with two workers");
+    stop_a.store(true, Ordering::SeqCst);
+    let (a, _) = task_a.await.expect("a's task");
+    a.leave().await.expect("a leaves");
+    let done = wait_until(limit, || rec.distinct() >= MESSAGES).await;
+    assert!(
+        done.is_some(),
+        "only {} of {MESSAGES} messages delivered within {limit:?}",
+        rec.distinct()
+    );
+    let (b, handled_b) = task_b.await.expect("b's task");
+    assert!(handled_b > 0, "b handled nothing");
+    assert_eq!(b.owned().len(), usize::from(bus.config().partitions));
+    rec.check(&per_customer);
 }
 
 pub async fn unacked_message_goes_to_the_next_owner(bus: DynBus) {

@@ -288,6 +288,37 @@ mod tests {
     }
 
     #[test]
+    fn an_event_is_keyed_by_its_strongest_identifier() {
+        use rapport_core::event::EventParts;
+        use rapport_core::{Channel, EventType, Identifier, IdentifierKind};
+        let parts = |user: Option<&str>| EventParts {
+            event_type: EventType::Track,
+            message_id: "msg-1".to_owned(),
+            user_id: user.map(|u| Identifier::new(IdentifierKind::UserId, u).unwrap()),
+            anonymous_id: Some(Identifier::new(IdentifierKind::AnonymousId, "anon-9").unwrap()),
+            previous_id: None,
+            group_id: None,
+            name: Some("Opened".to_owned()),
+            timestamp: Utc::now(),
+            received_at: Utc::now(),
+            channel: Channel::Web,
+            traits: Default::default(),
+            properties: Default::default(),
+            context: Default::default(),
+            body: serde_json::json!({}),
+            standard: None,
+        };
+        let known = Event::new(parts(Some("ada"))).unwrap();
+        let e = Envelope::for_event(ws(), &known).unwrap();
+        assert_eq!((e.partition_key(), e.event_id()), ("user_id:ada", "msg-1"));
+        let v: serde_json::Value = e.payload_json().unwrap();
+        assert_eq!(v["name"], "Opened");
+        let anonymous = Event::new(parts(None)).unwrap();
+        let e = Envelope::for_event(ws(), &anonymous).unwrap();
+        assert_eq!(e.partition_key(), "anonymous_id:anon-9");
+    }
+
+    #[test]
     fn empty_or_long_event_ids_are_refused() {
         assert!(Envelope::new(ws(), "k", " ", Bytes::new()).is_err());
         assert!(Envelope::new(ws(), "k", "x".repeat(257), Bytes::new()).is_err());
