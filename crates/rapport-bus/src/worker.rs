@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::backend::{LeaseStore, PartitionQueue};
@@ -140,6 +140,7 @@ impl Worker {
             tx,
             pumps: HashMap::new(),
             joins: JoinSet::new(),
+            pump_tasks: HashMap::new(),
             drain_started: HashMap::new(),
             leaving: leaving_rx,
             is_leaving: false,
@@ -222,8 +223,10 @@ struct Coordinator {
     queue: Arc<dyn PartitionQueue>,
     ownership: Ownership,
     tx: mpsc::Sender<Delivery>,
-    pumps: HashMap<Partition, (Arc<AtomicBool>, AbortHandle)>,
+    /// Stop flags of the running pumps.
+    pumps: HashMap<Partition, Arc<AtomicBool>>,
     joins: JoinSet<Partition>,
+    pump_tasks: HashMap<tokio::task::Id, Partition>,
     drain_started: HashMap<Partition, Instant>,
     leaving: watch::Receiver<bool>,
     is_leaving: bool,
@@ -264,8 +267,15 @@ impl Coordinator {
                     let missing = self.acquire_missing().await;
                     retry_at = missing.then(|| Instant::now() + retry_every);
                 }
-                Some(ended) = self.joins.join_next(), if !self.joins.is_empty() => {
-                    if let Ok(p) = ended {
+                Some(ended) = self.joins.join_next_with_id(), if !self.joins.is_empty() => {
+                    let id = match ended {
+                        Ok((id, _)) => id,
+                        Err(e) => {
+                            tracing::error!(worker = %self.id, error = %e, "a partition pump failed");
+                            e.id()
+                        }
+                    };
+                    if let Some(p) = self.pump_tasks.remove(&id) {
                         self.pump_ended(p).await;
                     }
                 }
@@ -348,21 +358,18 @@ impl Coordinator {
             if !wanted && !lease.draining {
                 self.ownership.start_draining(p);
                 self.drain_started.insert(p, now);
-                if let Some((stop, _)) = self.pumps.get(&p) {
+                if let Some(stop) = self.pumps.get(&p) {
                     stop.store(true, Ordering::SeqCst);
                 }
             }
             let draining = !wanted || lease.draining;
             if draining {
+                // A message handled for longer than ack_wait will be redelivered anyway:
+                // stop holding the partition for it. Its pump ends once it is settled.
                 let overdue = self
                     .drain_started
                     .get(&p)
                     .is_some_and(|t| now.duration_since(*t) > self.config.ack_wait);
-                if overdue {
-                    if let Some((_, abort)) = self.pumps.get(&p) {
-                        abort.abort();
-                    }
-                }
                 if overdue || !self.pumps.contains_key(&p) {
                     self.release(p).await;
                 }
@@ -410,7 +417,7 @@ impl Coordinator {
     fn forget(&mut self, p: Partition) {
         self.ownership.remove(p);
         self.drain_started.remove(&p);
-        if let Some((stop, _)) = self.pumps.get(&p) {
+        if let Some(stop) = self.pumps.get(&p) {
             stop.store(true, Ordering::SeqCst);
         }
     }
@@ -446,8 +453,9 @@ impl Coordinator {
             fetch_wait: self.config.fetch_wait,
             max_attempts: self.config.max_attempts,
         };
-        let abort = self.joins.spawn(pump.run());
-        self.pumps.insert(p, (stop, abort));
+        let task = self.joins.spawn(pump.run());
+        self.pump_tasks.insert(task.id(), p);
+        self.pumps.insert(p, stop);
     }
 }
 
@@ -534,5 +542,108 @@ impl Pump {
             }
         }
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Fetched;
+    use crate::inprocess::MemoryLeases;
+    use crate::Prefix;
+    use async_trait::async_trait;
+
+    /// Leases that can be cut off, as when a worker loses the broker.
+    struct Flaky {
+        inner: MemoryLeases,
+        down: AtomicBool,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<(), BusError> {
+            if self.down.load(Ordering::SeqCst) {
+                Err(BusError::Unavailable("cut off".to_owned()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[async_trait]
+    impl LeaseStore for Flaky {
+        async fn heartbeat(&self, w: &WorkerId) -> Result<(), BusError> {
+            self.check()?;
+            self.inner.heartbeat(w).await
+        }
+        async fn deregister(&self, w: &WorkerId) -> Result<(), BusError> {
+            self.check()?;
+            self.inner.deregister(w).await
+        }
+        async fn live_workers(&self) -> Result<Vec<WorkerId>, BusError> {
+            self.check()?;
+            self.inner.live_workers().await
+        }
+        async fn acquire(&self, p: Partition, w: &WorkerId) -> Result<Option<u64>, BusError> {
+            self.check()?;
+            self.inner.acquire(p, w).await
+        }
+        async fn renew(&self, p: Partition, w: &WorkerId, r: u64) -> Result<Option<u64>, BusError> {
+            self.check()?;
+            self.inner.renew(p, w, r).await
+        }
+        async fn release(&self, p: Partition, r: u64) -> Result<(), BusError> {
+            self.check()?;
+            self.inner.release(p, r).await
+        }
+    }
+
+    /// A queue with nothing in it.
+    struct Empty;
+
+    #[async_trait]
+    impl PartitionQueue for Empty {
+        async fn fetch(&self, _: Partition, wait: Duration) -> Result<Option<Fetched>, BusError> {
+            tokio::time::sleep(wait).await;
+            Ok(None)
+        }
+        async fn dead_letter(&self, _: DeadLetterDraft) -> Result<(), BusError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_cut_off_from_its_leases_stops_owning_before_they_expire() {
+        let config = BusConfig::for_tests(Prefix::unique("t"));
+        let leases = Arc::new(Flaky {
+            inner: MemoryLeases::new(config.lease_ttl),
+            down: AtomicBool::new(false),
+        });
+        let w = Worker::spawn(
+            WorkerId::generate(),
+            &config,
+            leases.clone(),
+            Arc::new(Empty),
+        );
+        let all = usize::from(config.partitions);
+        let start = Instant::now();
+        while w.owned().len() < all {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "never owned everything"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        leases.down.store(true, Ordering::SeqCst);
+        let cut = Instant::now();
+        while !w.owned().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let trusted_for = cut.elapsed();
+        // The store keeps a lease for lease_ttl after its last renewal, which came before
+        // the cut: the worker must have given it up before anyone else could take it.
+        assert!(
+            trusted_for < config.lease_ttl,
+            "still trusted {trusted_for:?} after the last possible renewal"
+        );
     }
 }
