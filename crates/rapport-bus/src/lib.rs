@@ -20,6 +20,32 @@
 //!   concurrently.
 //! - Failure: an unsettled message is delivered again after `ack_wait`, to whoever owns the
 //!   partition then; after `max_attempts` deliveries it goes to the dead-letter stream.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use rapport_bus::{Bus, BusConfig, Envelope, Failed, NatsBus, WorkerId};
+//! # async fn apply(_: &Envelope) -> Result<(), String> { Ok(()) }
+//! # async fn demo(event: rapport_core::Event, ws: rapport_core::WorkspaceId) -> Result<(), rapport_bus::BusError> {
+//! let bus = NatsBus::connect("nats://127.0.0.1:4222", BusConfig::default()).await?;
+//!
+//! // API node: answer the client only once this returns Ok.
+//! bus.publish(&Envelope::for_event(ws, &event)?).await?;
+//!
+//! // Worker: apply, then ack; skip ids already applied (the store dedupes by message id).
+//! let mut worker = bus.join(WorkerId::generate()).await?;
+//! loop {
+//!     let delivery = worker.next().await?;
+//!     match apply(delivery.envelope()).await {
+//!         Ok(()) => delivery.ack().await?,
+//!         Err(e) => {
+//!             if delivery.fail(e, Duration::from_secs(1)).await? == Failed::DeadLettered {
+//!                 // alert someone: `bus.dead_letters(..)` lists it, `replay_dead_letter` retries it
+//!             }
+//!         }
+//!     }
+//! }
+//! # }
+//! ```
 
 pub mod backend;
 mod config;
