@@ -479,3 +479,78 @@ fn match_link_finds_the_restaurant_pairs() {
     let written = std::fs::read_to_string(&pairs).expect("pairs.csv");
     assert!(written.lines().count() > 100);
 }
+
+#[test]
+fn audit_verify_names_the_record_that_was_tampered_with() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    let file = dir.path().join("events.jsonl");
+    let lines = [
+        json!({"type": "page", "anonymousId": "aud-anon-1", "name": "Home"}),
+        json!({"type": "identify", "userId": "aud-user-1"}),
+        json!({"type": "alias", "userId": "aud-user-1", "previousId": "aud-anon-1"}),
+        json!({"type": "track", "userId": "aud-user-1", "event": "Opened",
+               "context": {"consent": {"categoryPreferences": {"Analytics": true, "Marketing Email": true}}}}),
+        json!({"type": "track", "userId": "aud-user-1", "event": "Opened again",
+               "timestamp": "2100-01-01T00:00:00Z",
+               "context": {"consent": {"categoryPreferences": {"Marketing Email": false}}}}),
+    ];
+    std::fs::write(
+        &file,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .expect("write");
+    let out = run(&[
+        "import",
+        "events",
+        file.to_str().expect("p"),
+        "--data-dir",
+        d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let ok = run(&["audit", "verify", "--data-dir", d]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(
+        text(&ok).contains("checked 4 audit records"),
+        "{}",
+        text(&ok)
+    );
+    assert!(text(&ok).contains("the chain is intact"));
+
+    // Someone with write access to the file bypasses the append-only triggers and edits a
+    // record; verification names it.
+    let db = dir.path().join("rapport.db");
+    {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.execute_batch(
+            "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;
+             UPDATE audit_log SET details = '{\"purpose\":\"profiling\"}' WHERE seq = 2;",
+        )
+        .expect("tamper");
+    }
+    let bad = run(&["audit", "verify", "--data-dir", d]);
+    assert!(!bad.status.success(), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("#2") && text(&bad).contains("edited"),
+        "{}",
+        text(&bad)
+    );
+
+    // A removed record is named too.
+    {
+        let c = rusqlite::Connection::open(&db).expect("open");
+        c.execute_batch("DELETE FROM audit_log WHERE seq = 3;")
+            .expect("tamper");
+    }
+    let bad = run(&["audit", "verify", "--data-dir", d, "--json"]);
+    assert!(!bad.status.success());
+    let report: Value = serde_json::from_slice(&bad.stdout).expect("json report");
+    let kinds: Vec<&str> = report["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["kind"].as_str().expect("kind"))
+        .collect();
+    assert!(kinds.contains(&"missing"), "{report}");
+}
