@@ -4,9 +4,11 @@
 //!   outbound action passes. Only the gate can make a [`consent::Permitted`] value, and
 //!   dispatchers take nothing else, so an unchecked action cannot be sent.
 //! - [`audit`]: verification of the hash-chained audit log the store writes.
+//! - [`links`]: signed, expiring links to a customer's own page.
 //!
 //! This crate decides and checks; it does no I/O. The store persists consents and audit
 //! records; the server wires the gate in front of every channel.
 
 pub mod audit;
 pub mod consent;
+pub mod links;

@@ -12,6 +12,7 @@ use rapport_core::{
     Message, MessageText, NewMessage, Standardized, WorkspaceId,
 };
 use rapport_govern::consent::{Gate, PurposeRegistry};
+use rapport_govern::links::LinkSigner;
 use rapport_identity::standardize::{standardize_traits, Email, PhoneE164, StandardizePolicy};
 use rapport_interpret::{
     ConversationAnalysis, IntentTaxonomy, InterpretError, Interpreter, MessageAnalysis,
@@ -32,6 +33,17 @@ pub struct EngineOptions {
     /// Whether an erasure keeps salted hashes of the customer's identifiers so that late
     /// events naming them are dropped instead of rebuilding the profile.
     pub erasure_tombstones: bool,
+    /// Signs links to customers' own pages. Links signed with another secret (or before a
+    /// restart, when the secret is generated per process) are refused.
+    pub link_secret: Vec<u8>,
+}
+
+/// 32 random bytes, for a link secret nobody configured.
+pub fn random_secret() -> Vec<u8> {
+    use rand::RngCore;
+    let mut s = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut s);
+    s
 }
 
 impl Default for EngineOptions {
@@ -41,6 +53,7 @@ impl Default for EngineOptions {
             standardize: StandardizePolicy::default(),
             purposes: PurposeRegistry::standard(),
             erasure_tombstones: true,
+            link_secret: random_secret(),
         }
     }
 }
@@ -127,6 +140,7 @@ pub struct Engine {
     interpreter: Arc<Interpreter>,
     pub(crate) options: EngineOptions,
     pub(crate) gate: Gate,
+    pub(crate) links: LinkSigner,
 }
 
 impl Engine {
@@ -135,6 +149,7 @@ impl Engine {
             store,
             interpreter: default_interpreter()?,
             gate: Gate::new(options.purposes.clone()),
+            links: LinkSigner::new(&options.link_secret),
             options,
         })
     }

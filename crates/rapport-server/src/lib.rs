@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod governance;
 pub mod openapi;
+pub mod why;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(dashboard::routes())
+        .merge(why::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .layer(tower_http::decompression::RequestDecompressionLayer::new())

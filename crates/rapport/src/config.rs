@@ -30,6 +30,33 @@ pub struct GovernanceConfig {
     /// Keep salted hashes of an erased customer's identifiers so late events naming them are
     /// dropped instead of rebuilding the profile.
     pub erasure_tombstones: bool,
+    /// Secret that signs links to customers' own pages (`/why/...`), at least 32 characters.
+    /// Unset, a random one is made at each start, so links stop working after a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_secret: Option<Secret>,
+}
+
+/// A configuration value never shown: `Debug` and `config check` print `<redacted>`.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,6 +155,7 @@ impl Default for Config {
                     .map(|(p, d)| (p.as_str().to_owned(), d.to_owned()))
                     .collect(),
                 erasure_tombstones: true,
+                link_secret: None,
             },
             log: LogConfig {
                 level: "info".into(),
@@ -247,6 +275,14 @@ impl Config {
                 "identity.default_phone_region {region:?} is not an ISO 3166-1 alpha-2 region such as \"US\" or \"GB\""
             ));
         }
+        if self
+            .governance
+            .link_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < 32)
+        {
+            problems.push("governance.link_secret must be at least 32 characters".into());
+        }
         if let Err(errors) = self.purposes() {
             problems.extend(
                 errors
@@ -285,6 +321,12 @@ impl Config {
                 .purposes()
                 .unwrap_or_else(|_| rapport_govern::consent::PurposeRegistry::standard()),
             erasure_tombstones: self.governance.erasure_tombstones,
+            link_secret: self
+                .governance
+                .link_secret
+                .as_ref()
+                .map(|s| s.expose().as_bytes().to_vec())
+                .unwrap_or_else(rapport_server::engine::random_secret),
         }
     }
 

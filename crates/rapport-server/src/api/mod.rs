@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
             get(governance::get_consents).put(governance::put_consents),
         )
         .route("/v1/profiles/{id}/export", get(governance::export))
+        .route("/v1/profiles/{id}/why-link", post(crate::why::issue_link))
         .route("/v1/audit", get(governance::audit))
         .route("/v1/profiles/{id}/events", get(profiles::events))
         .route(

@@ -354,3 +354,123 @@ async fn erasure_leaves_no_trace_and_no_way_back() {
         "audit holds no personal data"
     );
 }
+
+#[tokio::test]
+async fn the_customer_page_explains_withdraws_downloads_and_refuses_bad_links() {
+    let app = TestApp::spawn().await;
+    let id = customer(&app, "why-1", "why1@example.com").await;
+    let admin = app.admin_key.clone();
+    request(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/v1/profiles/{id}/consents"),
+        &admin,
+        Some(json!({"consents": [{"purpose": "marketing_email", "state": "granted"}]})),
+    )
+    .await;
+    let (status, link) = request(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/profiles/{id}/why-link"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{link}");
+    let path = link["path"].as_str().unwrap().to_owned();
+    let (status, bad) = request(
+        &app,
+        reqwest::Method::POST,
+        &format!("/v1/profiles/{id}/why-link"),
+        &admin,
+        Some(json!({"days": 400})),
+    )
+    .await;
+    assert_eq!((status, bad["code"].as_str()), (400, Some("invalid_body")));
+
+    // No login: the link is the permission.
+    let anon = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = anon.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Why am I seeing this?"));
+    assert!(html.contains("Marketing messages by email"));
+    assert!(html.contains("Withdraw"));
+
+    let r = anon
+        .post(app.url(&format!("{path}/withdraw")))
+        .form(&[("purpose", "marketing_email")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, consents) = app.get(&format!("/v1/profiles/{id}/consents")).await;
+    let last = consents["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["state"], "withdrawn");
+    assert_eq!(last["source"], "customer_page");
+
+    let data: Value = anon
+        .get(app.url(&format!("{path}/data.json")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(data["profile"]["id"], id.as_str());
+
+    let r = anon
+        .post(app.url(&format!("{path}/human")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, audit) = app.get(&format!("/v1/audit?subject={id}")).await;
+    let actions: Vec<(String, String)> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_owned(),
+                r["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        "customer.requested_human",
+        "profile.exported",
+        "consent.withdrawn",
+    ] {
+        assert!(
+            actions
+                .iter()
+                .any(|(a, who)| a == expected && who == "customer"),
+            "{expected} by the customer in {actions:?}"
+        );
+    }
+
+    // A forged link (signature of another token) and garbage show no data.
+    let (claims, _) = path.trim_start_matches("/why/").split_once('.').unwrap();
+    let forged = format!("/why/{claims}.AAAA");
+    let r = anon.get(app.url(&forged)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("not valid") && !body.contains("why1@example.com"));
+    let r = anon.get(app.url("/why/garbage")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = anon
+        .get(app.url(&format!("{forged}/data.json")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
