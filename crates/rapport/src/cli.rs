@@ -134,7 +134,15 @@ pub enum WorkspaceCommand {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RoleArg {
+    /// Send events and messages in; read nothing.
     Write,
+    /// Work conversations: read customers, send messages, record consent.
+    Agent,
+    /// Read customers and the audit trail; change nothing.
+    Analyst,
+    /// An agent who may also export customers' data and read the audit trail.
+    Supervisor,
+    /// Everything, including erasure.
     Admin,
 }
 
@@ -330,6 +338,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             let ws = workspace_id(s.as_ref(), &workspace).await?;
             let role = match role {
                 RoleArg::Write => KeyRole::Write,
+                RoleArg::Agent => KeyRole::Agent,
+                RoleArg::Analyst => KeyRole::Analyst,
+                RoleArg::Supervisor => KeyRole::Supervisor,
                 RoleArg::Admin => KeyRole::Admin,
             };
             let (key, rec) = rapport_server::auth::create_key(s.as_ref(), &ws, role).await?;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::layout::{ago, page};
 use super::DashboardUser;
+use crate::auth::{check, perm};
 use crate::AppState;
 
 fn failure(e: StoreError) -> Response {
@@ -32,11 +33,36 @@ pub struct AuditFilter {
 
 const PAGE: usize = 100;
 
+/// The dashboard's side of the permission check: a page saying what is missing.
+async fn allowed<P: perm::Needed>(
+    state: &AppState,
+    user: &DashboardUser,
+    path: &str,
+) -> Result<(), Response> {
+    check::<P>(state, user.0.clone(), path)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            (
+                StatusCode::FORBIDDEN,
+                page(
+                    "Not allowed",
+                    user.0.workspace_name.as_str(),
+                    html! { h1 { "Not allowed" } p { (e.message) } },
+                ),
+            )
+                .into_response()
+        })
+}
+
 pub async fn audit(
     State(state): State<AppState>,
     user: DashboardUser,
     Query(f): Query<AuditFilter>,
 ) -> Response {
+    if let Err(r) = allowed::<perm::ReadAudit>(&state, &user, "/audit").await {
+        return r;
+    }
     let action = f.action.clone().filter(|a| !a.trim().is_empty());
     let subject = f.subject.clone().filter(|s| !s.trim().is_empty());
     let records = match state
@@ -130,12 +156,16 @@ pub async fn consent_panel(state: &AppState, user: &DashboardUser, id: &ProfileI
             }
         }
         h2 { "Their data" }
-        p {
-            a #export-link href=(format!("/customers/{id}/export.json")) { "Download everything we hold (JSON)" }
+        @if user.0.role.allows(rapport_core::Permission::ExportData) {
+            p {
+                a #export-link href=(format!("/customers/{id}/export.json")) { "Download everything we hold (JSON)" }
+            }
         }
+        @if user.0.role.allows(rapport_core::Permission::EraseData) {
         form #erase-form method="post" action=(format!("/customers/{id}/erase"))
             onsubmit="return confirm('Erase this customer and all their data? This cannot be undone.')" {
             button.danger type="submit" { "Erase this customer" }
+        }
         }
     }
 }
@@ -145,6 +175,9 @@ pub async fn export(
     user: DashboardUser,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(r) = allowed::<perm::ExportData>(&state, &user, "/customers/export").await {
+        return r;
+    }
     let Some(id) = ProfileId::parse(&id) else {
         return (StatusCode::NOT_FOUND, "no such customer").into_response();
     };
@@ -177,6 +210,9 @@ pub async fn erase(
     user: DashboardUser,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(r) = allowed::<perm::EraseData>(&state, &user, "/customers/erase").await {
+        return r;
+    }
     let Some(id) = ProfileId::parse(&id) else {
         return (StatusCode::NOT_FOUND, "no such customer").into_response();
     };

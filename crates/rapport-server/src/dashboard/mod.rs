@@ -82,7 +82,7 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
         Some(_) => (
             StatusCode::FORBIDDEN,
             layout::login(
-                Some("That is a write key: it can send data but not read it. Use an admin key."),
+                Some("That is a write key: it can send data but not read it. Use a key of a role that reads customers."),
                 state.demo_admin_key.as_deref(),
             ),
         )

@@ -8,4 +8,5 @@ mod dashboard;
 mod governance;
 mod interpretation;
 mod openapi;
+mod roles;
 mod segment_sdk;
