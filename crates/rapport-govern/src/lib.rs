@@ -1,0 +1,3 @@
+//! Rapport's governance library: fairness audits of decisions and model predictions.
+
+pub mod fairness;
