@@ -93,11 +93,22 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Audits of decisions and predictions.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Measure performance.
     Bench {
         #[command(subcommand)]
         command: crate::bench::BenchCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Fairness of decisions or predictions across groups and their intersections (CSV).
+    Fairness(crate::fairness::FairnessArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +249,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Models { command } => {
             tokio::task::spawn_blocking(move || crate::models::run(command)).await?
         }
+        Command::Audit { command } => match command {
+            AuditCommand::Fairness(args) => {
+                tokio::task::spawn_blocking(move || crate::fairness::run(args)).await?
+            }
+        },
         Command::Openapi => {
             print!("{}", rapport_server::openapi::document());
             Ok(())

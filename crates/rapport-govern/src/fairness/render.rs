@@ -50,9 +50,17 @@ fn grouping(f: &mut fmt::Formatter<'_>, g: &GroupingReport, task: TaskKind) -> f
     let name = g.name();
     if task == TaskKind::Multiclass {
         writeln!(f, "By {name}")?;
-        let mut rows = vec![cells(&["group", "count", "accuracy", "mean score"])];
+        let scored = g.overall.mean_score.is_some();
+        let header: &[&str] = if scored {
+            &["group", "count", "accuracy", "mean score"]
+        } else {
+            &["group", "count", "accuracy"]
+        };
+        let mut rows = vec![cells(header)];
         for s in g.groups.iter().chain(std::iter::once(&g.overall)) {
-            rows.push(summary_cells(s));
+            let mut row = summary_cells(s);
+            row.truncate(header.len());
+            rows.push(row);
         }
         table(f, &rows)?;
     }
