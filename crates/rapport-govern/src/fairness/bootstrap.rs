@@ -37,12 +37,17 @@ pub(crate) fn intervals(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
         .clamp(1, resamples.max(1));
 
+    let slots = Counts::new(enc, cells.len()).slots(enc, &cells.row_cell);
     // One resample: every aggregate of every grouping and outcome, flattened.
     let run = |index: usize, counts: &mut Counts| -> Vec<Option<f64>> {
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         rng.set_stream(index as u64);
         counts.clear();
-        counts.add_rows(enc, &cells.row_cell, (0..n).map(|_| rng.gen_range(0..n)));
+        let draws = (0..n).map(|_| rng.gen_range(0..n));
+        match &slots {
+            Some(s) => counts.add_slots(s, draws),
+            None => counts.add_rows(enc, &cells.row_cell, draws),
+        }
         let mut values = Vec::new();
         for g in groupings {
             let rolled = counts.roll_up(g);

@@ -276,6 +276,38 @@ impl Counts {
         }
     }
 
+    /// For classification, each row's counter index, so a resample adds a row with one
+    /// lookup; `None` for regression or when the counters outgrow `u32` indices.
+    pub fn slots(&self, enc: &Encoded, row_cell: &[u32]) -> Option<Vec<u32>> {
+        let (Counts::Classes { classes, width, n }, Encoded::Classes { pred, label, .. }) =
+            (self, enc)
+        else {
+            return None;
+        };
+        if n.len() > u32::MAX as usize {
+            return None;
+        }
+        let (c, w) = (*classes, *width);
+        Some(
+            (0..row_cell.len())
+                .map(|r| {
+                    let l = label.as_ref().map_or(0, |l| l[r] as usize);
+                    ((row_cell[r] as usize * c + pred[r] as usize) * w + l) as u32
+                })
+                .collect(),
+        )
+    }
+
+    /// Adds rows by their counter index (see [`Counts::slots`]).
+    pub fn add_slots(&mut self, slots: &[u32], rows: impl Iterator<Item = usize>) {
+        let Counts::Classes { n, .. } = self else {
+            unreachable!("slots are for class counts")
+        };
+        for r in rows {
+            n[slots[r] as usize] += 1;
+        }
+    }
+
     /// Sums cells into the groups of a grouping.
     pub fn roll_up(&self, g: &Grouping) -> Counts {
         match self {
