@@ -300,6 +300,30 @@ fn thresholds_turn_into_violations() {
 }
 
 #[test]
+fn reports_read_back_from_json() {
+    let report = fixture_report(Some(BootstrapOptions {
+        resamples: 20,
+        ..BootstrapOptions::default()
+    }));
+    let json = serde_json::to_string(&report).unwrap();
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.groupings.len(), 3);
+    assert_eq!(back.notes, report.notes);
+    let (a, b) = (&report.groupings[2], &back.groupings[2]);
+    assert_eq!(a.groups.len(), b.groups.len());
+    assert_eq!(a.empty_groups, b.empty_groups);
+    for (x, y) in a.outcomes[0]
+        .aggregates()
+        .iter()
+        .zip(b.outcomes[0].aggregates())
+    {
+        assert_eq!(x.metric, y.metric);
+        assert!((x.value.unwrap() - y.value.unwrap()).abs() < 1e-15);
+        assert!(y.interval.is_some());
+    }
+}
+
+#[test]
 fn the_report_reads_as_a_table() {
     let text = fixture_report(None).to_string();
     assert!(text.starts_with(

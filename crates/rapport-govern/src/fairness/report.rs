@@ -1,8 +1,9 @@
 //! The audit report: per grouping (each group column alone, then their intersection), per
 //! group and overall rates or errors, and the aggregate disparity metrics with optional
-//! bootstrap intervals. Serializes to the JSON the CLI prints and an API can return.
+//! bootstrap intervals. Serializes to the JSON the CLI prints and an API can return, and reads
+//! back from it (stored reports).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::data::Columns;
 use super::metrics::Metric;
@@ -10,14 +11,14 @@ use super::task::TaskKind;
 use super::BootstrapOptions;
 
 /// The result of [`crate::fairness::Dataset::audit`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub task: TaskKind,
     /// Rows audited.
     pub rows: usize,
     pub columns: Columns,
     /// Classification: the classes, sorted (binary: the negative, then the positive one).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
     /// Binary: the positive outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,7 +45,7 @@ impl Report {
 }
 
 /// One grouping of the rows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupingReport {
     /// The group columns intersected (one for a single column).
     pub columns: Vec<String>,
@@ -73,7 +74,7 @@ impl GroupingReport {
 }
 
 /// Size, accuracy and mean score of a group.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupSummary {
     /// The group's values, one per column of the grouping (empty for overall).
     pub group: Vec<String>,
@@ -85,7 +86,7 @@ pub struct GroupSummary {
 }
 
 /// What is measured for one outcome across the groups of a grouping.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Outcome {
     Class(ClassOutcome),
@@ -120,7 +121,7 @@ impl Outcome {
 }
 
 /// One class, treated as "this class" against "any other" (for binary, the positive class).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassOutcome {
     pub class: String,
     pub overall: ClassRow,
@@ -130,7 +131,7 @@ pub struct ClassOutcome {
 
 /// Selection and error rates of one class in one group. Label-based fields are `None`
 /// without labels. Rates over an empty denominator are 0, as in Fairlearn.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassRow {
     pub group: Vec<String>,
     pub count: u64,
@@ -153,7 +154,7 @@ pub struct ClassRow {
 }
 
 /// A regression across groups.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegressionOutcome {
     pub overall: RegressionRow,
     pub groups: Vec<RegressionRow>,
@@ -161,7 +162,7 @@ pub struct RegressionOutcome {
 }
 
 /// Means and errors of one group; error fields are `None` without labels.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegressionRow {
     pub group: Vec<String>,
     pub count: u64,
@@ -174,7 +175,7 @@ pub struct RegressionRow {
 }
 
 /// One aggregate metric; `value` is `None` when undefined (a ratio over a largest value of 0).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Aggregate {
     pub metric: Metric,
     pub value: Option<f64>,
@@ -184,7 +185,7 @@ pub struct Aggregate {
 }
 
 /// A bootstrap percentile interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     pub low: f64,
     pub high: f64,

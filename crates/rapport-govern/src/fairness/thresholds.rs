@@ -159,7 +159,7 @@ impl Thresholds {
 }
 
 /// A metric past its limit in one grouping (and class).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Violation {
     pub metric: Metric,
     /// The group columns of the grouping.
