@@ -91,7 +91,7 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::models::ModelsCommand,
     },
-    /// The audit log.
+    /// The audit log, and fairness audits of decisions and predictions.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -115,6 +115,8 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Fairness of decisions or predictions across groups and their intersections (CSV).
+    Fairness(crate::fairness::FairnessArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +265,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Models { command } => {
             tokio::task::spawn_blocking(move || crate::models::run(command)).await?
         }
+        Command::Audit {
+            command: AuditCommand::Fairness(args),
+        } => tokio::task::spawn_blocking(move || crate::fairness::run(args)).await?,
         Command::Openapi => {
             print!("{}", rapport_server::openapi::document());
             Ok(())

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod demo;
 mod demo_data;
+mod fairness;
 mod import;
 mod matching;
 mod models;

@@ -554,3 +554,65 @@ fn audit_verify_names_the_record_that_was_tampered_with() {
         .collect();
     assert!(kinds.contains(&"missing"), "{report}");
 }
+
+#[test]
+fn audit_fairness_reports_and_exits_non_zero_on_a_violated_threshold() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../rapport-govern/tests/fixtures/fairness/data.csv");
+    let dir = tempfile::tempdir().expect("dir");
+    let limits = dir.path().join("limits.toml");
+    let base = [
+        "audit",
+        "fairness",
+        "--input",
+        data.to_str().expect("p"),
+        "--group",
+        "sex",
+        "--group",
+        "age_band",
+        "--prediction",
+        "approved",
+        "--label",
+        "repaid",
+    ];
+
+    std::fs::write(&limits, "max_demographic_parity_difference = 0.9\n").expect("write");
+    let mut args = base.to_vec();
+    args.extend(["--thresholds", limits.to_str().expect("p")]);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("By sex × age_band"), "{table}");
+    assert!(table.contains("Thresholds: none violated"), "{table}");
+
+    std::fs::write(&limits, "max_demographic_parity_difference = 0.1\n").expect("write");
+    args.extend(["--format", "json"]);
+    let out = run(&args);
+    assert!(!out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    // Fairlearn's demographic_parity_difference on the intersection, from the fixture.
+    let dp = report
+        .pointer("/groupings/2/outcomes/0/aggregates/0/value")
+        .and_then(Value::as_f64)
+        .expect("dp");
+    assert!((dp - 0.5608433734939758).abs() < 1e-9, "{dp}");
+    assert_eq!(report["violations"].as_array().map(Vec::len), Some(3));
+    assert!(text(&out).contains("3 fairness threshold(s) violated"));
+
+    let out = run(&[
+        "audit",
+        "fairness",
+        "--input",
+        data.to_str().expect("p"),
+        "--group",
+        "sexx",
+        "--prediction",
+        "approved",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("unknown column \"sexx\""),
+        "{}",
+        text(&out)
+    );
+}
