@@ -3,6 +3,7 @@
 pub mod conversations;
 pub mod dto;
 pub mod extract;
+pub mod fairness;
 pub mod governance;
 pub mod ingest;
 pub mod profiles;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/profiles/{id}/export", get(governance::export))
         .route("/v1/profiles/{id}/why-link", post(crate::why::issue_link))
         .route("/v1/audit", get(governance::audit))
+        .route("/v1/audits/fairness", post(fairness::audit))
         .route("/v1/profiles/{id}/events", get(profiles::events))
         .route(
             "/v1/profiles/{id}/conversations",

@@ -28,6 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route("/conversations/{id}", get(pages::conversation))
         .route("/dashboard/live.json", get(pages::live))
         .route("/audit", get(governance::audit))
+        .route(
+            "/fairness",
+            get(governance::fairness_form).post(governance::fairness_run),
+        )
         .route("/customers/{id}/export.json", get(governance::export))
         .route("/customers/{id}/erase", post(governance::erase))
 }
