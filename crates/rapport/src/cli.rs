@@ -96,6 +96,8 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Read customer texts (lines or JSONL) and print one JSON analysis per line.
+    Analyze(crate::analyze::AnalyzeArgs),
     /// Print the OpenAPI document.
     Openapi,
     /// Measure performance.
@@ -268,6 +270,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Audit {
             command: AuditCommand::Fairness(args),
         } => tokio::task::spawn_blocking(move || crate::fairness::run(args)).await?,
+        Command::Analyze(args) => {
+            tokio::task::spawn_blocking(move || crate::analyze::run(args)).await?
+        }
         Command::Openapi => {
             print!("{}", rapport_server::openapi::document());
             Ok(())

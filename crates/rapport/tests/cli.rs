@@ -616,3 +616,38 @@ fn audit_fairness_reports_and_exits_non_zero_on_a_violated_threshold() {
         text(&out)
     );
 }
+
+#[test]
+fn analyze_reads_lines_and_jsonl_and_names_a_bad_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("texts.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": \"t1\", \"text\": \"Thanks so much, that fixed it!\"}\nMy card 4111 1111 1111 1111 was charged twice\n",
+    )
+    .expect("write");
+    let out = run(&["analyze", file.to_str().expect("p")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "t1");
+    assert!(lines[0]["sentiment"]["score"].as_f64().expect("score") > 0.0);
+    assert_eq!(lines[1]["id"], 2);
+    assert!(lines[1]["redacted"]
+        .as_str()
+        .expect("redacted")
+        .contains("[CARD]"));
+
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, b"fine line\nbroken \xff\xfe line\n").expect("write");
+    let out = run(&["analyze", bad.to_str().expect("p")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("line 2") && text(&out).contains("UTF-8"),
+        "{}",
+        text(&out)
+    );
+}

@@ -1,5 +1,6 @@
 //! The JSON API under `/v1`.
 
+pub mod analyze;
 pub mod conversations;
 pub mod dto;
 pub mod extract;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/profiles/{id}/why-link", post(crate::why::issue_link))
         .route("/v1/audit", get(governance::audit))
         .route("/v1/audits/fairness", post(fairness::audit))
+        .route("/v1/analyze", post(analyze::analyze))
         .route("/v1/profiles/{id}/events", get(profiles::events))
         .route(
             "/v1/profiles/{id}/conversations",
