@@ -9,14 +9,23 @@
 //! Threading model of the SQLite backend: one writer thread owns the only write connection and
 //! commits queued jobs together (group commit), answering each caller only after the commit is
 //! durable; readers use a small pool of read-only connections on tokio's blocking pool.
+//!
+//! The PostgreSQL backend (feature `postgres`, on by default) is for several nodes sharing one
+//! database: each call is a transaction on a pooled connection, made safe against other nodes
+//! by row locks and unique keys (see [`postgres`]). [`open_sqlite`] and [`open_postgres`] open
+//! either as an `Arc<dyn Store>`.
 
 pub mod conformance;
 mod error;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 mod types;
 
 pub use error::StoreError;
 pub use types::*;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,6 +33,25 @@ use rapport_core::{
     Conversation, ConversationId, CustomerRef, Event, Identifier, KeyRole, NewConversation,
     NewMessage, Profile, ProfileId, WorkspaceId, WorkspaceName,
 };
+
+/// Opens the embedded SQLite store in `data_dir` as a shared [`Store`].
+pub fn open_sqlite(data_dir: &std::path::Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(sqlite::SqliteStore::open(data_dir)?))
+}
+
+/// Opens the PostgreSQL store at `url` in `schema` (created and migrated if needed) as a shared
+/// [`Store`]. An unreachable server is retried until `options.connect_timeout`, then reported
+/// as [`StoreError::Unavailable`].
+#[cfg(feature = "postgres")]
+pub async fn open_postgres(
+    url: &str,
+    schema: &str,
+    options: postgres::PostgresOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(
+        postgres::PostgresStore::open(url, schema, options).await?,
+    ))
+}
 
 /// Everything Rapport persists. Implementations must pass [`conformance`].
 #[async_trait]
