@@ -344,6 +344,24 @@ pub async fn alias_merges_and_old_id_redirects(store: DynStore) {
         .merges(&ws, &rapport_core::ProfileId::generate())
         .await
         .is_err());
+    // An alias naming its own anonymous id as previousId names one identifier twice.
+    let s = store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "alias", "userId": "u-self", "anonymousId": "self-anon",
+                                         "previousId": "self-anon"}),
+            )],
+        )
+        .await
+        .expect("alias to itself");
+    assert_eq!(s.applied, 1);
+    let own = store
+        .profile_by_identifier(&ws, &uid("u-self"))
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(own.identities.len(), 2);
     let redirected = store
         .profile(&ws, &newer.id)
         .await

@@ -214,6 +214,11 @@ impl<'t> Applier<'t> {
     }
 
     fn attach(&mut self, profile: &str, id: &Identifier, ts: i64) {
+        if self.ids.contains_key(&key(id)) {
+            // An event can name one identifier twice (an alias whose previousId is its own
+            // anonymousId); the second claim must not look like a lost race.
+            return;
+        }
         self.pending.identities.push((
             id.kind().as_str(),
             id.value().to_owned(),

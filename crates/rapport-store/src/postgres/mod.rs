@@ -137,8 +137,13 @@ impl PostgresStore {
             .parse()
             .map_err(|e| StoreError::InvalidInput(format!("invalid PostgreSQL URL: {e}")))?;
         let target = describe_target(&cfg);
-        // Every connection the pool opens starts in the store's schema.
-        cfg.options(format!("-c search_path={schema}"));
+        // Every connection the pool opens starts in the store's schema (after any options the
+        // URL sets itself).
+        let options_text = match cfg.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} -c search_path={schema}"),
+            _ => format!("-c search_path={schema}"),
+        };
+        cfg.options(options_text);
         cfg.application_name("rapport");
         cfg.connect_timeout(options.connect_timeout.min(Duration::from_secs(10)));
         let manager = Manager::from_config(
@@ -230,7 +235,9 @@ impl PostgresStore {
             let outcome = async {
                 let tx = client.transaction().await?;
                 let r = job(&tx).await?;
-                tx.commit().await?;
+                // Not retried: if the connection drops during COMMIT the outcome is unknown, and
+                // only some writes could safely run twice.
+                tx.commit().await.map_err(|e| Failure::Store(pg_error(e)))?;
                 Ok::<R, Failure>(r)
             }
             .await;
@@ -375,6 +382,11 @@ impl From<StoreError> for Failure {
 
 impl From<tokio_postgres::Error> for Failure {
     fn from(e: tokio_postgres::Error) -> Self {
+        if e.is_closed() {
+            // The transaction died with its connection, so nothing was applied; another pooled
+            // connection (a fresh one, the pool discards closed ones) may do better.
+            return Failure::Retry("connection lost");
+        }
         match e.code() {
             Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED => Failure::Retry("deadlock"),
             Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE => {
