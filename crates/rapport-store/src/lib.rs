@@ -1,5 +1,5 @@
 //! Persistence for Rapport: the [`Store`] trait every backend implements, the embedded SQLite
-//! backend, and the conformance suite any backend must pass.
+//! backend, the PostgreSQL backend, and the conformance suite any backend must pass.
 //!
 //! The store owns durability, tenancy isolation (every query is scoped to a workspace) and the
 //! atomic application of events to profiles: deduplication by `messageId`, identity stitching,

@@ -182,9 +182,14 @@ impl PostgresStore {
         let deadline = Instant::now() + self.options.connect_timeout;
         let mut delay = Duration::from_millis(50);
         loop {
-            let err = match self.pool.get().await {
-                Ok(c) => return Ok(c),
-                Err(e) => e,
+            // One attempt never outlives the deadline, even against a host that drops packets.
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let err = match tokio::time::timeout(remaining, self.pool.get()).await {
+                Ok(Ok(c)) => return Ok(c),
+                Ok(Err(e)) => e,
+                Err(_) => {
+                    deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Create)
+                }
             };
             // A refusal by the server itself (bad password, no such database) will not go away.
             if let deadpool_postgres::PoolError::Backend(pg) = &err {
