@@ -444,5 +444,26 @@ async fn measure_a_10k_event_batch_on_both_backends() {
                 s.applied
             );
         }
+        // Many callers with one event each, as API nodes see them: 8 writers x 250 events.
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..8)
+            .map(|w| {
+                let (store, ws) = (store.clone(), ws.clone());
+                tokio::spawn(async move {
+                    for i in 0..250 {
+                        let e = event(json!({"type": "track", "userId": format!("small-{}", (w * 250 + i) % 500),
+                                             "event": "Clicked", "messageId": format!("small-{w}-{i}")}));
+                        store.ingest(&ws, vec![e]).await.expect("ingest");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        println!(
+            "{name}: 2,000 single-event calls from 8 concurrent writers in {:?}",
+            started.elapsed()
+        );
     }
 }
