@@ -44,6 +44,7 @@ where
     standardized_traits_and_quality_flags(make().await).await;
     merges_carry_standardized_values_and_flags(make().await).await;
     concurrent_writers_agree_on_one_profile(make().await).await;
+    a_closed_store_refuses_writes(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -1003,4 +1004,18 @@ pub async fn concurrent_writers_agree_on_one_profile(store: DynStore) {
         .expect("profile");
     assert_eq!(q.event_count, WRITERS as i64);
     assert_eq!(store.stats(&ws).await.expect("stats").profiles, 2);
+}
+
+pub async fn a_closed_store_refuses_writes(store: DynStore) {
+    let ws = default_ws(&store).await;
+    store.close();
+    assert!(matches!(
+        store
+            .ingest(
+                &ws,
+                vec![event(json!({"type": "identify", "userId": "late"}))]
+            )
+            .await,
+        Err(StoreError::Unavailable(_))
+    ));
 }

@@ -160,4 +160,9 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         id: &ProfileId,
     ) -> Result<Vec<MergeRecord>, StoreError>;
+
+    /// Finishes queued writes and lets go of the backend's threads or connections; writes
+    /// after it fail with [`StoreError::Unavailable`]. Dropping a store closes it too; this is
+    /// for callers that hold it behind an `Arc` and must know it is done.
+    fn close(&self) {}
 }

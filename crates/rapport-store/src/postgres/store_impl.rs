@@ -29,6 +29,10 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn close(&self) {
+        PostgresStore::close(self);
+    }
+
     async fn create_workspace(&self, name: &WorkspaceName) -> Result<Workspace, StoreError> {
         let ws = Workspace {
             id: WorkspaceId::generate(),
