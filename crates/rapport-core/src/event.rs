@@ -161,6 +161,9 @@ pub struct Standardized {
     pub email: Option<Identifier>,
     /// The phone identifier in E.164.
     pub phone: Option<Identifier>,
+    /// Consent the event states (Segment's `context.consent.categoryPreferences`), limited to
+    /// the purposes the workspace knows.
+    pub consents: Vec<(crate::Purpose, bool)>,
 }
 
 /// Why the parts of an event do not make a valid event.
@@ -217,6 +220,23 @@ impl Event {
             }
         }
         out
+    }
+
+    /// Segment's consent preferences as sent: `context.consent.categoryPreferences`, a map of
+    /// category name to true (granted) or false (denied). Non-boolean values are ignored.
+    pub fn consent_preferences(&self) -> Vec<(String, bool)> {
+        let prefs = self
+            .context
+            .get("consent")
+            .and_then(|c| c.get("categoryPreferences"))
+            .and_then(Value::as_object);
+        prefs
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_bool().map(|b| (k.clone(), b)))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The same event with the identity stage's reading of its traits attached.

@@ -1,4 +1,5 @@
 //! Rapport's domain types: identifiers, events, profiles, conversations, workspaces and keys,
+//! consents and audit records,
 //! each built valid through one fallible constructor, plus the transport-neutral error kinds
 //! every layer maps its failures to.
 //!
@@ -8,6 +9,7 @@
 pub mod conversation;
 pub mod error;
 pub mod event;
+pub mod governance;
 pub mod identity;
 pub mod ids;
 pub mod profile;
@@ -20,6 +22,10 @@ pub use conversation::{
 };
 pub use error::ErrorKind;
 pub use event::{Channel, DataQualityIssue, Event, EventType, Standardized};
+pub use governance::{
+    tombstone_hash, Actor, AuditEntry, AuditRecord, ConsentChange, ConsentRecord, ConsentState,
+    Purpose, GENESIS_HASH,
+};
 pub use identity::{Identifier, IdentifierKind};
 pub use ids::{ConversationId, MessageId, ProfileId, WorkspaceId};
 pub use profile::Profile;

@@ -87,6 +87,15 @@ pub struct Caller {
     pub workspace_id: WorkspaceId,
     pub workspace_name: WorkspaceName,
     pub role: KeyRole,
+    /// The key's id (never the key), to name the caller in the audit log.
+    pub key_id: String,
+}
+
+impl Caller {
+    /// Who the audit log says acted.
+    pub fn actor(&self) -> rapport_core::Actor {
+        rapport_core::Actor::ApiKey(self.key_id.clone())
+    }
 }
 
 fn presented_key(parts: &Parts) -> Option<String> {
@@ -135,6 +144,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
         workspace_id: rec.workspace_id,
         workspace_name: rec.workspace_name,
         role: rec.role,
+        key_id: rec.id,
     })
 }
 

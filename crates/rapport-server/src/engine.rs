@@ -11,6 +11,7 @@ use rapport_core::{
     Author, ConversationId, DataQualityIssue, Direction, Event, Identifier, IdentifierKind,
     Message, MessageText, NewMessage, Standardized, WorkspaceId,
 };
+use rapport_govern::consent::{Gate, PurposeRegistry};
 use rapport_identity::standardize::{standardize_traits, Email, PhoneE164, StandardizePolicy};
 use rapport_interpret::{
     ConversationAnalysis, IntentTaxonomy, InterpretError, Interpreter, MessageAnalysis,
@@ -26,6 +27,11 @@ pub struct EngineOptions {
     pub keep_raw_text: bool,
     /// How emails, phones, names, dates, countries and addresses are standardised.
     pub standardize: StandardizePolicy,
+    /// The purposes customers give or refuse consent for.
+    pub purposes: PurposeRegistry,
+    /// Whether an erasure keeps salted hashes of the customer's identifiers so that late
+    /// events naming them are dropped instead of rebuilding the profile.
+    pub erasure_tombstones: bool,
 }
 
 impl Default for EngineOptions {
@@ -33,16 +39,36 @@ impl Default for EngineOptions {
         Self {
             keep_raw_text: true,
             standardize: StandardizePolicy::default(),
+            purposes: PurposeRegistry::standard(),
+            erasure_tombstones: true,
         }
     }
 }
 
 /// The identity stage's reading of an event's traits: standardised values, the values that
-/// could not be standardised, and the email and phone identifiers under the policy.
-pub fn standardize(event: Event, policy: &StandardizePolicy) -> Event {
+/// could not be standardised, and the email and phone identifiers under the policy; and the
+/// consent the event states (Segment's `context.consent.categoryPreferences`) for the
+/// purposes the workspace knows. Categories that name no known purpose are left in the event
+/// body only.
+pub fn standardize(event: Event, policy: &StandardizePolicy, purposes: &PurposeRegistry) -> Event {
+    let consents: Vec<(rapport_core::Purpose, bool)> = event
+        .consent_preferences()
+        .into_iter()
+        .filter_map(|(category, granted)| {
+            purposes
+                .from_category(&category)
+                .map(|p| (p.clone(), granted))
+        })
+        .collect();
     let traits = event.profile_traits();
     if traits.is_empty() {
-        return event;
+        if consents.is_empty() {
+            return event;
+        }
+        return event.with_standard(Standardized {
+            consents,
+            ..Default::default()
+        });
     }
     let (std, issues) = standardize_traits(&traits, policy);
     let email = traits
@@ -67,6 +93,7 @@ pub fn standardize(event: Event, policy: &StandardizePolicy) -> Event {
         issues,
         email,
         phone,
+        consents,
     })
 }
 
@@ -96,9 +123,10 @@ pub fn default_interpreter() -> Result<Arc<Interpreter>, InterpretError> {
 }
 
 pub struct Engine {
-    store: Arc<dyn Store>,
+    pub(crate) store: Arc<dyn Store>,
     interpreter: Arc<Interpreter>,
-    options: EngineOptions,
+    pub(crate) options: EngineOptions,
+    pub(crate) gate: Gate,
 }
 
 impl Engine {
@@ -106,6 +134,7 @@ impl Engine {
         Ok(Self {
             store,
             interpreter: default_interpreter()?,
+            gate: Gate::new(options.purposes.clone()),
             options,
         })
     }
@@ -120,8 +149,11 @@ impl Engine {
         workspace: &WorkspaceId,
         events: Vec<Event>,
     ) -> Result<IngestSummary, StoreError> {
-        let policy = &self.options.standardize;
-        let events = events.into_iter().map(|e| standardize(e, policy)).collect();
+        let (policy, purposes) = (&self.options.standardize, &self.options.purposes);
+        let events = events
+            .into_iter()
+            .map(|e| standardize(e, policy, purposes))
+            .collect();
         self.store.ingest(workspace, events).await
     }
 

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod engine;
 pub mod error;
+pub mod governance;
 pub mod openapi;
 
 use std::net::SocketAddr;

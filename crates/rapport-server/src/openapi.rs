@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{conversations, dto, ingest, profiles};
+use crate::api::{conversations, dto, governance, ingest, profiles};
 use crate::error::{ErrorBody, ItemErrorBody};
 
 struct Security;
@@ -30,15 +30,19 @@ impl Modify for Security {
         ingest::identify, ingest::track, ingest::page, ingest::screen, ingest::group, ingest::alias, ingest::batch,
         profiles::lookup, profiles::search, profiles::get_profile, profiles::events, profiles::conversations, profiles::merges, profiles::stats,
         conversations::open, conversations::add_message, conversations::get_conversation,
+        governance::get_consents, governance::put_consents, governance::export, governance::erase, governance::audit,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
         dto::ConversationListDto, dto::MessageDto, dto::ConversationDetailDto, dto::OpenConversationRequest,
-        dto::AddMessageRequest, dto::StatsDto, dto::ChannelCountDto)),
+        dto::AddMessageRequest, dto::StatsDto, dto::ChannelCountDto,
+        governance::ConsentItem, governance::ConsentRequest, governance::ConsentStateDto, governance::ConsentRecordDto,
+        governance::ConsentsDto, governance::ErasureDto, governance::AuditRecordDto, governance::AuditPageDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),
-         (name = "conversations", description = "Conversations and their messages")),
+         (name = "conversations", description = "Conversations and their messages"),
+         (name = "governance", description = "Consent, data export and erasure, audit trail")),
 )]
 pub struct ApiDoc;
 

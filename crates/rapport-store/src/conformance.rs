@@ -45,6 +45,13 @@ where
     merges_carry_standardized_values_and_flags(make().await).await;
     concurrent_writers_agree_on_one_profile(make().await).await;
     a_closed_store_refuses_writes(make().await).await;
+    use crate::conformance_gov as gov;
+    gov::consents_keep_history_and_follow_merges(make().await).await;
+    gov::segment_consent_records_changes_only(make().await).await;
+    gov::audit_chain_links_every_record(make().await).await;
+    gov::merges_are_audited(make().await).await;
+    gov::erasure_removes_the_customer_and_blocks_rebuilding(make().await).await;
+    gov::erasure_without_tombstones_lets_the_customer_return(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -803,6 +810,7 @@ fn standardized(v: Value, std: Value, issues: &[(&str, &str, &str)]) -> Event {
             .collect(),
         email,
         phone,
+        consents: Vec::new(),
     })
 }
 

@@ -16,6 +16,7 @@
 //! either as an `Arc<dyn Store>`.
 
 pub mod conformance;
+pub mod conformance_gov;
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -30,8 +31,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rapport_core::{
-    Conversation, ConversationId, CustomerRef, Event, Identifier, KeyRole, NewConversation,
-    NewMessage, Profile, ProfileId, WorkspaceId, WorkspaceName,
+    AuditEntry, AuditRecord, ConsentChange, ConsentRecord, Conversation, ConversationId,
+    CustomerRef, Event, Identifier, KeyRole, NewConversation, NewMessage, Profile, ProfileId,
+    WorkspaceId, WorkspaceName,
 };
 
 /// Opens the embedded SQLite store in `data_dir` as a shared [`Store`].
@@ -165,4 +167,43 @@ pub trait Store: Send + Sync + 'static {
     /// after it fail with [`StoreError::Unavailable`]. Dropping a store closes it too; this is
     /// for callers that hold it behind an `Arc` and must know it is done.
     fn close(&self) {}
+
+    // --- Governance -----------------------------------------------------------------------
+
+    /// Records consent decisions for a profile (resolved through redirects) together with
+    /// their audit entries, atomically. A decision older than the one in force for its purpose
+    /// is kept in the history but does not change the state. [`StoreError::NotFound`] for an
+    /// unknown profile.
+    async fn record_consents(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        changes: Vec<ConsentChange>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// A profile's consent history (resolved through redirects), oldest decision first.
+    async fn consents(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+    ) -> Result<Vec<ConsentRecord>, StoreError>;
+
+    /// Appends records to the audit chain, in order, each chained to the hash of the one
+    /// before. The chain is shared by every workspace so one verification covers all.
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn audit_records(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Erases a customer: their profile and every id merged into it, identities, traits,
+    /// data-quality flags, events, conversations, messages (and their analyses) and consents,
+    /// leaving, if asked, salted hashes of the identifiers so later events naming them are
+    /// dropped. Records `audit` in the same transaction. Erased bytes must not survive in the
+    /// store's files (freed pages, write-ahead log). Erasing an erased profile again returns
+    /// `already_erased`; an unknown id is [`StoreError::NotFound`].
+    async fn erase_profile(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        options: ErasureOptions,
+        audit: AuditEntry,
+    ) -> Result<ErasureOutcome, StoreError>;
 }

@@ -33,6 +33,9 @@ pub struct IngestSummary {
     pub applied: usize,
     /// Events whose `messageId` was already applied, acknowledged and skipped.
     pub duplicates: usize,
+    /// Events naming an identifier of an erased customer, acknowledged and dropped so the
+    /// erased profile is not rebuilt.
+    pub suppressed: usize,
 }
 
 /// An event as stored on a profile's timeline.
@@ -120,4 +123,57 @@ pub struct MergeRecord {
     /// `identify`, `alias`, `shared_identifier` (any other call) or `conversation`.
     pub rule: String,
     pub at: DateTime<Utc>,
+}
+
+/// Which audit records to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this workspace's records (records of no workspace, such as admin actions, are
+    /// left out); `None` reads the whole chain.
+    pub workspace: Option<WorkspaceId>,
+    /// Only actions starting with this, e.g. `consent.` or `profile.erased`.
+    pub action_prefix: Option<String>,
+    /// Only records about this subject (a profile id, ...).
+    pub subject: Option<String>,
+    /// Only records with a sequence number above this (ascending reads) or below it
+    /// (descending reads).
+    pub from_seq: Option<i64>,
+    /// Oldest first when true (for verification), newest first otherwise (for people).
+    pub ascending: bool,
+    pub limit: usize,
+}
+
+/// Options of an erasure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErasureOptions {
+    /// Keep salted hashes of the profile's identifiers so late events naming them are
+    /// refused instead of rebuilding the profile.
+    pub tombstone: bool,
+}
+
+impl Default for ErasureOptions {
+    fn default() -> Self {
+        Self { tombstone: true }
+    }
+}
+
+/// What an erasure removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ErasureOutcome {
+    /// The canonical profile erased.
+    pub profile_id: String,
+    /// Every profile id erased: the canonical one and the ids merged into it.
+    pub erased_ids: Vec<String>,
+    /// True when the profile had been erased before; nothing more was done.
+    pub already_erased: bool,
+    pub events: u64,
+    pub conversations: u64,
+    pub messages: u64,
+    pub identifiers: u64,
+    pub traits: u64,
+    pub consents: u64,
+    /// Salted identifier hashes kept so the profile is not rebuilt.
+    pub tombstones: u64,
+    /// Whether the write-ahead log was emptied afterwards, so no erased bytes remain in it.
+    pub log_purged: bool,
 }

@@ -23,6 +23,8 @@ use crate::config::Config;
 pub enum BenchCommand {
     /// Sustained HTTP ingest (batch and single events) against a raw SQLite baseline.
     Ingest(IngestArgs),
+    /// Audit append and verification rates, and the cost of a consent check.
+    Audit(crate::audit::AuditBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,8 +54,10 @@ pub struct IngestArgs {
 }
 
 pub async fn run(command: BenchCommand, _config: &Config) -> Result<()> {
-    let BenchCommand::Ingest(args) = command;
-    ingest(args).await
+    match command {
+        BenchCommand::Ingest(args) => ingest(args).await,
+        BenchCommand::Audit(args) => crate::audit::bench(args).await,
+    }
 }
 
 /// One realistic track event (about 450 bytes of JSON).

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use rapport_core::{KeyRole, WorkspaceName};
 use rapport_server::AppState;
@@ -91,12 +91,29 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::models::ModelsCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Measure performance.
     Bench {
         #[command(subcommand)]
         command: crate::bench::BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit chain and name any edited, missing or reordered record (exit code 1).
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -340,16 +357,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 &ws,
                 &file,
                 config.limits(),
-                &config.engine_options().standardize,
+                &config.engine_options(),
             )
             .await
         }
-        Command::Bench { command } => {
-            if !matches!(command, crate::bench::BenchCommand::Ingest(_)) {
-                bail!("unknown benchmark");
-            }
-            crate::bench::run(command, &config).await
+        Command::Audit {
+            command: AuditCommand::Verify { store, json },
+        } => {
+            let s = open_store(&data_dir(&config, &store))?;
+            crate::audit::verify(s.as_ref(), json).await
         }
+        Command::Bench { command } => crate::bench::run(command, &config).await,
     }
 }
 

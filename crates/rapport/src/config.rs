@@ -17,7 +17,19 @@ pub struct Config {
     pub demo: DemoConfig,
     pub interpret: InterpretConfig,
     pub identity: IdentityConfig,
+    pub governance: GovernanceConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GovernanceConfig {
+    /// Purposes customers give or refuse consent for, name → what it means to a customer.
+    /// Entries in a config file are added to the standard five.
+    pub purposes: std::collections::BTreeMap<String, String>,
+    /// Keep salted hashes of an erased customer's identifiers so late events naming them are
+    /// dropped instead of rebuilding the profile.
+    pub erasure_tombstones: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -110,6 +122,13 @@ impl Default for Config {
             interpret: InterpretConfig {
                 keep_raw_text: true,
             },
+            governance: GovernanceConfig {
+                purposes: rapport_govern::consent::PurposeRegistry::standard()
+                    .iter()
+                    .map(|(p, d)| (p.as_str().to_owned(), d.to_owned()))
+                    .collect(),
+                erasure_tombstones: true,
+            },
             log: LogConfig {
                 level: "info".into(),
             },
@@ -145,6 +164,11 @@ impl Default for IdentityConfig {
 impl Default for InterpretConfig {
     fn default() -> Self {
         Config::default().interpret
+    }
+}
+impl Default for GovernanceConfig {
+    fn default() -> Self {
+        Config::default().governance
     }
 }
 impl Default for LogConfig {
@@ -223,6 +247,13 @@ impl Config {
                 "identity.default_phone_region {region:?} is not an ISO 3166-1 alpha-2 region such as \"US\" or \"GB\""
             ));
         }
+        if let Err(errors) = self.purposes() {
+            problems.extend(
+                errors
+                    .into_iter()
+                    .map(|e| format!("governance.purposes: {e}")),
+            );
+        }
         if self
             .log
             .level
@@ -250,7 +281,23 @@ impl Config {
         rapport_server::engine::EngineOptions {
             keep_raw_text: self.interpret.keep_raw_text,
             standardize,
+            purposes: self
+                .purposes()
+                .unwrap_or_else(|_| rapport_govern::consent::PurposeRegistry::standard()),
+            erasure_tombstones: self.governance.erasure_tombstones,
         }
+    }
+
+    fn purposes(
+        &self,
+    ) -> Result<rapport_govern::consent::PurposeRegistry, Vec<rapport_govern::consent::RegistryError>>
+    {
+        rapport_govern::consent::PurposeRegistry::new(
+            self.governance
+                .purposes
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
     }
 
     pub fn limits(&self) -> rapport_ingest::Limits {

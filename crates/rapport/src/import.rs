@@ -7,7 +7,6 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use rapport_core::WorkspaceId;
-use rapport_identity::standardize::StandardizePolicy;
 use rapport_ingest::{parse_line, Limits};
 use rapport_store::Store;
 use serde_json::Value;
@@ -21,7 +20,7 @@ pub async fn events(
     ws: &WorkspaceId,
     file: &Path,
     limits: Limits,
-    policy: &StandardizePolicy,
+    options: &rapport_server::engine::EngineOptions,
 ) -> Result<()> {
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
@@ -39,7 +38,11 @@ pub async fn events(
         // file twice does not apply it twice.
         let line = with_stable_message_id(&line);
         match parse_line(&line, received, &limits) {
-            Ok(e) => events.push(rapport_server::engine::standardize(e, policy)),
+            Ok(e) => events.push(rapport_server::engine::standardize(
+                e,
+                &options.standardize,
+                &options.purposes,
+            )),
             Err(e) => problems.push(format!(
                 "line {number}: {} ({})",
                 e,

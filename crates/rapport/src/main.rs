@@ -1,6 +1,7 @@
 //! `rapport`: the command-line interface. Runs the server and the demo, manages workspaces and
 //! keys, checks configuration, imports events, and benchmarks ingestion.
 
+mod audit;
 mod bench;
 mod cli;
 mod config;

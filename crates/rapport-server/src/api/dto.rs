@@ -17,6 +17,9 @@ pub struct IngestResponse {
     pub applied: usize,
     /// Events whose messageId had been applied before: acknowledged, not applied again.
     pub duplicates: usize,
+    /// Events naming a customer whose data was erased: acknowledged and dropped, so the
+    /// erased profile is not rebuilt.
+    pub suppressed: usize,
 }
 
 impl From<IngestSummary> for IngestResponse {
@@ -25,6 +28,7 @@ impl From<IngestSummary> for IngestResponse {
             success: true,
             applied: s.applied,
             duplicates: s.duplicates,
+            suppressed: s.suppressed,
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod conversations;
 pub mod dto;
 pub mod extract;
+pub mod governance;
 pub mod ingest;
 pub mod profiles;
 
@@ -22,7 +23,16 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/batch", post(ingest::batch))
         .route("/v1/profiles", get(profiles::lookup))
         .route("/v1/profiles/search", get(profiles::search))
-        .route("/v1/profiles/{id}", get(profiles::get_profile))
+        .route(
+            "/v1/profiles/{id}",
+            get(profiles::get_profile).delete(governance::erase),
+        )
+        .route(
+            "/v1/profiles/{id}/consents",
+            get(governance::get_consents).put(governance::put_consents),
+        )
+        .route("/v1/profiles/{id}/export", get(governance::export))
+        .route("/v1/audit", get(governance::audit))
         .route("/v1/profiles/{id}/events", get(profiles::events))
         .route(
             "/v1/profiles/{id}/conversations",

@@ -35,6 +35,8 @@ button { padding:8px 14px; border:0; border-radius:6px; background:var(--accent)
 pre { white-space:pre-wrap; word-break:break-word; margin:0; font-family:inherit; }
 mark { background:#fff3bf; border-radius:3px; padding:0 2px; }
 .chips { margin-top:6px; } .chip.hot { background:#ffe3e3; color:#a61e1e; } .chip.warn { background:#fff4e6; color:#a64b00; }
+.chip.consent-granted { background:#ebfbee; color:#2b8a3e; } .chip.consent-denied, .chip.consent-withdrawn { background:#ffe3e3; color:#a61e1e; }
+.small { font-size:12px; } button.danger { background:#c92a2a; color:#fff; border:0; padding:6px 12px; border-radius:4px; cursor:pointer; }
 .chip.good { background:#ebfbee; color:#2b8a3e; } .chip.intent { background:#e7f5ff; color:#1864ab; } .chip.muted { color:var(--muted); }
 .spark { display:block; margin-top:4px; }
 "#;
@@ -55,6 +57,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
                     nav {
                         a href="/" { "Overview" }
                         a href="/customers" { "Customers" }
+                        a href="/audit" { "Audit" }
                     }
                     span.ws { "workspace " strong { (workspace) } }
                     form method="post" action="/logout" { button type="submit" { "Sign out" } }

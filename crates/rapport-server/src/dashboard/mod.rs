@@ -3,6 +3,7 @@
 //! A few lines of inline JavaScript refresh the live numbers; everything else is plain HTML.
 
 mod analysis;
+mod governance;
 mod layout;
 mod pages;
 
@@ -26,6 +27,9 @@ pub fn routes() -> Router<AppState> {
         .route("/customers/{id}", get(pages::customer))
         .route("/conversations/{id}", get(pages::conversation))
         .route("/dashboard/live.json", get(pages::live))
+        .route("/audit", get(governance::audit))
+        .route("/customers/{id}/export.json", get(governance::export))
+        .route("/customers/{id}/erase", post(governance::erase))
 }
 
 /// A signed-in dashboard user; anyone else is sent to the login page.
@@ -63,6 +67,7 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
                 workspace_id: rec.workspace_id,
                 workspace_name: rec.workspace_name,
                 role: rec.role,
+                key_id: rec.id,
             });
             let cookie = format!(
                 "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",

@@ -62,6 +62,11 @@ impl TestApp {
         }
     }
 
+    /// The directory holding the store's files.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

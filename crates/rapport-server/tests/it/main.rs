@@ -5,6 +5,7 @@ mod browser;
 mod common;
 mod conversations;
 mod dashboard;
+mod governance;
 mod interpretation;
 mod openapi;
 mod segment_sdk;

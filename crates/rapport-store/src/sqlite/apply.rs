@@ -153,6 +153,8 @@ pub(crate) struct PreparedEvent {
     pub(crate) issues: Vec<rapport_core::DataQualityIssue>,
     /// Whether the identity stage standardised this event's traits.
     pub(crate) standardized: bool,
+    /// Consent the event states, by purpose.
+    pub(crate) consents: Vec<(String, bool)>,
 }
 
 impl PreparedEvent {
@@ -189,6 +191,16 @@ impl PreparedEvent {
                 .map(|s| s.issues.clone())
                 .unwrap_or_default(),
             standardized: event.standard.is_some(),
+            consents: event
+                .standard
+                .as_ref()
+                .map(|s| {
+                    s.consents
+                        .iter()
+                        .map(|(p, g)| (p.as_str().to_owned(), *g))
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -216,6 +228,7 @@ pub(super) struct Applier<'c> {
     /// Why the merges about to happen happen: the event, its call type, and the kinds of
     /// identifiers it carried.
     cause: MergeCause,
+    tombstones: Option<super::govern::TombstoneGuard>,
 }
 
 #[derive(Default, Clone)]
@@ -235,6 +248,7 @@ impl<'c> Applier<'c> {
             channel_days: HashMap::new(),
             summary: IngestSummary::default(),
             cause: MergeCause::default(),
+            tombstones: None,
         }
     }
 
@@ -318,6 +332,23 @@ impl<'c> Applier<'c> {
             self.cause.rule,
             now_ms()
         ])?;
+        super::govern::append_audit(
+            c,
+            &[rapport_core::AuditEntry::new(
+                Some(WorkspaceId::from_trusted(self.ws.clone())),
+                rapport_core::Actor::System,
+                "profile.merged",
+                Some(survivor.to_owned()),
+                serde_json::json!({
+                    "merged": loser,
+                    "rule": self.cause.rule,
+                    "identifier_kinds": self.cause.kinds,
+                    "event": self.cause.message_id,
+                }),
+            )],
+        )?;
+        c.prepare_cached("UPDATE consents SET profile_id = ?1 WHERE profile_id = ?2")?
+            .execute([survivor, loser])?;
         c.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute([survivor, loser])?;
         c.prepare_cached(
@@ -463,6 +494,20 @@ impl<'c> Applier<'c> {
             self.summary.duplicates += 1;
             return Ok(());
         }
+        if self.tombstones.is_none() {
+            self.tombstones = Some(super::govern::TombstoneGuard::load(self.conn, &self.ws)?);
+        }
+        if let Some(guard) = &self.tombstones {
+            let mut named = event.ids.clone();
+            if let Some(prev) = &event.previous_id {
+                named.extend(Identifier::new(IdentifierKind::UserId, prev).ok());
+                named.extend(Identifier::new(IdentifierKind::AnonymousId, prev).ok());
+            }
+            if guard.blocks(self.conn, &self.ws, &named)? {
+                self.summary.suppressed += 1;
+                return Ok(());
+            }
+        }
         let mut ids = event.ids.clone();
         if let Some(prev) = &event.previous_id {
             // previousId names whichever identity the customer had before.
@@ -500,6 +545,16 @@ impl<'c> Applier<'c> {
         }
         if event.standardized {
             self.record_quality(&profile, event)?;
+        }
+        if !event.consents.is_empty() {
+            super::govern::apply_event_consents(
+                self.conn,
+                &self.ws,
+                &profile,
+                &event.consents,
+                event.ts,
+                &event.message_id,
+            )?;
         }
         self.summary.applied += 1;
         Ok(())

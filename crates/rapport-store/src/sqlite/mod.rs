@@ -8,6 +8,7 @@
 
 pub(crate) mod apply;
 mod cache;
+mod govern;
 mod read;
 pub mod schema;
 mod store_impl;
@@ -86,6 +87,9 @@ impl SqliteStore {
             )));
         }
         configure(&conn)?;
+        // Deleted content is overwritten, not just unlinked, so an erasure leaves no bytes of
+        // the customer in freed pages.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         // The writer keeps a larger page cache (its index inserts land all over the tree)
         // and leaves checkpoints to the checkpointer thread, except as a safety valve when
         // the WAL grows past ~200 MB.

@@ -137,6 +137,56 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX merge_log_survivor ON merge_log(survivor);
     CREATE INDEX merge_log_merged ON merge_log(merged);
     "#,
+    // 5: governance. Consent decisions per purpose; the audit chain (append-only: triggers
+    // refuse edits and deletions through SQL, and the hash chain exposes edits made around
+    // them); erasures by profile id, and the salted hashes of erased identifiers.
+    r#"
+    CREATE TABLE consents (
+        seq INTEGER PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        state TEXT NOT NULL,
+        source TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL
+    );
+    CREATE INDEX consents_profile ON consents(profile_id, purpose, at);
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        workspace_id TEXT,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_workspace ON audit_log(workspace_id, seq);
+    CREATE INDEX audit_subject ON audit_log(subject, seq) WHERE subject IS NOT NULL;
+    CREATE INDEX audit_action ON audit_log(action, seq);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TABLE workspace_secrets (
+        workspace_id TEXT PRIMARY KEY,
+        tombstone_salt BLOB NOT NULL
+    );
+    CREATE TABLE tombstones (
+        workspace_id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        erased_at INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, hash)
+    ) WITHOUT ROWID;
+    CREATE TABLE erasures (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        erased_at INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, profile_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

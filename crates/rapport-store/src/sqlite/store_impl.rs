@@ -4,16 +4,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
-    Channel, Conversation, ConversationId, CustomerRef, Event, Identifier, KeyRole, Message,
-    NewConversation, NewMessage, Profile, ProfileId, WorkspaceId, WorkspaceName,
+    AuditEntry, AuditRecord, Channel, ConsentChange, ConsentRecord, Conversation, ConversationId,
+    CustomerRef, Event, Identifier, KeyRole, Message, NewConversation, NewMessage, Profile,
+    ProfileId, WorkspaceId, WorkspaceName,
 };
 use rusqlite::{params, OptionalExtension};
 
 use super::apply::{now_ms, Applier, PreparedEvent};
-use super::{read, SqliteStore};
+use super::{govern, read, SqliteStore};
 use crate::{
-    ApiKeyRecord, ChannelCount, ConversationDetail, EventCursor, EventPage, IngestSummary,
-    MergeRecord, ProfileSummary, Store, StoreError, Workspace, WorkspaceStats,
+    ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, ErasureOptions, ErasureOutcome,
+    EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store, StoreError,
+    Workspace, WorkspaceStats,
 };
 
 fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
@@ -375,5 +377,62 @@ impl Store for SqliteStore {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+
+    async fn record_consents(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        changes: Vec<ConsentChange>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        self.write(move |c| govern::record_consents(c, ws.as_str(), id.as_str(), &changes, &audit))
+            .await
+    }
+
+    async fn consents(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        self.read(move |c| govern::consents(c, ws.as_str(), id.as_str()))
+            .await
+    }
+
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |c| govern::append_audit(c, &entries)).await
+    }
+
+    async fn audit_records(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.read(move |c| govern::audit_records(c, &query)).await
+    }
+
+    async fn erase_profile(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        options: ErasureOptions,
+        audit: AuditEntry,
+    ) -> Result<ErasureOutcome, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        let mut outcome = self
+            .write(move |c| govern::erase(c, ws.as_str(), id.as_str(), options, &audit))
+            .await?;
+        if !outcome.already_erased {
+            // Committed: now empty the write-ahead log, whose frames still hold the pages as
+            // they were before the erasure.
+            let path = self.path.clone();
+            outcome.log_purged = tokio::task::spawn_blocking(move || {
+                govern::purge_wal(&path, std::time::Duration::from_secs(20))
+            })
+            .await
+            .unwrap_or(false);
+        }
+        Ok(outcome)
     }
 }

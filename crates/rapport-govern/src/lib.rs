@@ -1,0 +1,12 @@
+//! Governance: the rules personal data and automated actions must pass, kept in one place.
+//!
+//! - [`consent`]: which purposes exist, where a customer stands on each, and the one gate every
+//!   outbound action passes. Only the gate can make a [`consent::Permitted`] value, and
+//!   dispatchers take nothing else, so an unchecked action cannot be sent.
+//! - [`audit`]: verification of the hash-chained audit log the store writes.
+//!
+//! This crate decides and checks; it does no I/O. The store persists consents and audit
+//! records; the server wires the gate in front of every channel.
+
+pub mod audit;
+pub mod consent;

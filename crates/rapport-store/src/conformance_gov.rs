@@ -1,0 +1,500 @@
+//! The governance part of the store contract: consents, the audit chain and erasure. Run by
+//! [`crate::conformance::run_all`].
+
+use chrono::{Duration, Utc};
+use rapport_core::{
+    Actor, AuditEntry, ConsentChange, ConsentState, Identifier, IdentifierKind, ProfileId, Purpose,
+    Standardized, WorkspaceId, WorkspaceName, GENESIS_HASH,
+};
+use serde_json::json;
+
+use crate::conformance::{event, DynStore};
+use crate::{AuditQuery, ErasureOptions, StoreError};
+
+async fn ws(store: &DynStore) -> WorkspaceId {
+    store
+        .workspace_by_name(&WorkspaceName::default_workspace())
+        .await
+        .expect("read workspace")
+        .expect("default workspace")
+        .id
+}
+
+fn purpose(p: &str) -> Purpose {
+    Purpose::parse(p).expect("purpose")
+}
+
+fn email(v: &str) -> Identifier {
+    Identifier::new(IdentifierKind::Email, v).expect("email")
+}
+
+async fn profile_of(store: &DynStore, ws: &WorkspaceId, id: &Identifier) -> ProfileId {
+    store
+        .profile_by_identifier(ws, id)
+        .await
+        .expect("lookup")
+        .expect("profile exists")
+        .id
+}
+
+fn entry(ws: &WorkspaceId, action: &str, subject: &str) -> AuditEntry {
+    AuditEntry::new(
+        Some(ws.clone()),
+        Actor::ApiKey("key_test".into()),
+        action,
+        Some(subject.to_owned()),
+        json!({"n": 1}),
+    )
+}
+
+pub async fn consents_keep_history_and_follow_merges(store: DynStore) {
+    let ws = ws(&store).await;
+    store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "identify", "userId": "c1", "messageId": "c-m1",
+            "traits": {"email": "c1@example.com"}}),
+            )],
+        )
+        .await
+        .expect("ingest");
+    let id = profile_of(&store, &ws, &email("c1@example.com")).await;
+    let now = Utc::now();
+    let change = |p: &str, s, at| ConsentChange {
+        purpose: purpose(p),
+        state: s,
+        source: "api".into(),
+        at,
+    };
+    let recs = store
+        .record_consents(
+            &ws,
+            &id,
+            vec![
+                change("marketing_email", ConsentState::Granted, now),
+                change(
+                    "marketing_email",
+                    ConsentState::Denied,
+                    now - Duration::hours(1),
+                ),
+            ],
+            vec![entry(&ws, "consent.granted", id.as_str())],
+        )
+        .await
+        .expect("record");
+    assert_eq!(recs.len(), 2, "both decisions are kept in the history");
+    assert_eq!(
+        recs.last().expect("latest").state,
+        ConsentState::Granted,
+        "history is ordered by decision time: the later grant is in force"
+    );
+    let missing = ProfileId::generate();
+    assert!(matches!(
+        store.consents(&ws, &missing).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.record_consents(&ws, &missing, vec![], vec![]).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // An anonymous visitor with consent of their own becomes the same customer: the consent
+    // history moves to the surviving profile.
+    let mut e = event(
+        json!({"type": "track", "anonymousId": "anon-c1", "messageId": "c-m2",
+        "event": "Viewed", "context": {"consent": {"categoryPreferences": {"analytics": true}}}}),
+    );
+    e = e.with_standard(Standardized {
+        consents: vec![(purpose("analytics"), true)],
+        ..Default::default()
+    });
+    store.ingest(&ws, vec![e]).await.expect("ingest anon");
+    store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "identify", "userId": "c1", "anonymousId": "anon-c1", "messageId": "c-m3"}),
+            )],
+        )
+        .await
+        .expect("stitch");
+    let all = store.consents(&ws, &id).await.expect("consents");
+    assert!(
+        all.iter()
+            .any(|c| c.purpose.as_str() == "analytics" && c.state == ConsentState::Granted),
+        "{all:?}"
+    );
+}
+
+pub async fn segment_consent_records_changes_only(store: DynStore) {
+    let ws = ws(&store).await;
+    let send = |mid: &str, ts: &str, granted: bool| {
+        event(
+            json!({"type": "track", "userId": "s1", "messageId": mid, "event": "Viewed",
+            "timestamp": ts}),
+        )
+        .with_standard(Standardized {
+            consents: vec![(purpose("marketing_sms"), granted)],
+            ..Default::default()
+        })
+    };
+    store
+        .ingest(
+            &ws,
+            vec![
+                send("s-1", "2025-03-01T10:00:00Z", true),
+                send("s-2", "2025-03-01T11:00:00Z", true),
+                send("s-3", "2025-03-01T12:00:00Z", false),
+                // Older than the decision in force: history only, no change.
+                send("s-4", "2025-02-01T12:00:00Z", true),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let id = profile_of(
+        &store,
+        &ws,
+        &Identifier::new(IdentifierKind::UserId, "s1").expect("uid"),
+    )
+    .await;
+    let states: Vec<ConsentState> = store
+        .consents(&ws, &id)
+        .await
+        .expect("consents")
+        .into_iter()
+        .map(|c| c.state)
+        .collect();
+    assert_eq!(
+        states,
+        [ConsentState::Granted, ConsentState::Withdrawn],
+        "a repeated preference is not a change; taking back a grant is a withdrawal"
+    );
+    let audit = store
+        .audit_records(AuditQuery {
+            subject: Some(id.as_str().to_owned()),
+            action_prefix: Some("consent.".into()),
+            ascending: true,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["consent.granted", "consent.withdrawn"]);
+}
+
+pub async fn audit_chain_links_every_record(store: DynStore) {
+    let ws = ws(&store).await;
+    let other = store
+        .create_workspace(&WorkspaceName::parse("audited").expect("name"))
+        .await
+        .expect("workspace")
+        .id;
+    let first = store
+        .append_audit(vec![
+            entry(&ws, "profile.exported", "prof_a"),
+            entry(&other, "profile.exported", "prof_b"),
+        ])
+        .await
+        .expect("append");
+    let second = store
+        .append_audit(vec![entry(&ws, "consent.granted", "prof_a")])
+        .await
+        .expect("append");
+    assert!(store.append_audit(vec![]).await.expect("empty").is_empty());
+    let all = store
+        .audit_records(AuditQuery {
+            ascending: true,
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("read");
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].prev_hash, GENESIS_HASH);
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.seq, i as i64 + 1, "sequence has no gaps");
+        assert_eq!(r.hash, r.compute_hash(), "stored hash matches the fields");
+        if i > 0 {
+            assert_eq!(
+                r.prev_hash,
+                all[i - 1].hash,
+                "each record names the one before"
+            );
+        }
+    }
+    assert_eq!(all[0], first[0]);
+    assert_eq!(all[2], second[0]);
+
+    let mine = store
+        .audit_records(AuditQuery {
+            workspace: Some(ws.clone()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("read ws");
+    assert_eq!(
+        mine.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [3, 1],
+        "newest first"
+    );
+    let page = store
+        .audit_records(AuditQuery {
+            from_seq: Some(3),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("page");
+    assert_eq!(page[0].seq, 2);
+    let exported = store
+        .audit_records(AuditQuery {
+            action_prefix: Some("profile.".into()),
+            subject: Some("prof_b".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("filter");
+    assert_eq!(exported.len(), 1);
+    assert_eq!(
+        exported[0].workspace.as_deref(),
+        Some(other.as_str()),
+        "records name their workspace"
+    );
+}
+
+pub async fn merges_are_audited(store: DynStore) {
+    let ws = ws(&store).await;
+    store
+        .ingest(
+            &ws,
+            vec![
+                event(json!({"type": "page", "anonymousId": "m-anon", "messageId": "mg-1", "name": "Home"})),
+                event(json!({"type": "identify", "userId": "m-user", "messageId": "mg-2"})),
+                event(json!({"type": "alias", "userId": "m-user", "previousId": "m-anon", "messageId": "mg-3"})),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let merges = store
+        .audit_records(AuditQuery {
+            action_prefix: Some("profile.merged".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(merges.len(), 1, "{merges:?}");
+    let d = merges[0].details_value();
+    assert_eq!(d["rule"], "alias");
+    assert!(
+        !merges[0].details.contains("m-anon") && !merges[0].details.contains("m-user"),
+        "the audit log names no identifier values: {}",
+        merges[0].details
+    );
+}
+
+pub async fn erasure_removes_the_customer_and_blocks_rebuilding(store: DynStore) {
+    use rapport_core::{
+        Author, ConversationChannel, CustomerRef, Direction, MessageText, NewConversation,
+        NewMessage,
+    };
+    let ws = ws(&store).await;
+    store
+        .ingest(
+            &ws,
+            vec![
+                event(json!({"type": "page", "anonymousId": "e-anon", "messageId": "er-1", "name": "Home"})),
+                event(json!({"type": "identify", "userId": "e-user", "anonymousId": "e-anon", "messageId": "er-2",
+                    "traits": {"name": "Erin Erased", "email": "erin@example.com"}})),
+                event(json!({"type": "identify", "userId": "keep-user", "messageId": "er-3",
+                    "traits": {"name": "Kim Kept"}})),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let id = profile_of(&store, &ws, &email("erin@example.com")).await;
+    let conv = store
+        .open_conversation(
+            &ws,
+            CustomerRef::Profile(id.clone()),
+            NewConversation {
+                channel: ConversationChannel::Chat,
+                subject: Some("Refund".into()),
+                opened_at: Utc::now(),
+            },
+        )
+        .await
+        .expect("conversation");
+    store
+        .add_message(
+            &ws,
+            &conv.id,
+            NewMessage {
+                direction: Direction::Inbound,
+                author: Author::Customer,
+                text: MessageText::parse("I am Erin and I want my refund").expect("text"),
+                sent_at: Utc::now(),
+                external_id: None,
+                analysis: None,
+            },
+        )
+        .await
+        .expect("message");
+    store
+        .record_consents(
+            &ws,
+            &id,
+            vec![ConsentChange {
+                purpose: purpose("profiling"),
+                state: ConsentState::Granted,
+                source: "api".into(),
+                at: Utc::now(),
+            }],
+            vec![],
+        )
+        .await
+        .expect("consent");
+
+    let out = store
+        .erase_profile(
+            &ws,
+            &id,
+            ErasureOptions::default(),
+            entry(&ws, "profile.erased", id.as_str()),
+        )
+        .await
+        .expect("erase");
+    assert!(!out.already_erased);
+    assert_eq!(out.profile_id, id.as_str());
+    assert_eq!(out.events, 3, "two calls and the message on the timeline");
+    assert_eq!((out.conversations, out.messages), (1, 1));
+    assert_eq!(out.consents, 1);
+    assert_eq!(out.identifiers, 3, "user id, email and anonymous id");
+    assert_eq!(out.tombstones, 3);
+
+    assert!(store.profile(&ws, &id).await.expect("read").is_none());
+    assert!(store
+        .profile_by_identifier(&ws, &email("erin@example.com"))
+        .await
+        .expect("read")
+        .is_none());
+    assert!(store
+        .conversation(&ws, &conv.id)
+        .await
+        .expect("read")
+        .is_none());
+    assert!(store
+        .search_profiles(&ws, "erin", 10)
+        .await
+        .expect("search")
+        .is_empty());
+    assert_eq!(
+        store
+            .search_profiles(&ws, "kim", 10)
+            .await
+            .expect("search")
+            .len(),
+        1,
+        "other customers are untouched"
+    );
+
+    // Erasing again is harmless and says so; an id never seen is not found.
+    let again = store
+        .erase_profile(
+            &ws,
+            &id,
+            ErasureOptions::default(),
+            entry(&ws, "profile.erased", id.as_str()),
+        )
+        .await
+        .expect("repeat");
+    assert!(again.already_erased);
+    assert!(matches!(
+        store
+            .erase_profile(
+                &ws,
+                &ProfileId::generate(),
+                ErasureOptions::default(),
+                entry(&ws, "profile.erased", "x"),
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // A late event naming the erased customer does not bring them back.
+    let s = store
+        .ingest(
+            &ws,
+            vec![
+                event(json!({"type": "track", "anonymousId": "e-anon", "messageId": "er-late", "event": "Late"})),
+                event(json!({"type": "identify", "userId": "someone-new", "messageId": "er-new"})),
+            ],
+        )
+        .await
+        .expect("late ingest");
+    assert_eq!((s.applied, s.suppressed), (1, 1));
+    assert!(store
+        .profile_by_identifier(
+            &ws,
+            &Identifier::new(IdentifierKind::AnonymousId, "e-anon").expect("anon")
+        )
+        .await
+        .expect("read")
+        .is_none());
+
+    let audit = store
+        .audit_records(AuditQuery {
+            subject: Some(id.as_str().to_owned()),
+            action_prefix: Some("profile.erased".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    assert_eq!(audit.len(), 1, "a repeated erasure writes nothing");
+    assert_eq!(audit[0].details_value()["events"], 3);
+}
+
+pub async fn erasure_without_tombstones_lets_the_customer_return(store: DynStore) {
+    let ws = ws(&store).await;
+    store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "identify", "userId": "back", "messageId": "b-1"}),
+            )],
+        )
+        .await
+        .expect("ingest");
+    let uid = Identifier::new(IdentifierKind::UserId, "back").expect("uid");
+    let id = profile_of(&store, &ws, &uid).await;
+    let out = store
+        .erase_profile(
+            &ws,
+            &id,
+            ErasureOptions { tombstone: false },
+            entry(&ws, "profile.erased", id.as_str()),
+        )
+        .await
+        .expect("erase");
+    assert_eq!(out.tombstones, 0);
+    let s = store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "identify", "userId": "back", "messageId": "b-2"}),
+            )],
+        )
+        .await
+        .expect("ingest");
+    assert_eq!(s.applied, 1);
+    assert_ne!(
+        profile_of(&store, &ws, &uid).await,
+        id,
+        "a new profile, not the old one"
+    );
+}
