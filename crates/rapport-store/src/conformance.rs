@@ -52,6 +52,7 @@ where
     gov::merges_are_audited(make().await).await;
     gov::erasure_removes_the_customer_and_blocks_rebuilding(make().await).await;
     gov::erasure_without_tombstones_lets_the_customer_return(make().await).await;
+    gov::concurrent_appenders_keep_one_chain(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {

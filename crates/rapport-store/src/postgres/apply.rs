@@ -9,13 +9,14 @@ use chrono::Utc;
 use deadpool_postgres::{Client, Transaction};
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
-    Conversation, ConversationId, ConversationStatus, CustomerRef, EventType, Identifier,
-    IdentifierKind, Message, MessageId, NewConversation, NewMessage, ProfileId, WorkspaceId,
-    WorkspaceName,
+    Actor, AuditEntry, ConsentState, Conversation, ConversationId, ConversationStatus, CustomerRef,
+    EventType, Identifier, IdentifierKind, Message, MessageId, NewConversation, NewMessage,
+    ProfileId, Purpose, WorkspaceId, WorkspaceName,
 };
 use serde_json::{json, Map, Value};
 
 use super::flush::{write_channel_days, EventRow, Pending, QualityOp, TraitValue};
+use super::govern::{self, ConsentRow};
 use super::{exec, pg_error, query, query_opt, read, Failure};
 use crate::sqlite::apply::{DisplayFields, PreparedEvent, DISPLAY_TRAITS};
 use crate::{IngestSummary, StoreError};
@@ -73,6 +74,13 @@ pub(super) struct Applier<'t> {
     channel_days: BTreeMap<(i64, &'static str), i64>,
     summary: IngestSummary,
     cause: MergeCause,
+    /// Identifiers of erased customers among those the batch names.
+    tombstoned: HashSet<IdKey>,
+    /// The consent decision in force per purpose, for profiles whose consent an event stated.
+    /// Kept current as decisions are added; forgotten at each merge (which moves decisions).
+    consent_states: HashMap<String, HashMap<String, (ConsentState, i64)>>,
+    /// Audit records this transaction owes, appended last (see `govern`).
+    audit: Vec<AuditEntry>,
 }
 
 impl<'t> Applier<'t> {
@@ -89,6 +97,9 @@ impl<'t> Applier<'t> {
             channel_days: BTreeMap::new(),
             summary: IngestSummary::default(),
             cause: MergeCause::default(),
+            tombstoned: HashSet::new(),
+            consent_states: HashMap::new(),
+            audit: Vec::new(),
         }
     }
 
@@ -105,18 +116,22 @@ impl<'t> Applier<'t> {
         {
             self.seen.insert(r.get(0));
         }
-        let mut keys: BTreeSet<IdKey> = BTreeSet::new();
+        let mut named: BTreeSet<&Identifier> = BTreeSet::new();
+        let mut previous: Vec<Identifier> = Vec::new();
         for e in events {
-            keys.extend(e.ids.iter().map(key));
+            named.extend(e.ids.iter());
             if let Some(prev) = &e.previous_id {
                 for kind in [IdentifierKind::UserId, IdentifierKind::AnonymousId] {
-                    if let Ok(id) = Identifier::new(kind, prev) {
-                        keys.insert(key(&id));
-                    }
+                    previous.extend(Identifier::new(kind, prev).ok());
                 }
             }
         }
-        self.lookup(keys).await
+        named.extend(previous.iter());
+        self.lookup(named.iter().map(|i| key(i)).collect()).await?;
+        // After the lookup, so an erasure racing this batch is either seen here or noticed by
+        // the lookup's locks (see `govern::tombstoned`).
+        self.tombstoned = govern::tombstoned(self.tx, &self.ws, named.into_iter().cloned()).await?;
+        Ok(())
     }
 
     /// Reads the owners of `keys` not known yet and locks them.
@@ -148,7 +163,18 @@ impl<'t> Applier<'t> {
             owners.push(owner.clone());
             self.ids.insert((kind.as_str(), r.get(1)), owner);
         }
-        self.lock(owners).await
+        self.lock(owners.clone()).await?;
+        // An identifier's owner that is gone once locked was erased by a transaction that
+        // committed after the lookup: start again, to see its tombstones.
+        if owners
+            .iter()
+            .any(|o| !self.live.contains_key(&self.canonical(o)))
+        {
+            return Err(Failure::Retry(
+                "a customer was erased by a concurrent write",
+            ));
+        }
+        Ok(())
     }
 
     /// Locks each profile (in id order) and learns whether it is live. A profile found merged
@@ -330,6 +356,27 @@ impl<'t> Applier<'t> {
     async fn merge(&mut self, survivor: &str, loser: &str) -> Result<(), Failure> {
         let tx = self.tx;
         let params: &super::Params<'_> = &[&survivor, &loser];
+        // Names identifiers by kind only: the audit log must hold no personal data.
+        self.audit.push(AuditEntry::new(
+            Some(WorkspaceId::from_trusted(self.ws.clone())),
+            Actor::System,
+            "profile.merged",
+            Some(survivor.to_owned()),
+            json!({
+                "merged": loser,
+                "rule": self.cause.rule,
+                "identifier_kinds": self.cause.kinds,
+                "event": self.cause.message_id,
+            }),
+        ));
+        exec(
+            tx,
+            "UPDATE consents SET profile_id = $1 WHERE profile_id = $2",
+            params,
+        )
+        .await?;
+        self.consent_states.remove(survivor);
+        self.consent_states.remove(loser);
         exec(
             tx,
             "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at)
@@ -422,10 +469,15 @@ impl<'t> Applier<'t> {
 
     /// Applies one validated event.
     pub(super) async fn apply(&mut self, event: &PreparedEvent) -> Result<(), Failure> {
-        if !self.seen.insert(event.message_id.clone()) {
+        if self.seen.contains(&event.message_id) {
             self.summary.duplicates += 1;
             return Ok(());
         }
+        if !self.tombstoned.is_empty() && self.names_erased_customer(event) {
+            self.summary.suppressed += 1;
+            return Ok(());
+        }
+        self.seen.insert(event.message_id.clone());
         let mut ids = event.ids.clone();
         if let Some(prev) = &event.previous_id {
             // previousId names whichever identity the customer had before.
@@ -502,7 +554,77 @@ impl<'t> Applier<'t> {
                 });
             }
         }
+        if !event.consents.is_empty() {
+            self.apply_event_consents(&profile, event).await?;
+        }
         self.summary.applied += 1;
+        Ok(())
+    }
+
+    /// Whether an event names an identifier of an erased customer, its previousId included.
+    fn names_erased_customer(&self, event: &PreparedEvent) -> bool {
+        let named = event.ids.iter().map(key);
+        let previous = event.previous_id.iter().flat_map(|prev| {
+            [IdentifierKind::UserId, IdentifierKind::AnonymousId]
+                .into_iter()
+                .filter_map(|kind| Identifier::new(kind, prev).ok())
+                .map(|id| key(&id))
+        });
+        named.chain(previous).any(|k| self.tombstoned.contains(&k))
+    }
+
+    /// Applies the consent an event states, as SQLite does: a purpose's state changes only
+    /// when the event is newer than the decision in force and says something different, and
+    /// taking back a grant is a withdrawal. The profile is locked by this transaction, so the
+    /// decisions read here stay current until it commits.
+    async fn apply_event_consents(
+        &mut self,
+        profile: &str,
+        event: &PreparedEvent,
+    ) -> Result<(), Failure> {
+        if !self.consent_states.contains_key(profile) {
+            let states = govern::consent_states(self.tx, profile).await?;
+            self.consent_states.insert(profile.to_owned(), states);
+        }
+        let Some(states) = self.consent_states.get_mut(profile) else {
+            return Ok(());
+        };
+        for (purpose, granted) in &event.consents {
+            let Some(purpose) = Purpose::parse(purpose) else {
+                continue;
+            };
+            let said = if *granted {
+                ConsentState::Granted
+            } else {
+                ConsentState::Denied
+            };
+            let current = states.get(purpose.as_str()).copied();
+            match current {
+                Some((s, _)) if s == said => continue,
+                Some((_, at)) if at > event.ts => continue,
+                _ => {}
+            }
+            let state = match (said, current) {
+                (ConsentState::Denied, Some((ConsentState::Granted, _))) => ConsentState::Withdrawn,
+                (s, _) => s,
+            };
+            states.insert(purpose.as_str().to_owned(), (state, event.ts));
+            self.pending.consents.push(ConsentRow {
+                profile: profile.to_owned(),
+                purpose: purpose.as_str().to_owned(),
+                state,
+                source: "segment".into(),
+                at: event.ts,
+                recorded_at: now_ms(),
+            });
+            self.audit.push(AuditEntry::new(
+                Some(WorkspaceId::from_trusted(self.ws.clone())),
+                Actor::System,
+                &format!("consent.{}", state.as_str()),
+                Some(profile.to_owned()),
+                json!({"purpose": purpose.as_str(), "source": "segment", "event": event.message_id}),
+            ));
+        }
         Ok(())
     }
 
@@ -560,6 +682,8 @@ impl<'t> Applier<'t> {
             .await?;
         }
         write_channel_days(self.tx, &self.ws, &self.channel_days).await?;
+        // Last, so the audit head is held only until the commit that follows.
+        govern::append_audit(self.tx, &self.audit).await?;
         Ok(self.summary)
     }
 

@@ -75,6 +75,8 @@ pub(super) struct Pending {
     pub(super) traits: BTreeMap<(String, String), TraitValue>,
     pub(super) quality: Vec<QualityOp>,
     pub(super) deltas: BTreeMap<String, Delta>,
+    /// Consent decisions stated by events, in event order.
+    pub(super) consents: Vec<super::govern::ConsentRow>,
 }
 
 impl Pending {
@@ -145,6 +147,7 @@ impl Pending {
         if !self.quality.is_empty() {
             write_quality(tx, self.quality).await?;
         }
+        super::govern::insert_consents(tx, ws, &self.consents).await?;
         if !self.deltas.is_empty() {
             let ids: Vec<&str> = self.deltas.keys().map(String::as_str).collect();
             let first: Vec<Option<i64>> = self.deltas.values().map(|d| d.first).collect();

@@ -34,6 +34,7 @@
 
 mod apply;
 mod flush;
+mod govern;
 mod read;
 pub mod schema;
 mod store_impl;

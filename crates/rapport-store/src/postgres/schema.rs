@@ -139,6 +139,78 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX merge_log_survivor ON merge_log (survivor);
     CREATE INDEX merge_log_merged ON merge_log (merged);
     "#,
+    // 2: governance, as SQLite's migration 5. Consent decisions per purpose; the audit chain
+    // and its head; the salt of each workspace's tombstones, the tombstones themselves (salted
+    // hashes of erased identifiers) and the ids of erased profiles.
+    //
+    // The chain is one sequence across all workspaces and all nodes. `audit_head` is a single
+    // row holding the last sequence number and hash: every appender locks it (`FOR UPDATE`) as
+    // the last step of its transaction and moves it along with its records, so appenders on any
+    // number of nodes queue on that row, numbers come out without gaps (a rolled-back append
+    // leaves the head where it was), and the chain order is the commit order. Locking the
+    // newest `audit_log` row instead would not do: on an empty log there is no row to lock.
+    //
+    // The log refuses UPDATE, DELETE and TRUNCATE through a trigger. An owner or superuser can
+    // still disable the trigger or write the files; the hash chain is what exposes that.
+    r#"
+    CREATE TABLE consents (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        state TEXT NOT NULL,
+        source TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        recorded_at BIGINT NOT NULL
+    );
+    CREATE INDEX consents_profile ON consents (profile_id, purpose, at);
+    CREATE TABLE audit_head (
+        only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    INSERT INTO audit_head (seq, hash)
+        VALUES (0, '0000000000000000000000000000000000000000000000000000000000000000');
+    CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY,
+        at BIGINT NOT NULL,
+        workspace_id TEXT,
+        actor TEXT NOT NULL,
+        action TEXT COLLATE "C" NOT NULL,
+        subject TEXT,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX audit_workspace ON audit_log (workspace_id, seq);
+    CREATE INDEX audit_subject ON audit_log (subject, seq) WHERE subject IS NOT NULL;
+    CREATE INDEX audit_action ON audit_log (action, seq);
+    CREATE FUNCTION audit_log_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'insufficient_privilege';
+    END
+    $$;
+    CREATE TRIGGER audit_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();
+    CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_is_append_only();
+    CREATE TABLE workspace_secrets (
+        workspace_id TEXT PRIMARY KEY,
+        tombstone_salt BYTEA NOT NULL
+    );
+    CREATE TABLE tombstones (
+        workspace_id TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        erased_at BIGINT NOT NULL,
+        PRIMARY KEY (workspace_id, hash)
+    );
+    CREATE TABLE erasures (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        erased_at BIGINT NOT NULL,
+        PRIMARY KEY (workspace_id, profile_id)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

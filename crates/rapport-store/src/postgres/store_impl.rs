@@ -7,16 +7,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
-    Channel, Conversation, ConversationId, CustomerRef, Event, Identifier, KeyRole, Message,
-    NewConversation, NewMessage, Profile, ProfileId, WorkspaceId, WorkspaceName,
+    AuditEntry, AuditRecord, Channel, ConsentChange, ConsentRecord, Conversation, ConversationId,
+    CustomerRef, Event, Identifier, KeyRole, Message, NewConversation, NewMessage, Profile,
+    ProfileId, WorkspaceId, WorkspaceName,
 };
 
 use super::apply::{now_ms, Applier};
-use super::{exec, pg_error, query, query_opt, read, PostgresStore};
+use super::{exec, govern, pg_error, query, query_opt, read, PostgresStore};
 use crate::sqlite::apply::PreparedEvent;
 use crate::{
-    ApiKeyRecord, ChannelCount, ConversationDetail, EventCursor, EventPage, IngestSummary,
-    MergeRecord, ProfileSummary, Store, StoreError, Workspace, WorkspaceStats,
+    ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, ErasureOptions, ErasureOutcome,
+    EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store, StoreError,
+    Workspace, WorkspaceStats,
 };
 
 impl PostgresStore {
@@ -430,5 +432,80 @@ impl Store for PostgresStore {
             })
         })
         .await
+    }
+
+    async fn record_consents(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        changes: Vec<ConsentChange>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        // Shared with each attempt of the write, which may run more than once.
+        let (changes, audit) = (Arc::new(changes), Arc::new(audit));
+        self.write(|tx| {
+            let (ws, id) = (ws.clone(), id.clone());
+            let (changes, audit) = (changes.clone(), audit.clone());
+            Box::pin(async move {
+                govern::record_consents(tx, ws.as_str(), id.as_str(), &changes, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn consents(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        self.read(move |tx| {
+            Box::pin(async move { govern::consents(tx, ws.as_str(), id.as_str()).await })
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = Arc::new(entries);
+        self.write(|tx| {
+            let entries = entries.clone();
+            Box::pin(async move { govern::append_audit(tx, &entries).await })
+        })
+        .await
+    }
+
+    async fn audit_records(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.read(move |tx| Box::pin(async move { govern::audit_records(tx, &query).await }))
+            .await
+    }
+
+    async fn erase_profile(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        options: ErasureOptions,
+        audit: AuditEntry,
+    ) -> Result<ErasureOutcome, StoreError> {
+        let (ws, id, audit) = (workspace.clone(), profile.clone(), Arc::new(audit));
+        let outcome = self
+            .write(|tx| {
+                let (ws, id, audit) = (ws.clone(), id.clone(), audit.clone());
+                Box::pin(async move {
+                    govern::erase(tx, ws.as_str(), id.as_str(), options, &audit).await
+                })
+            })
+            .await?;
+        if !outcome.already_erased {
+            // Committed: reclaim the deleted rows. PostgreSQL's write-ahead log still holds
+            // them and is out of the store's reach, so `log_purged` stays false (see
+            // `govern::vacuum_after_erasure` for what VACUUM does and does not remove).
+            let client = self.client().await?;
+            govern::vacuum_after_erasure(&client).await;
+        }
+        Ok(outcome)
     }
 }
