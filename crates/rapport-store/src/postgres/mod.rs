@@ -26,6 +26,11 @@
 //! No lock is held across transactions and no advisory lock per identifier is needed (PostgreSQL
 //! keeps advisory locks in a small shared table that a 10,000-event batch would overflow).
 //!
+//! **Governance.** Consents, the audit chain (one chain for every workspace and node, kept
+//! gapless by a single `audit_head` row each appender locks last) and erasure live in `govern`.
+//! Erasure deletes the customer's rows in one transaction, then vacuums the tables; what that
+//! does and does not remove from the server's files is spelled out there.
+//!
 //! **Bulk writes.** An ingest batch is resolved in memory against identities and profiles read in
 //! one query each, and its rows (profiles, identities, events, traits, counters) are written with
 //! one multi-row `INSERT ... SELECT FROM unnest($1, $2, ...)` per table: a handful of round trips
