@@ -107,6 +107,19 @@ pub fn valid_schema_name(name: &str) -> bool {
         && !name.starts_with("pg_")
 }
 
+/// Checks, without connecting, that `url` is a connection URL (`postgres://...`) or a
+/// `key=value` connection string this backend can use. The error never repeats the URL, which
+/// may hold a password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let cfg: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| format!("is not a PostgreSQL connection URL ({e})"))?;
+    if cfg.get_hosts().is_empty() {
+        return Err("names no host".into());
+    }
+    Ok(())
+}
+
 fn describe_target(cfg: &tokio_postgres::Config) -> String {
     let host = cfg
         .get_hosts()
