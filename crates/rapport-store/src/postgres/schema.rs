@@ -293,14 +293,6 @@ pub async fn migrate_to(client: &mut Client, schema: &str, target: i64) -> Resul
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_audit_head_starts_at_the_genesis_hash() {
-        assert!(super::MIGRATIONS[1].contains(rapport_core::GENESIS_HASH));
-    }
-}
-
 /// The version `schema` is at (0 when it has none).
 pub async fn version(client: &Client, schema: &str) -> Result<i64, StoreError> {
     debug_assert!(super::valid_schema_name(schema));
@@ -312,4 +304,12 @@ pub async fn version(client: &Client, schema: &str) -> Result<i64, StoreError> {
         .await
         .map_err(pg_error)?;
     Ok(row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_audit_head_starts_at_the_genesis_hash() {
+        assert!(super::MIGRATIONS[1].contains(rapport_core::GENESIS_HASH));
+    }
 }
