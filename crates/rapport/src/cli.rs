@@ -8,10 +8,9 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use rapport_core::{KeyRole, WorkspaceName};
 use rapport_server::AppState;
-use rapport_store::sqlite::SqliteStore;
 use rapport_store::Store;
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, StorageConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,7 +28,7 @@ pub struct Cli {
 
 #[derive(Debug, clap::Args, Clone, Default)]
 pub struct StoreArgs {
-    /// Directory of the embedded store.
+    /// Directory of the embedded store (the `sqlite` backend).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
@@ -200,10 +199,34 @@ fn init_logging(config: &Config) {
         .try_init();
 }
 
-pub fn open_store(dir: &Path) -> Result<Arc<SqliteStore>> {
-    SqliteStore::open(dir)
-        .map(Arc::new)
-        .with_context(|| format!("cannot open the store in {}", dir.display()))
+/// Opens the configured store: the embedded SQLite store in `storage.data_dir`, or the
+/// PostgreSQL store at `storage.url` in `storage.schema` (created and migrated if needed, the
+/// server retried until `storage.connect_timeout_secs`).
+pub async fn open_store(storage: &StorageConfig) -> Result<Arc<dyn Store>> {
+    match storage.backend.as_str() {
+        "sqlite" => rapport_store::open_sqlite(&storage.data_dir)
+            .with_context(|| format!("cannot open the store in {}", storage.data_dir.display())),
+        "postgres" => {
+            let url = storage
+                .url
+                .as_ref()
+                .ok_or_else(|| anyhow!("storage.url is required for the postgres backend"))?;
+            let options = rapport_store::postgres::PostgresOptions {
+                connect_timeout: std::time::Duration::from_secs(storage.connect_timeout_secs),
+                ..Default::default()
+            };
+            rapport_store::open_postgres(url.expose(), &storage.schema, options)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open the PostgreSQL store (schema {}) at {}",
+                        storage.schema,
+                        url.redacted()
+                    )
+                })
+        }
+        other => Err(anyhow!("storage.backend {other:?} is not a backend")),
+    }
 }
 
 pub async fn workspace_id(store: &dyn Store, name: &str) -> Result<rapport_core::WorkspaceId> {
@@ -217,10 +240,20 @@ pub async fn workspace_id(store: &dyn Store, name: &str) -> Result<rapport_core:
         .id)
 }
 
-fn data_dir(config: &Config, args: &StoreArgs) -> PathBuf {
-    args.data_dir
-        .clone()
-        .unwrap_or_else(|| config.storage.data_dir.clone())
+/// The storage settings with the command's flags applied. `--data-dir` names the embedded
+/// store's directory, so it is refused when another backend is configured rather than ignored.
+fn storage(config: &Config, args: &StoreArgs) -> Result<StorageConfig> {
+    let mut storage = config.storage.clone();
+    if let Some(dir) = &args.data_dir {
+        if storage.backend != "sqlite" {
+            return Err(anyhow!(
+                "--data-dir is for the sqlite backend, but storage.backend is {:?}",
+                storage.backend
+            ));
+        }
+        storage.data_dir = dir.clone();
+    }
+    Ok(storage)
 }
 
 /// Binds the listener; port 0 picks a free port.
@@ -285,7 +318,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .validate()
                 .map_err(|p| anyhow!("invalid configuration:\n  - {}", p.join("\n  - ")))?;
             init_logging(&config);
-            let store = open_store(&data_dir(&config, &args.store))?;
+            let store = open_store(&storage(&config, &args.store)?).await?;
             let listener = bind(&config.server.addr).await?;
             let state = AppState::new(store.clone(), config.limits(), config.engine_options())?;
             println!("Rapport listening on http://{}", listener.local_addr()?);
@@ -323,13 +356,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Workspaces { command } => match command {
             WorkspaceCommand::Create { name, store } => {
                 let name = WorkspaceName::parse(&name).map_err(|e| anyhow!(e))?;
-                let s = open_store(&data_dir(&config, &store))?;
+                let s = open_store(&storage(&config, &store)?).await?;
                 let ws = s.create_workspace(&name).await?;
                 println!("created workspace {} ({})", ws.name, ws.id);
                 Ok(())
             }
             WorkspaceCommand::List { store } => {
-                let s = open_store(&data_dir(&config, &store))?;
+                let s = open_store(&storage(&config, &store)?).await?;
                 for ws in s.list_workspaces().await? {
                     println!("{}\t{}", ws.name, ws.id);
                 }
@@ -344,7 +377,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     store,
                 },
         } => {
-            let s = open_store(&data_dir(&config, &store))?;
+            let s = open_store(&storage(&config, &store)?).await?;
             let ws = workspace_id(s.as_ref(), &workspace).await?;
             let role = match role {
                 RoleArg::Write => KeyRole::Write,
@@ -371,7 +404,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     store,
                 },
         } => {
-            let s = open_store(&data_dir(&config, &store))?;
+            let s = open_store(&storage(&config, &store)?).await?;
             let ws = workspace_id(s.as_ref(), &workspace).await?;
             crate::import::events(
                 s.as_ref(),
@@ -385,7 +418,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { store, json },
         } => {
-            let s = open_store(&data_dir(&config, &store))?;
+            let s = open_store(&storage(&config, &store)?).await?;
             crate::audit::verify(s.as_ref(), json).await
         }
         Command::Bench { command } => crate::bench::run(command, &config).await,
@@ -401,7 +434,10 @@ fn toml_like(config: &Config) -> Result<String> {
             out.push_str(&format!("[{section}]\n"));
             if let serde_json::Value::Object(keys) = body {
                 for (k, v) in keys {
-                    out.push_str(&format!("{k} = {v}\n"));
+                    // An unset option (such as storage.url) is left out, as TOML has no null.
+                    if !v.is_null() {
+                        out.push_str(&format!("{k} = {v}\n"));
+                    }
                 }
             }
             out.push('\n');
