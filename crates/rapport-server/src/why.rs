@@ -71,12 +71,8 @@ fn refused(e: LinkError) -> Response {
         .into_response()
 }
 
-fn check(state: &AppState, token: &str) -> Result<WhyLink, Response> {
-    state
-        .engine
-        .links
-        .verify(token, Utc::now())
-        .map_err(refused)
+fn check(state: &AppState, token: &str) -> Result<WhyLink, LinkError> {
+    state.engine.links.verify(token, Utc::now())
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -91,7 +87,7 @@ async fn page(
 ) -> Response {
     let link = match check(&state, &token) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     let history = match state.store.consents(&link.workspace, &link.profile).await {
         Ok(h) => h,
@@ -167,7 +163,7 @@ async fn withdraw(
 ) -> Response {
     let link = match check(&state, &token) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     let input = ConsentInput {
         purpose: form.purpose,
@@ -198,7 +194,7 @@ async fn withdraw(
 async fn data(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let link = match check(&state, &token) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     match state
         .engine
@@ -224,7 +220,7 @@ async fn data(State(state): State<AppState>, Path(token): Path<String>) -> Respo
 async fn human(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let link = match check(&state, &token) {
         Ok(l) => l,
-        Err(r) => return r,
+        Err(e) => return refused(e),
     };
     let subject = link
         .conversation
