@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod bench_scaleout;
 mod cli;
 mod config;
 mod demo;
@@ -10,6 +11,7 @@ mod demo_data;
 mod import;
 mod matching;
 mod models;
+mod scaleout;
 
 use std::process::ExitCode;
 

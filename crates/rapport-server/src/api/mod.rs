@@ -1,13 +1,14 @@
 //! The JSON API under `/v1`.
 
 pub mod conversations;
+pub mod dead_letters;
 pub mod dto;
 pub mod extract;
 pub mod governance;
 pub mod ingest;
 pub mod profiles;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::AppState;
@@ -50,4 +51,7 @@ pub fn routes() -> Router<AppState> {
             post(conversations::add_message),
         )
         .route("/v1/stats", get(profiles::stats))
+        .route("/v1/dead-letters", get(dead_letters::list))
+        .route("/v1/dead-letters/{id}", delete(dead_letters::discard))
+        .route("/v1/dead-letters/{id}/replay", post(dead_letters::replay))
 }

@@ -8,4 +8,5 @@ mod dashboard;
 mod governance;
 mod interpretation;
 mod openapi;
+mod scaleout;
 mod segment_sdk;
