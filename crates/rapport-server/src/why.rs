@@ -71,6 +71,8 @@ fn refused(e: LinkError) -> Response {
         .into_response()
 }
 
+// The refusal is the page to show, built once per refused request: its size does not matter.
+#[allow(clippy::result_large_err)]
 fn check(state: &AppState, token: &str) -> Result<WhyLink, Response> {
     state
         .engine
