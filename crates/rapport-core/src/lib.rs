@@ -29,4 +29,4 @@ pub use governance::{
 pub use identity::{Identifier, IdentifierKind};
 pub use ids::{ConversationId, MessageId, ProfileId, WorkspaceId};
 pub use profile::Profile;
-pub use tenancy::{KeyRole, WorkspaceName};
+pub use tenancy::{KeyRole, Permission, WorkspaceName};

@@ -48,44 +48,135 @@ impl fmt::Display for WorkspaceName {
     }
 }
 
-/// What an API key may do. A write key can only send data in; an admin key reads and manages.
+/// A role: what a key (and, later, a person) may do in a workspace. Each role is a set of
+/// [`Permission`]s; handlers name the permission they need, never a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyRole {
+    /// A source of data (a website, an app, a backend): can only send events and messages in.
     Write,
+    /// Works conversations: reads customers, sends messages, records a customer's consent.
+    Agent,
+    /// Reads customers and the audit trail for analysis; changes nothing.
+    Analyst,
+    /// Leads agents: everything an agent does, plus exports and the audit trail.
+    Supervisor,
+    /// Everything, including erasure and managing keys.
     Admin,
 }
 
+/// One thing a caller may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Send events, open conversations, add messages.
+    Ingest,
+    /// Read profiles, timelines, conversations and statistics.
+    ReadCustomers,
+    /// Record consent decisions on a customer's behalf and issue links to their own page.
+    ManageConsent,
+    /// Export everything held about a customer.
+    ExportData,
+    /// Erase a customer.
+    EraseData,
+    /// Read the audit trail.
+    ReadAudit,
+    /// Run fairness audits over decisions and predictions.
+    AuditFairness,
+    /// See the events workers could not apply (with their content) and replay or discard them.
+    ManageDeadLetters,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 8] = [
+        Permission::Ingest,
+        Permission::ReadCustomers,
+        Permission::ManageConsent,
+        Permission::ExportData,
+        Permission::EraseData,
+        Permission::ReadAudit,
+        Permission::AuditFairness,
+        Permission::ManageDeadLetters,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Ingest => "ingest",
+            Permission::ReadCustomers => "read_customers",
+            Permission::ManageConsent => "manage_consent",
+            Permission::ExportData => "export_data",
+            Permission::EraseData => "erase_data",
+            Permission::ReadAudit => "read_audit",
+            Permission::AuditFairness => "audit_fairness",
+            Permission::ManageDeadLetters => "manage_dead_letters",
+        }
+    }
+}
+
 impl KeyRole {
+    pub const ALL: [KeyRole; 5] = [
+        KeyRole::Write,
+        KeyRole::Agent,
+        KeyRole::Analyst,
+        KeyRole::Supervisor,
+        KeyRole::Admin,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             KeyRole::Write => "write",
+            KeyRole::Agent => "agent",
+            KeyRole::Analyst => "analyst",
+            KeyRole::Supervisor => "supervisor",
             KeyRole::Admin => "admin",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "write" => Some(KeyRole::Write),
-            "admin" => Some(KeyRole::Admin),
-            _ => None,
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
+    /// Whether this role includes `p`. The one table of who may do what.
+    pub fn allows(self, p: Permission) -> bool {
+        use KeyRole::*;
+        use Permission::*;
+        match p {
+            Ingest => matches!(self, Write | Agent | Supervisor | Admin),
+            ReadCustomers => matches!(self, Agent | Analyst | Supervisor | Admin),
+            ManageConsent => matches!(self, Agent | Supervisor | Admin),
+            ExportData => matches!(self, Supervisor | Admin),
+            EraseData => matches!(self, Admin),
+            ReadAudit => matches!(self, Analyst | Supervisor | Admin),
+            AuditFairness => matches!(self, Analyst | Supervisor | Admin),
+            ManageDeadLetters => matches!(self, Supervisor | Admin),
         }
     }
 
-    /// Whether a key of this role may ingest events (both roles may).
+    /// Whether a key of this role may ingest events.
     pub fn can_write(self) -> bool {
-        true
+        self.allows(Permission::Ingest)
     }
 
-    /// Whether a key of this role may read data and manage the workspace.
+    /// Whether a key of this role may read customers (and so use the dashboard).
     pub fn can_read(self) -> bool {
-        self == KeyRole::Admin
+        self.allows(Permission::ReadCustomers)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_round_trip_and_only_admins_erase() {
+        for r in KeyRole::ALL {
+            assert_eq!(KeyRole::parse(r.as_str()), Some(r));
+            assert_eq!(r.allows(Permission::EraseData), r == KeyRole::Admin);
+        }
+        assert!(Permission::ALL.iter().all(|p| KeyRole::Admin.allows(*p)));
+        assert!(!KeyRole::Write.can_read());
+        assert!(!KeyRole::Analyst.can_write());
+    }
 
     #[test]
     fn workspace_names() {

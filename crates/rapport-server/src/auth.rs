@@ -148,40 +148,81 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     })
 }
 
-/// A caller allowed to send data in (any valid key).
-pub struct Writer(pub Caller);
+/// Marker types naming one [`Permission`] each, so a handler's signature states what it
+/// needs: `Can(caller, _): Can<perm::EraseData>`.
+pub mod perm {
+    use rapport_core::Permission;
 
-/// A caller allowed to read and manage (an admin key).
-pub struct Admin(pub Caller);
+    /// A permission a handler can require through [`super::Can`].
+    pub trait Needed: Send + Sync + 'static {
+        const PERMISSION: Permission;
+    }
 
-impl FromRequestParts<AppState> for Writer {
+    macro_rules! marker {
+        ($($name:ident),*) => {$(
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl Needed for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )*};
+    }
+    marker!(
+        Ingest,
+        ReadCustomers,
+        ManageConsent,
+        ExportData,
+        EraseData,
+        ReadAudit,
+        AuditFairness,
+        ManageDeadLetters
+    );
+}
+
+/// A caller whose key's role includes permission `P`; anyone else gets 403 `forbidden`
+/// (recorded in the audit trail) or 401 without a valid key.
+pub struct Can<P: perm::Needed>(pub Caller, pub std::marker::PhantomData<P>);
+
+impl<P: perm::Needed> FromRequestParts<AppState> for Can<P> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = authenticate(parts, state).await?;
-        if !caller.role.can_write() {
-            return Err(ApiError::new(
-                ErrorKind::Forbidden,
-                "forbidden",
-                "this key cannot send data",
-            ));
-        }
-        Ok(Writer(caller))
+        check::<P>(state, caller, parts.uri.path())
+            .await
+            .map(|c| Can(c, std::marker::PhantomData))
     }
 }
 
-impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = authenticate(parts, state).await?;
-        if !caller.role.can_read() {
-            return Err(ApiError::new(
-                ErrorKind::Forbidden,
-                "forbidden",
-                "this key can only send data; reading needs an admin key",
-            ));
-        }
-        Ok(Admin(caller))
+/// Lets `caller` through if its role includes `P`; otherwise audits the refusal and answers
+/// 403.
+pub async fn check<P: perm::Needed>(
+    state: &AppState,
+    caller: Caller,
+    path: &str,
+) -> Result<Caller, ApiError> {
+    let needed = P::PERMISSION;
+    if caller.role.allows(needed) {
+        return Ok(caller);
     }
+    let entry = rapport_core::AuditEntry::new(
+        Some(caller.workspace_id.clone()),
+        caller.actor(),
+        "access.refused",
+        None,
+        serde_json::json!({"permission": needed.as_str(), "role": caller.role.as_str(), "path": path}),
+    );
+    if let Err(e) = state.store.append_audit(vec![entry]).await {
+        tracing::warn!(error = %e, "could not audit a refused request");
+    }
+    Err(ApiError::new(
+        ErrorKind::Forbidden,
+        "forbidden",
+        format!(
+            "a {} key may not do this: it needs the {} permission",
+            caller.role.as_str(),
+            needed.as_str()
+        ),
+    ))
 }
 
 /// Dashboard sessions, held in memory: a restart signs everyone out.

@@ -174,6 +174,11 @@ impl Engine {
         &self.sink
     }
 
+    /// The interpreter every customer message goes through.
+    pub fn interpreter(&self) -> Arc<Interpreter> {
+        self.interpreter.clone()
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{conversations, dead_letters, dto, governance, ingest, profiles};
+use crate::api::{
+    analyze, conversations, dead_letters, dto, fairness, governance, ingest, profiles,
+};
 use crate::error::{ErrorBody, ItemErrorBody};
 
 struct Security;
@@ -31,7 +33,7 @@ impl Modify for Security {
         profiles::lookup, profiles::search, profiles::get_profile, profiles::events, profiles::conversations, profiles::merges, profiles::stats,
         conversations::open, conversations::add_message, conversations::get_conversation,
         governance::get_consents, governance::put_consents, governance::export, governance::erase, governance::audit,
-        crate::why::issue_link,
+        crate::why::issue_link, fairness::audit, analyze::analyze,
         dead_letters::list, dead_letters::replay, dead_letters::discard,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
@@ -40,7 +42,8 @@ impl Modify for Security {
         dto::AddMessageRequest, dto::StatsDto, dto::ChannelCountDto,
         governance::ConsentItem, governance::ConsentRequest, governance::ConsentStateDto, governance::ConsentRecordDto,
         governance::ConsentsDto, governance::ErasureDto, governance::AuditRecordDto, governance::AuditPageDto,
-        crate::why::WhyLinkRequest, crate::why::WhyLinkDto,
+        crate::why::WhyLinkRequest, crate::why::WhyLinkDto, fairness::FairnessRequest,
+        analyze::AnalyzeItem, analyze::AnalyzeRequest,
         dead_letters::DeadLetterDto, dead_letters::DeadLetterListDto, dead_letters::ReplayDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),

@@ -19,7 +19,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::api::extract::Path as ApiPath;
-use crate::auth::Admin;
+use crate::auth::{perm, Can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::governance::ConsentInput;
 use crate::AppState;
@@ -278,7 +278,7 @@ pub struct WhyLinkDto {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn issue_link(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ManageConsent>,
     ApiPath(id): ApiPath<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, axum::Json<WhyLinkDto>)> {

@@ -11,8 +11,9 @@ use chrono::{DateTime, Duration, Utc};
 use rapport_core::event::EventParts;
 use rapport_core::time::parse_timestamp;
 use rapport_core::{
-    Author, Channel, ConversationChannel, CustomerRef, Direction, Event, EventType, Identifier,
-    IdentifierKind, KeyRole, MessageText, NewConversation, NewMessage, WorkspaceId, WorkspaceName,
+    Author, Channel, ConversationChannel, CustomerRef, DataQualityIssue, Direction, Event,
+    EventType, Identifier, IdentifierKind, KeyRole, MessageText, NewConversation, NewMessage,
+    Standardized, WorkspaceId, WorkspaceName,
 };
 use serde_json::{json, Map, Value};
 
@@ -40,6 +41,10 @@ where
     search_by_name_and_email_prefix(make().await).await;
     conversations_and_messages(make().await).await;
     counts_and_stats(make().await).await;
+    standardized_traits_and_quality_flags(make().await).await;
+    merges_carry_standardized_values_and_flags(make().await).await;
+    concurrent_writers_agree_on_one_profile(make().await).await;
+    a_closed_store_refuses_writes(make().await).await;
     use crate::conformance_gov as gov;
     gov::consents_keep_history_and_follow_merges(make().await).await;
     gov::segment_consent_records_changes_only(make().await).await;
@@ -47,6 +52,7 @@ where
     gov::merges_are_audited(make().await).await;
     gov::erasure_removes_the_customer_and_blocks_rebuilding(make().await).await;
     gov::erasure_without_tombstones_lets_the_customer_return(make().await).await;
+    gov::concurrent_appenders_keep_one_chain(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -347,6 +353,24 @@ pub async fn alias_merges_and_old_id_redirects(store: DynStore) {
         .merges(&ws, &rapport_core::ProfileId::generate())
         .await
         .is_err());
+    // An alias naming its own anonymous id as previousId names one identifier twice.
+    let s = store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "alias", "userId": "u-self", "anonymousId": "self-anon",
+                                         "previousId": "self-anon"}),
+            )],
+        )
+        .await
+        .expect("alias to itself");
+    assert_eq!(s.applied, 1);
+    let own = store
+        .profile_by_identifier(&ws, &uid("u-self"))
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(own.identities.len(), 2);
     let redirected = store
         .profile(&ws, &newer.id)
         .await
@@ -760,4 +784,247 @@ pub async fn counts_and_stats(store: DynStore) {
     );
     let stats = store.stats(&ws).await.expect("stats");
     assert_eq!((stats.profiles, stats.events), (2, 4));
+}
+
+/// `event` with the identity stage's reading attached: `std` are the standardised traits and
+/// `issues` (field, raw, code) the values it refused.
+fn standardized(v: Value, std: Value, issues: &[(&str, &str, &str)]) -> Event {
+    let traits = std.as_object().cloned().unwrap_or_default();
+    let email = traits
+        .get("email")
+        .and_then(Value::as_str)
+        .and_then(|e| Identifier::new(IdentifierKind::Email, e).ok());
+    let phone = traits
+        .get("phone")
+        .and_then(Value::as_str)
+        .and_then(|p| Identifier::new(IdentifierKind::Phone, p).ok());
+    event(v).with_standard(Standardized {
+        traits,
+        issues: issues
+            .iter()
+            .map(|(field, raw, code)| DataQualityIssue {
+                field: (*field).into(),
+                raw: (*raw).into(),
+                code: (*code).into(),
+                problem: format!("{field} is not valid"),
+            })
+            .collect(),
+        email,
+        phone,
+        consents: Vec::new(),
+    })
+}
+
+fn flagged(p: &rapport_core::Profile) -> Vec<(&str, &str)> {
+    p.data_quality
+        .iter()
+        .map(|i| (i.field.as_str(), i.raw.as_str()))
+        .collect()
+}
+
+pub async fn standardized_traits_and_quality_flags(store: DynStore) {
+    let ws = default_ws(&store).await;
+    store
+        .ingest(
+            &ws,
+            vec![standardized(
+                json!({"type": "identify", "userId": "s1", "timestamp": "2025-01-10T00:00:00Z",
+                       "traits": {"phone": "(202) 555-0143", "email": "not-an-email", "plan": "pro"}}),
+                json!({"phone": "+12025550143", "email": null, "plan": "pro"}),
+                &[("email", "not-an-email", "invalid_email")],
+            )],
+        )
+        .await
+        .expect("ingest");
+    let p = store
+        .profile_by_identifier(&ws, &uid("s1"))
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(p.traits["phone"], "(202) 555-0143", "raw values are kept");
+    assert_eq!(p.standardized_traits["phone"], "+12025550143");
+    assert_eq!(
+        p.standardized_traits["email"],
+        Value::Null,
+        "a refused value standardises to null"
+    );
+    assert_eq!(p.standardized_traits["plan"], "pro");
+    assert_eq!(flagged(&p), [("email", "not-an-email")]);
+    assert!(p
+        .identities
+        .iter()
+        .any(|i| i.kind() == IdentifierKind::Phone && i.value() == "+12025550143"));
+
+    // An older event setting the field validly neither overwrites the trait nor clears the
+    // newer flag; a newer one does both.
+    store
+        .ingest(
+            &ws,
+            vec![standardized(
+                json!({"type": "identify", "userId": "s1", "timestamp": "2025-01-01T00:00:00Z",
+                       "traits": {"email": "old@example.com"}}),
+                json!({"email": "old@example.com"}),
+                &[],
+            )],
+        )
+        .await
+        .expect("older");
+    let p = store
+        .profile_by_identifier(&ws, &uid("s1"))
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(p.traits["email"], "not-an-email");
+    assert_eq!(flagged(&p), [("email", "not-an-email")]);
+    store
+        .ingest(
+            &ws,
+            vec![standardized(
+                json!({"type": "identify", "userId": "s1", "timestamp": "2025-02-01T00:00:00Z",
+                       "traits": {"email": "Fixed@Example.com", "zip": "??"}}),
+                json!({"email": "fixed@example.com", "zip": null}),
+                &[("zip", "??", "invalid_postal_code")],
+            )],
+        )
+        .await
+        .expect("newer");
+    let p = store
+        .profile_by_identifier(&ws, &uid("s1"))
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(p.traits["email"], "Fixed@Example.com");
+    assert_eq!(p.standardized_traits["email"], "fixed@example.com");
+    assert_eq!(p.email.as_deref(), Some("fixed@example.com"));
+    assert_eq!(flagged(&p), [("zip", "??")], "the email flag is cleared");
+}
+
+pub async fn merges_carry_standardized_values_and_flags(store: DynStore) {
+    let ws = default_ws(&store).await;
+    store
+        .ingest(
+            &ws,
+            vec![
+                standardized(
+                    json!({"type": "identify", "userId": "m1", "timestamp": "2025-01-01T00:00:00Z",
+                           "traits": {"country": "france"}}),
+                    json!({"country": "FR"}),
+                    &[],
+                ),
+                standardized(
+                    json!({"type": "page", "anonymousId": "m-anon", "timestamp": "2025-01-02T00:00:00Z",
+                           "context": {"traits": {"country": "united kingdom", "phone": "12"}}}),
+                    json!({"country": "GB", "phone": null}),
+                    &[("phone", "12", "invalid_phone")],
+                ),
+            ],
+        )
+        .await
+        .expect("two profiles");
+    store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "alias", "userId": "m1", "previousId": "m-anon",
+                                         "timestamp": "2025-01-03T00:00:00Z"}),
+            )],
+        )
+        .await
+        .expect("alias");
+    let p = store
+        .profile_by_identifier(&ws, &uid("m1"))
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(p.merged_ids.len(), 1);
+    assert_eq!(
+        p.traits["country"], "united kingdom",
+        "the later value wins the merge"
+    );
+    assert_eq!(
+        p.standardized_traits["country"], "GB",
+        "and brings its standardised value with it"
+    );
+    assert_eq!(p.standardized_traits["phone"], Value::Null);
+    assert_eq!(flagged(&p), [("phone", "12")]);
+}
+
+/// Several writers (on PostgreSQL: several API nodes) ingesting for one new customer at the
+/// same moment make one profile, and one `messageId` is applied once.
+pub async fn concurrent_writers_agree_on_one_profile(store: DynStore) {
+    let ws = default_ws(&store).await;
+    const WRITERS: usize = 8;
+    let race = |batch: fn(usize) -> Vec<Event>| {
+        let (store, ws) = (store.clone(), ws.clone());
+        async move {
+            let tasks: Vec<_> = (0..WRITERS)
+                .map(|i| {
+                    let (store, ws) = (store.clone(), ws.clone());
+                    tokio::spawn(async move { store.ingest(&ws, batch(i)).await })
+                })
+                .collect();
+            let mut total = crate::IngestSummary::default();
+            for t in tasks {
+                let s = t.await.expect("task").expect("ingest");
+                total.applied += s.applied;
+                total.duplicates += s.duplicates;
+            }
+            total
+        }
+    };
+    let s = race(|i| {
+        vec![event(
+            json!({"type": "identify", "userId": "racer", "anonymousId": format!("device-{i}"),
+                   "traits": {"email": "racer@example.com"}}),
+        )]
+    })
+    .await;
+    assert_eq!(s.applied, WRITERS);
+    let p = store
+        .profile_by_identifier(&ws, &uid("racer"))
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(store.stats(&ws).await.expect("stats").profiles, 1);
+    assert_eq!(p.event_count, WRITERS as i64);
+    assert_eq!(p.identities.len(), WRITERS + 2, "every device joined it");
+
+    let s = race(|_| {
+        vec![event(
+            json!({"type": "track", "userId": "racer", "event": "Paid", "messageId": "pay-once"}),
+        )]
+    })
+    .await;
+    assert_eq!((s.applied, s.duplicates), (1, WRITERS - 1));
+
+    // No user id: the shared new email alone must still stitch everyone into one profile.
+    race(|i| {
+        vec![event(
+            json!({"type": "identify", "anonymousId": format!("visitor-{i}"),
+                   "traits": {"email": "shared@example.com"}}),
+        )]
+    })
+    .await;
+    let email = Identifier::new(IdentifierKind::Email, "shared@example.com").expect("email");
+    let q = store
+        .profile_by_identifier(&ws, &email)
+        .await
+        .expect("read")
+        .expect("profile");
+    assert_eq!(q.event_count, WRITERS as i64);
+    assert_eq!(store.stats(&ws).await.expect("stats").profiles, 2);
+}
+
+pub async fn a_closed_store_refuses_writes(store: DynStore) {
+    let ws = default_ws(&store).await;
+    store.close();
+    assert!(matches!(
+        store
+            .ingest(
+                &ws,
+                vec![event(json!({"type": "identify", "userId": "late"}))]
+            )
+            .await,
+        Err(StoreError::Unavailable(_))
+    ));
 }

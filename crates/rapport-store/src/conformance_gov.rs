@@ -146,6 +146,8 @@ pub async fn segment_consent_records_changes_only(store: DynStore) {
                 send("s-1", "2025-03-01T10:00:00Z", true),
                 send("s-2", "2025-03-01T11:00:00Z", true),
                 send("s-3", "2025-03-01T12:00:00Z", false),
+                // Still no: not a new decision.
+                send("s-3b", "2025-03-01T13:00:00Z", false),
                 // Older than the decision in force: history only, no change.
                 send("s-4", "2025-02-01T12:00:00Z", true),
             ],
@@ -496,5 +498,123 @@ pub async fn erasure_without_tombstones_lets_the_customer_return(store: DynStore
         profile_of(&store, &ws, &uid).await,
         id,
         "a new profile, not the old one"
+    );
+}
+
+/// Reads the whole chain and checks it links up: numbers from 1 without gaps, the first record
+/// after the genesis hash, each one after the hash of the one before, each hash matching its
+/// record's fields. Returns the chain.
+pub async fn verified_chain(store: &DynStore) -> Vec<rapport_core::AuditRecord> {
+    let all = store
+        .audit_records(AuditQuery {
+            ascending: true,
+            limit: 100_000,
+            ..Default::default()
+        })
+        .await
+        .expect("read the chain");
+    let mut prev = GENESIS_HASH.to_owned();
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.seq, i as i64 + 1, "sequence has no gaps: {r:?}");
+        assert_eq!(r.prev_hash, prev, "record {} names the one before", r.seq);
+        assert_eq!(r.hash, r.compute_hash(), "record {} is intact", r.seq);
+        prev.clone_from(&r.hash);
+    }
+    all
+}
+
+/// Many writers appending at once, directly and through merges and consent changes, still
+/// make one chain.
+pub async fn concurrent_appenders_keep_one_chain(store: DynStore) {
+    let ws = ws(&store).await;
+    const APPENDERS: usize = 6;
+    const ROUNDS: usize = 8;
+    let mut tasks = Vec::new();
+    for t in 0..APPENDERS {
+        let (store, ws) = (store.clone(), ws.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut written = 0;
+            for r in 0..ROUNDS {
+                let batch: Vec<AuditEntry> = (0..=(r % 3))
+                    .map(|i| entry(&ws, "profile.exported", &format!("prof_{t}_{r}_{i}")))
+                    .collect();
+                written += batch.len();
+                let records = store.append_audit(batch).await.expect("append");
+                for pair in records.windows(2) {
+                    assert_eq!(
+                        pair[1].seq,
+                        pair[0].seq + 1,
+                        "one call's records are adjacent"
+                    );
+                    assert_eq!(pair[1].prev_hash, pair[0].hash);
+                }
+            }
+            written
+        }));
+    }
+    for t in 0..2 {
+        let (store, ws) = (store.clone(), ws.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut written = 0;
+            for r in 0..4 {
+                let (anon, user) = (format!("cc-anon-{t}-{r}"), format!("cc-user-{t}-{r}"));
+                let page = event(json!({"type": "page", "anonymousId": anon, "name": "Home",
+                    "messageId": format!("cc-p-{t}-{r}")}))
+                .with_standard(Standardized {
+                    consents: vec![(purpose("analytics"), true)],
+                    ..Default::default()
+                });
+                store
+                    .ingest(
+                        &ws,
+                        vec![
+                            page,
+                            event(json!({"type": "identify", "userId": user,
+                                "messageId": format!("cc-i-{t}-{r}")})),
+                            event(json!({"type": "alias", "userId": user, "previousId": anon,
+                                "messageId": format!("cc-a-{t}-{r}")})),
+                        ],
+                    )
+                    .await
+                    .expect("ingest");
+                // One consent record and one merge record.
+                written += 2;
+                let id = profile_of(
+                    &store,
+                    &ws,
+                    &Identifier::new(IdentifierKind::UserId, &user).expect("uid"),
+                )
+                .await;
+                store
+                    .record_consents(
+                        &ws,
+                        &id,
+                        vec![ConsentChange {
+                            purpose: purpose("profiling"),
+                            state: ConsentState::Denied,
+                            source: "api".into(),
+                            at: Utc::now(),
+                        }],
+                        vec![entry(&ws, "consent.denied", id.as_str())],
+                    )
+                    .await
+                    .expect("consent");
+                written += 1;
+            }
+            written
+        }));
+    }
+    let mut expected = 0;
+    for t in tasks {
+        expected += t.await.expect("task");
+    }
+    let chain = verified_chain(&store).await;
+    assert_eq!(chain.len(), expected, "every append is in the chain once");
+    assert_eq!(
+        chain
+            .iter()
+            .filter(|r| r.action == "profile.merged")
+            .count(),
+        8
     );
 }

@@ -1,5 +1,5 @@
 //! Persistence for Rapport: the [`Store`] trait every backend implements, the embedded SQLite
-//! backend, and the conformance suite any backend must pass.
+//! backend, the PostgreSQL backend, and the conformance suite any backend must pass.
 //!
 //! The store owns durability, tenancy isolation (every query is scoped to a workspace) and the
 //! atomic application of events to profiles: deduplication by `messageId`, identity stitching,
@@ -9,15 +9,24 @@
 //! Threading model of the SQLite backend: one writer thread owns the only write connection and
 //! commits queued jobs together (group commit), answering each caller only after the commit is
 //! durable; readers use a small pool of read-only connections on tokio's blocking pool.
+//!
+//! The PostgreSQL backend (feature `postgres`, on by default) is for several nodes sharing one
+//! database: each call is a transaction on a pooled connection, made safe against other nodes
+//! by row locks and unique keys (see [`postgres`]). [`open_sqlite`] and [`open_postgres`] open
+//! either as an `Arc<dyn Store>`.
 
 pub mod conformance;
 pub mod conformance_gov;
 mod error;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 mod types;
 
 pub use error::StoreError;
 pub use types::*;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -26,6 +35,25 @@ use rapport_core::{
     CustomerRef, Event, Identifier, KeyRole, NewConversation, NewMessage, Profile, ProfileId,
     WorkspaceId, WorkspaceName,
 };
+
+/// Opens the embedded SQLite store in `data_dir` as a shared [`Store`].
+pub fn open_sqlite(data_dir: &std::path::Path) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(sqlite::SqliteStore::open(data_dir)?))
+}
+
+/// Opens the PostgreSQL store at `url` in `schema` (created and migrated if needed) as a shared
+/// [`Store`]. An unreachable server is retried until `options.connect_timeout`, then reported
+/// as [`StoreError::Unavailable`].
+#[cfg(feature = "postgres")]
+pub async fn open_postgres(
+    url: &str,
+    schema: &str,
+    options: postgres::PostgresOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(
+        postgres::PostgresStore::open(url, schema, options).await?,
+    ))
+}
 
 /// Everything Rapport persists. Implementations must pass [`conformance`].
 #[async_trait]
@@ -134,6 +162,11 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         id: &ProfileId,
     ) -> Result<Vec<MergeRecord>, StoreError>;
+
+    /// Finishes queued writes and lets go of the backend's threads or connections; writes
+    /// after it fail with [`StoreError::Unavailable`]. Dropping a store closes it too; this is
+    /// for callers that hold it behind an `Arc` and must know it is done.
+    fn close(&self) {}
 
     // --- Governance -----------------------------------------------------------------------
 

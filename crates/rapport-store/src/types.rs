@@ -175,5 +175,8 @@ pub struct ErasureOutcome {
     /// Salted identifier hashes kept so the profile is not rebuilt.
     pub tombstones: u64,
     /// Whether the write-ahead log was emptied afterwards, so no erased bytes remain in it.
+    /// SQLite checkpoints and truncates its log. PostgreSQL's log belongs to the server (it is
+    /// recycled by checkpoints and may be archived or streamed to replicas), so that backend
+    /// always says `false`; it vacuums the erased tables instead, see `postgres` docs.
     pub log_purged: bool,
 }

@@ -8,10 +8,9 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use rapport_core::{KeyRole, WorkspaceName};
 use rapport_server::AppState;
-use rapport_store::sqlite::SqliteStore;
 use rapport_store::Store;
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, StorageConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,7 +28,7 @@ pub struct Cli {
 
 #[derive(Debug, clap::Args, Clone, Default)]
 pub struct StoreArgs {
-    /// Directory of the embedded store.
+    /// Directory of the embedded store (the `sqlite` backend).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
@@ -103,11 +102,13 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::models::ModelsCommand,
     },
-    /// The audit log.
+    /// The audit log, and fairness audits of decisions and predictions.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Read customer texts (lines or JSONL) and print one JSON analysis per line.
+    Analyze(crate::analyze::AnalyzeArgs),
     /// Print the OpenAPI document.
     Openapi,
     /// Measure performance.
@@ -127,6 +128,8 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Fairness of decisions or predictions across groups and their intersections (CSV).
+    Fairness(crate::fairness::FairnessArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,7 +149,15 @@ pub enum WorkspaceCommand {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum RoleArg {
+    /// Send events and messages in; read nothing.
     Write,
+    /// Work conversations: read customers, send messages, record consent.
+    Agent,
+    /// Read customers and the audit trail; change nothing.
+    Analyst,
+    /// An agent who may also export customers' data and read the audit trail.
+    Supervisor,
+    /// Everything, including erasure.
     Admin,
 }
 
@@ -200,10 +211,34 @@ fn init_logging(config: &Config) {
         .try_init();
 }
 
-pub fn open_store(dir: &Path) -> Result<Arc<SqliteStore>> {
-    SqliteStore::open(dir)
-        .map(Arc::new)
-        .with_context(|| format!("cannot open the store in {}", dir.display()))
+/// Opens the configured store: the embedded SQLite store in `storage.data_dir`, or the
+/// PostgreSQL store at `storage.url` in `storage.schema` (created and migrated if needed, the
+/// server retried until `storage.connect_timeout_secs`).
+pub async fn open_store(storage: &StorageConfig) -> Result<Arc<dyn Store>> {
+    match storage.backend.as_str() {
+        "sqlite" => rapport_store::open_sqlite(&storage.data_dir)
+            .with_context(|| format!("cannot open the store in {}", storage.data_dir.display())),
+        "postgres" => {
+            let url = storage
+                .url
+                .as_ref()
+                .ok_or_else(|| anyhow!("storage.url is required for the postgres backend"))?;
+            let options = rapport_store::postgres::PostgresOptions {
+                connect_timeout: std::time::Duration::from_secs(storage.connect_timeout_secs),
+                ..Default::default()
+            };
+            rapport_store::open_postgres(url.expose(), &storage.schema, options)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open the PostgreSQL store (schema {}) at {}",
+                        storage.schema,
+                        url.redacted()
+                    )
+                })
+        }
+        other => Err(anyhow!("storage.backend {other:?} is not a backend")),
+    }
 }
 
 pub async fn workspace_id(store: &dyn Store, name: &str) -> Result<rapport_core::WorkspaceId> {
@@ -217,10 +252,20 @@ pub async fn workspace_id(store: &dyn Store, name: &str) -> Result<rapport_core:
         .id)
 }
 
-fn data_dir(config: &Config, args: &StoreArgs) -> PathBuf {
-    args.data_dir
-        .clone()
-        .unwrap_or_else(|| config.storage.data_dir.clone())
+/// The storage settings with the command's flags applied. `--data-dir` names the embedded
+/// store's directory, so it is refused when another backend is configured rather than ignored.
+fn storage(config: &Config, args: &StoreArgs) -> Result<StorageConfig> {
+    let mut storage = config.storage.clone();
+    if let Some(dir) = &args.data_dir {
+        if storage.backend != "sqlite" {
+            return Err(anyhow!(
+                "--data-dir is for the sqlite backend, but storage.backend is {:?}",
+                storage.backend
+            ));
+        }
+        storage.data_dir = dir.clone();
+    }
+    Ok(storage)
 }
 
 /// Binds the listener; port 0 picks a free port.
@@ -267,6 +312,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Models { command } => {
             tokio::task::spawn_blocking(move || crate::models::run(command)).await?
         }
+        Command::Audit {
+            command: AuditCommand::Fairness(args),
+        } => tokio::task::spawn_blocking(move || crate::fairness::run(args)).await?,
+        Command::Analyze(args) => {
+            tokio::task::spawn_blocking(move || crate::analyze::run(args)).await?
+        }
         Command::Openapi => {
             print!("{}", rapport_server::openapi::document());
             Ok(())
@@ -279,7 +330,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .validate()
                 .map_err(|p| anyhow!("invalid configuration:\n  - {}", p.join("\n  - ")))?;
             init_logging(&config);
-            let store = open_store(&data_dir(&config, &args.store))?;
+            let store = open_store(&storage(&config, &args.store)?).await?;
             let listener = bind(&config.server.addr).await?;
             let sink = crate::scaleout::api_sink(mode, &config, store.clone()).await?;
             let state = AppState::with_sink(
@@ -296,7 +347,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Worker(args) => {
             init_logging(&config);
-            let store = open_store(&data_dir(&config, &args.store))?;
+            let store = open_store(&storage(&config, &args.store)?).await?;
             let result =
                 crate::scaleout::worker(&config, &args, store.clone(), shutdown_signal()).await;
             store.close();
@@ -332,13 +383,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Workspaces { command } => match command {
             WorkspaceCommand::Create { name, store } => {
                 let name = WorkspaceName::parse(&name).map_err(|e| anyhow!(e))?;
-                let s = open_store(&data_dir(&config, &store))?;
+                let s = open_store(&storage(&config, &store)?).await?;
                 let ws = s.create_workspace(&name).await?;
                 println!("created workspace {} ({})", ws.name, ws.id);
                 Ok(())
             }
             WorkspaceCommand::List { store } => {
-                let s = open_store(&data_dir(&config, &store))?;
+                let s = open_store(&storage(&config, &store)?).await?;
                 for ws in s.list_workspaces().await? {
                     println!("{}\t{}", ws.name, ws.id);
                 }
@@ -353,10 +404,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                     store,
                 },
         } => {
-            let s = open_store(&data_dir(&config, &store))?;
+            let s = open_store(&storage(&config, &store)?).await?;
             let ws = workspace_id(s.as_ref(), &workspace).await?;
             let role = match role {
                 RoleArg::Write => KeyRole::Write,
+                RoleArg::Agent => KeyRole::Agent,
+                RoleArg::Analyst => KeyRole::Analyst,
+                RoleArg::Supervisor => KeyRole::Supervisor,
                 RoleArg::Admin => KeyRole::Admin,
             };
             let (key, rec) = rapport_server::auth::create_key(s.as_ref(), &ws, role).await?;
@@ -377,7 +431,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     store,
                 },
         } => {
-            let s = open_store(&data_dir(&config, &store))?;
+            let s = open_store(&storage(&config, &store)?).await?;
             let ws = workspace_id(s.as_ref(), &workspace).await?;
             crate::import::events(
                 s.as_ref(),
@@ -391,7 +445,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Audit {
             command: AuditCommand::Verify { store, json },
         } => {
-            let s = open_store(&data_dir(&config, &store))?;
+            let s = open_store(&storage(&config, &store)?).await?;
             crate::audit::verify(s.as_ref(), json).await
         }
         Command::Bench { command } => crate::bench::run(command, &config).await,
@@ -407,7 +461,10 @@ fn toml_like(config: &Config) -> Result<String> {
             out.push_str(&format!("[{section}]\n"));
             if let serde_json::Value::Object(keys) = body {
                 for (k, v) in keys {
-                    out.push_str(&format!("{k} = {v}\n"));
+                    // An unset option (such as storage.url) is left out, as TOML has no null.
+                    if !v.is_null() {
+                        out.push_str(&format!("{k} = {v}\n"));
+                    }
                 }
             }
             out.push('\n');

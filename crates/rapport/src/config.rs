@@ -86,10 +86,129 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Only `sqlite` for now; `postgres` arrives with the scale-out work.
+    /// `sqlite`: the embedded store, for one node. `postgres`: a PostgreSQL database that
+    /// several nodes share.
     pub backend: String,
-    /// Where the embedded store keeps its files.
+    /// Where the embedded store keeps its files (`sqlite`).
     pub data_dir: PathBuf,
+    /// The PostgreSQL connection URL or `key=value` string (`postgres`). It may hold a
+    /// password, so it prints redacted everywhere.
+    pub url: Option<SecretUrl>,
+    /// The PostgreSQL schema holding Rapport's tables, created and migrated at start-up.
+    pub schema: String,
+    /// How long to keep retrying an unreachable PostgreSQL server at start-up, seconds.
+    pub connect_timeout_secs: u64,
+}
+
+/// A connection URL that may hold a password. Its `Debug` and `Serialize` forms (what logs and
+/// `rapport config check` show) hide the password; only [`SecretUrl::expose`] gives it out.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    #[cfg(test)]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL as configured, password included: for opening the connection, nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`: in the user-info of a URL, in a
+    /// `password` query parameter, or in a `password=` pair of a `key=value` string.
+    pub fn redacted(&self) -> String {
+        let raw = self.0.trim();
+        let url_form = ["postgres://", "postgresql://"]
+            .iter()
+            .find_map(|scheme| raw.strip_prefix(scheme).map(|rest| (*scheme, rest)));
+        match url_form {
+            Some((scheme, rest)) => {
+                let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+                let authority = match authority.rsplit_once('@') {
+                    Some((user_info, hosts)) => match user_info.split_once(':') {
+                        Some((user, _password)) => format!("{user}:***@{hosts}"),
+                        None => format!("{user_info}@{hosts}"),
+                    },
+                    None => authority.to_owned(),
+                };
+                let tail = match tail.split_once('?') {
+                    Some((path, query)) => {
+                        let query: Vec<String> = query
+                            .split('&')
+                            .map(|pair| match pair.split_once('=') {
+                                Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                                    format!("{k}=***")
+                                }
+                                _ => pair.to_owned(),
+                            })
+                            .collect();
+                        format!("{path}?{}", query.join("&"))
+                    }
+                    None => tail.to_owned(),
+                };
+                format!("{scheme}{authority}{tail}")
+            }
+            None => redact_key_value_password(raw),
+        }
+    }
+}
+
+/// Replaces the value of every `password` pair in a libpq `key=value` string (values may be
+/// quoted with `'` and escape characters with `\`).
+fn redact_key_value_password(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    loop {
+        let lower = rest.to_ascii_lowercase();
+        let Some(at) = lower.find("password") else {
+            out.push_str(rest);
+            return out;
+        };
+        let after_key = &rest[at + "password".len()..];
+        let after_eq = after_key.trim_start();
+        let starts_key = at == 0 || rest[..at].ends_with(char::is_whitespace);
+        if !starts_key || !after_eq.starts_with('=') {
+            out.push_str(&rest[..at + "password".len()]);
+            rest = after_key;
+            continue;
+        }
+        out.push_str(&rest[..at]);
+        out.push_str("password=***");
+        let value = after_eq[1..].trim_start();
+        rest = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut end = quoted.len();
+            let mut escaped = false;
+            for (i, c) in quoted.char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '\'' => {
+                        end = i + 1;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            &quoted[end.min(quoted.len())..]
+        } else {
+            &value[value.find(char::is_whitespace).unwrap_or(value.len())..]
+        };
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SecretUrl").field(&self.redacted()).finish()
+    }
+}
+
+impl Serialize for SecretUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -131,6 +250,9 @@ impl Default for Config {
             storage: StorageConfig {
                 backend: "sqlite".into(),
                 data_dir: PathBuf::from("rapport-data"),
+                url: None,
+                schema: "rapport".into(),
+                connect_timeout_secs: 30,
             },
             ingest: IngestConfig {
                 max_event_bytes: 32 * 1024,
@@ -391,6 +513,49 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Vec
     Ok(config)
 }
 
+impl StorageConfig {
+    /// What is wrong with the storage settings; the settings of the backend not chosen are not
+    /// checked.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match self.backend.as_str() {
+            "sqlite" => {
+                if self.data_dir.as_os_str().is_empty() {
+                    problems.push("storage.data_dir is empty".into());
+                }
+            }
+            "postgres" => {
+                match &self.url {
+                    None => problems.push(
+                        "storage.url is required when storage.backend is \"postgres\" \
+                         (e.g. postgres://rapport:PASSWORD@db.example.com:5432/rapport)"
+                            .into(),
+                    ),
+                    Some(url) => {
+                        if let Err(e) = rapport_store::postgres::check_url(url.expose()) {
+                            problems.push(format!("storage.url {}: {e}", url.redacted()));
+                        }
+                    }
+                }
+                if !rapport_store::postgres::valid_schema_name(&self.schema) {
+                    problems.push(format!(
+                        "storage.schema {:?} must be lowercase ASCII letters, digits and _, \
+                         start with a letter or _ (not pg_), and be at most 63 bytes",
+                        self.schema
+                    ));
+                }
+                if !(1..=3600).contains(&self.connect_timeout_secs) {
+                    problems.push("storage.connect_timeout_secs must be between 1 and 3600".into());
+                }
+            }
+            other => problems.push(format!(
+                "storage.backend {other:?} is not a backend; use \"sqlite\" or \"postgres\""
+            )),
+        }
+        problems
+    }
+}
+
 impl Config {
     /// Every problem with the configuration, or `Ok`.
     pub fn validate(&self) -> Result<(), Vec<String>> {
@@ -401,15 +566,7 @@ impl Config {
                 self.server.addr
             ));
         }
-        if self.storage.backend != "sqlite" {
-            problems.push(format!(
-                "storage.backend {:?} is not available in this build; use \"sqlite\"",
-                self.storage.backend
-            ));
-        }
-        if self.storage.data_dir.as_os_str().is_empty() {
-            problems.push("storage.data_dir is empty".into());
-        }
+        problems.extend(self.storage.problems());
         if !(1024..=1024 * 1024).contains(&self.ingest.max_event_bytes) {
             problems.push("ingest.max_event_bytes must be between 1024 and 1048576".into());
         }
@@ -506,6 +663,141 @@ impl Config {
         rapport_ingest::Limits {
             max_event_bytes: self.ingest.max_event_bytes,
             max_batch_bytes: self.ingest.max_batch_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
+        load(None, &env(pairs)).expect_err("invalid")
+    }
+
+    #[test]
+    fn postgres_settings_come_from_the_environment() {
+        let c = load(
+            None,
+            &env(&[
+                ("RAPPORT__STORAGE__BACKEND", "postgres"),
+                (
+                    "RAPPORT__STORAGE__URL",
+                    "postgres://rapport:pw@db:5432/rapport",
+                ),
+                ("RAPPORT__STORAGE__SCHEMA", "tenant_7"),
+                ("RAPPORT__STORAGE__CONNECT_TIMEOUT_SECS", "5"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(c.storage.backend, "postgres");
+        assert_eq!(
+            c.storage.url.as_ref().map(SecretUrl::expose),
+            Some("postgres://rapport:pw@db:5432/rapport")
+        );
+        assert_eq!(c.storage.schema, "tenant_7");
+        assert_eq!(c.storage.connect_timeout_secs, 5);
+        let d = Config::default();
+        assert_eq!(
+            (
+                d.storage.url,
+                d.storage.schema.as_str(),
+                d.storage.connect_timeout_secs
+            ),
+            (None, "rapport", 30)
+        );
+    }
+
+    #[test]
+    fn storage_problems_are_named() {
+        let p = problems(&[("RAPPORT__STORAGE__BACKEND", "oracle")]);
+        assert!(
+            p.iter().any(|m| m.contains("storage.backend \"oracle\"")
+                && m.contains("\"sqlite\" or \"postgres\"")),
+            "{p:?}"
+        );
+
+        let p = problems(&[
+            ("RAPPORT__STORAGE__BACKEND", "postgres"),
+            ("RAPPORT__STORAGE__SCHEMA", "Bad-Name"),
+            ("RAPPORT__STORAGE__CONNECT_TIMEOUT_SECS", "0"),
+        ]);
+        assert_eq!(p.len(), 3, "every problem at once: {p:?}");
+        assert!(p[0].starts_with("storage.url is required when storage.backend is \"postgres\""));
+        assert!(p[1].starts_with("storage.schema \"Bad-Name\" must be lowercase"));
+        assert!(p[2].starts_with("storage.connect_timeout_secs must be between 1 and 3600"));
+
+        let p = problems(&[
+            ("RAPPORT__STORAGE__BACKEND", "postgres"),
+            (
+                "RAPPORT__STORAGE__URL",
+                "postgres://rapport:hunter2@db:notaport/x",
+            ),
+        ]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("storage.url postgres://rapport:***@db:notaport/x"),
+            "{p:?}"
+        );
+        assert!(!p[0].contains("hunter2"), "{p:?}");
+
+        // The other backend's settings are not checked.
+        load(None, &env(&[("RAPPORT__STORAGE__SCHEMA", "Not Used")])).expect("sqlite");
+        load(
+            None,
+            &env(&[
+                ("RAPPORT__STORAGE__BACKEND", "postgres"),
+                ("RAPPORT__STORAGE__URL", "host=db user=rapport password=x"),
+                ("RAPPORT__STORAGE__DATA_DIR", ""),
+            ]),
+        )
+        .expect("postgres");
+    }
+
+    #[test]
+    fn the_url_never_shows_its_password() {
+        let cases = [
+            (
+                "postgres://rapport:s3cret-pw@db.internal:5432/rapport",
+                "postgres://rapport:***@db.internal:5432/rapport",
+            ),
+            (
+                "postgresql://rapport:s3cret-pw@db1:5432,db2:5432/rapport?sslmode=require&password=s3cret-pw",
+                "postgresql://rapport:***@db1:5432,db2:5432/rapport?sslmode=require&password=***",
+            ),
+            ("postgres://rapport@db/rapport", "postgres://rapport@db/rapport"),
+            ("postgres://u:p%40ss@db/x", "postgres://u:***@db/x"),
+            (
+                "host=db user=rapport password=s3cret-pw dbname=rapport",
+                "host=db user=rapport password=*** dbname=rapport",
+            ),
+            (
+                "host=db password = 's3cret pw \\' quoted' dbname=rapport",
+                "host=db password=*** dbname=rapport",
+            ),
+            ("host=db passwordless=1", "host=db passwordless=1"),
+        ];
+        for (raw, shown) in cases {
+            let url = SecretUrl::new(raw);
+            assert_eq!(url.redacted(), shown, "{raw}");
+            assert_eq!(url.expose(), raw);
+        }
+
+        let mut config = Config::default();
+        config.storage.backend = "postgres".into();
+        config.storage.url = Some(SecretUrl::new("postgres://rapport:s3cret-pw@db/x"));
+        let debug = format!("{config:?} {config:#?}");
+        let json = serde_json::to_string(&config).expect("json");
+        for text in [&debug, &json] {
+            assert!(!text.contains("s3cret"), "{text}");
+            assert!(text.contains("postgres://rapport:***@db/x"), "{text}");
         }
     }
 }

@@ -37,7 +37,21 @@ pub async fn run(config: &Config) -> Result<()> {
                 .with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
-    let store = crate::cli::open_store(dir)?;
+    // The demo always uses an embedded store of its own, whatever backend real data uses: it
+    // wipes that store on every start, which must never happen to a shared database.
+    if config.storage.backend != "sqlite" {
+        eprintln!(
+            "The demo keeps its own embedded store in {} (storage.backend {:?} is for real data).",
+            dir.display(),
+            config.storage.backend
+        );
+    }
+    let store = crate::cli::open_store(&crate::config::StorageConfig {
+        backend: "sqlite".into(),
+        data_dir: dir.clone(),
+        ..Default::default()
+    })
+    .await?;
     let dyn_store: Arc<dyn Store> = store.clone();
     let ws = crate::cli::workspace_id(dyn_store.as_ref(), WorkspaceName::DEFAULT).await?;
     let (admin_key, _) =

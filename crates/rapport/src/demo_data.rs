@@ -997,7 +997,20 @@ fn identify(p: &Profile, ms: i64) -> Draft {
         traits["company"] = Value::from(company);
         traits["title"] = Value::from(title);
     }
-    let body = json!({ "traits": traits, "context": channel("web") });
+    let mut context = channel("web");
+    // Consent as Segment's consent-aware libraries send it; varied but fixed per customer.
+    let h = p
+        .email
+        .bytes()
+        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    context["consent"] = json!({"categoryPreferences": {
+        "Analytics": h % 10 != 0,
+        "Marketing Email": h % 5 < 3,
+        "Marketing SMS": h % 4 == 0,
+        "Personalization": h % 10 < 7,
+        "Profiling": (h / 10) % 2 == 0,
+    }});
+    let body = json!({ "traits": traits, "context": context });
     Draft::new(p, ms, Ids::Both, "identify", body)
 }
 

@@ -1,6 +1,7 @@
 //! `rapport`: the command-line interface. Runs the server and the demo, manages workspaces and
 //! keys, checks configuration, imports events, and benchmarks ingestion.
 
+mod analyze;
 mod audit;
 mod bench;
 mod bench_scaleout;
@@ -8,6 +9,7 @@ mod cli;
 mod config;
 mod demo;
 mod demo_data;
+mod fairness;
 mod import;
 mod matching;
 mod models;

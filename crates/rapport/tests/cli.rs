@@ -63,8 +63,14 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Self {
+        Self::start_with(args, &[])
+    }
+
+    /// Starts with extra environment variables (configuration layers).
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = rapport()
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -553,4 +559,281 @@ fn audit_verify_names_the_record_that_was_tampered_with() {
         .map(|p| p["kind"].as_str().expect("kind"))
         .collect();
     assert!(kinds.contains(&"missing"), "{report}");
+}
+
+#[test]
+fn audit_fairness_reports_and_exits_non_zero_on_a_violated_threshold() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../rapport-govern/tests/fixtures/fairness/data.csv");
+    let dir = tempfile::tempdir().expect("dir");
+    let limits = dir.path().join("limits.toml");
+    let base = [
+        "audit",
+        "fairness",
+        "--input",
+        data.to_str().expect("p"),
+        "--group",
+        "sex",
+        "--group",
+        "age_band",
+        "--prediction",
+        "approved",
+        "--label",
+        "repaid",
+    ];
+
+    std::fs::write(&limits, "max_demographic_parity_difference = 0.9\n").expect("write");
+    let mut args = base.to_vec();
+    args.extend(["--thresholds", limits.to_str().expect("p")]);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("By sex × age_band"), "{table}");
+    assert!(table.contains("Thresholds: none violated"), "{table}");
+
+    std::fs::write(&limits, "max_demographic_parity_difference = 0.1\n").expect("write");
+    args.extend(["--format", "json"]);
+    let out = run(&args);
+    assert!(!out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    // Fairlearn's demographic_parity_difference on the intersection, from the fixture.
+    let dp = report
+        .pointer("/groupings/2/outcomes/0/aggregates/0/value")
+        .and_then(Value::as_f64)
+        .expect("dp");
+    assert!((dp - 0.5608433734939758).abs() < 1e-9, "{dp}");
+    assert_eq!(report["violations"].as_array().map(Vec::len), Some(3));
+    assert!(text(&out).contains("3 fairness threshold(s) violated"));
+
+    let out = run(&[
+        "audit",
+        "fairness",
+        "--input",
+        data.to_str().expect("p"),
+        "--group",
+        "sexx",
+        "--prediction",
+        "approved",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("unknown column \"sexx\""),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn analyze_reads_lines_and_jsonl_and_names_a_bad_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("texts.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": \"t1\", \"text\": \"Thanks so much, that fixed it!\"}\nMy card 4111 1111 1111 1111 was charged twice\n",
+    )
+    .expect("write");
+    let out = run(&["analyze", file.to_str().expect("p")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "t1");
+    assert!(lines[0]["sentiment"]["score"].as_f64().expect("score") > 0.0);
+    assert_eq!(lines[1]["id"], 2);
+    assert!(lines[1]["redacted"]
+        .as_str()
+        .expect("redacted")
+        .contains("[CARD]"));
+
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, b"fine line\nbroken \xff\xfe line\n").expect("write");
+    let out = run(&["analyze", bad.to_str().expect("p")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("line 2") && text(&out).contains("UTF-8"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn config_check_never_prints_the_database_password() {
+    let out = rapport()
+        .args(["config", "check"])
+        .env("RAPPORT__STORAGE__BACKEND", "postgres")
+        .env(
+            "RAPPORT__STORAGE__URL",
+            "postgres://rapport:hunter2-secret@db.internal:5432/rapport",
+        )
+        .output()
+        .expect("run");
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(
+        t.contains("url = \"postgres://rapport:***@db.internal:5432/rapport\""),
+        "{t}"
+    );
+    assert!(t.contains("schema = \"rapport\"") && t.contains("connect_timeout_secs = 30"));
+    assert!(!t.contains("hunter2"), "{t}");
+
+    let out = rapport()
+        .args(["config", "check"])
+        .env("RAPPORT__STORAGE__BACKEND", "postgres")
+        .output()
+        .expect("run");
+    assert!(!out.status.success() && text(&out).contains("storage.url is required"));
+
+    // A failed connection names the server, not the password.
+    let out = rapport()
+        .args(["workspaces", "list"])
+        .env("RAPPORT__STORAGE__BACKEND", "postgres")
+        .env(
+            "RAPPORT__STORAGE__URL",
+            "postgres://rapport:hunter2-secret@127.0.0.1:1/rapport",
+        )
+        .env("RAPPORT__STORAGE__CONNECT_TIMEOUT_SECS", "1")
+        .output()
+        .expect("run");
+    let t = text(&out);
+    assert!(!out.status.success() && t.contains("127.0.0.1:1"), "{t}");
+    assert!(!t.contains("hunter2"), "{t}");
+    let out = rapport()
+        .args(["workspaces", "list", "--data-dir", "somewhere"])
+        .env("RAPPORT__STORAGE__BACKEND", "postgres")
+        .env(
+            "RAPPORT__STORAGE__URL",
+            "postgres://rapport@127.0.0.1:1/rapport",
+        )
+        .output()
+        .expect("run");
+    assert!(
+        !out.status.success() && text(&out).contains("--data-dir is for the sqlite backend"),
+        "{}",
+        text(&out)
+    );
+}
+
+const PG_URL_VAR: &str = "RAPPORT_TEST_POSTGRES_URL";
+
+/// The test PostgreSQL server's URL, or `None` (after saying so) when this run has none; under
+/// `CI=true` a missing server fails the test, since CI must cover both backends.
+fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var(PG_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{PG_URL_VAR} is not set, but CI=true: CI must run the PostgreSQL tests"
+            );
+            eprintln!("skipped {test}: set {PG_URL_VAR} to run it against PostgreSQL");
+            None
+        }
+    }
+}
+
+/// Drops a PostgreSQL schema when the test ends, passed or not.
+struct DropSchema {
+    url: String,
+    schema: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            match tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await {
+                Ok((client, conn)) => {
+                    tokio::spawn(conn);
+                    if let Err(e) = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema))
+                        .await
+                    {
+                        eprintln!("could not drop schema {}: {e}", self.schema);
+                    }
+                }
+                Err(e) => eprintln!("could not connect to drop schema {}: {e}", self.schema),
+            }
+        });
+    }
+}
+
+#[test]
+fn serve_on_postgres_end_to_end() {
+    let Some(url) = postgres_url("serve_on_postgres_end_to_end") else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let schema = format!("rapport_cli_{}_{nanos}", std::process::id());
+    // Declared before the server, so the server is stopped before its schema is dropped.
+    let _cleanup = DropSchema {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let env = [
+        ("RAPPORT__STORAGE__BACKEND", "postgres"),
+        ("RAPPORT__STORAGE__URL", url.as_str()),
+        ("RAPPORT__STORAGE__SCHEMA", schema.as_str()),
+        ("RAPPORT__STORAGE__CONNECT_TIMEOUT_SECS", "10"),
+    ];
+    let key = |role: &str| {
+        let out = rapport()
+            .args(["keys", "create", "--role", role])
+            .envs(env.iter().copied())
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{}", text(&out));
+        last_line(&out)
+    };
+    let (write, admin) = (key("write"), key("admin"));
+    let server = Server::start_with(&["serve", "--addr", "127.0.0.1:0"], &env);
+    let c = client();
+    let (status, body) = c.post(
+        &format!("{}/v1/identify", server.base),
+        &write,
+        &json!({"userId": "pg-cli-1", "anonymousId": "pg-cli-device",
+                "traits": {"name": "Paula Postgres", "email": "paula@example.com"}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let batch: Vec<Value> = (0..5)
+        .map(|i| json!({"type": "track", "anonymousId": "pg-cli-device", "event": "Viewed", "messageId": format!("pg-cli-{i}")}))
+        .collect();
+    let (status, body) = c.post(
+        &format!("{}/v1/batch", server.base),
+        &write,
+        &json!({"batch": batch}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, p) = c.get(
+        &format!("{}/v1/profiles?user_id=pg-cli-1", server.base),
+        &admin,
+    );
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["name"], "Paula Postgres");
+    assert_eq!(p["event_count"], 6);
+
+    // The events are in the PostgreSQL schema, not in some local file.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stored: i64 = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+            .query_one(&format!("SELECT count(*) FROM {schema}.events"), &[])
+            .await
+            .expect("count")
+            .get(0)
+    });
+    assert_eq!(stored, 6);
 }

@@ -117,16 +117,10 @@ impl Drop for BusCleanup {
 /// PostgreSQL**: when `RAPPORT_TEST_POSTGRES_URL` is set and the binary accepts
 /// `storage.backend = "postgres"` (probed with `rapport config check`), the processes get
 /// `RAPPORT__STORAGE__BACKEND/URL/SCHEMA` with a schema of their own, and the application order
-/// is read with `psql`; otherwise they share a SQLite data directory.
+/// is read back with `tokio-postgres`; otherwise they share a SQLite data directory.
 enum StoreUnderTest {
-    Sqlite {
-        dir: tempfile::TempDir,
-    },
-    Postgres {
-        dir: tempfile::TempDir,
-        url: String,
-        schema: String,
-    },
+    Sqlite { dir: tempfile::TempDir },
+    Postgres { url: String, schema: String },
 }
 
 impl StoreUnderTest {
@@ -142,7 +136,7 @@ impl StoreUnderTest {
                 .expect("run rapport");
             if probe.status.success() {
                 eprintln!("store under test: PostgreSQL, schema {schema}");
-                return Self::Postgres { dir, url, schema };
+                return Self::Postgres { url, schema };
             }
             eprintln!("store under test: SQLite (this build has no PostgreSQL store yet)");
         }
@@ -157,11 +151,15 @@ impl StoreUnderTest {
         ]
     }
 
-    fn data_dir(&self) -> &str {
+    /// The store flags of every command: `--data-dir` for SQLite, none for PostgreSQL (its
+    /// settings come from the environment).
+    fn args(&self) -> Vec<String> {
         match self {
-            Self::Sqlite { dir } | Self::Postgres { dir, .. } => {
-                dir.path().to_str().expect("utf-8 dir")
-            }
+            Self::Sqlite { dir } => vec![
+                "--data-dir".to_owned(),
+                dir.path().to_str().expect("utf-8 dir").to_owned(),
+            ],
+            Self::Postgres { .. } => Vec::new(),
         }
     }
 
@@ -185,39 +183,50 @@ impl StoreUnderTest {
                     .map(|r| r.expect("row"))
                     .collect()
             }
-            Self::Postgres { url, schema, .. } => {
-                let out = Command::new("psql")
-                    .args([
-                        url.as_str(),
-                        "-At",
-                        "-F",
-                        "\t",
-                        "-c",
+            Self::Postgres { url, schema } => pg(url, |client| async move {
+                client
+                    .query(
                         &format!("SELECT message_id, seq FROM {schema}.events ORDER BY seq"),
-                    ])
-                    .output()
-                    .expect("psql");
-                assert!(out.status.success(), "{}", text(&out));
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .filter_map(|l| l.split_once('\t'))
-                    .map(|(m, s)| (m.to_owned(), s.parse().expect("seq")))
+                        &[],
+                    )
+                    .await
+                    .expect("query")
+                    .into_iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
                     .collect()
-            }
+            }),
         }
     }
 }
 
+/// Runs `f` with a PostgreSQL client on a runtime of its own.
+fn pg<T, F, Fut>(url: &str, f: F) -> T
+where
+    F: FnOnce(tokio_postgres::Client) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to PostgreSQL");
+        tokio::spawn(conn);
+        f(client).await
+    })
+}
+
 impl Drop for StoreUnderTest {
     fn drop(&mut self) {
-        if let Self::Postgres { url, schema, .. } = self {
-            let _ = Command::new("psql")
-                .args([
-                    url.as_str(),
-                    "-c",
-                    &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-                ])
-                .output();
+        if let Self::Postgres { url, schema } = self {
+            let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+            pg(url, |client| async move {
+                if let Err(e) = client.batch_execute(&sql).await {
+                    eprintln!("could not drop the test schema: {e}");
+                }
+            });
         }
     }
 }
@@ -231,7 +240,7 @@ fn uuid_like() -> String {
 /// What every process of a test gets: the store, the bus, its configuration.
 #[derive(Clone)]
 struct Env {
-    data_dir: String,
+    store_args: Vec<String>,
     vars: Vec<(String, String)>,
 }
 
@@ -245,14 +254,8 @@ impl Env {
     fn key(&self, role: &str) -> String {
         let out = self
             .command()
-            .args([
-                "keys",
-                "create",
-                "--role",
-                role,
-                "--data-dir",
-                &self.data_dir,
-            ])
+            .args(["keys", "create", "--role", role])
+            .args(&self.store_args)
             .output()
             .expect("run");
         assert!(out.status.success(), "{}", text(&out));
@@ -267,7 +270,8 @@ impl Env {
     fn default_workspace(&self) -> String {
         let out = self
             .command()
-            .args(["workspaces", "list", "--data-dir", &self.data_dir])
+            .args(["workspaces", "list"])
+            .args(&self.store_args)
             .output()
             .expect("run");
         assert!(out.status.success(), "{}", text(&out));
@@ -392,11 +396,10 @@ fn api_node(env: &Env, port: u16) -> Proc {
         "serve",
         "--mode",
         "api",
-        "--data-dir",
-        &env.data_dir,
         "--addr",
         &format!("127.0.0.1:{port}"),
-    ]);
+    ])
+    .args(&env.store_args);
     let mut p = Proc::spawn("api node", cmd);
     p.wait_for("Rapport listening on", Duration::from_secs(30));
     p
@@ -404,7 +407,7 @@ fn api_node(env: &Env, port: u16) -> Proc {
 
 fn worker(env: &Env, id: &str) -> Proc {
     let mut cmd = env.command();
-    cmd.args(["worker", "--id", id, "--data-dir", &env.data_dir]);
+    cmd.args(["worker", "--id", id]).args(&env.store_args);
     Proc::spawn(id, cmd)
 }
 
@@ -555,7 +558,7 @@ fn acknowledged_events_are_applied_exactly_once_in_order_through_crashes() {
     let mut vars = bus_env(&url, &bus_config(&prefix));
     vars.extend(store.env());
     let env = Env {
-        data_dir: store.data_dir().to_owned(),
+        store_args: store.args(),
         vars,
     };
     let write = env.key("write");
@@ -831,7 +834,7 @@ fn bus_outages_answer_503_and_heal_and_poison_goes_to_the_dead_letters() {
     let mut vars = bus_env(&relay.url(), &cfg);
     vars.extend(store.env());
     let env = Env {
-        data_dir: store.data_dir().to_owned(),
+        store_args: store.args(),
         vars,
     };
     let write = env.key("write");

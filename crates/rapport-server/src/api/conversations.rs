@@ -13,7 +13,7 @@ use super::dto::{
     AddMessageRequest, ConversationDetailDto, ConversationDto, MessageDto, OpenConversationRequest,
 };
 use super::extract::{Json, Path};
-use crate::auth::{Admin, Writer};
+use crate::auth::{perm, Can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::AppState;
 
@@ -134,7 +134,7 @@ impl TryFrom<AddMessageRequest> for NewMessage {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn open(
     State(state): State<AppState>,
-    Writer(caller): Writer,
+    Can(caller, _): Can<perm::Ingest>,
     Json(req): Json<OpenConversationRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<ConversationDto>)> {
     let (customer, new) = req.try_into()?;
@@ -167,7 +167,7 @@ fn conversation_id(raw: &str) -> ApiResult<ConversationId> {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn add_message(
     State(state): State<AppState>,
-    Writer(caller): Writer,
+    Can(caller, _): Can<perm::Ingest>,
     Path(id): Path<String>,
     Json(req): Json<AddMessageRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MessageDto>)> {
@@ -192,7 +192,7 @@ pub async fn add_message(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn get_conversation(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadCustomers>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ConversationDetailDto>> {
     let id = conversation_id(&id)?;

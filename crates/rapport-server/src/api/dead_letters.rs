@@ -16,7 +16,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{Path, Query};
-use crate::auth::{Admin, Caller};
+use crate::auth::{perm, Caller, Can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::AppState;
 
@@ -139,7 +139,7 @@ pub async fn list_for(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ManageDeadLetters>,
     Query(p): Query<DeadLetterParams>,
 ) -> ApiResult<axum::Json<DeadLetterListDto>> {
     let limit = p.limit.unwrap_or(50);
@@ -223,7 +223,7 @@ pub async fn replay_for(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn replay(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ManageDeadLetters>,
     Path(id): Path<u64>,
 ) -> ApiResult<axum::Json<ReplayDto>> {
     let bus = bus_of(&state, &format!("dead letter {id}"))?;
@@ -243,7 +243,7 @@ pub async fn replay(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn discard(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ManageDeadLetters>,
     Path(id): Path<u64>,
 ) -> ApiResult<axum::http::StatusCode> {
     let bus = bus_of(&state, &format!("dead letter {id}"))?;

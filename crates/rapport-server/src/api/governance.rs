@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{Json, Path, Query};
-use crate::auth::Admin;
+use crate::auth::{perm, Can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::governance::{ConsentError, ConsentInput};
 use crate::AppState;
@@ -107,7 +107,7 @@ fn consents_dto(state: &AppState, id: &ProfileId, history: Vec<ConsentRecord>) -
     security(("basic" = []), ("bearer" = [])))]
 pub async fn get_consents(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadCustomers>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ConsentsDto>> {
     let id = profile_id(&id)?;
@@ -124,7 +124,7 @@ pub async fn get_consents(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn put_consents(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ManageConsent>,
     Path(id): Path<String>,
     Json(body): Json<ConsentRequest>,
 ) -> ApiResult<axum::Json<ConsentsDto>> {
@@ -177,7 +177,7 @@ pub async fn put_consents(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn export(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ExportData>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     let id = profile_id(&id)?;
@@ -221,7 +221,7 @@ pub struct ErasureDto {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn erase(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::EraseData>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ErasureDto>> {
     let id = profile_id(&id)?;
@@ -283,7 +283,7 @@ pub struct AuditPageDto {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn audit(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadAudit>,
     Query(p): Query<AuditParams>,
 ) -> ApiResult<axum::Json<AuditPageDto>> {
     let limit = p.limit.unwrap_or(100);

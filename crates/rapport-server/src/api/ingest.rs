@@ -12,7 +12,7 @@ use rapport_core::EventType;
 use rapport_ingest::{parse_batch, parse_single};
 
 use super::dto::IngestResponse;
-use crate::auth::Writer;
+use crate::auth::{perm, Can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::AppState;
 
@@ -49,7 +49,7 @@ async fn read_limited(body: Body, limit: usize, code: &'static str) -> ApiResult
 
 async fn single(
     state: AppState,
-    writer: Writer,
+    writer: Can<perm::Ingest>,
     event_type: EventType,
     body: Body,
 ) -> ApiResult<Json<IngestResponse>> {
@@ -75,7 +75,7 @@ macro_rules! single_endpoint {
                 (status = 503, description = "Cannot be stored now (`bus_unavailable`: the event bus is down); nothing was acknowledged. Retry after `Retry-After` seconds with the same messageId", body = ErrorBody),
             ),
             security(("basic" = []), ("bearer" = [])))]
-        pub async fn $fn(State(state): State<AppState>, writer: Writer, body: Body) -> ApiResult<Json<IngestResponse>> {
+        pub async fn $fn(State(state): State<AppState>, writer: Can<perm::Ingest>, body: Body) -> ApiResult<Json<IngestResponse>> {
             single(state, writer, $ty, body).await
         }
     };
@@ -132,7 +132,7 @@ single_endpoint!(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn batch(
     State(state): State<AppState>,
-    writer: Writer,
+    writer: Can<perm::Ingest>,
     body: Body,
 ) -> ApiResult<Json<IngestResponse>> {
     let bytes = read_limited(body, state.limits.max_batch_bytes, "batch_too_large").await?;

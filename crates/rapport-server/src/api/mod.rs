@@ -1,9 +1,11 @@
 //! The JSON API under `/v1`.
 
+pub mod analyze;
 pub mod conversations;
 pub mod dead_letters;
 pub mod dto;
 pub mod extract;
+pub mod fairness;
 pub mod governance;
 pub mod ingest;
 pub mod profiles;
@@ -35,6 +37,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/profiles/{id}/export", get(governance::export))
         .route("/v1/profiles/{id}/why-link", post(crate::why::issue_link))
         .route("/v1/audit", get(governance::audit))
+        .route("/v1/audits/fairness", post(fairness::audit))
+        .route("/v1/analyze", post(analyze::analyze))
         .route("/v1/profiles/{id}/events", get(profiles::events))
         .route(
             "/v1/profiles/{id}/conversations",

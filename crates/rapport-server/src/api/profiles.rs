@@ -14,7 +14,7 @@ use super::dto::{
     ConversationDto, ConversationListDto, EventPageDto, MergeListDto, ProfileDto, ProfileListDto,
     StatsDto,
 };
-use crate::auth::Admin;
+use crate::auth::{perm, Can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::AppState;
 
@@ -34,7 +34,7 @@ pub struct LookupParams {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn lookup(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadCustomers>,
     Query(params): Query<LookupParams>,
 ) -> ApiResult<Json<ProfileDto>> {
     let given: Vec<(IdentifierKind, String)> = [
@@ -75,7 +75,7 @@ fn profile_id(raw: &str) -> ApiResult<ProfileId> {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn get_profile(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadCustomers>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ProfileDto>> {
     let id = profile_id(&id)?;
@@ -113,7 +113,7 @@ fn limit_of(raw: Option<usize>) -> ApiResult<usize> {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadCustomers>,
     Path(id): Path<String>,
     Query(params): Query<PageParams>,
 ) -> ApiResult<Json<EventPageDto>> {
@@ -142,7 +142,7 @@ pub async fn events(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn conversations(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadCustomers>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConversationListDto>> {
     let id = profile_id(&id)?;
@@ -171,7 +171,7 @@ pub struct SearchParams {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn merges(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadCustomers>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<MergeListDto>> {
     let id = profile_id(&id)?;
@@ -187,7 +187,7 @@ pub async fn merges(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn search(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadCustomers>,
     Query(params): Query<SearchParams>,
 ) -> ApiResult<Json<ProfileListDto>> {
     let limit = limit_of(params.limit)?;
@@ -206,7 +206,7 @@ pub async fn search(
     security(("basic" = []), ("bearer" = [])))]
 pub async fn stats(
     State(state): State<AppState>,
-    Admin(caller): Admin,
+    Can(caller, _): Can<perm::ReadCustomers>,
 ) -> ApiResult<Json<StatsDto>> {
     let ws = &caller.workspace_id;
     let totals = state.store.stats(ws).await?;

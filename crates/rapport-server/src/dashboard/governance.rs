@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::layout::{ago, page};
 use super::DashboardUser;
+use crate::auth::{check, perm};
 use crate::AppState;
 
 fn failure(e: StoreError) -> Response {
@@ -32,11 +33,36 @@ pub struct AuditFilter {
 
 const PAGE: usize = 100;
 
+/// The dashboard's side of the permission check: a page saying what is missing.
+pub(super) async fn allowed<P: perm::Needed>(
+    state: &AppState,
+    user: &DashboardUser,
+    path: &str,
+) -> Result<(), Response> {
+    check::<P>(state, user.0.clone(), path)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            (
+                StatusCode::FORBIDDEN,
+                page(
+                    "Not allowed",
+                    user.0.workspace_name.as_str(),
+                    html! { h1 { "Not allowed" } p { (e.message) } },
+                ),
+            )
+                .into_response()
+        })
+}
+
 pub async fn audit(
     State(state): State<AppState>,
     user: DashboardUser,
     Query(f): Query<AuditFilter>,
 ) -> Response {
+    if let Err(r) = allowed::<perm::ReadAudit>(&state, &user, "/audit").await {
+        return r;
+    }
     let action = f.action.clone().filter(|a| !a.trim().is_empty());
     let subject = f.subject.clone().filter(|s| !s.trim().is_empty());
     let records = match state
@@ -130,12 +156,16 @@ pub async fn consent_panel(state: &AppState, user: &DashboardUser, id: &ProfileI
             }
         }
         h2 { "Their data" }
-        p {
-            a #export-link href=(format!("/customers/{id}/export.json")) { "Download everything we hold (JSON)" }
+        @if user.0.role.allows(rapport_core::Permission::ExportData) {
+            p {
+                a #export-link href=(format!("/customers/{id}/export.json")) { "Download everything we hold (JSON)" }
+            }
         }
+        @if user.0.role.allows(rapport_core::Permission::EraseData) {
         form #erase-form method="post" action=(format!("/customers/{id}/erase"))
             onsubmit="return confirm('Erase this customer and all their data? This cannot be undone.')" {
             button.danger type="submit" { "Erase this customer" }
+        }
         }
     }
 }
@@ -145,6 +175,9 @@ pub async fn export(
     user: DashboardUser,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(r) = allowed::<perm::ExportData>(&state, &user, "/customers/export").await {
+        return r;
+    }
     let Some(id) = ProfileId::parse(&id) else {
         return (StatusCode::NOT_FOUND, "no such customer").into_response();
     };
@@ -177,6 +210,9 @@ pub async fn erase(
     user: DashboardUser,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(r) = allowed::<perm::EraseData>(&state, &user, "/customers/erase").await {
+        return r;
+    }
     let Some(id) = ProfileId::parse(&id) else {
         return (StatusCode::NOT_FOUND, "no such customer").into_response();
     };
@@ -189,4 +225,88 @@ pub async fn erase(
         Err(StoreError::NotFound(_)) => (StatusCode::NOT_FOUND, "no such customer").into_response(),
         Err(e) => failure(e),
     }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct FairnessForm {
+    pub csv: String,
+    pub groups: String,
+    pub prediction: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub positive: String,
+}
+
+fn fairness_page(user: &DashboardUser, form: &FairnessForm, result: Option<Markup>) -> Markup {
+    page(
+        "Fairness",
+        user.0.workspace_name.as_str(),
+        html! {
+            h1 { "Fairness audit" }
+            p.muted {
+                "Paste decisions or predictions as CSV with a header row. Rapport reports, for each group and each intersection of groups, "
+                "selection rates and error rates, and the demographic parity, equalized odds and equal opportunity gaps (the same numbers as Fairlearn). "
+                "The same audit runs from " span.mono { "rapport audit fairness" } " and " span.mono { "POST /v1/audits/fairness" } "."
+            }
+            form #fairness-form method="post" action="/fairness" {
+                p { textarea name="csv" rows="8" cols="80" placeholder="gender,age_band,offered,retained" { (form.csv) } }
+                p {
+                    input name="groups" placeholder="group columns, comma-separated" value=(form.groups);
+                    " " input name="prediction" placeholder="prediction column" value=(form.prediction);
+                    " " input name="label" placeholder="label column (optional)" value=(form.label);
+                    " " input name="positive" placeholder="positive value (optional)" value=(form.positive);
+                    " " button type="submit" { "Audit" }
+                }
+            }
+            @if let Some(r) = result { (r) }
+        },
+    )
+}
+
+pub async fn fairness_form(State(state): State<AppState>, user: DashboardUser) -> Response {
+    if let Err(r) = allowed::<perm::AuditFairness>(&state, &user, "/fairness").await {
+        return r;
+    }
+    fairness_page(&user, &FairnessForm::default(), None).into_response()
+}
+
+pub async fn fairness_run(
+    State(state): State<AppState>,
+    user: DashboardUser,
+    axum::Form(form): axum::Form<FairnessForm>,
+) -> Response {
+    use rapport_govern::fairness::{read_csv, AuditOptions, Columns, Value};
+    if let Err(r) = allowed::<perm::AuditFairness>(&state, &user, "/fairness").await {
+        return r;
+    }
+    let columns = Columns {
+        groups: form
+            .groups
+            .split(',')
+            .map(|g| g.trim().to_owned())
+            .filter(|g| !g.is_empty())
+            .collect(),
+        prediction: form.prediction.trim().to_owned(),
+        label: Some(form.label.trim().to_owned()).filter(|l| !l.is_empty()),
+        score: None,
+    };
+    let options = AuditOptions {
+        positive: Some(form.positive.trim())
+            .filter(|p| !p.is_empty())
+            .map(Value::parse),
+        ..Default::default()
+    };
+    let csv = form.csv.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let data = read_csv(csv.as_bytes(), &columns)?;
+        data.audit(&options)
+    })
+    .await;
+    let result = match outcome {
+        Ok(Ok(report)) => html! { pre #fairness-report { (report.to_string()) } },
+        Ok(Err(e)) => html! { p.chip.hot #fairness-error { (e.to_string()) } },
+        Err(_) => html! { p.chip.hot { "The audit failed; see the server log." } },
+    };
+    fairness_page(&user, &form, Some(result)).into_response()
 }

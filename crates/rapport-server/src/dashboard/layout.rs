@@ -58,6 +58,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
                         a href="/" { "Overview" }
                         a href="/customers" { "Customers" }
                         a href="/audit" { "Audit" }
+                        a href="/fairness" { "Fairness" }
                         a href="/dead-letters" { "Dead letters" }
                     }
                     span.ws { "workspace " strong { (workspace) } }

@@ -29,6 +29,10 @@ pub fn routes() -> Router<AppState> {
         .route("/conversations/{id}", get(pages::conversation))
         .route("/dashboard/live.json", get(pages::live))
         .route("/audit", get(governance::audit))
+        .route(
+            "/fairness",
+            get(governance::fairness_form).post(governance::fairness_run),
+        )
         .route("/customers/{id}/export.json", get(governance::export))
         .route("/customers/{id}/erase", post(governance::erase))
         .route("/dead-letters", get(operations::dead_letters))
@@ -85,7 +89,7 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
         Some(_) => (
             StatusCode::FORBIDDEN,
             layout::login(
-                Some("That is a write key: it can send data but not read it. Use an admin key."),
+                Some("That is a write key: it can send data but not read it. Use a key of a role that reads customers."),
                 state.demo_admin_key.as_deref(),
             ),
         )

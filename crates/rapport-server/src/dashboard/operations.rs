@@ -7,9 +7,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use super::governance::allowed;
 use super::layout::{ago, page};
 use super::DashboardUser;
 use crate::api::dead_letters::list_for;
+use crate::auth::perm;
 use crate::AppState;
 
 #[derive(Debug, Deserialize, Default)]
@@ -34,6 +36,9 @@ pub async fn dead_letters(
     user: DashboardUser,
     Query(q): Query<DeadLetterPage>,
 ) -> Response {
+    if let Err(r) = allowed::<perm::ManageDeadLetters>(&state, &user, "/dead-letters").await {
+        return r;
+    }
     let ws = user.0.workspace_name.as_str();
     let Some(slot) = state.engine.sink().bus() else {
         return page("Dead letters", ws, html! {
@@ -91,6 +96,9 @@ pub async fn replay(
     user: DashboardUser,
     Path(id): Path<u64>,
 ) -> Response {
+    if let Err(r) = allowed::<perm::ManageDeadLetters>(&state, &user, "/dead-letters").await {
+        return r;
+    }
     let Some(slot) = state.engine.sink().bus() else {
         return (StatusCode::NOT_FOUND, "No such dead letter.").into_response();
     };

@@ -474,3 +474,68 @@ async fn the_customer_page_explains_withdraws_downloads_and_refuses_bad_links() 
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn the_fairness_api_gives_fairlearns_numbers() {
+    let app = TestApp::spawn().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../rapport-govern/tests/fixtures/fairness");
+    let csv = std::fs::read_to_string(dir.join("data.csv")).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let case = expected["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "binary_sex")
+        .unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Value> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            json!({"groups": [f[col("sex")]], "prediction": f[col("approved")].parse::<f64>().unwrap(),
+                   "label": f[col("repaid")].parse::<f64>().unwrap()})
+        })
+        .collect();
+    let body = json!({"columns": {"groups": ["sex"], "prediction": "approved", "label": "repaid"},
+                      "rows": rows, "thresholds": {"max_demographic_parity_difference": 0.1}});
+    let (status, out) = request(
+        &app,
+        reqwest::Method::POST,
+        "/v1/audits/fairness",
+        &app.admin_key.clone(),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{out}");
+    let text = out["report"].to_string();
+    for key in [
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+        "equalized_odds_ratio",
+    ] {
+        let want = case["aggregates"][key].as_f64().unwrap();
+        // The number appears in the report as serde_json prints it; compare by search on the
+        // value at full precision.
+        assert!(
+            text.contains(&format!("{want}")) || text.contains(&format!("{want:.15}")),
+            "{key} = {want} not in the API's report"
+        );
+    }
+    assert!(!out["violations"].as_array().unwrap().is_empty());
+
+    let (status, err) = request(
+        &app,
+        reqwest::Method::POST,
+        "/v1/audits/fairness",
+        &app.admin_key.clone(),
+        Some(json!({"columns": {"groups": ["g"], "prediction": "p"},
+                    "rows": [{"groups": ["a"], "prediction": 1}, {"groups": ["b"], "prediction": 7}, {"groups": ["b"], "prediction": 3}],
+                    "options": {"task": "binary"}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("row"), "{err}");
+}

@@ -173,3 +173,41 @@ async fn the_conversation_page_shows_the_reading() {
         assert!(html.contains(want), "conversation page shows {want}");
     }
 }
+
+#[tokio::test]
+async fn analyze_reads_a_batch_and_stores_nothing() {
+    let app = crate::common::TestApp::spawn().await;
+    let long = "My internet is down again. ".repeat(1_000);
+    let resp = app
+        .client
+        .post(app.url("/v1/analyze"))
+        .bearer_auth(&app.admin_key)
+        .json(&serde_json::json!({"texts": [
+            {"id": "a", "text": "This is the third time my order is late and I want a refund now!"},
+            {"text": "   "},
+            {"id": 7, "text": long},
+        ]}))
+        .send()
+        .await
+        .expect("request");
+    let (status, body) = crate::common::status_json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    let r = body["results"].as_array().expect("results");
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[0]["id"], "a");
+    assert!(r[0]["sentiment"]["score"].as_f64().unwrap() < 0.0);
+    assert_eq!(r[1]["id"], 1, "no id: the position");
+    assert_eq!(r[2]["truncated"], true);
+    assert_eq!(r[2]["chars"], 20_000);
+    let (_, stats) = app.get("/v1/stats").await;
+    assert_eq!(stats["events"], 0, "nothing stored: {stats}");
+    let resp = app
+        .client
+        .post(app.url("/v1/analyze"))
+        .bearer_auth(&app.admin_key)
+        .json(&serde_json::json!({"texts": []}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 400);
+}

@@ -8,5 +8,6 @@ mod dashboard;
 mod governance;
 mod interpretation;
 mod openapi;
+mod roles;
 mod scaleout;
 mod segment_sdk;

@@ -21,11 +21,11 @@ pub(super) fn now_ms() -> i64 {
     to_millis(Utc::now())
 }
 
-pub(super) fn channel_bit(c: Channel) -> i64 {
+pub(crate) fn channel_bit(c: Channel) -> i64 {
     1 << Channel::ALL.iter().position(|x| *x == c).unwrap_or(0)
 }
 
-pub(super) fn channels_from_bits(bits: i64) -> Vec<Channel> {
+pub(crate) fn channels_from_bits(bits: i64) -> Vec<Channel> {
     Channel::ALL
         .into_iter()
         .filter(|c| bits & channel_bit(*c) != 0)
@@ -52,6 +52,47 @@ pub(super) fn ensure_default_workspace(conn: &Connection) -> Result<(), StoreErr
         )?;
     }
     Ok(())
+}
+
+/// The traits a profile's display columns are computed from (the keys `finish` reads).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) const DISPLAY_TRAITS: [&str; 6] = [
+    "name",
+    "first_name",
+    "last_name",
+    "firstName",
+    "lastName",
+    "email",
+];
+
+/// A profile's display columns: its name, the lowercased name and last word searched by
+/// prefix, and its email folded as an identifier.
+pub(crate) struct DisplayFields {
+    pub(crate) name: Option<String>,
+    pub(crate) name_lc: Option<String>,
+    pub(crate) last_lc: Option<String>,
+    pub(crate) email: Option<String>,
+}
+
+impl DisplayFields {
+    pub(crate) fn from_traits(t: &Map<String, Value>) -> Self {
+        let name = display_name(t);
+        let name_lc = name.as_ref().map(|n| n.to_lowercase());
+        let last_lc = name_lc
+            .as_ref()
+            .and_then(|n| n.rsplit_once(' ').map(|(_, l)| l.to_owned()));
+        let email = t.get("email").and_then(Value::as_str).map(|e| {
+            Identifier::new(IdentifierKind::Email, e)
+                .map(|i| i.value().to_owned())
+                .unwrap_or_else(|_| e.trim().to_owned())
+        });
+        Self {
+            name,
+            name_lc,
+            last_lc,
+            email,
+        }
+    }
 }
 
 /// Per-profile changes gathered while applying a group of events, written once at the end.
@@ -96,28 +137,28 @@ pub(super) struct TimelineRow<'a> {
 
 /// An event made ready for the writer before it reaches the writer's thread: its body
 /// serialised, identifiers and traits extracted. This keeps the single writer thread doing
-/// only database work.
-pub(super) struct PreparedEvent {
-    event_type: EventType,
-    message_id: String,
-    name: Option<String>,
-    channel: Channel,
-    ts: i64,
-    received_at: i64,
-    body: String,
-    ids: Vec<Identifier>,
-    previous_id: Option<String>,
+/// only database work. The PostgreSQL backend prepares events the same way.
+pub(crate) struct PreparedEvent {
+    pub(crate) event_type: EventType,
+    pub(crate) message_id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) channel: Channel,
+    pub(crate) ts: i64,
+    pub(crate) received_at: i64,
+    pub(crate) body: String,
+    pub(crate) ids: Vec<Identifier>,
+    pub(crate) previous_id: Option<String>,
     /// Raw trait values with their standardised value when there is one.
-    traits: Vec<(String, String, Option<String>)>,
-    issues: Vec<rapport_core::DataQualityIssue>,
+    pub(crate) traits: Vec<(String, String, Option<String>)>,
+    pub(crate) issues: Vec<rapport_core::DataQualityIssue>,
     /// Whether the identity stage standardised this event's traits.
-    standardized: bool,
+    pub(crate) standardized: bool,
     /// Consent the event states, by purpose.
-    consents: Vec<(String, bool)>,
+    pub(crate) consents: Vec<(String, bool)>,
 }
 
 impl PreparedEvent {
-    pub(super) fn new(event: &Event) -> Self {
+    pub(crate) fn new(event: &Event) -> Self {
         Self {
             event_type: event.event_type,
             message_id: event.message_id.clone(),
@@ -311,9 +352,12 @@ impl<'c> Applier<'c> {
         c.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute([survivor, loser])?;
         c.prepare_cached(
-            "INSERT INTO traits (profile_id, key, value, ts)
-             SELECT ?1, key, value, ts FROM traits WHERE profile_id = ?2 AND true
-             ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, ts = excluded.ts
+            // The standardised value travels with its raw value, or the survivor would show
+            // the loser's raw value beside its own old standardised one.
+            "INSERT INTO traits (profile_id, key, value, ts, std_value)
+             SELECT ?1, key, value, ts, std_value FROM traits WHERE profile_id = ?2 AND true
+             ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, ts = excluded.ts,
+                std_value = excluded.std_value
              WHERE excluded.ts > traits.ts",
         )?
         .execute([survivor, loser])?;
@@ -619,17 +663,8 @@ impl<'c> Applier<'c> {
                 let (k, v) = row?;
                 t.insert(k, serde_json::from_str(&v).unwrap_or(Value::Null));
             }
-            let name = display_name(&t);
-            let name_lc = name.as_ref().map(|n| n.to_lowercase());
-            let last_lc = name_lc
-                .as_ref()
-                .and_then(|n| n.rsplit_once(' ').map(|(_, l)| l.to_owned()));
-            let email = t.get("email").and_then(Value::as_str).map(|e| {
-                Identifier::new(IdentifierKind::Email, e)
-                    .map(|i| i.value().to_owned())
-                    .unwrap_or_else(|_| e.trim().to_owned())
-            });
-            display.execute(params![p, name, name_lc, last_lc, email])?;
+            let d = DisplayFields::from_traits(&t);
+            display.execute(params![p, d.name, d.name_lc, d.last_lc, d.email])?;
         }
         let mut days = c.prepare_cached(
             "INSERT INTO channel_daily (workspace_id, channel, day, events) VALUES (?1, ?2, ?3, ?4)

@@ -187,7 +187,8 @@ pub(super) fn apply_event_consents(
             ConsentState::Denied
         };
         match current_consent(conn, profile, purpose.as_str())? {
-            Some((s, _)) if s == state => continue,
+            // A "no" after a withdrawal says nothing new.
+            Some((s, _)) if s == state || (s == ConsentState::Withdrawn && !*granted) => continue,
             Some((_, at)) if at > ts => continue,
             _ => {}
         }

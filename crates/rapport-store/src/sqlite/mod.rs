@@ -6,7 +6,7 @@
 //! job rolls back to its savepoint without disturbing the others. This group commit is what lets
 //! many concurrent HTTP requests share one fsync.
 
-mod apply;
+pub(crate) mod apply;
 mod cache;
 mod govern;
 mod read;

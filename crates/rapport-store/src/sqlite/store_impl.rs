@@ -28,6 +28,10 @@ fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn close(&self) {
+        SqliteStore::close(self);
+    }
+
     async fn create_workspace(&self, name: &WorkspaceName) -> Result<Workspace, StoreError> {
         let name = name.clone();
         self.write(move |c| {

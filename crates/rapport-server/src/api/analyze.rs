@@ -1,0 +1,81 @@
+//! `POST /v1/analyze`: reads a batch of texts without storing anything.
+
+use axum::extract::State;
+use rapport_core::ErrorKind;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use super::extract::Json;
+use crate::auth::{perm, Can};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::AppState;
+
+/// Texts per request.
+pub const MAX_TEXTS: usize = 100;
+/// Characters analysed per text; longer texts are cut and flagged `truncated`.
+pub const MAX_CHARS: usize = 20_000;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeItem {
+    /// Your id, echoed back.
+    #[schema(value_type = Option<Object>)]
+    pub id: Option<Value>,
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeRequest {
+    /// 1 to 100 texts.
+    pub texts: Vec<AnalyzeItem>,
+}
+
+/// Analyses texts as the pipeline does each customer message: language, sentiment (message and
+/// sentences), emotions, effort, urgency, intent, personal data with a redacted copy, and the
+/// evidence, with the model name and version. Nothing is stored.
+#[utoipa::path(post, path = "/v1/analyze", tag = "conversations",
+    request_body = AnalyzeRequest,
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+pub async fn analyze(
+    State(state): State<AppState>,
+    Can(_caller, _): Can<perm::ReadCustomers>,
+    Json(req): Json<AnalyzeRequest>,
+) -> ApiResult<axum::Json<Value>> {
+    if req.texts.is_empty() || req.texts.len() > MAX_TEXTS {
+        return Err(ApiError::invalid(
+            "invalid_body",
+            format!("texts must hold 1 to {MAX_TEXTS} items"),
+        ));
+    }
+    let interpreter = state.engine.interpreter();
+    let results = tokio::task::spawn_blocking(move || {
+        req.texts
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let (cut, truncated) = match item.text.char_indices().nth(MAX_CHARS) {
+                    Some((at, _)) => (&item.text[..at], true),
+                    None => (item.text.as_str(), false),
+                };
+                let mut v = serde_json::to_value(interpreter.analyze(cut)).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut v {
+                    m.insert("id".into(), item.id.unwrap_or(json!(i)));
+                    m.insert("truncated".into(), Value::Bool(truncated));
+                }
+                v
+            })
+            .collect::<Vec<Value>>()
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            ErrorKind::Internal,
+            "internal",
+            format!("analysis failed: {e}"),
+        )
+    })?;
+    Ok(axum::Json(json!({ "results": results })))
+}

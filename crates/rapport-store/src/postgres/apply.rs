@@ -1,0 +1,838 @@
+//! Applying writes inside one transaction: events onto profiles (deduplication, stitching,
+//! last-writer-wins traits, merges), conversations and messages. The rules are those of the
+//! SQLite backend (`sqlite/apply.rs`); what differs is how they are made safe with other
+//! writers (see the module docs of `postgres`) and that rows are gathered and written in bulk.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::Utc;
+use deadpool_postgres::{Client, Transaction};
+use rapport_core::time::{from_millis, to_millis};
+use rapport_core::{
+    Actor, AuditEntry, ConsentState, Conversation, ConversationId, ConversationStatus, CustomerRef,
+    EventType, Identifier, IdentifierKind, Message, MessageId, NewConversation, NewMessage,
+    ProfileId, Purpose, WorkspaceId, WorkspaceName,
+};
+use serde_json::{json, Map, Value};
+
+use super::flush::{write_channel_days, EventRow, Pending, QualityOp, TraitValue};
+use super::govern::{self, ConsentRow};
+use super::{exec, pg_error, query, query_opt, read, Failure};
+use crate::sqlite::apply::{DisplayFields, PreparedEvent, DISPLAY_TRAITS};
+use crate::{IngestSummary, StoreError};
+
+pub(super) fn now_ms() -> i64 {
+    to_millis(Utc::now())
+}
+
+/// The `default` workspace exists from the start.
+pub(super) async fn ensure_default_workspace(client: &mut Client) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+            &[
+                &WorkspaceId::generate().as_str(),
+                &WorkspaceName::DEFAULT,
+                &now_ms(),
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(())
+}
+
+/// Why the merges about to happen happen.
+#[derive(Default, Clone)]
+struct MergeCause {
+    message_id: Option<String>,
+    rule: &'static str,
+    kinds: Vec<&'static str>,
+}
+
+type IdKey = (&'static str, String);
+
+fn key(id: &Identifier) -> IdKey {
+    (id.kind().as_str(), id.value().to_owned())
+}
+
+/// One transaction's writes to one workspace.
+pub(super) struct Applier<'t> {
+    tx: &'t Transaction<'t>,
+    ws: String,
+    /// Owner of each identifier this transaction has looked up or attached. An owner may since
+    /// have been merged: read it through [`Self::canonical`].
+    ids: HashMap<IdKey, String>,
+    /// Live profiles this transaction holds locked, and whether each has a user id.
+    live: HashMap<String, bool>,
+    /// Profiles found merged (by this transaction or an earlier one), to their survivor.
+    redirects: HashMap<String, String>,
+    /// `messageId`s applied before or earlier in this transaction.
+    seen: HashSet<String>,
+    pending: Pending,
+    dirty_traits: BTreeSet<String>,
+    channel_days: BTreeMap<(i64, &'static str), i64>,
+    summary: IngestSummary,
+    cause: MergeCause,
+    /// Identifiers of erased customers among those the batch names.
+    tombstoned: HashSet<IdKey>,
+    /// The consent decision in force per purpose, for profiles whose consent an event stated.
+    /// Kept current as decisions are added; forgotten at each merge (which moves decisions).
+    consent_states: HashMap<String, HashMap<String, (ConsentState, i64)>>,
+    /// Audit records this transaction owes, appended last (see `govern`).
+    audit: Vec<AuditEntry>,
+}
+
+impl<'t> Applier<'t> {
+    pub(super) fn new(tx: &'t Transaction<'t>, ws: &WorkspaceId) -> Self {
+        Self {
+            tx,
+            ws: ws.as_str().to_owned(),
+            ids: HashMap::new(),
+            live: HashMap::new(),
+            redirects: HashMap::new(),
+            seen: HashSet::new(),
+            pending: Pending::default(),
+            dirty_traits: BTreeSet::new(),
+            channel_days: BTreeMap::new(),
+            summary: IngestSummary::default(),
+            cause: MergeCause::default(),
+            tombstoned: HashSet::new(),
+            consent_states: HashMap::new(),
+            audit: Vec::new(),
+        }
+    }
+
+    /// Reads, in one query each, which of a batch's `messageId`s were applied and who owns
+    /// each identifier the batch names, then locks those owners.
+    pub(super) async fn prefetch(&mut self, events: &[PreparedEvent]) -> Result<(), Failure> {
+        let message_ids: Vec<&str> = events.iter().map(|e| e.message_id.as_str()).collect();
+        for r in query(
+            self.tx,
+            "SELECT message_id FROM events WHERE workspace_id = $1 AND message_id = ANY($2::text[])",
+            &[&self.ws, &message_ids],
+        )
+        .await?
+        {
+            self.seen.insert(r.get(0));
+        }
+        let mut named: BTreeSet<&Identifier> = BTreeSet::new();
+        let mut previous: Vec<Identifier> = Vec::new();
+        for e in events {
+            named.extend(e.ids.iter());
+            if let Some(prev) = &e.previous_id {
+                for kind in [IdentifierKind::UserId, IdentifierKind::AnonymousId] {
+                    previous.extend(Identifier::new(kind, prev).ok());
+                }
+            }
+        }
+        named.extend(previous.iter());
+        self.lookup(named.iter().map(|i| key(i)).collect()).await?;
+        // After the lookup, so an erasure racing this batch is either seen here or noticed by
+        // the lookup's locks (see `govern::tombstoned`).
+        self.tombstoned = govern::tombstoned(self.tx, &self.ws, named.into_iter().cloned()).await?;
+        Ok(())
+    }
+
+    /// Reads the owners of `keys` not known yet and locks them.
+    async fn lookup(&mut self, keys: BTreeSet<IdKey>) -> Result<(), Failure> {
+        let keys: Vec<IdKey> = keys
+            .into_iter()
+            .filter(|k| !self.ids.contains_key(k))
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let kinds: Vec<&str> = keys.iter().map(|k| k.0).collect();
+        let values: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+        let rows = query(
+            self.tx,
+            "SELECT i.kind, i.value, i.profile_id
+             FROM unnest($2::text[], $3::text[]) AS u(kind, value)
+             JOIN identities i ON i.workspace_id = $1 AND i.kind = u.kind AND i.value = u.value",
+            &[&self.ws, &kinds, &values],
+        )
+        .await?;
+        let mut owners = Vec::with_capacity(rows.len());
+        for r in rows {
+            let kind: String = r.get(0);
+            let Some(kind) = IdentifierKind::parse(&kind) else {
+                return Err(StoreError::Internal("unreadable identifier kind".into()).into());
+            };
+            let owner: String = r.get(2);
+            owners.push(owner.clone());
+            self.ids.insert((kind.as_str(), r.get(1)), owner);
+        }
+        self.lock(owners.clone()).await?;
+        // An identifier's owner that is gone once locked was erased by a transaction that
+        // committed after the lookup: start again, to see its tombstones.
+        if owners
+            .iter()
+            .any(|o| !self.live.contains_key(&self.canonical(o)))
+        {
+            return Err(Failure::Retry(
+                "a customer was erased by a concurrent write",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Locks each profile (in id order) and learns whether it is live. A profile found merged
+    /// is followed to its survivor, which is locked too. Profiles of other workspaces are not
+    /// found.
+    async fn lock(&mut self, profiles: Vec<String>) -> Result<(), Failure> {
+        let mut want: BTreeSet<String> = profiles
+            .into_iter()
+            .filter(|p| !self.live.contains_key(p) && !self.redirects.contains_key(p))
+            .collect();
+        while !want.is_empty() {
+            let list: Vec<&str> = want.iter().map(String::as_str).collect();
+            // Under READ COMMITTED a row another transaction changed while we waited for its
+            // lock is read again as committed, so `merged_into` is current once locked.
+            let rows = query(
+                self.tx,
+                "SELECT id, merged_into, has_user_id FROM profiles
+                 WHERE workspace_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE",
+                &[&self.ws, &list],
+            )
+            .await?;
+            let mut next = BTreeSet::new();
+            for r in rows {
+                let id: String = r.get(0);
+                match r.get::<_, Option<String>>(1) {
+                    None => {
+                        self.live.insert(id, r.get(2));
+                    }
+                    Some(survivor) => {
+                        if !self.live.contains_key(&survivor)
+                            && !self.redirects.contains_key(&survivor)
+                        {
+                            next.insert(survivor.clone());
+                        }
+                        self.redirects.insert(id, survivor);
+                    }
+                }
+            }
+            want = next;
+        }
+        Ok(())
+    }
+
+    fn canonical(&self, profile: &str) -> String {
+        let mut p = profile;
+        while let Some(next) = self.redirects.get(p) {
+            p = next;
+        }
+        p.to_owned()
+    }
+
+    fn has_user_id(&self, profile: &str) -> Result<bool, Failure> {
+        self.live.get(profile).copied().ok_or_else(|| {
+            StoreError::Internal(format!("profile {profile} is not locked by this write")).into()
+        })
+    }
+
+    fn create_profile(&mut self) -> String {
+        let id = ProfileId::generate().as_str().to_owned();
+        self.pending.profiles.push(id.clone());
+        self.live.insert(id.clone(), false);
+        id
+    }
+
+    fn attach(&mut self, profile: &str, id: &Identifier, ts: i64) {
+        if self.ids.contains_key(&key(id)) {
+            // An event can name one identifier twice (an alias whose previousId is its own
+            // anonymousId); the second claim must not look like a lost race.
+            return;
+        }
+        self.pending.identities.push((
+            id.kind().as_str(),
+            id.value().to_owned(),
+            profile.to_owned(),
+            ts,
+        ));
+        self.ids.insert(key(id), profile.to_owned());
+        if id.kind() == IdentifierKind::UserId {
+            self.live.insert(profile.to_owned(), true);
+            self.pending.user_ids.insert(profile.to_owned());
+        }
+    }
+
+    /// Writes what is pending; the transaction stays open.
+    async fn flush(&mut self) -> Result<(), Failure> {
+        std::mem::take(&mut self.pending)
+            .write(self.tx, &self.ws)
+            .await
+    }
+
+    /// Finds or creates the profile an event's identifiers point to, stitching as it goes,
+    /// with the same guard as SQLite: two profiles that each carry a user id never merge, and a
+    /// user id never joins a profile that already has another one.
+    async fn resolve(&mut self, ids: &[Identifier], ts: i64) -> Result<String, Failure> {
+        let owners: Vec<Option<String>> =
+            ids.iter().map(|i| self.ids.get(&key(i)).cloned()).collect();
+        self.lock(owners.iter().flatten().cloned().collect())
+            .await?;
+        let found: Vec<(&Identifier, String)> = ids
+            .iter()
+            .zip(&owners)
+            .filter_map(|(i, o)| o.as_ref().map(|o| (i, self.canonical(o))))
+            .collect();
+        let user_id = ids.iter().find(|i| i.kind() == IdentifierKind::UserId);
+        let user_profile =
+            user_id.and_then(|u| found.iter().find(|(i, _)| *i == u).map(|(_, p)| p.clone()));
+        let mut candidates: Vec<String> = Vec::new();
+        for (_, p) in &found {
+            if !candidates.contains(p) {
+                candidates.push(p.clone());
+            }
+        }
+
+        let target = if candidates.is_empty() {
+            self.create_profile()
+        } else if user_id.is_some() && user_profile.is_none() {
+            // A new user id: join the found profiles unless they belong to someone else already.
+            let free: Vec<String> = candidates
+                .iter()
+                .filter(|p| !self.live.get(*p).copied().unwrap_or(true))
+                .cloned()
+                .collect();
+            if free.is_empty() {
+                self.create_profile()
+            } else {
+                self.merge_all(free).await?
+            }
+        } else if candidates.len() == 1 {
+            candidates.swap_remove(0)
+        } else {
+            let primary = user_profile.unwrap_or_else(|| candidates[0].clone());
+            let primary_has_user = self.has_user_id(&primary)?;
+            let mut group = vec![primary.clone()];
+            for c in candidates.into_iter().filter(|c| *c != primary) {
+                if !(primary_has_user && self.has_user_id(&c)?) {
+                    group.push(c);
+                }
+            }
+            self.merge_all(group).await?
+        };
+
+        for (id, owner) in ids.iter().zip(&owners) {
+            if owner.is_none() {
+                self.attach(&target, id, ts);
+            }
+        }
+        Ok(target)
+    }
+
+    /// Merges a group into its oldest member (so the canonical id is stable) and returns it.
+    async fn merge_all(&mut self, group: Vec<String>) -> Result<String, Failure> {
+        if group.len() == 1 {
+            return Ok(group.into_iter().next().unwrap_or_default());
+        }
+        // New profiles get their age (`seq`) when inserted, and the rows about to move must be
+        // in the tables.
+        self.flush().await?;
+        let rows = query(
+            self.tx,
+            "SELECT seq, id FROM profiles WHERE id = ANY($1::text[])",
+            &[&group],
+        )
+        .await?;
+        let mut aged: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        if aged.len() != group.len() {
+            return Err(StoreError::Internal("a profile to merge is missing".into()).into());
+        }
+        aged.sort();
+        let survivor = aged[0].1.clone();
+        for (_, loser) in aged.into_iter().skip(1) {
+            self.merge(&survivor, &loser).await?;
+        }
+        Ok(survivor)
+    }
+
+    /// Folds `loser` into `survivor`: identities, traits (latest wins), data-quality flags,
+    /// events, conversations and counters move; `loser` stays only as a redirect. Nothing is
+    /// pending when this runs.
+    async fn merge(&mut self, survivor: &str, loser: &str) -> Result<(), Failure> {
+        let tx = self.tx;
+        let params: &super::Params<'_> = &[&survivor, &loser];
+        // Names identifiers by kind only: the audit log must hold no personal data.
+        self.audit.push(AuditEntry::new(
+            Some(WorkspaceId::from_trusted(self.ws.clone())),
+            Actor::System,
+            "profile.merged",
+            Some(survivor.to_owned()),
+            json!({
+                "merged": loser,
+                "rule": self.cause.rule,
+                "identifier_kinds": self.cause.kinds,
+                "event": self.cause.message_id,
+            }),
+        ));
+        exec(
+            tx,
+            "UPDATE consents SET profile_id = $1 WHERE profile_id = $2",
+            params,
+        )
+        .await?;
+        self.consent_states.remove(survivor);
+        self.consent_states.remove(loser);
+        exec(
+            tx,
+            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &self.ws,
+                &survivor,
+                &loser,
+                &self.cause.message_id,
+                &self.cause.kinds,
+                &self.cause.rule,
+                &now_ms(),
+            ],
+        )
+        .await?;
+        exec(
+            tx,
+            "UPDATE identities SET profile_id = $1 WHERE profile_id = $2",
+            params,
+        )
+        .await?;
+        exec(
+            tx,
+            "INSERT INTO traits (profile_id, key, value, ts, std_value)
+             SELECT $1, key, value, ts, std_value FROM traits WHERE profile_id = $2
+             ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, ts = excluded.ts,
+                std_value = excluded.std_value
+             WHERE excluded.ts > traits.ts",
+            params,
+        )
+        .await?;
+        exec(tx, "DELETE FROM traits WHERE profile_id = $1", &[&loser]).await?;
+        exec(
+            tx,
+            "INSERT INTO data_quality (profile_id, field, raw, code, problem, ts)
+             SELECT $1, field, raw, code, problem, ts FROM data_quality WHERE profile_id = $2
+             ON CONFLICT (profile_id, field) DO UPDATE SET raw = excluded.raw, code = excluded.code,
+                problem = excluded.problem, ts = excluded.ts
+             WHERE excluded.ts > data_quality.ts",
+            params,
+        )
+        .await?;
+        exec(
+            tx,
+            "DELETE FROM data_quality WHERE profile_id = $1",
+            &[&loser],
+        )
+        .await?;
+        exec(
+            tx,
+            "UPDATE events SET profile_id = $1 WHERE profile_id = $2",
+            params,
+        )
+        .await?;
+        exec(
+            tx,
+            "UPDATE conversations SET profile_id = $1 WHERE profile_id = $2",
+            params,
+        )
+        .await?;
+        exec(
+            tx,
+            "UPDATE profiles AS p SET
+                first_seen = LEAST(p.first_seen, l.first_seen),
+                last_seen = GREATEST(p.last_seen, l.last_seen),
+                event_count = p.event_count + l.event_count,
+                channels = p.channels | l.channels,
+                has_user_id = p.has_user_id OR l.has_user_id
+             FROM profiles AS l WHERE p.id = $1 AND l.id = $2",
+            params,
+        )
+        .await?;
+        exec(
+            tx,
+            "UPDATE profiles SET merged_into = $1, event_count = 0, channels = 0
+             WHERE workspace_id = $3 AND (id = $2 OR merged_into = $2)",
+            &[&survivor, &loser, &self.ws],
+        )
+        .await?;
+        let loser_had_user = self.live.remove(loser).unwrap_or(false);
+        if let Some(h) = self.live.get_mut(survivor) {
+            *h |= loser_had_user;
+        }
+        self.redirects.insert(loser.to_owned(), survivor.to_owned());
+        // The survivor's display fields may now come from the loser's traits.
+        self.dirty_traits.remove(loser);
+        self.dirty_traits.insert(survivor.to_owned());
+        Ok(())
+    }
+
+    /// Applies one validated event.
+    pub(super) async fn apply(&mut self, event: &PreparedEvent) -> Result<(), Failure> {
+        if self.seen.contains(&event.message_id) {
+            self.summary.duplicates += 1;
+            return Ok(());
+        }
+        if !self.tombstoned.is_empty() && self.names_erased_customer(event) {
+            self.summary.suppressed += 1;
+            return Ok(());
+        }
+        self.seen.insert(event.message_id.clone());
+        let mut ids = event.ids.clone();
+        if let Some(prev) = &event.previous_id {
+            // previousId names whichever identity the customer had before.
+            let as_user = Identifier::new(IdentifierKind::UserId, prev).ok();
+            let as_anon = Identifier::new(IdentifierKind::AnonymousId, prev).ok();
+            let mut matched = false;
+            for id in [as_user.clone(), as_anon.clone()].into_iter().flatten() {
+                if self.ids.contains_key(&key(&id)) {
+                    ids.push(id);
+                    matched = true;
+                }
+            }
+            if !matched {
+                ids.extend(as_anon);
+            }
+        }
+        self.cause = MergeCause {
+            message_id: Some(event.message_id.clone()),
+            rule: match event.event_type {
+                EventType::Alias => "alias",
+                EventType::Identify => "identify",
+                _ => "shared_identifier",
+            },
+            kinds: {
+                let mut k: Vec<&'static str> = ids.iter().map(|i| i.kind().as_str()).collect();
+                k.sort_unstable();
+                k.dedup();
+                k
+            },
+        };
+        let profile = self.resolve(&ids, event.ts).await?;
+        self.record(EventRow {
+            message_id: event.message_id.clone(),
+            profile: profile.clone(),
+            event_type: event.event_type.as_str(),
+            name: event.name.clone(),
+            channel: event.channel,
+            ts: event.ts,
+            received_at: event.received_at,
+            body: event.body.clone(),
+        });
+        for (k, v, std) in &event.traits {
+            self.pending.put_trait(
+                &profile,
+                k,
+                TraitValue {
+                    value: v.clone(),
+                    ts: event.ts,
+                    standardized: std.clone(),
+                },
+            );
+        }
+        if !event.traits.is_empty() {
+            self.dirty_traits.insert(profile.clone());
+        }
+        if event.standardized {
+            // Older flags on fields this event sets validly are cleared; then its own flags.
+            for (k, _, _) in &event.traits {
+                if !event.issues.iter().any(|i| &i.field == k) {
+                    self.pending.quality.push(QualityOp {
+                        profile: profile.clone(),
+                        field: k.clone(),
+                        ts: event.ts,
+                        flag: None,
+                    });
+                }
+            }
+            for i in &event.issues {
+                self.pending.quality.push(QualityOp {
+                    profile: profile.clone(),
+                    field: i.field.clone(),
+                    ts: event.ts,
+                    flag: Some((i.raw.clone(), i.code.clone(), i.problem.clone())),
+                });
+            }
+        }
+        if !event.consents.is_empty() {
+            self.apply_event_consents(&profile, event).await?;
+        }
+        self.summary.applied += 1;
+        Ok(())
+    }
+
+    /// Whether an event names an identifier of an erased customer, its previousId included.
+    fn names_erased_customer(&self, event: &PreparedEvent) -> bool {
+        let named = event.ids.iter().map(key);
+        let previous = event.previous_id.iter().flat_map(|prev| {
+            [IdentifierKind::UserId, IdentifierKind::AnonymousId]
+                .into_iter()
+                .filter_map(|kind| Identifier::new(kind, prev).ok())
+                .map(|id| key(&id))
+        });
+        named.chain(previous).any(|k| self.tombstoned.contains(&k))
+    }
+
+    /// Applies the consent an event states, as SQLite does: a purpose's state changes only
+    /// when the event is newer than the decision in force and says something different, and
+    /// taking back a grant is a withdrawal. The profile is locked by this transaction, so the
+    /// decisions read here stay current until it commits.
+    async fn apply_event_consents(
+        &mut self,
+        profile: &str,
+        event: &PreparedEvent,
+    ) -> Result<(), Failure> {
+        if !self.consent_states.contains_key(profile) {
+            let states = govern::consent_states(self.tx, profile).await?;
+            self.consent_states.insert(profile.to_owned(), states);
+        }
+        let Some(states) = self.consent_states.get_mut(profile) else {
+            return Ok(());
+        };
+        for (purpose, granted) in &event.consents {
+            let Some(purpose) = Purpose::parse(purpose) else {
+                continue;
+            };
+            let said = if *granted {
+                ConsentState::Granted
+            } else {
+                ConsentState::Denied
+            };
+            let current = states.get(purpose.as_str()).copied();
+            match current {
+                // A "no" after a withdrawal says nothing new.
+                Some((s, _)) if s == said || (s == ConsentState::Withdrawn && !*granted) => {
+                    continue
+                }
+                Some((_, at)) if at > event.ts => continue,
+                _ => {}
+            }
+            let state = match (said, current) {
+                (ConsentState::Denied, Some((ConsentState::Granted, _))) => ConsentState::Withdrawn,
+                (s, _) => s,
+            };
+            states.insert(purpose.as_str().to_owned(), (state, event.ts));
+            self.pending.consents.push(ConsentRow {
+                profile: profile.to_owned(),
+                purpose: purpose.as_str().to_owned(),
+                state,
+                source: "segment".into(),
+                at: event.ts,
+                recorded_at: now_ms(),
+            });
+            self.audit.push(AuditEntry::new(
+                Some(WorkspaceId::from_trusted(self.ws.clone())),
+                Actor::System,
+                &format!("consent.{}", state.as_str()),
+                Some(profile.to_owned()),
+                json!({"purpose": purpose.as_str(), "source": "segment", "event": event.message_id}),
+            ));
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, row: EventRow) {
+        self.pending
+            .deltas
+            .entry(row.profile.clone())
+            .or_default()
+            .add(row.ts, row.channel);
+        *self
+            .channel_days
+            .entry((row.ts.div_euclid(86_400_000), row.channel.as_str()))
+            .or_default() += 1;
+        self.pending.events.push(row);
+    }
+
+    /// Writes everything pending, the display fields of profiles whose traits changed and the
+    /// channel counters. The caller commits.
+    pub(super) async fn finish(mut self) -> Result<IngestSummary, Failure> {
+        self.flush().await?;
+        if !self.dirty_traits.is_empty() {
+            let profiles: Vec<&str> = self.dirty_traits.iter().map(String::as_str).collect();
+            let rows = query(
+                self.tx,
+                "SELECT profile_id, key, value FROM traits
+                 WHERE profile_id = ANY($1::text[]) AND key = ANY($2::text[])",
+                &[&profiles, &&DISPLAY_TRAITS[..]],
+            )
+            .await?;
+            let mut traits: HashMap<String, Map<String, Value>> = HashMap::new();
+            for r in rows {
+                let value: String = r.get(2);
+                traits.entry(r.get(0)).or_default().insert(
+                    r.get(1),
+                    serde_json::from_str(&value).unwrap_or(Value::Null),
+                );
+            }
+            let empty = Map::new();
+            let fields: Vec<DisplayFields> = profiles
+                .iter()
+                .map(|p| DisplayFields::from_traits(traits.get(*p).unwrap_or(&empty)))
+                .collect();
+            let name: Vec<Option<&str>> = fields.iter().map(|f| f.name.as_deref()).collect();
+            let name_lc: Vec<Option<&str>> = fields.iter().map(|f| f.name_lc.as_deref()).collect();
+            let last_lc: Vec<Option<&str>> = fields.iter().map(|f| f.last_lc.as_deref()).collect();
+            let email: Vec<Option<&str>> = fields.iter().map(|f| f.email.as_deref()).collect();
+            exec(
+                self.tx,
+                "UPDATE profiles AS p SET name = d.name, name_lc = d.name_lc, last_lc = d.last_lc, email = d.email
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                      AS d(id, name, name_lc, last_lc, email)
+                 WHERE p.id = d.id",
+                &[&profiles, &name, &name_lc, &last_lc, &email],
+            )
+            .await?;
+        }
+        write_channel_days(self.tx, &self.ws, &self.channel_days).await?;
+        // Last, so the audit head is held only until the commit that follows.
+        govern::append_audit(self.tx, &self.audit).await?;
+        Ok(self.summary)
+    }
+
+    /// Resolves who a conversation is for, creating a profile for a new identifier.
+    async fn customer(&mut self, customer: &CustomerRef, ts: i64) -> Result<String, Failure> {
+        match customer {
+            CustomerRef::Profile(id) => {
+                self.lock(vec![id.as_str().to_owned()]).await?;
+                let canonical = self.canonical(id.as_str());
+                if self.live.contains_key(&canonical) {
+                    Ok(canonical)
+                } else {
+                    Err(StoreError::NotFound(format!("profile {id}")).into())
+                }
+            }
+            CustomerRef::Identifier(id) => {
+                self.lookup(BTreeSet::from([key(id)])).await?;
+                self.cause = MergeCause {
+                    message_id: None,
+                    rule: "conversation",
+                    kinds: vec![id.kind().as_str()],
+                };
+                self.resolve(std::slice::from_ref(id), ts).await
+            }
+        }
+    }
+
+    pub(super) async fn open_conversation(
+        &mut self,
+        customer: &CustomerRef,
+        new: &NewConversation,
+    ) -> Result<Conversation, Failure> {
+        let opened = to_millis(new.opened_at);
+        let profile = self.customer(customer, opened).await?;
+        self.flush().await?;
+        let id = ConversationId::generate();
+        exec(
+            self.tx,
+            "INSERT INTO conversations (id, workspace_id, profile_id, channel, subject, status, opened_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'open', $6, $6)",
+            &[&id.as_str(), &self.ws, &profile, &new.channel.as_str(), &new.subject, &opened],
+        )
+        .await?;
+        Ok(Conversation {
+            id,
+            profile_id: ProfileId::from_trusted(profile),
+            channel: new.channel,
+            subject: new.subject.clone(),
+            status: ConversationStatus::Open,
+            opened_at: from_millis(opened),
+            updated_at: from_millis(opened),
+            message_count: 0,
+        })
+    }
+
+    /// Appends a message and puts it on the customer's timeline as a `message` event.
+    pub(super) async fn add_message(
+        &mut self,
+        conversation: &ConversationId,
+        msg: &NewMessage,
+    ) -> Result<(Message, bool), Failure> {
+        // Locking the conversation serialises messages to it (so an external id is stored
+        // once) and waits out a merge moving it to another profile.
+        let row = query_opt(
+            self.tx,
+            "SELECT profile_id, channel FROM conversations WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
+            &[&conversation.as_str(), &self.ws],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("conversation {conversation}")))?;
+        let (profile, channel): (String, String) = (row.get(0), row.get(1));
+        let channel = rapport_core::ConversationChannel::parse(&channel)
+            .ok_or_else(|| StoreError::Internal("unreadable conversation channel".into()))?;
+        if let Some(ext) = &msg.external_id {
+            if let Some(existing) =
+                read::message_by_external(self.tx, conversation.as_str(), ext).await?
+            {
+                return Ok((existing, false));
+            }
+        }
+        self.lock(vec![profile.clone()]).await?;
+        let profile = self.canonical(&profile);
+        let id = MessageId::generate();
+        let sent = to_millis(msg.sent_at);
+        let analysis = msg.analysis.as_ref().map(|a| a.to_string());
+        exec(
+            self.tx,
+            "INSERT INTO messages (id, conversation_id, direction, author, text, sent_at, external_id, analysis)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &id.as_str(),
+                &conversation.as_str(),
+                &msg.direction.as_str(),
+                &msg.author.as_str(),
+                &msg.text.as_str(),
+                &sent,
+                &msg.external_id,
+                &analysis,
+            ],
+        )
+        .await?;
+        exec(
+            self.tx,
+            "UPDATE conversations SET message_count = message_count + 1,
+                updated_at = GREATEST(updated_at, $2) WHERE id = $1",
+            &[&conversation.as_str(), &sent],
+        )
+        .await?;
+        let name = match msg.direction {
+            rapport_core::Direction::Inbound => "Message Received",
+            rapport_core::Direction::Outbound => "Message Sent",
+        };
+        let body = json!({
+            "type": "message",
+            "event": name,
+            "properties": {
+                "conversation_id": conversation.as_str(),
+                "message_id": id.as_str(),
+                "direction": msg.direction.as_str(),
+                "author": msg.author.as_str(),
+                "channel": channel.as_str(),
+            },
+            "timestamp": rapport_core::time::format(msg.sent_at),
+        });
+        self.record(EventRow {
+            message_id: format!("message:{id}"),
+            profile,
+            event_type: EventType::Message.as_str(),
+            name: Some(name.to_owned()),
+            channel: channel.channel(),
+            ts: sent,
+            received_at: now_ms(),
+            body: body.to_string(),
+        });
+        Ok((
+            Message {
+                id,
+                conversation_id: conversation.clone(),
+                direction: msg.direction,
+                author: msg.author,
+                text: msg.text.as_str().to_owned(),
+                sent_at: from_millis(sent),
+                external_id: msg.external_id.clone(),
+                analysis: msg.analysis.clone(),
+            },
+            true,
+        ))
+    }
+}

@@ -1,0 +1,511 @@
+//! [`Store`] for [`PostgresStore`]: each method is a retried write transaction or a read-only
+//! snapshot.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rapport_core::time::{from_millis, to_millis};
+use rapport_core::{
+    AuditEntry, AuditRecord, Channel, ConsentChange, ConsentRecord, Conversation, ConversationId,
+    CustomerRef, Event, Identifier, KeyRole, Message, NewConversation, NewMessage, Profile,
+    ProfileId, WorkspaceId, WorkspaceName,
+};
+
+use super::apply::{now_ms, Applier};
+use super::{exec, govern, pg_error, query, query_opt, read, PostgresStore};
+use crate::sqlite::apply::PreparedEvent;
+use crate::{
+    ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, ErasureOptions, ErasureOutcome,
+    EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store, StoreError,
+    Workspace, WorkspaceStats,
+};
+
+impl PostgresStore {
+    /// The schema version this store's schema is at.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        super::schema::version(&client, &self.schema).await
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn close(&self) {
+        PostgresStore::close(self);
+    }
+
+    async fn create_workspace(&self, name: &WorkspaceName) -> Result<Workspace, StoreError> {
+        let ws = Workspace {
+            id: WorkspaceId::generate(),
+            name: name.clone(),
+            created_at: from_millis(now_ms()),
+        };
+        let inserted = self
+            .write(|tx| {
+                let ws = ws.clone();
+                Box::pin(async move {
+                    Ok(exec(
+                        tx,
+                        "INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (name) DO NOTHING",
+                        &[
+                            &ws.id.as_str(),
+                            &ws.name.as_str(),
+                            &to_millis(ws.created_at),
+                        ],
+                    )
+                    .await?)
+                })
+            })
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "workspace {name} already exists"
+            )));
+        }
+        Ok(ws)
+    }
+
+    async fn workspace_by_name(
+        &self,
+        name: &WorkspaceName,
+    ) -> Result<Option<Workspace>, StoreError> {
+        let name = name.as_str().to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                Ok(query_opt(
+                    tx,
+                    "SELECT id, name, created_at FROM workspaces WHERE name = $1",
+                    &[&name],
+                )
+                .await
+                .map_err(pg_error)?
+                .map(|r| read::workspace_from(&r)))
+            })
+        })
+        .await
+    }
+
+    async fn list_workspaces(&self) -> Result<Vec<Workspace>, StoreError> {
+        self.read(|tx| {
+            Box::pin(async move {
+                Ok(query(
+                    tx,
+                    "SELECT id, name, created_at FROM workspaces ORDER BY name COLLATE \"C\"",
+                    &[],
+                )
+                .await
+                .map_err(pg_error)?
+                .iter()
+                .map(read::workspace_from)
+                .collect())
+            })
+        })
+        .await
+    }
+
+    async fn create_api_key(
+        &self,
+        workspace: &WorkspaceId,
+        role: KeyRole,
+        key_hash: &str,
+        prefix: &str,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let (ws, hash, prefix) = (workspace.clone(), key_hash.to_owned(), prefix.to_owned());
+        let id = format!("key_{}", uuid::Uuid::now_v7().simple());
+        let created = now_ms();
+        self.write(|tx| {
+            let (ws, hash, prefix, id) = (ws.clone(), hash.clone(), prefix.clone(), id.clone());
+            Box::pin(async move {
+                let name: String = query_opt(
+                    tx,
+                    "SELECT name FROM workspaces WHERE id = $1",
+                    &[&ws.as_str()],
+                )
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("workspace {ws}")))?
+                .get(0);
+                exec(
+                    tx,
+                    "INSERT INTO api_keys (id, workspace_id, role, key_hash, prefix, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&id, &ws.as_str(), &role.as_str(), &hash, &prefix, &created],
+                )
+                .await?;
+                Ok(ApiKeyRecord {
+                    id,
+                    workspace_id: ws,
+                    workspace_name: WorkspaceName::from_trusted(name),
+                    role,
+                    prefix,
+                    created_at: from_millis(created),
+                })
+            })
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let hash = key_hash.to_owned();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let Some(r) = query_opt(
+                    tx,
+                    "SELECT k.id, k.workspace_id, w.name, k.role, k.prefix, k.created_at
+                     FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.key_hash = $1",
+                    &[&hash],
+                )
+                .await
+                .map_err(pg_error)?
+                else {
+                    return Ok(None);
+                };
+                let role: String = r.get(3);
+                Ok(Some(ApiKeyRecord {
+                    id: r.get(0),
+                    workspace_id: WorkspaceId::from_trusted(r.get(1)),
+                    workspace_name: WorkspaceName::from_trusted(r.get(2)),
+                    role: KeyRole::parse(&role)
+                        .ok_or_else(|| StoreError::Internal("unreadable key role".into()))?,
+                    prefix: r.get(4),
+                    created_at: from_millis(r.get(5)),
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn ingest(
+        &self,
+        workspace: &WorkspaceId,
+        events: Vec<Event>,
+    ) -> Result<IngestSummary, StoreError> {
+        if events.is_empty() {
+            return Ok(IngestSummary::default());
+        }
+        let prepared: Arc<Vec<PreparedEvent>> =
+            Arc::new(events.iter().map(PreparedEvent::new).collect());
+        drop(events);
+        self.write(|tx| {
+            let (ws, prepared) = (workspace.clone(), prepared.clone());
+            Box::pin(async move {
+                let mut applier = Applier::new(tx, &ws);
+                applier.prefetch(&prepared).await?;
+                for e in prepared.iter() {
+                    applier.apply(e).await?;
+                }
+                applier.finish().await
+            })
+        })
+        .await
+    }
+
+    async fn profile(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Option<Profile>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |tx| {
+            Box::pin(async move { read::profile(tx, ws.as_str(), id.as_str()).await })
+        })
+        .await
+    }
+
+    async fn profile_by_identifier(
+        &self,
+        workspace: &WorkspaceId,
+        identifier: &Identifier,
+    ) -> Result<Option<Profile>, StoreError> {
+        let (ws, id) = (workspace.clone(), identifier.clone());
+        self.read(move |tx| {
+            Box::pin(async move { read::profile_by_identifier(tx, ws.as_str(), &id).await })
+        })
+        .await
+    }
+
+    async fn profile_events(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+        cursor: Option<&EventCursor>,
+        limit: usize,
+    ) -> Result<EventPage, StoreError> {
+        let (ws, id, cursor) = (workspace.clone(), id.clone(), cursor.copied());
+        self.read(move |tx| {
+            Box::pin(async move {
+                read::profile_events(tx, ws.as_str(), id.as_str(), cursor.as_ref(), limit)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))
+            })
+        })
+        .await
+    }
+
+    async fn search_profiles(
+        &self,
+        workspace: &WorkspaceId,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ProfileSummary>, StoreError> {
+        let (ws, q) = (workspace.clone(), query.to_owned());
+        self.read(move |tx| {
+            Box::pin(async move { read::search_profiles(tx, ws.as_str(), &q, limit).await })
+        })
+        .await
+    }
+
+    async fn recent_profiles(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+    ) -> Result<Vec<ProfileSummary>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| {
+            Box::pin(async move { read::recent_profiles(tx, ws.as_str(), limit).await })
+        })
+        .await
+    }
+
+    async fn open_conversation(
+        &self,
+        workspace: &WorkspaceId,
+        customer: CustomerRef,
+        conversation: NewConversation,
+    ) -> Result<Conversation, StoreError> {
+        self.write(|tx| {
+            let (ws, customer, conversation) =
+                (workspace.clone(), customer.clone(), conversation.clone());
+            Box::pin(async move {
+                let mut applier = Applier::new(tx, &ws);
+                let conv = applier.open_conversation(&customer, &conversation).await?;
+                applier.finish().await?;
+                Ok(conv)
+            })
+        })
+        .await
+    }
+
+    async fn add_message(
+        &self,
+        workspace: &WorkspaceId,
+        conversation: &ConversationId,
+        message: NewMessage,
+    ) -> Result<(Message, bool), StoreError> {
+        self.write(|tx| {
+            let (ws, conv, message) = (workspace.clone(), conversation.clone(), message.clone());
+            Box::pin(async move {
+                let mut applier = Applier::new(tx, &ws);
+                let out = applier.add_message(&conv, &message).await?;
+                applier.finish().await?;
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    async fn conversation(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ConversationId,
+    ) -> Result<Option<ConversationDetail>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |tx| {
+            Box::pin(async move {
+                let Some(conversation) =
+                    read::conversation_row(tx, ws.as_str(), id.as_str()).await?
+                else {
+                    return Ok(None);
+                };
+                let messages = read::messages(tx, id.as_str()).await?;
+                Ok(Some(ConversationDetail {
+                    conversation,
+                    messages,
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn profile_conversations(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |tx| {
+            Box::pin(async move {
+                read::profile_conversations(tx, ws.as_str(), id.as_str())
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))
+            })
+        })
+        .await
+    }
+
+    async fn recent_conversations(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| {
+            Box::pin(async move { read::recent_conversations(tx, ws.as_str(), limit).await })
+        })
+        .await
+    }
+
+    async fn channel_counts(
+        &self,
+        workspace: &WorkspaceId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ChannelCount>, StoreError> {
+        let ws = workspace.clone();
+        let day = to_millis(since).div_euclid(86_400_000);
+        self.read(move |tx| {
+            Box::pin(async move {
+                let rows = query(
+                    tx,
+                    "SELECT channel, sum(events)::int8 AS n FROM channel_daily
+                     WHERE workspace_id = $1 AND day >= $2
+                     GROUP BY channel ORDER BY n DESC, channel COLLATE \"C\"",
+                    &[&ws.as_str(), &day],
+                )
+                .await
+                .map_err(pg_error)?;
+                rows.iter()
+                    .map(|r| {
+                        let ch: String = r.get(0);
+                        let channel = Channel::parse(&ch)
+                            .ok_or_else(|| StoreError::Internal("unreadable channel".into()))?;
+                        Ok(ChannelCount {
+                            channel,
+                            events: r.get(1),
+                        })
+                    })
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    async fn stats(&self, workspace: &WorkspaceId) -> Result<WorkspaceStats, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| {
+            Box::pin(async move {
+                let r = query_opt(
+                    tx,
+                    "SELECT
+                        (SELECT count(*) FROM profiles WHERE workspace_id = $1 AND merged_into IS NULL),
+                        (SELECT coalesce(sum(events), 0)::int8 FROM channel_daily WHERE workspace_id = $1),
+                        (SELECT count(*) FROM conversations WHERE workspace_id = $1),
+                        (SELECT coalesce(sum(message_count), 0)::int8 FROM conversations WHERE workspace_id = $1)",
+                    &[&ws.as_str()],
+                )
+                .await
+                .map_err(pg_error)?
+                .ok_or_else(|| StoreError::Internal("stats returned nothing".into()))?;
+                Ok(WorkspaceStats {
+                    profiles: r.get(0),
+                    events: r.get(1),
+                    conversations: r.get(2),
+                    messages: r.get(3),
+                })
+            })
+        })
+        .await
+    }
+
+    async fn merges(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Vec<MergeRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |tx| {
+            Box::pin(async move {
+                let canonical = read::canonical_profile(tx, ws.as_str(), id.as_str())
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))?;
+                read::merges(tx, ws.as_str(), &canonical).await
+            })
+        })
+        .await
+    }
+
+    async fn record_consents(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        changes: Vec<ConsentChange>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        // Shared with each attempt of the write, which may run more than once.
+        let (changes, audit) = (Arc::new(changes), Arc::new(audit));
+        self.write(|tx| {
+            let (ws, id) = (ws.clone(), id.clone());
+            let (changes, audit) = (changes.clone(), audit.clone());
+            Box::pin(async move {
+                govern::record_consents(tx, ws.as_str(), id.as_str(), &changes, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn consents(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        self.read(move |tx| {
+            Box::pin(async move { govern::consents(tx, ws.as_str(), id.as_str()).await })
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = Arc::new(entries);
+        self.write(|tx| {
+            let entries = entries.clone();
+            Box::pin(async move { govern::append_audit(tx, &entries).await })
+        })
+        .await
+    }
+
+    async fn audit_records(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.read(move |tx| Box::pin(async move { govern::audit_records(tx, &query).await }))
+            .await
+    }
+
+    async fn erase_profile(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        options: ErasureOptions,
+        audit: AuditEntry,
+    ) -> Result<ErasureOutcome, StoreError> {
+        let (ws, id, audit) = (workspace.clone(), profile.clone(), Arc::new(audit));
+        let outcome = self
+            .write(|tx| {
+                let (ws, id, audit) = (ws.clone(), id.clone(), audit.clone());
+                Box::pin(async move {
+                    govern::erase(tx, ws.as_str(), id.as_str(), options, &audit).await
+                })
+            })
+            .await?;
+        if !outcome.already_erased {
+            // Committed: reclaim the deleted rows. PostgreSQL's write-ahead log still holds
+            // them and is out of the store's reach, so `log_purged` stays false (see
+            // `govern::vacuum_after_erasure` for what VACUUM does and does not remove).
+            let client = self.client().await?;
+            govern::vacuum_after_erasure(&client).await;
+        }
+        Ok(outcome)
+    }
+}
