@@ -7,6 +7,10 @@
 //! plus the API node's acknowledgement latency (publish confirmed by JetStream) for batches and
 //! single events. Everything runs on this machine: the NATS server must be on loopback, and
 //! every stream the benchmark creates is deleted at the end.
+//!
+//! The scale-out set-ups share a SQLite data directory by default, where every write takes
+//! the same file lock; with `--postgres-url` they share a PostgreSQL schema of their own
+//! instead (dropped at the end), the store scale-out mode is meant for.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -42,6 +46,9 @@ pub struct ScaleoutArgs {
     /// The NATS server (default: `bus.url` of the configuration); must be on loopback.
     #[arg(long, value_name = "URL")]
     pub nats_url: Option<String>,
+    /// Run the scale-out set-ups on this PostgreSQL server (loopback only) instead of SQLite.
+    #[arg(long, value_name = "URL")]
+    pub postgres_url: Option<String>,
     /// Give up on a set-up whose events are not all applied within this many seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
@@ -62,6 +69,8 @@ struct Setup<'a> {
     exe: std::path::PathBuf,
     dir: &'a Path,
     env: Vec<(String, String)>,
+    /// `--data-dir DIR` for SQLite; nothing for PostgreSQL (configured in `env`).
+    store_args: Vec<String>,
 }
 
 impl Setup<'_> {
@@ -108,6 +117,7 @@ impl Setup<'_> {
     async fn start(&self, args: &[&str], ready: &str) -> Result<(Child, String)> {
         let mut child = self
             .command(args)
+            .args(&self.store_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -168,6 +178,7 @@ async fn measure(
     url: &str,
     workers: Option<usize>,
     prefixes: &mut Vec<Prefix>,
+    schemas: &mut Vec<String>,
 ) -> Result<Outcome> {
     let label = match workers {
         None => "embedded `rapport serve`".to_owned(),
@@ -181,7 +192,7 @@ async fn measure(
     std::fs::create_dir_all(&dir)?;
     let prefix = Prefix::unique("rbench");
     prefixes.push(prefix.clone());
-    let env = vec![
+    let mut env = vec![
         ("RAPPORT__BUS__BACKEND".to_owned(), "nats".to_owned()),
         ("RAPPORT__BUS__URL".to_owned(), url.to_owned()),
         (
@@ -294,6 +305,23 @@ async fn measure(
     })
 }
 
+async fn drop_schemas(url: &str, schemas: &[String]) {
+    match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            for s in schemas {
+                if let Err(e) = client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE"))
+                    .await
+                {
+                    eprintln!("warning: could not drop schema {s}: {e}");
+                }
+            }
+        }
+        Err(e) => eprintln!("warning: could not connect to drop the benchmark's schemas: {e}"),
+    }
+}
+
 fn is_loopback(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
@@ -313,8 +341,10 @@ pub async fn run(args: ScaleoutArgs, config: &Config) -> Result<()> {
         .nats_url
         .clone()
         .unwrap_or_else(|| config.bus.url.expose().to_owned());
-    if !is_loopback(&url) {
-        bail!("rapport bench scaleout runs on loopback only; {url:?} is not a loopback address");
+    for u in std::iter::once(&url).chain(args.postgres_url.as_ref()) {
+        if !is_loopback(u) {
+            bail!("rapport bench scaleout runs on loopback only; {u:?} is not a loopback address");
+        }
     }
     if args.events == 0 || args.batch_size == 0 || args.connections == 0 {
         bail!("--events, --batch-size and --connections must be positive");
@@ -323,11 +353,20 @@ pub async fn run(args: ScaleoutArgs, config: &Config) -> Result<()> {
     let root = tempfile::Builder::new()
         .prefix("rapport-bench-scaleout-")
         .tempdir()?;
-    let mut prefixes = Vec::new();
+    let (mut prefixes, mut schemas) = (Vec::new(), Vec::new());
     let mut outcomes = Vec::new();
     let mut error = None;
     for workers in [None, Some(1), Some(2)] {
-        match measure(&args, &exe, root.path(), &url, workers, &mut prefixes).await {
+        let run = measure(
+            &args,
+            &exe,
+            root.path(),
+            &url,
+            workers,
+            &mut prefixes,
+            &mut schemas,
+        );
+        match run.await {
             Ok(o) => outcomes.push(o),
             Err(e) => {
                 error = Some(e);
@@ -339,6 +378,9 @@ pub async fn run(args: ScaleoutArgs, config: &Config) -> Result<()> {
         if let Err(e) = NatsBus::delete_prefix(&url, p).await {
             eprintln!("warning: could not delete bus prefix {p}: {e}");
         }
+    }
+    if let Some(pg) = &args.postgres_url {
+        drop_schemas(pg, &schemas).await;
     }
     if let Some(e) = error {
         return Err(e);
@@ -359,7 +401,7 @@ pub async fn run(args: ScaleoutArgs, config: &Config) -> Result<()> {
     );
     println!();
     println!(
-        "Machine: {cores} cores, {cpu}. Load generator, API node, workers, NATS ({url}) and the store (SQLite) on one machine, loopback."
+        "Machine: {cores} cores, {cpu}. Load generator, API node, workers, NATS ({url}) and the store on one machine, loopback."
     );
     println!(
         "End-to-end = first request sent until the last event is applied in the store; acknowledged = until the last request was answered. {} customers.",
@@ -406,6 +448,7 @@ mod tests {
             "nats://user:pw@127.0.0.1:4222",
             "nats://[::1]:4222",
             "127.0.0.1:4222",
+            "postgres://postgres@127.0.0.1:5432/test",
         ] {
             assert!(is_loopback(ok), "{ok}");
         }
