@@ -65,15 +65,14 @@ impl Drop for Child {
     }
 }
 
-struct Setup<'a> {
+struct Setup {
     exe: std::path::PathBuf,
-    dir: &'a Path,
     env: Vec<(String, String)>,
     /// `--data-dir DIR` for SQLite; nothing for PostgreSQL (configured in `env`).
     store_args: Vec<String>,
 }
 
-impl Setup<'_> {
+impl Setup {
     fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(&self.exe);
         c.args(args)
@@ -83,20 +82,10 @@ impl Setup<'_> {
         c
     }
 
-    fn data_dir(&self) -> Result<&str> {
-        self.dir.to_str().context("data dir is not UTF-8")
-    }
-
     async fn key(&self, role: &str) -> Result<String> {
         let out = self
-            .command(&[
-                "keys",
-                "create",
-                "--role",
-                role,
-                "--data-dir",
-                self.data_dir()?,
-            ])
+            .command(&["keys", "create", "--role", role])
+            .args(&self.store_args)
             .output()
             .await?;
         if !out.status.success() {
@@ -203,25 +192,36 @@ async fn measure(
         ("RAPPORT__BUS__LEASE_TTL_MS".to_owned(), "3000".to_owned()),
         ("RAPPORT__BUS__FETCH_WAIT_MS".to_owned(), "500".to_owned()),
     ];
+    let mut store_args = vec![
+        "--data-dir".to_owned(),
+        dir.to_str().context("data dir is not UTF-8")?.to_owned(),
+    ];
+    let mut store = "SQLite";
+    if let (Some(url), Some(_)) = (&args.postgres_url, workers) {
+        let schema = format!("rbench_{}", &prefix.as_str()[6..]);
+        schemas.push(schema.clone());
+        env.extend([
+            (
+                "RAPPORT__STORAGE__BACKEND".to_owned(),
+                "postgres".to_owned(),
+            ),
+            ("RAPPORT__STORAGE__URL".to_owned(), url.clone()),
+            ("RAPPORT__STORAGE__SCHEMA".to_owned(), schema),
+        ]);
+        store_args.clear();
+        store = "PostgreSQL";
+    }
+    let label = format!("{label}, {store}");
     let setup = Setup {
         exe: exe.to_owned(),
-        dir: &dir,
         env,
+        store_args,
     };
     let (write, admin) = (setup.key("write").await?, setup.key("admin").await?);
-    let d = setup.data_dir()?.to_owned();
     let mode = if workers.is_some() { "api" } else { "embedded" };
     let (_server, base) = setup
         .start(
-            &[
-                "serve",
-                "--mode",
-                mode,
-                "--data-dir",
-                &d,
-                "--addr",
-                "127.0.0.1:0",
-            ],
+            &["serve", "--mode", mode, "--addr", "127.0.0.1:0"],
             "Rapport listening on ",
         )
         .await?;
@@ -229,10 +229,7 @@ async fn measure(
     for i in 0..workers.unwrap_or(0) {
         let id = format!("bench-w{i}");
         let (w, _) = setup
-            .start(
-                &["worker", "--id", &id, "--data-dir", &d],
-                "joined the event bus",
-            )
+            .start(&["worker", "--id", &id], "joined the event bus")
             .await?;
         _workers.push(w);
     }
