@@ -14,7 +14,9 @@
 //!   new owner gets it again (and skips it if this worker's apply did land).
 //!
 //! Concurrency: up to `concurrency` deliveries (necessarily of distinct partitions) are
-//! handled at once, each on its own task; the SQLite store commits concurrent ones together.
+//! handled at once. Deliveries that are ready together are applied in one store call (one
+//! transaction, one commit); if that call fails for a reason other than an outage, each is
+//! applied on its own, so one bad event never holds back or fails the others.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +48,7 @@ pub struct WorkerOptions {
 impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
-            concurrency: 8,
+            concurrency: 16,
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
@@ -77,6 +79,15 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
+    fn count(&self, summary: &rapport_store::IngestSummary) {
+        self.applied
+            .fetch_add(summary.applied as u64, Ordering::Relaxed);
+        self.duplicates
+            .fetch_add(summary.duplicates as u64, Ordering::Relaxed);
+        self.suppressed
+            .fetch_add(summary.suppressed as u64, Ordering::Relaxed);
+    }
+
     pub fn applied(&self) -> u64 {
         self.applied.load(Ordering::Relaxed)
     }
@@ -114,10 +125,19 @@ pub async fn run(
             _ = &mut shutdown => break Ok(()),
             d = worker.next() => d,
         };
-        let delivery = match delivery {
+        let first = match delivery {
             Ok(d) => d,
             Err(e) => break Err(e),
         };
+        // Whatever else is ready now (necessarily of other partitions) is applied in the same
+        // store transaction: one commit instead of one per event.
+        let mut batch = vec![(first, permit)];
+        while let Ok(permit) = permits.clone().try_acquire_owned() {
+            match tokio::time::timeout(Duration::ZERO, worker.next()).await {
+                Ok(Ok(d)) => batch.push((d, permit)),
+                _ => break,
+            }
+        }
         let (engine, options, stats, ownership) = (
             engine.clone(),
             options.clone(),
@@ -125,8 +145,9 @@ pub async fn run(
             ownership.clone(),
         );
         tasks.spawn(async move {
-            handle(&engine, delivery, &options, &stats, &ownership).await;
-            drop(permit);
+            let (deliveries, permits): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            apply_batch(&engine, deliveries, &options, &stats, &ownership).await;
+            drop(permits);
         });
     };
     let drained = tokio::time::timeout(options.drain_timeout, async {
@@ -142,6 +163,73 @@ pub async fn run(
     }
     let left = worker.leave().await;
     outcome.and(left)
+}
+
+/// Applies deliveries of distinct partitions together, one store call per workspace. If that
+/// fails for a reason other than the store being unavailable, each is applied on its own so
+/// only the culprit is retried and, in the end, dead-lettered.
+async fn apply_batch(
+    engine: &Engine,
+    deliveries: Vec<Delivery>,
+    options: &WorkerOptions,
+    stats: &WorkerStats,
+    ownership: &Ownership,
+) {
+    if deliveries.len() == 1 {
+        for d in deliveries {
+            handle(engine, d, options, stats, ownership).await;
+        }
+        return;
+    }
+    let mut groups: std::collections::BTreeMap<String, Vec<(Delivery, Event)>> = Default::default();
+    for d in deliveries {
+        match d.envelope().payload_json::<Event>() {
+            Ok(e) => groups
+                .entry(d.envelope().workspace().as_str().to_owned())
+                .or_default()
+                .push((d, e)),
+            Err(_) => handle(engine, d, options, stats, ownership).await,
+        }
+    }
+    for (_, mut group) in groups {
+        let workspace = group[0].0.envelope().workspace().clone();
+        let mut waited = 0u32;
+        loop {
+            let events = group.iter().map(|(_, e)| e.clone()).collect();
+            match engine.apply(&workspace, events).await {
+                Ok(summary) => {
+                    stats.count(&summary);
+                    for (d, _) in group {
+                        if let Err(e) = d.ack().await {
+                            tracing::warn!(error = %e, "ack failed; the event will be redelivered and skipped");
+                        }
+                    }
+                    break;
+                }
+                Err(e) if e.kind() == ErrorKind::Unavailable => {
+                    // Only what this worker still owns is worth holding on to.
+                    group.retain(|(d, _)| ownership.owns(d.partition()));
+                    if group.is_empty() {
+                        break;
+                    }
+                    waited += 1;
+                    let delay = options.backoff(waited);
+                    tracing::warn!(error = %e, retry_in = ?delay, events = group.len(), "store unavailable; holding the events and retrying");
+                    tokio::time::sleep(delay).await;
+                    for (d, _) in &group {
+                        let _ = d.in_progress().await;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "a batch failed; applying its events one by one");
+                    for (d, _) in group {
+                        handle(engine, d, options, stats, ownership).await;
+                    }
+                    break;
+                }
+            }
+        }
+    }
 }
 
 async fn handle(
@@ -175,15 +263,7 @@ async fn apply_one(
     loop {
         match engine.apply(&workspace, vec![event.clone()]).await {
             Ok(summary) => {
-                stats
-                    .applied
-                    .fetch_add(summary.applied as u64, Ordering::Relaxed);
-                stats
-                    .duplicates
-                    .fetch_add(summary.duplicates as u64, Ordering::Relaxed);
-                stats
-                    .suppressed
-                    .fetch_add(summary.suppressed as u64, Ordering::Relaxed);
+                stats.count(&summary);
                 if let Err(e) = delivery.ack().await {
                     // Committed but not acknowledged: it comes back and is skipped as applied.
                     tracing::warn!(error = %e, "ack failed; the event will be redelivered and skipped");

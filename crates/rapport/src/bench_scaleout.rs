@@ -46,6 +46,10 @@ pub struct ScaleoutArgs {
     /// The NATS server (default: `bus.url` of the configuration); must be on loopback.
     #[arg(long, value_name = "URL")]
     pub nats_url: Option<String>,
+    /// Partitions of the bench's bus; each worker applies up to this many events at once.
+    /// A partition has one event in flight at a time, so this bounds scale-out throughput.
+    #[arg(long, default_value_t = 64)]
+    pub partitions: u16,
     /// Run the scale-out set-ups on this PostgreSQL server (loopback only) instead of SQLite.
     #[arg(long, value_name = "URL")]
     pub postgres_url: Option<String>,
@@ -191,6 +195,14 @@ async fn measure(
         // Short leases so the second worker gets its share quickly.
         ("RAPPORT__BUS__LEASE_TTL_MS".to_owned(), "3000".to_owned()),
         ("RAPPORT__BUS__FETCH_WAIT_MS".to_owned(), "500".to_owned()),
+        (
+            "RAPPORT__BUS__PARTITIONS".to_owned(),
+            args.partitions.to_string(),
+        ),
+        (
+            "RAPPORT__BUS__WORKER_CONCURRENCY".to_owned(),
+            args.partitions.to_string(),
+        ),
     ];
     let mut store_args = vec![
         "--data-dir".to_owned(),
@@ -393,8 +405,16 @@ pub async fn run(args: ScaleoutArgs, config: &Config) -> Result<()> {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "## rapport bench scaleout --events {} --batch-size {} --connections {}",
-        args.events, args.batch_size, args.connections
+        "## rapport bench scaleout --events {} --batch-size {} --connections {} --partitions {}{}",
+        args.events,
+        args.batch_size,
+        args.connections,
+        args.partitions,
+        if args.postgres_url.is_some() {
+            " --postgres-url ..."
+        } else {
+            ""
+        }
     );
     println!();
     println!(

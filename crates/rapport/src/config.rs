@@ -382,7 +382,7 @@ impl Default for BusSection {
             fetch_wait_ms: ms(d.fetch_wait),
             dedupe_window_secs: d.dedupe_window.as_secs(),
             retention_hours: d.retention.as_secs() / 3600,
-            worker_concurrency: 8,
+            worker_concurrency: 16,
             connect_backoff_max_ms: 30_000,
         }
     }
