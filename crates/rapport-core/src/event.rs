@@ -109,7 +109,12 @@ impl Channel {
 }
 
 /// The fields of a validated event. Read them through [`Event`], which derefs to this.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Serialised, this is the event's interchange form between processes (the payload an API node
+/// puts on the event bus for a worker). Reading it back goes through [`Event::new`] again, and
+/// `standard` is never read back: the identity stage's reading is derived data that the
+/// process applying the event recomputes under its own policy rather than trusts from the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventParts {
     pub event_type: EventType,
     /// The sender's `messageId` (or one Rapport generated); unique per workspace.
@@ -133,6 +138,7 @@ pub struct EventParts {
     /// (`receivedAt`, corrected `timestamp`, `originalTimestamp`).
     pub body: Value,
     /// What the identity stage made of the profile traits, when it has run.
+    #[serde(skip_deserializing)]
     pub standard: Option<Standardized>,
 }
 
@@ -273,9 +279,75 @@ impl Event {
     }
 }
 
+/// Reads an event written by its `Serialize` form, checking it as [`Event::new`] does. The
+/// `standard` field is dropped (see [`EventParts`]).
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let parts = EventParts::deserialize(d)?;
+        Event::new(parts).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Deref for Event {
     type Target = EventParts;
     fn deref(&self) -> &EventParts {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts() -> EventParts {
+        EventParts {
+            event_type: EventType::Identify,
+            message_id: "m-1".to_owned(),
+            user_id: Some(Identifier::new(IdentifierKind::UserId, " ada ").unwrap()),
+            anonymous_id: Some(Identifier::new(IdentifierKind::AnonymousId, "anon").unwrap()),
+            previous_id: None,
+            group_id: None,
+            name: None,
+            timestamp: "2026-01-15T10:20:30.123456Z".parse().unwrap(),
+            received_at: "2026-01-15T10:20:31Z".parse().unwrap(),
+            channel: Channel::App,
+            traits: serde_json::json!({"email": "Ada@Example.com", "n": 1})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            properties: Map::new(),
+            context: Map::new(),
+            body: serde_json::json!({"userId": "ada", "extra": [1, 2]}),
+            standard: None,
+        }
+    }
+
+    #[test]
+    fn an_event_reads_back_as_it_was_written_without_the_derived_reading() {
+        let event = Event::new(parts()).unwrap();
+        let back: Event = serde_json::from_slice(&serde_json::to_vec(&event).unwrap()).unwrap();
+        assert_eq!(back, event);
+
+        let standardised = event.clone().with_standard(Standardized {
+            email: Some(Identifier::new(IdentifierKind::Email, "ada@example.com").unwrap()),
+            ..Default::default()
+        });
+        let back: Event =
+            serde_json::from_value(serde_json::to_value(&standardised).unwrap()).unwrap();
+        assert_eq!(
+            back, event,
+            "the identity stage's reading is recomputed, not trusted"
+        );
+    }
+
+    #[test]
+    fn reading_an_event_checks_it_like_new_does() {
+        let mut v = serde_json::to_value(Event::new(parts()).unwrap()).unwrap();
+        v["user_id"] = serde_json::Value::Null;
+        v["anonymous_id"] = serde_json::Value::Null;
+        assert!(serde_json::from_value::<Event>(v).is_err());
+        let mut v = serde_json::to_value(Event::new(parts()).unwrap()).unwrap();
+        v["user_id"] = serde_json::json!({"kind": "email", "value": "not an address"});
+        assert!(serde_json::from_value::<Event>(v).is_err());
     }
 }

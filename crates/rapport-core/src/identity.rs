@@ -50,8 +50,10 @@ pub enum IdentifierError {
     BadPhone(String),
 }
 
-/// A normalised identifier value of one kind. Built only through [`Identifier::new`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// A normalised identifier value of one kind. Built only through [`Identifier::new`] (reading
+/// one back from JSON goes through it too).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "IdentifierWire")]
 pub struct Identifier {
     kind: IdentifierKind,
     value: String,
@@ -112,6 +114,21 @@ impl Identifier {
     /// Rebuilds an identifier read back from storage, which only ever holds normalised values.
     pub fn from_trusted(kind: IdentifierKind, value: String) -> Self {
         Self { kind, value }
+    }
+}
+
+/// The serialised shape of an [`Identifier`], checked on the way in.
+#[derive(Deserialize)]
+struct IdentifierWire {
+    kind: IdentifierKind,
+    value: String,
+}
+
+impl TryFrom<IdentifierWire> for Identifier {
+    type Error = IdentifierError;
+    fn try_from(w: IdentifierWire) -> Result<Self, Self::Error> {
+        // Normalising a normalised value changes nothing, so a round trip is exact.
+        Identifier::new(w.kind, &w.value)
     }
 }
 

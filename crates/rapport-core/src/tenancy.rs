@@ -83,10 +83,12 @@ pub enum Permission {
     ReadAudit,
     /// Run fairness audits over decisions and predictions.
     AuditFairness,
+    /// See the events workers could not apply (with their content) and replay or discard them.
+    ManageDeadLetters,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Permission::Ingest,
         Permission::ReadCustomers,
         Permission::ManageConsent,
@@ -94,6 +96,7 @@ impl Permission {
         Permission::EraseData,
         Permission::ReadAudit,
         Permission::AuditFairness,
+        Permission::ManageDeadLetters,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -105,6 +108,7 @@ impl Permission {
             Permission::EraseData => "erase_data",
             Permission::ReadAudit => "read_audit",
             Permission::AuditFairness => "audit_fairness",
+            Permission::ManageDeadLetters => "manage_dead_letters",
         }
     }
 }
@@ -144,6 +148,7 @@ impl KeyRole {
             EraseData => matches!(self, Admin),
             ReadAudit => matches!(self, Analyst | Supervisor | Admin),
             AuditFairness => matches!(self, Analyst | Supervisor | Admin),
+            ManageDeadLetters => matches!(self, Supervisor | Admin),
         }
     }
 

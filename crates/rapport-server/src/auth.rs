@@ -174,7 +174,8 @@ pub mod perm {
         ExportData,
         EraseData,
         ReadAudit,
-        AuditFairness
+        AuditFairness,
+        ManageDeadLetters
     );
 }
 

@@ -3,10 +3,16 @@
 //! (interpretation stage) before they are stored; prediction, decisions and governance plug in
 //! here as they land.
 //!
+//! Events take one of two paths, chosen by the [`EventSink`]: applied here at once
+//! ([`Engine::ingest`] in embedded mode), or published to the event bus by an API node and
+//! applied by a worker with [`Engine::apply`]. Both paths run the same stage function, so a
+//! stage added to [`Engine::apply`] runs in both modes.
+//!
 //! Heavy work (model inference) runs on tokio's blocking pool, never on the async workers.
 
 use std::sync::{Arc, OnceLock};
 
+use rapport_bus::Envelope;
 use rapport_core::{
     Author, ConversationId, DataQualityIssue, Direction, Event, Identifier, IdentifierKind,
     Message, MessageText, NewMessage, Standardized, WorkspaceId,
@@ -19,6 +25,8 @@ use rapport_interpret::{
 };
 use rapport_store::{IngestSummary, Store, StoreError};
 use serde_json::Value;
+
+use crate::sink::{Accepted, EventSink, SinkError};
 
 /// Choices about what the engine keeps and how it standardises.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,6 +149,7 @@ pub struct Engine {
     pub(crate) options: EngineOptions,
     pub(crate) gate: Gate,
     pub(crate) links: LinkSigner,
+    sink: EventSink,
 }
 
 impl Engine {
@@ -151,7 +160,18 @@ impl Engine {
             gate: Gate::new(options.purposes.clone()),
             links: LinkSigner::new(&options.link_secret),
             options,
+            sink: EventSink::Embedded,
         })
+    }
+
+    /// The same engine sending accepted events to `sink`.
+    pub fn with_sink(mut self, sink: EventSink) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    pub fn sink(&self) -> &EventSink {
+        &self.sink
     }
 
     /// The interpreter every customer message goes through.
@@ -163,17 +183,52 @@ impl Engine {
         &self.store
     }
 
-    /// Standardises each event's traits and identifiers, then stores them atomically.
+    fn standardize_all(&self, events: Vec<Event>) -> Vec<Event> {
+        let (policy, purposes) = (&self.options.standardize, &self.options.purposes);
+        events
+            .into_iter()
+            .map(|e| standardize(e, policy, purposes))
+            .collect()
+    }
+
+    /// Accepts validated events: returns once they are durable, in the store (embedded) or on
+    /// the event bus (scale-out), never before. Events are standardised first in both modes,
+    /// so a customer known by email is partitioned by the same match key the store uses.
     pub async fn ingest(
         &self,
         workspace: &WorkspaceId,
         events: Vec<Event>,
+    ) -> Result<Accepted, SinkError> {
+        match &self.sink {
+            EventSink::Embedded => Ok(self.apply(workspace, events).await?.into()),
+            EventSink::Bus(slot) => {
+                let bus = slot.get()?;
+                let events = self.standardize_all(events);
+                let envelopes = events
+                    .iter()
+                    .map(|e| Envelope::for_event(workspace.clone(), e))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let published = bus.publish_many(&envelopes).await?;
+                let duplicates = published.iter().filter(|p| p.duplicate).count();
+                Ok(Accepted {
+                    duplicates,
+                    queued: published.len() - duplicates,
+                    ..Accepted::default()
+                })
+            }
+        }
+    }
+
+    /// The stage that applies events: standardises each event's traits and identifiers (the
+    /// identity stage; it is pure and idempotent, so events standardised by an API node are
+    /// read again under this process's policy), then stores them atomically. Events whose
+    /// `messageId` was applied before are skipped, which makes a redelivery harmless.
+    pub async fn apply(
+        &self,
+        workspace: &WorkspaceId,
+        events: Vec<Event>,
     ) -> Result<IngestSummary, StoreError> {
-        let (policy, purposes) = (&self.options.standardize, &self.options.purposes);
-        let events = events
-            .into_iter()
-            .map(|e| standardize(e, policy, purposes))
-            .collect();
+        let events = self.standardize_all(events);
         self.store.ingest(workspace, events).await
     }
 

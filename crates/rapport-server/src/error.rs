@@ -71,6 +71,18 @@ impl From<rapport_store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::sink::SinkError> for ApiError {
+    fn from(e: crate::sink::SinkError) -> Self {
+        Self::from_coded(&e)
+    }
+}
+
+impl From<rapport_bus::BusError> for ApiError {
+    fn from(e: rapport_bus::BusError) -> Self {
+        Self::from_coded(&e)
+    }
+}
+
 impl From<rapport_ingest::IngestError> for ApiError {
     fn from(e: rapport_ingest::IngestError) -> Self {
         let mut api = Self::from_coded(&e);
@@ -86,6 +98,10 @@ impl From<rapport_ingest::IngestError> for ApiError {
         api
     }
 }
+
+/// Seconds a client is told to wait (`Retry-After`) before retrying a 503. Short: the usual
+/// cause is a broker or database restarting, and retries with the same `messageId` are safe.
+pub const RETRY_AFTER_SECS: u64 = 2;
 
 /// The HTTP status of each kind. Exhaustive on purpose: a new kind must be placed here.
 pub fn status_of(kind: ErrorKind) -> StatusCode {
@@ -126,6 +142,12 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

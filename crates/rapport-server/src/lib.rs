@@ -11,7 +11,9 @@ pub mod engine;
 pub mod error;
 pub mod governance;
 pub mod openapi;
+pub mod sink;
 pub mod why;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,8 +42,18 @@ impl AppState {
         limits: Limits,
         options: engine::EngineOptions,
     ) -> Result<Self, rapport_interpret::InterpretError> {
+        Self::with_sink(store, limits, options, sink::EventSink::Embedded)
+    }
+
+    /// The state for a server that sends accepted events to `sink`.
+    pub fn with_sink(
+        store: Arc<dyn Store>,
+        limits: Limits,
+        options: engine::EngineOptions,
+        sink: sink::EventSink,
+    ) -> Result<Self, rapport_interpret::InterpretError> {
         Ok(Self {
-            engine: Arc::new(engine::Engine::new(store.clone(), options)?),
+            engine: Arc::new(engine::Engine::new(store.clone(), options)?.with_sink(sink)),
             store,
             keys: Arc::default(),
             sessions: Arc::default(),

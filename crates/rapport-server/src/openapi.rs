@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{analyze, conversations, dto, fairness, governance, ingest, profiles};
+use crate::api::{
+    analyze, conversations, dead_letters, dto, fairness, governance, ingest, profiles,
+};
 use crate::error::{ErrorBody, ItemErrorBody};
 
 struct Security;
@@ -32,6 +34,7 @@ impl Modify for Security {
         conversations::open, conversations::add_message, conversations::get_conversation,
         governance::get_consents, governance::put_consents, governance::export, governance::erase, governance::audit,
         crate::why::issue_link, fairness::audit, analyze::analyze,
+        dead_letters::list, dead_letters::replay, dead_letters::discard,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -40,12 +43,14 @@ impl Modify for Security {
         governance::ConsentItem, governance::ConsentRequest, governance::ConsentStateDto, governance::ConsentRecordDto,
         governance::ConsentsDto, governance::ErasureDto, governance::AuditRecordDto, governance::AuditPageDto,
         crate::why::WhyLinkRequest, crate::why::WhyLinkDto, fairness::FairnessRequest,
-        analyze::AnalyzeItem, analyze::AnalyzeRequest)),
+        analyze::AnalyzeItem, analyze::AnalyzeRequest,
+        dead_letters::DeadLetterDto, dead_letters::DeadLetterListDto, dead_letters::ReplayDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),
          (name = "conversations", description = "Conversations and their messages"),
-         (name = "governance", description = "Consent, data export and erasure, audit trail")),
+         (name = "governance", description = "Consent, data export and erasure, audit trail"),
+         (name = "operations", description = "Running Rapport: events the workers could not apply")),
 )]
 pub struct ApiDoc;
 

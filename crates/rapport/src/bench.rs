@@ -25,6 +25,9 @@ pub enum BenchCommand {
     Ingest(IngestArgs),
     /// Audit append and verification rates, and the cost of a consent check.
     Audit(crate::audit::AuditBenchArgs),
+    /// End-to-end events/s embedded vs. an API node with 1 and 2 workers over NATS JetStream,
+    /// and the API's acknowledgement latency (loopback only).
+    Scaleout(crate::bench_scaleout::ScaleoutArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,10 +56,11 @@ pub struct IngestArgs {
     pub memory_events: u64,
 }
 
-pub async fn run(command: BenchCommand, _config: &Config) -> Result<()> {
+pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
     match command {
         BenchCommand::Ingest(args) => ingest(args).await,
         BenchCommand::Audit(args) => crate::audit::bench(args).await,
+        BenchCommand::Scaleout(args) => crate::bench_scaleout::run(args, config).await,
     }
 }
 
@@ -204,7 +208,7 @@ async fn start_server(data_dir: &Path) -> Result<(ServerProcess, String)> {
     Ok((ServerProcess { child, base, pid }, key))
 }
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
+pub(crate) fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -216,19 +220,19 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-struct PhaseResult {
-    events: u64,
-    requests: u64,
-    seconds: f64,
-    failures: u64,
-    latencies_us: Vec<u32>,
+pub(crate) struct PhaseResult {
+    pub(crate) events: u64,
+    pub(crate) requests: u64,
+    pub(crate) seconds: f64,
+    pub(crate) failures: u64,
+    pub(crate) latencies_us: Vec<u32>,
 }
 
 impl PhaseResult {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.events as f64 / self.seconds
     }
-    fn percentile_ms(&mut self, p: f64) -> f64 {
+    pub(crate) fn percentile_ms(&mut self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
         }
@@ -240,7 +244,7 @@ impl PhaseResult {
 
 /// Sends bodies from `connections` tasks until `duration` passes or `limit` events are sent.
 /// `next` numbers the requests across phases, so no message id is ever sent twice.
-async fn load(
+pub(crate) async fn load(
     url: String,
     auth: String,
     bodies: Arc<Bodies>,
@@ -321,7 +325,7 @@ async fn load(
 
 /// Request bodies made on demand from pre-serialised events: building one is a copy of bytes
 /// plus a counter per event, so the load generator stays cheap and phases never run dry.
-struct Bodies {
+pub(crate) struct Bodies {
     /// Each event's JSON split around its user id and its message id.
     templates: Vec<[String; 3]>,
     customers: u64,
@@ -335,7 +339,7 @@ impl Bodies {
     const MARK: &'static str = "@MESSAGE-ID@";
     const USER: &'static str = "@USER-ID@";
 
-    fn new(size: usize, customers: usize, tag: &'static str) -> Self {
+    pub(crate) fn new(size: usize, customers: usize, tag: &'static str) -> Self {
         let templates = (0..997u64)
             .map(|n| {
                 let mut e = event(n, customers);
@@ -594,7 +598,7 @@ async fn ingest(args: IngestArgs) -> Result<()> {
     Ok(())
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
     if xs.is_empty() {
         return 0.0;
     }

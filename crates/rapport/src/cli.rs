@@ -42,10 +42,22 @@ pub struct ServeArgs {
     pub addr: Option<String>,
 }
 
+#[derive(Debug, clap::Args, Clone, Default)]
+pub struct ServeCmd {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// `embedded` applies events in this process; `api` stores them on the event bus (the
+    /// `[bus]` section) for `rapport worker` processes to apply.
+    #[arg(long, value_enum, default_value_t = crate::scaleout::ServeMode::Embedded)]
+    pub mode: crate::scaleout::ServeMode,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: API and dashboard.
-    Serve(ServeArgs),
+    Serve(ServeCmd),
+    /// Apply events from the event bus (scale-out mode), beside `rapport serve --mode api`.
+    Worker(crate::scaleout::WorkerArgs),
     /// Generate a realistic demo company, then serve it with live activity.
     Demo {
         #[command(flatten)]
@@ -310,7 +322,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             print!("{}", rapport_server::openapi::document());
             Ok(())
         }
-        Command::Serve(args) => {
+        Command::Serve(ServeCmd { serve: args, mode }) => {
             if let Some(a) = &args.addr {
                 config.server.addr = a.clone();
             }
@@ -320,11 +332,26 @@ pub async fn run(cli: Cli) -> Result<()> {
             init_logging(&config);
             let store = open_store(&storage(&config, &args.store)?).await?;
             let listener = bind(&config.server.addr).await?;
-            let state = AppState::new(store.clone(), config.limits(), config.engine_options())?;
+            let sink = crate::scaleout::api_sink(mode, &config, store.clone()).await?;
+            let state = AppState::with_sink(
+                store.clone(),
+                config.limits(),
+                config.engine_options(),
+                sink.sink.clone(),
+            )?;
             println!("Rapport listening on http://{}", listener.local_addr()?);
             rapport_server::serve(listener, state, shutdown_signal()).await?;
+            sink.stop().await;
             store.close();
             Ok(())
+        }
+        Command::Worker(args) => {
+            init_logging(&config);
+            let store = open_store(&storage(&config, &args.store)?).await?;
+            let result =
+                crate::scaleout::worker(&config, &args, store.clone(), shutdown_signal()).await;
+            store.close();
+            result
         }
         Command::Demo {
             serve,

@@ -19,6 +19,7 @@ pub struct Config {
     pub identity: IdentityConfig,
     pub governance: GovernanceConfig,
     pub log: LogConfig,
+    pub bus: BusSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -282,7 +283,165 @@ impl Default for Config {
             log: LogConfig {
                 level: "info".into(),
             },
+            bus: BusSection::default(),
         }
+    }
+}
+
+/// The event bus between API nodes and workers (`rapport serve --mode api`, `rapport
+/// worker`). An embedded `rapport serve` does not use it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusSection {
+    /// `nats` (NATS JetStream: API nodes and workers as separate processes, on any machines)
+    /// or `inprocess` (the bus lives in memory inside `rapport serve --mode api`, which then
+    /// runs its own worker: for development only, accepted events are lost if it dies).
+    pub backend: String,
+    /// The NATS server, `nats://HOST:PORT` (credentials in the URL are never printed).
+    pub url: BusUrl,
+    /// Namespace of every stream, consumer and bucket: deployments sharing a NATS server
+    /// need different prefixes. Letters, digits, `_` and `-`, at most 32.
+    pub prefix: String,
+    /// Partitions events are spread over, by customer. Fixed for the life of a bus; every
+    /// process of one prefix must agree.
+    pub partitions: u16,
+    /// A worker's hold on a partition lasts this long without renewal; a crashed worker's
+    /// partitions move after about this long. Every process of one prefix must agree.
+    pub lease_ttl_ms: u64,
+    /// An event delivered to a worker that neither applies it nor fails it within this long
+    /// (the worker died) is delivered again. Every process of one prefix must agree.
+    pub ack_wait_ms: u64,
+    /// Deliveries of an event that keeps failing before it is moved to the dead letters.
+    pub max_attempts: u32,
+    /// The longest an API node waits for the bus to confirm it stored an event; past that
+    /// the request is answered 503 `bus_unavailable`.
+    pub publish_timeout_ms: u64,
+    /// How long one pull for a partition's next event waits.
+    pub fetch_wait_ms: u64,
+    /// A repeat of a messageId published within this window is dropped by the bus (later
+    /// repeats are skipped by the store).
+    pub dedupe_window_secs: u64,
+    /// How long accepted events are kept on the bus after they are published.
+    pub retention_hours: u64,
+    /// Events one worker applies at once (each from a different partition).
+    pub worker_concurrency: usize,
+    /// Longest wait between attempts to reach the bus when it is down at start.
+    pub connect_backoff_max_ms: u64,
+}
+
+/// A bus URL; `Debug` and `config check` hide the password in it.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
+pub struct BusUrl(String);
+
+impl BusUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `<redacted>`.
+    pub fn redacted(&self) -> String {
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('@') {
+                Some((user, host)) => {
+                    let name = user.split_once(':').map_or(user, |(n, _)| n);
+                    format!("{scheme}://{name}:<redacted>@{host}")
+                }
+                None => self.0.clone(),
+            },
+            None => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for BusUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for BusUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+impl Default for BusSection {
+    fn default() -> Self {
+        let d = rapport_bus::BusConfig::default();
+        let ms = |t: std::time::Duration| t.as_millis() as u64;
+        Self {
+            backend: "nats".into(),
+            url: BusUrl("nats://127.0.0.1:4222".into()),
+            prefix: d.prefix.as_str().to_owned(),
+            partitions: d.partitions,
+            lease_ttl_ms: ms(d.lease_ttl),
+            ack_wait_ms: ms(d.ack_wait),
+            max_attempts: d.max_attempts,
+            publish_timeout_ms: ms(d.publish_timeout),
+            fetch_wait_ms: ms(d.fetch_wait),
+            dedupe_window_secs: d.dedupe_window.as_secs(),
+            retention_hours: d.retention.as_secs() / 3600,
+            worker_concurrency: 16,
+            connect_backoff_max_ms: 30_000,
+        }
+    }
+}
+
+impl BusSection {
+    /// The bus settings, or every problem with them.
+    pub fn bus_config(&self) -> Result<rapport_bus::BusConfig, Vec<String>> {
+        use std::time::Duration;
+        let mut problems = Vec::new();
+        let prefix = rapport_bus::Prefix::parse(&self.prefix)
+            .map_err(|e| problems.push(format!("bus.prefix: {e}")))
+            .unwrap_or_default();
+        let cfg = rapport_bus::BusConfig {
+            prefix,
+            partitions: self.partitions,
+            lease_ttl: Duration::from_millis(self.lease_ttl_ms),
+            ack_wait: Duration::from_millis(self.ack_wait_ms),
+            max_attempts: self.max_attempts,
+            publish_timeout: Duration::from_millis(self.publish_timeout_ms),
+            fetch_wait: Duration::from_millis(self.fetch_wait_ms),
+            dedupe_window: Duration::from_secs(self.dedupe_window_secs),
+            retention: Duration::from_secs(self.retention_hours.saturating_mul(3600)),
+        };
+        if let Err(rapport_bus::BusError::InvalidConfig(p)) = cfg.validate() {
+            problems.extend(p.into_iter().map(|p| format!("bus: {p}")));
+        }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = self.bus_config().err().unwrap_or_default();
+        match self.backend.as_str() {
+            "inprocess" => {}
+            "nats" => {
+                let url = self.url.expose();
+                let scheme_ok = ["nats://", "tls://"].iter().any(|s| url.starts_with(s));
+                if !scheme_ok || url.split_once("://").is_none_or(|(_, h)| h.is_empty()) {
+                    problems.push(format!(
+                        "bus.url {:?} is not a NATS URL such as \"nats://127.0.0.1:4222\"",
+                        self.url.redacted()
+                    ));
+                }
+            }
+            other => problems.push(format!(
+                "bus.backend {other:?} is not available; use \"nats\" or \"inprocess\""
+            )),
+        }
+        if !(1..=1024).contains(&self.worker_concurrency) {
+            problems.push("bus.worker_concurrency must be between 1 and 1024".into());
+        }
+        if self.connect_backoff_max_ms < 100 {
+            problems.push("bus.connect_backoff_max_ms must be at least 100".into());
+        }
+        problems
     }
 }
 
@@ -440,6 +599,7 @@ impl Config {
         {
             problems.push("governance.link_secret must be at least 32 characters".into());
         }
+        problems.extend(self.bus.problems());
         if let Err(errors) = self.purposes() {
             problems.extend(
                 errors

@@ -4,6 +4,7 @@
 mod analyze;
 mod audit;
 mod bench;
+mod bench_scaleout;
 mod cli;
 mod config;
 mod demo;
@@ -12,6 +13,7 @@ mod fairness;
 mod import;
 mod matching;
 mod models;
+mod scaleout;
 
 use std::process::ExitCode;
 

@@ -20,15 +20,30 @@ pub struct IngestResponse {
     /// Events naming a customer whose data was erased: acknowledged and dropped, so the
     /// erased profile is not rebuilt.
     pub suppressed: usize,
+    /// Scale-out mode (`rapport serve --mode api`): events stored on the event bus, to be
+    /// applied by a worker shortly. Absent in embedded mode, where events are applied at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub queued: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl From<IngestSummary> for IngestResponse {
     fn from(s: IngestSummary) -> Self {
+        crate::sink::Accepted::from(s).into()
+    }
+}
+
+impl From<crate::sink::Accepted> for IngestResponse {
+    fn from(a: crate::sink::Accepted) -> Self {
         Self {
             success: true,
-            applied: s.applied,
-            duplicates: s.duplicates,
-            suppressed: s.suppressed,
+            applied: a.applied,
+            duplicates: a.duplicates,
+            suppressed: a.suppressed,
+            queued: a.queued,
         }
     }
 }

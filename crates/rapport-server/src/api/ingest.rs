@@ -1,5 +1,7 @@
 //! Segment-compatible ingestion: `/v1/identify`, `/track`, `/page`, `/screen`, `/group`,
-//! `/alias` and `/batch`. A 200 means the events are durable.
+//! `/alias` and `/batch`. A 200 means the events are durable: applied to the store (embedded
+//! mode) or stored on the event bus for a worker to apply (`rapport serve --mode api`). When
+//! the bus cannot store them the answer is 503 `bus_unavailable` with `Retry-After`.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -70,6 +72,7 @@ macro_rules! single_endpoint {
                 (status = 400, description = "Invalid event", body = ErrorBody),
                 (status = 401, description = "Missing or invalid key", body = ErrorBody),
                 (status = 413, description = "Event larger than 32 KB", body = ErrorBody),
+                (status = 503, description = "Cannot be stored now (`bus_unavailable`: the event bus is down); nothing was acknowledged. Retry after `Retry-After` seconds with the same messageId", body = ErrorBody),
             ),
             security(("basic" = []), ("bearer" = [])))]
         pub async fn $fn(State(state): State<AppState>, writer: Can<perm::Ingest>, body: Body) -> ApiResult<Json<IngestResponse>> {
@@ -124,6 +127,7 @@ single_endpoint!(
         (status = 400, description = "Invalid batch; `errors` lists each failing index", body = ErrorBody),
         (status = 401, description = "Missing or invalid key", body = ErrorBody),
         (status = 413, description = "Batch larger than 500 KB", body = ErrorBody),
+        (status = 503, description = "Cannot be stored now (`bus_unavailable`: the event bus is down); nothing was acknowledged. Retry after `Retry-After` seconds with the same messageId", body = ErrorBody),
     ),
     security(("basic" = []), ("bearer" = [])))]
 pub async fn batch(

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod conversations;
+pub mod dead_letters;
 pub mod dto;
 pub mod extract;
 pub mod fairness;
@@ -9,7 +10,7 @@ pub mod governance;
 pub mod ingest;
 pub mod profiles;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::AppState;
@@ -54,4 +55,7 @@ pub fn routes() -> Router<AppState> {
             post(conversations::add_message),
         )
         .route("/v1/stats", get(profiles::stats))
+        .route("/v1/dead-letters", get(dead_letters::list))
+        .route("/v1/dead-letters/{id}", delete(dead_letters::discard))
+        .route("/v1/dead-letters/{id}/replay", post(dead_letters::replay))
 }

@@ -34,7 +34,7 @@ pub struct AuditFilter {
 const PAGE: usize = 100;
 
 /// The dashboard's side of the permission check: a page saying what is missing.
-async fn allowed<P: perm::Needed>(
+pub(super) async fn allowed<P: perm::Needed>(
     state: &AppState,
     user: &DashboardUser,
     path: &str,

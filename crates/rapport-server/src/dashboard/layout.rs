@@ -59,6 +59,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
                         a href="/customers" { "Customers" }
                         a href="/audit" { "Audit" }
                         a href="/fairness" { "Fairness" }
+                        a href="/dead-letters" { "Dead letters" }
                     }
                     span.ws { "workspace " strong { (workspace) } }
                     form method="post" action="/logout" { button type="submit" { "Sign out" } }

@@ -5,6 +5,7 @@
 mod analysis;
 mod governance;
 mod layout;
+mod operations;
 mod pages;
 
 use axum::extract::{FromRequestParts, State};
@@ -34,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/customers/{id}/export.json", get(governance::export))
         .route("/customers/{id}/erase", post(governance::erase))
+        .route("/dead-letters", get(operations::dead_letters))
+        .route("/dead-letters/{id}/replay", post(operations::replay))
 }
 
 /// A signed-in dashboard user; anyone else is sent to the login page.

@@ -25,6 +25,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: rapport_server::engine::EngineOptions) -> Self {
+        Self::spawn_with_sink(options, rapport_server::sink::EventSink::Embedded).await
+    }
+
+    /// A server sending accepted events to `sink` (an API node in scale-out mode).
+    pub async fn spawn_with_sink(
+        options: rapport_server::engine::EngineOptions,
+        sink: rapport_server::sink::EventSink,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(SqliteStore::open(dir.path()).expect("store"));
         let dyn_store: Arc<dyn Store> = store.clone();
@@ -43,7 +51,8 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state =
-            AppState::new(dyn_store, rapport_ingest::Limits::default(), options).expect("state");
+            AppState::with_sink(dyn_store, rapport_ingest::Limits::default(), options, sink)
+                .expect("state");
         tokio::spawn(async move {
             rapport_server::serve(listener, state, async {
                 let _ = rx.await;

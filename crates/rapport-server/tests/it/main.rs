@@ -9,4 +9,5 @@ mod governance;
 mod interpretation;
 mod openapi;
 mod roles;
+mod scaleout;
 mod segment_sdk;

@@ -52,6 +52,12 @@ async fn each_role_is_refused_where_it_must_be() {
             vec![Agent, Analyst, Supervisor, Admin],
         ),
         (
+            reqwest::Method::GET,
+            "/v1/dead-letters".into(),
+            None,
+            vec![Supervisor, Admin],
+        ),
+        (
             reqwest::Method::PUT,
             format!("/v1/profiles/{id}/consents"),
             Some(json!({"consents": [{"purpose": "analytics", "state": "granted"}]})),
