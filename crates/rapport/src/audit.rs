@@ -16,10 +16,8 @@ use serde_json::json;
 /// Records read per page while verifying.
 const PAGE: usize = 20_000;
 
-/// Walks the whole chain oldest first; prints what it found and fails if anything is broken.
-pub async fn verify(store: &dyn Store, as_json: bool) -> Result<()> {
-    let started = Instant::now();
-    let mut v = ChainVerifier::new();
+/// Hands every audit record to `f`, oldest first, a page at a time.
+async fn walk(store: &dyn Store, mut f: impl FnMut(&rapport_core::AuditRecord)) -> Result<()> {
     let mut from = None;
     loop {
         let page = store
@@ -30,15 +28,22 @@ pub async fn verify(store: &dyn Store, as_json: bool) -> Result<()> {
                 ..Default::default()
             })
             .await?;
-        let Some(last) = page.last() else { break };
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
         from = Some(last.seq);
-        for r in &page {
-            v.push(r);
-        }
+        page.iter().for_each(&mut f);
         if page.len() < PAGE {
-            break;
+            return Ok(());
         }
     }
+}
+
+/// Walks the whole chain oldest first; prints what it found and fails if anything is broken.
+pub async fn verify(store: &dyn Store, as_json: bool) -> Result<()> {
+    let started = Instant::now();
+    let mut v = ChainVerifier::new();
+    walk(store, |r| v.push(r)).await?;
     let report = v.finish();
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -175,46 +180,12 @@ pub async fn bench(args: AuditBenchArgs) -> Result<()> {
 
     // Verification against a plain read of the same rows.
     let started = Instant::now();
-    let mut from = None;
     let mut read = 0u64;
-    loop {
-        let page = store
-            .audit_records(AuditQuery {
-                from_seq: from,
-                ascending: true,
-                limit: PAGE,
-                ..Default::default()
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        from = Some(last.seq);
-        read += page.len() as u64;
-        if page.len() < PAGE {
-            break;
-        }
-    }
+    walk(store.as_ref(), |_| read += 1).await?;
     let read_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut v = ChainVerifier::new();
-    let mut from = None;
-    loop {
-        let page = store
-            .audit_records(AuditQuery {
-                from_seq: from,
-                ascending: true,
-                limit: PAGE,
-                ..Default::default()
-            })
-            .await?;
-        let Some(last) = page.last() else { break };
-        from = Some(last.seq);
-        for r in &page {
-            v.push(r);
-        }
-        if page.len() < PAGE {
-            break;
-        }
-    }
+    walk(store.as_ref(), |r| v.push(r)).await?;
     let verify_secs = started.elapsed().as_secs_f64();
     let report = v.finish();
     if !report.ok {
@@ -302,7 +273,6 @@ pub async fn bench(args: AuditBenchArgs) -> Result<()> {
         report.checked as f64 / verify_secs,
         verify_secs / read_secs.max(1e-9)
     );
-    let _ = read;
     println!("consent gate alone:          {gate_us:>10.2} µs per check (15-decision history)");
     println!(
         "consent gate with store read:{full_us:>10.2} µs per check (profile read alone {profile_us:.2} µs)"
