@@ -7,6 +7,7 @@
 //! on it; it depends on nothing of ours.
 
 pub mod conversation;
+pub mod decision;
 pub mod error;
 pub mod event;
 pub mod governance;
@@ -20,6 +21,7 @@ pub use conversation::{
     Author, Conversation, ConversationChannel, ConversationStatus, CustomerRef, Direction, Message,
     MessageText, NewConversation, NewMessage,
 };
+pub use decision::{ApprovalDemand, ApprovalStep, DecisionRecord, DecisionStatus, Handoff, Reason};
 pub use error::ErrorKind;
 pub use event::{Channel, DataQualityIssue, Event, EventType, Standardized};
 pub use governance::{

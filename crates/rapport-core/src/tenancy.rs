@@ -85,10 +85,17 @@ pub enum Permission {
     AuditFairness,
     /// See the events workers could not apply (with their content) and replay or discard them.
     ManageDeadLetters,
+    /// Ask for an action for a customer (a message, an offer, a refund); high-stakes ones wait
+    /// for approval.
+    RequestActions,
+    /// Approve or reject high-stakes actions in the approval queue.
+    ApproveActions,
+    /// Reload the oversight policy.
+    ManagePolicy,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 11] = [
         Permission::Ingest,
         Permission::ReadCustomers,
         Permission::ManageConsent,
@@ -97,6 +104,9 @@ impl Permission {
         Permission::ReadAudit,
         Permission::AuditFairness,
         Permission::ManageDeadLetters,
+        Permission::RequestActions,
+        Permission::ApproveActions,
+        Permission::ManagePolicy,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +119,9 @@ impl Permission {
             Permission::ReadAudit => "read_audit",
             Permission::AuditFairness => "audit_fairness",
             Permission::ManageDeadLetters => "manage_dead_letters",
+            Permission::RequestActions => "request_actions",
+            Permission::ApproveActions => "approve_actions",
+            Permission::ManagePolicy => "manage_policy",
         }
     }
 }
@@ -149,6 +162,9 @@ impl KeyRole {
             ReadAudit => matches!(self, Analyst | Supervisor | Admin),
             AuditFairness => matches!(self, Analyst | Supervisor | Admin),
             ManageDeadLetters => matches!(self, Supervisor | Admin),
+            RequestActions => matches!(self, Agent | Supervisor | Admin),
+            ApproveActions => matches!(self, Supervisor | Admin),
+            ManagePolicy => matches!(self, Admin),
         }
     }
 

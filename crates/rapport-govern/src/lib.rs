@@ -5,6 +5,8 @@
 //!   dispatchers take nothing else, so an unchecked action cannot be sent.
 //! - [`audit`]: verification of the hash-chained audit log the store writes.
 //! - [`links`]: signed, expiring links to a customer's own page.
+//! - [`policy`]: the oversight policy naming high-stakes actions, and the approval steps they
+//!   wait for.
 //! - [`fairness`]: fairness audits of decisions and model predictions across groups and their
 //!   intersections, with the same numbers as Fairlearn.
 //!
@@ -15,3 +17,4 @@ pub mod audit;
 pub mod consent;
 pub mod fairness;
 pub mod links;
+pub mod policy;

@@ -175,7 +175,10 @@ pub mod perm {
         EraseData,
         ReadAudit,
         AuditFairness,
-        ManageDeadLetters
+        ManageDeadLetters,
+        RequestActions,
+        ApproveActions,
+        ManagePolicy
     );
 }
 

@@ -44,7 +44,17 @@ pub struct EngineOptions {
     /// Signs links to customers' own pages. Links signed with another secret (or before a
     /// restart, when the secret is generated per process) are refused.
     pub link_secret: Vec<u8>,
+    /// The oversight policy: which actions wait for a person's approval.
+    pub policy: rapport_govern::policy::Policy,
+    /// Where the policy came from, so edits can be picked up while running.
+    pub policy_file: Option<std::path::PathBuf>,
+    /// Appended to every automated outbound message, so customers know software wrote it.
+    pub ai_disclosure: String,
 }
+
+/// The disclosure automated messages carry when none is configured.
+pub const DEFAULT_AI_DISCLOSURE: &str =
+    "This reply was written by an automated assistant. Reply \"human\" at any time to reach a person.";
 
 /// 32 random bytes, for a link secret nobody configured.
 pub fn random_secret() -> Vec<u8> {
@@ -62,6 +72,9 @@ impl Default for EngineOptions {
             purposes: PurposeRegistry::standard(),
             erasure_tombstones: true,
             link_secret: random_secret(),
+            policy: rapport_govern::policy::Policy::empty(),
+            policy_file: None,
+            ai_disclosure: DEFAULT_AI_DISCLOSURE.to_owned(),
         }
     }
 }
@@ -149,6 +162,7 @@ pub struct Engine {
     pub(crate) options: EngineOptions,
     pub(crate) gate: Gate,
     pub(crate) links: LinkSigner,
+    pub(crate) policy: std::sync::RwLock<Arc<rapport_govern::policy::Policy>>,
     sink: EventSink,
 }
 
@@ -159,6 +173,7 @@ impl Engine {
             interpreter: default_interpreter()?,
             gate: Gate::new(options.purposes.clone()),
             links: LinkSigner::new(&options.link_secret),
+            policy: std::sync::RwLock::new(Arc::new(options.policy.clone())),
             options,
             sink: EventSink::Embedded,
         })
@@ -250,7 +265,12 @@ impl Engine {
         conversation: &ConversationId,
         mut message: NewMessage,
     ) -> Result<(Message, bool), StoreError> {
+        let mut wants_human = false;
+        if message.direction == Direction::Outbound && message.author == Author::Bot {
+            message.text = with_disclosure(message.text, &self.options.ai_disclosure);
+        }
         if message.direction == Direction::Inbound && message.author == Author::Customer {
+            wants_human = crate::actions::asks_for_human(message.text.as_str());
             let interpreter = self.interpreter.clone();
             let text = message.text.as_str().to_owned();
             let analysis = tokio::task::spawn_blocking(move || interpreter.analyze(&text))
@@ -263,9 +283,25 @@ impl Engine {
             }
             message.analysis = serde_json::to_value(&analysis).ok();
         }
-        self.store
+        let (stored, created) = self
+            .store
             .add_message(workspace, conversation, message)
-            .await
+            .await?;
+        if wants_human && created {
+            // The customer asked for a person: automation on them stops until an agent takes
+            // over. The message is stored either way.
+            if let Some(detail) = self.store.conversation(workspace, conversation).await? {
+                self.request_human(
+                    workspace,
+                    &detail.conversation.profile_id,
+                    Some(conversation),
+                    "message",
+                    rapport_core::Actor::Customer,
+                )
+                .await?;
+            }
+        }
+        Ok((stored, created))
     }
 
     /// The conversation-level reading (trajectory, trend, escalation signals) of the customer's
@@ -283,4 +319,16 @@ pub fn message_analyses(messages: &[Message]) -> Vec<MessageAnalysis> {
         .filter_map(|m| m.analysis.as_ref())
         .filter_map(|a| serde_json::from_value(a.clone()).ok())
         .collect()
+}
+
+/// The text of an automated message with the AI disclosure after it, once. A text too long to
+/// take the disclosure is cut to make room, never sent without it.
+pub fn with_disclosure(text: MessageText, disclosure: &str) -> MessageText {
+    let disclosure = disclosure.trim();
+    if disclosure.is_empty() || text.as_str().contains(disclosure) {
+        return text;
+    }
+    let room = MessageText::MAX_CHARS.saturating_sub(disclosure.chars().count() + 2);
+    let body: String = text.as_str().chars().take(room).collect();
+    MessageText::parse(&format!("{body}\n\n{disclosure}")).unwrap_or(text)
 }

@@ -40,9 +40,10 @@ pub struct Export {
     pub conversations: Vec<Value>,
     pub consents: Vec<ConsentRecord>,
     pub merges: Vec<Value>,
-    /// Decisions made about the customer, with their explanations. Rapport makes no
-    /// automated decisions yet, so this is empty until the decision stage lands.
+    /// Decisions made about the customer, with their explanations, newest first.
     pub decisions: Vec<Value>,
+    /// The customer's request for a person, if any.
+    pub handoff: Option<Value>,
     /// What the audit log records about this customer (ids and codes only).
     pub audit: Vec<Value>,
 }
@@ -164,6 +165,21 @@ impl Engine {
             .into_iter()
             .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
             .collect();
+        let decisions = store
+            .decisions(rapport_store::DecisionQuery {
+                workspace: workspace.clone(),
+                profile: Some(id.clone()),
+                status: None,
+                limit: 100_000,
+            })
+            .await?
+            .into_iter()
+            .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+            .collect();
+        let handoff = store
+            .handoff(workspace, &id)
+            .await?
+            .map(|h| serde_json::to_value(h).unwrap_or(Value::Null));
         let audit = store
             .audit_records(AuditQuery {
                 workspace: Some(workspace.clone()),
@@ -196,7 +212,8 @@ impl Engine {
             conversations,
             consents,
             merges,
-            decisions: Vec::new(),
+            decisions,
+            handoff,
             audit,
         })
     }

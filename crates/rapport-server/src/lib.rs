@@ -4,6 +4,7 @@
 //! It owns HTTP concerns only: authentication, limits on bodies, mapping errors to statuses,
 //! OpenAPI, HTML. Parsing payloads is `rapport-ingest`'s job, persistence is `rapport-store`'s.
 
+pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod dashboard;
@@ -11,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod governance;
 pub mod openapi;
+pub mod policy_watch;
 pub mod sink;
 pub mod why;
 pub mod worker;
@@ -82,10 +84,13 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let oversight = policy_watch::spawn(state.engine.clone());
+    let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    oversight.abort();
+    served
 }

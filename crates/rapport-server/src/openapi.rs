@@ -5,7 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    analyze, conversations, dead_letters, dto, fairness, governance, ingest, profiles,
+    actions, analyze, conversations, dead_letters, dto, fairness, governance, ingest, profiles,
 };
 use crate::error::{ErrorBody, ItemErrorBody};
 
@@ -35,6 +35,8 @@ impl Modify for Security {
         governance::get_consents, governance::put_consents, governance::export, governance::erase, governance::audit,
         crate::why::issue_link, fairness::audit, analyze::analyze,
         dead_letters::list, dead_letters::replay, dead_letters::discard,
+        actions::request, actions::list, actions::get, actions::of_profile, actions::approve, actions::reject,
+        actions::get_policy, actions::reload_policy, actions::handoffs, actions::open_handoff, actions::resolve_handoff,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -44,12 +46,16 @@ impl Modify for Security {
         governance::ConsentsDto, governance::ErasureDto, governance::AuditRecordDto, governance::AuditPageDto,
         crate::why::WhyLinkRequest, crate::why::WhyLinkDto, fairness::FairnessRequest,
         analyze::AnalyzeItem, analyze::AnalyzeRequest,
-        dead_letters::DeadLetterDto, dead_letters::DeadLetterListDto, dead_letters::ReplayDto)),
+        dead_letters::DeadLetterDto, dead_letters::DeadLetterListDto, dead_letters::ReplayDto,
+        actions::ReasonDto, actions::ActionRequestDto, actions::ApprovalStepDto, actions::ApprovalDto, actions::DecisionDto,
+        actions::DecisionListDto, actions::ApprovalRequest, actions::PolicyRuleDto, actions::PolicyDto,
+        actions::HandoffDto, actions::HandoffListDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),
          (name = "conversations", description = "Conversations and their messages"),
          (name = "governance", description = "Consent, data export and erasure, audit trail"),
+         (name = "decisions", description = "Actions, decisions and their explanations, the approval queue, requests for a person"),
          (name = "operations", description = "Running Rapport: events the workers could not apply")),
 )]
 pub struct ApiDoc;

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{Duration, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use rapport_core::{Actor, AuditEntry, ConsentState};
+use rapport_core::{Actor, AuditEntry, ConsentState, DecisionStatus};
 use rapport_govern::consent::ConsentLedger;
 use rapport_govern::links::{LinkError, WhyLink};
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,34 @@ async fn page(
                 .into_response()
         }
     };
+    let decisions = state
+        .store
+        .decisions(rapport_store::DecisionQuery {
+            workspace: link.workspace.clone(),
+            profile: Some(link.profile.clone()),
+            status: None,
+            limit: 50,
+        })
+        .await
+        .unwrap_or_default();
+    // What the customer sees: decisions that reached them or are about to, not refusals of
+    // things that never happened.
+    let shown: Vec<_> = decisions
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.status,
+                DecisionStatus::Executed | DecisionStatus::PendingApproval
+            )
+        })
+        .collect();
+    let waiting_for_person = state
+        .store
+        .handoff(&link.workspace, &link.profile)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|h| h.resolved_at.is_none());
     let ledger = ConsentLedger::from_history(&history);
     let registry = &state.engine.options.purposes;
     let notice_text = match notice.done.as_deref() {
@@ -115,7 +143,25 @@ async fn page(
         h1 { "Why am I seeing this?" }
         @if let Some(t) = notice_text { p.notice #notice { (t) } }
         h2 { "Decisions made about you" }
-        p #decisions { "No automated decision has been made about you. When one is, it is listed here with the reasons behind it, in plain words." }
+        @if shown.is_empty() {
+            p #decisions { "No decision has been made about you yet. When one is, it is listed here with the reasons behind it, in plain words." }
+        } @else {
+            ul #decisions {
+                @for d in &shown {
+                    li.decision {
+                        (d.explanation)
+                        @if d.status == DecisionStatus::PendingApproval {
+                            " " span.muted { "(A person on our team is reviewing this before it happens.)" }
+                        }
+                        @if d.automated {
+                            " " span.muted { "Decided automatically on " (d.created_at.format("%-d %B %Y")) "." }
+                        } @else {
+                            " " span.muted { "Decided by our team on " (d.created_at.format("%-d %B %Y")) "." }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "What you allowed us to do" }
         table #consents {
             @for (purpose, description) in registry.iter() {
@@ -139,8 +185,12 @@ async fn page(
         h2 { "Your data" }
         p { a #download href=(format!("/why/{token}/data.json")) { "Download everything we hold about you" } " (JSON)." }
         h2 { "Talk to a person" }
-        form method="post" action=(format!("/why/{token}/human")) {
-            button #ask-human type="submit" { "I want a person, not an automated reply" }
+        @if waiting_for_person {
+            p #human-status { "You asked for a person: automated replies are stopped and someone from our team will take over." }
+        } @else {
+            form method="post" action=(format!("/why/{token}/human")) {
+                button #ask-human type="submit" { "I want a person, not an automated reply" }
+            }
         }
         p.muted { "This page is private to you; the link expires on its own." }
     };
@@ -222,18 +272,17 @@ async fn human(State(state): State<AppState>, Path(token): Path<String>) -> Resp
         Ok(l) => l,
         Err(e) => return refused(e),
     };
-    let subject = link
-        .conversation
-        .as_ref()
-        .map_or_else(|| link.profile.to_string(), |c| c.to_string());
-    let entry = AuditEntry::new(
-        Some(link.workspace.clone()),
-        Actor::Customer,
-        "customer.requested_human",
-        Some(subject),
-        json!({"profile": link.profile, "via": "why_page"}),
-    );
-    match state.store.append_audit(vec![entry]).await {
+    match state
+        .engine
+        .request_human(
+            &link.workspace,
+            &link.profile,
+            link.conversation.as_ref(),
+            "why_page",
+            Actor::Customer,
+        )
+        .await
+    {
         Ok(_) => Redirect::to(&format!("/why/{token}?done=human")).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "recording a request for a person failed");

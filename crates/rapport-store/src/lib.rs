@@ -32,8 +32,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rapport_core::{
     AuditEntry, AuditRecord, ConsentChange, ConsentRecord, Conversation, ConversationId,
-    CustomerRef, Event, Identifier, KeyRole, NewConversation, NewMessage, Profile, ProfileId,
-    WorkspaceId, WorkspaceName,
+    CustomerRef, DecisionRecord, Event, Handoff, Identifier, KeyRole, NewConversation, NewMessage,
+    Profile, ProfileId, WorkspaceId, WorkspaceName,
 };
 
 /// Opens the embedded SQLite store in `data_dir` as a shared [`Store`].
@@ -206,4 +206,47 @@ pub trait Store: Send + Sync + 'static {
         options: ErasureOptions,
         audit: AuditEntry,
     ) -> Result<ErasureOutcome, StoreError>;
+
+    // --- Decisions and oversight ----------------------------------------------------------
+
+    /// Stores a decision with its audit entries, atomically. With `expected_version` `None`
+    /// the decision is new (its profile is resolved through redirects; [`StoreError::NotFound`]
+    /// for an unknown one, [`StoreError::Conflict`] for a taken id). With `Some(v)` it replaces
+    /// the stored decision only if that is still at version `v`, so of two approvers acting at
+    /// once exactly one wins and the other gets [`StoreError::Conflict`]. The stored version is
+    /// one more than `v` (1 for a new decision); the stored record is returned.
+    async fn save_decision(
+        &self,
+        workspace: &WorkspaceId,
+        decision: DecisionRecord,
+        expected_version: Option<i64>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<DecisionRecord, StoreError>;
+    async fn decision(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<DecisionRecord>, StoreError>;
+    /// Decisions, newest first; a profile filter follows redirects.
+    async fn decisions(&self, query: DecisionQuery) -> Result<Vec<DecisionRecord>, StoreError>;
+
+    /// Opens (or, with `resolved_at` set, closes) a customer's request for a person, with its
+    /// audit entries. One request per profile is kept: the latest.
+    async fn save_handoff(
+        &self,
+        workspace: &WorkspaceId,
+        handoff: Handoff,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Handoff, StoreError>;
+    async fn handoff(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+    ) -> Result<Option<Handoff>, StoreError>;
+    /// Requests for a person not yet resolved, oldest first.
+    async fn open_handoffs(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+    ) -> Result<Vec<Handoff>, StoreError>;
 }

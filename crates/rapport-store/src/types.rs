@@ -143,6 +143,15 @@ pub struct AuditQuery {
     pub limit: usize,
 }
 
+/// Which decisions to read, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionQuery {
+    pub workspace: WorkspaceId,
+    pub profile: Option<ProfileId>,
+    pub status: Option<rapport_core::DecisionStatus>,
+    pub limit: usize,
+}
+
 /// Options of an erasure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErasureOptions {

@@ -35,6 +35,13 @@ pub struct GovernanceConfig {
     /// Unset, a random one is made at each start, so links stop working after a restart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_secret: Option<Secret>,
+    /// The oversight policy file (TOML) naming the high-stakes actions that wait for a
+    /// person's approval. Unset, nothing waits (the demo uses the example policy). Edits to
+    /// the file are picked up while running; a file with errors leaves the old policy in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_file: Option<PathBuf>,
+    /// Appended to every automated outbound message.
+    pub ai_disclosure: String,
 }
 
 /// A configuration value never shown: `Debug` and `config check` print `<redacted>`.
@@ -279,6 +286,8 @@ impl Default for Config {
                     .collect(),
                 erasure_tombstones: true,
                 link_secret: None,
+                policy_file: None,
+                ai_disclosure: rapport_server::engine::DEFAULT_AI_DISCLOSURE.to_owned(),
             },
             log: LogConfig {
                 level: "info".into(),
@@ -600,6 +609,14 @@ impl Config {
             problems.push("governance.link_secret must be at least 32 characters".into());
         }
         problems.extend(self.bus.problems());
+        if let Err(errors) = self.policy() {
+            problems.extend(errors);
+        }
+        if self.governance.ai_disclosure.trim().is_empty() {
+            problems.push(
+                "governance.ai_disclosure must not be empty: automated messages must say so".into(),
+            );
+        }
         if let Err(errors) = self.purposes() {
             problems.extend(
                 errors
@@ -644,7 +661,32 @@ impl Config {
                 .as_ref()
                 .map(|s| s.expose().as_bytes().to_vec())
                 .unwrap_or_else(rapport_server::engine::random_secret),
+            policy: self
+                .policy()
+                .unwrap_or_else(|_| rapport_govern::policy::Policy::empty()),
+            policy_file: self.governance.policy_file.clone(),
+            ai_disclosure: self.governance.ai_disclosure.clone(),
         }
+    }
+
+    /// The oversight policy the configuration names (empty when none), or every problem in
+    /// its file, each with its line.
+    pub fn policy(&self) -> Result<rapport_govern::policy::Policy, Vec<String>> {
+        let Some(path) = &self.governance.policy_file else {
+            return Ok(rapport_govern::policy::Policy::empty());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![format!(
+                "governance.policy_file {}: cannot be read: {e}",
+                path.display()
+            )]
+        })?;
+        rapport_govern::policy::Policy::parse(&text).map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| format!("governance.policy_file {}: {e}", path.display()))
+                .collect()
+        })
     }
 
     fn purposes(

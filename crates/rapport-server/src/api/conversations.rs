@@ -173,6 +173,15 @@ pub async fn add_message(
 ) -> ApiResult<(StatusCode, axum::Json<MessageDto>)> {
     let id = conversation_id(&id)?;
     let msg: NewMessage = req.try_into()?;
+    if msg.author == Author::Bot && msg.direction == rapport_core::Direction::Outbound {
+        // A customer waiting for a person gets no more automated replies.
+        if let Some(detail) = state.store.conversation(&caller.workspace_id, &id).await? {
+            let profile = detail.conversation.profile_id;
+            if super::actions::automation_paused(&state, &caller.workspace_id, &profile).await? {
+                return Err(super::actions::paused_error());
+            }
+        }
+    }
     let (stored, created) = state
         .engine
         .add_message(&caller.workspace_id, &id, msg)

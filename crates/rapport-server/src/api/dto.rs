@@ -237,6 +237,10 @@ pub struct MessageDto {
     pub text: String,
     pub sent_at: DateTime<Utc>,
     pub message_id: Option<String>,
+    /// The AI-disclosure flag: true when software wrote the message (author `bot`). Such
+    /// messages end with the workspace's disclosure text.
+    #[serde(default)]
+    pub automated: bool,
     /// For customer messages: language, sentiment (per message and sentence), emotions,
     /// effort, urgency, intent, personal data spans, redacted text, evidence, and the model.
     #[schema(value_type = Option<Object>)]
@@ -250,6 +254,7 @@ impl From<Message> for MessageDto {
             conversation_id: m.conversation_id.to_string(),
             direction: m.direction.as_str().to_owned(),
             author: m.author.as_str().to_owned(),
+            automated: m.author == rapport_core::Author::Bot,
             text: m.text,
             sent_at: m.sent_at,
             message_id: m.external_id,

@@ -1,5 +1,6 @@
 //! The JSON API under `/v1`.
 
+pub mod actions;
 pub mod analyze;
 pub mod conversations;
 pub mod dead_letters;
@@ -55,6 +56,20 @@ pub fn routes() -> Router<AppState> {
             post(conversations::add_message),
         )
         .route("/v1/stats", get(profiles::stats))
+        .route("/v1/actions", post(actions::request))
+        .route("/v1/decisions", get(actions::list))
+        .route("/v1/decisions/{id}", get(actions::get))
+        .route("/v1/profiles/{id}/decisions", get(actions::of_profile))
+        .route("/v1/approvals/{id}/approve", post(actions::approve))
+        .route("/v1/approvals/{id}/reject", post(actions::reject))
+        .route("/v1/policy", get(actions::get_policy))
+        .route("/v1/policy/reload", post(actions::reload_policy))
+        .route("/v1/handoffs", get(actions::handoffs))
+        .route("/v1/profiles/{id}/handoff", post(actions::open_handoff))
+        .route(
+            "/v1/profiles/{id}/handoff/resolve",
+            post(actions::resolve_handoff),
+        )
         .route("/v1/dead-letters", get(dead_letters::list))
         .route("/v1/dead-letters/{id}", delete(dead_letters::discard))
         .route("/v1/dead-letters/{id}/replay", post(dead_letters::replay))

@@ -57,6 +57,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
                     nav {
                         a href="/" { "Overview" }
                         a href="/customers" { "Customers" }
+                        a href="/approvals" { "Approvals" }
                         a href="/audit" { "Audit" }
                         a href="/fairness" { "Fairness" }
                         a href="/dead-letters" { "Dead letters" }

@@ -6,6 +6,7 @@ mod analysis;
 mod governance;
 mod layout;
 mod operations;
+mod oversight;
 mod pages;
 
 use axum::extract::{FromRequestParts, State};
@@ -35,6 +36,9 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/customers/{id}/export.json", get(governance::export))
         .route("/customers/{id}/erase", post(governance::erase))
+        .route("/approvals", get(oversight::approvals))
+        .route("/approvals/{id}/answer", post(oversight::answer))
+        .route("/handoffs/{id}/resolve", post(oversight::resolve))
         .route("/dead-letters", get(operations::dead_letters))
         .route("/dead-letters/{id}/replay", post(operations::replay))
 }

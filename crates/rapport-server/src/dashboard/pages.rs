@@ -267,6 +267,7 @@ pub async fn customer(
         .clone()
         .unwrap_or_else(|| "Anonymous visitor".to_owned());
     let consent = super::governance::consent_panel(&state, &user, &profile.id).await;
+    let decisions = super::oversight::decisions_panel(&state, &user, &profile.id).await;
     page(&title, user.0.workspace_name.as_str(), html! {
         h1 #customer-name { (title) }
         p.muted {
@@ -307,6 +308,7 @@ pub async fn customer(
                 h2 { "Channels" }
                 p { (chips(profile.channels.iter().map(|c| c.as_str()))) }
                 (consent)
+                (decisions)
                 @if !merges.is_empty() {
                     h2 { "Merged profiles" }
                     table #merges {

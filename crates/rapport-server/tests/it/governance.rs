@@ -445,11 +445,7 @@ async fn the_customer_page_explains_withdraws_downloads_and_refuses_bad_links() 
             )
         })
         .collect();
-    for expected in [
-        "customer.requested_human",
-        "profile.exported",
-        "consent.withdrawn",
-    ] {
+    for expected in ["handoff.requested", "profile.exported", "consent.withdrawn"] {
         assert!(
             actions
                 .iter()

@@ -375,6 +375,26 @@ impl<'t> Applier<'t> {
             params,
         )
         .await?;
+        exec(
+            tx,
+            "UPDATE decisions SET profile_id = $1 WHERE profile_id = $2",
+            params,
+        )
+        .await?;
+        // The survivor keeps its own request for a person if it has one.
+        exec(
+            tx,
+            "UPDATE handoffs SET profile_id = $1 WHERE profile_id = $2
+               AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.profile_id = $1)",
+            params,
+        )
+        .await?;
+        exec(
+            tx,
+            "DELETE FROM handoffs WHERE profile_id = $1",
+            &params[1..],
+        )
+        .await?;
         self.consent_states.remove(survivor);
         self.consent_states.remove(loser);
         exec(

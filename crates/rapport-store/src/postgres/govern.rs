@@ -481,6 +481,18 @@ pub(super) async fn erase(
     .await?;
     exec(
         tx,
+        "DELETE FROM decisions WHERE profile_id = $1 AND workspace_id = $2",
+        &[&c, &ws],
+    )
+    .await?;
+    exec(
+        tx,
+        "DELETE FROM handoffs WHERE profile_id = $1 AND workspace_id = $2",
+        &[&c, &ws],
+    )
+    .await?;
+    exec(
+        tx,
         "DELETE FROM profiles WHERE id = ANY($1::text[]) AND workspace_id = $2",
         &[&ids, &ws],
     )

@@ -38,6 +38,7 @@
 //! with set-based statements exactly as the SQLite backend does.
 
 mod apply;
+mod decide;
 mod flush;
 mod govern;
 mod read;

@@ -211,6 +211,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_id, profile_id)
     );
     "#,
+    // 4: decisions and requests for a person, as SQLite's migration 7.
+    r#"
+    CREATE TABLE decisions (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT,
+        version BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX decisions_profile ON decisions (workspace_id, profile_id, created_at);
+    CREATE INDEX decisions_status ON decisions (workspace_id, status, created_at);
+    CREATE TABLE handoffs (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        conversation_id TEXT,
+        source TEXT NOT NULL,
+        requested_at BIGINT NOT NULL,
+        resolved_at BIGINT,
+        PRIMARY KEY (workspace_id, profile_id)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

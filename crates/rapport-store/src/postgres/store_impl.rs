@@ -8,17 +8,17 @@ use chrono::{DateTime, Utc};
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
     AuditEntry, AuditRecord, Channel, ConsentChange, ConsentRecord, Conversation, ConversationId,
-    CustomerRef, Event, Identifier, KeyRole, Message, NewConversation, NewMessage, Profile,
-    ProfileId, WorkspaceId, WorkspaceName,
+    CustomerRef, DecisionRecord, Event, Handoff, Identifier, KeyRole, Message, NewConversation,
+    NewMessage, Profile, ProfileId, WorkspaceId, WorkspaceName,
 };
 
 use super::apply::{now_ms, Applier};
-use super::{exec, govern, pg_error, query, query_opt, read, PostgresStore};
+use super::{decide, exec, govern, pg_error, query, query_opt, read, PostgresStore};
 use crate::sqlite::apply::PreparedEvent;
 use crate::{
-    ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, ErasureOptions, ErasureOutcome,
-    EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store, StoreError,
-    Workspace, WorkspaceStats,
+    ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
+    ErasureOutcome, EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store,
+    StoreError, Workspace, WorkspaceStats,
 };
 
 impl PostgresStore {
@@ -507,5 +507,86 @@ impl Store for PostgresStore {
             govern::vacuum_after_erasure(&client).await;
         }
         Ok(outcome)
+    }
+
+    async fn save_decision(
+        &self,
+        workspace: &WorkspaceId,
+        decision: DecisionRecord,
+        expected_version: Option<i64>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<DecisionRecord, StoreError> {
+        let ws = workspace.clone();
+        let (decision, audit) = (Arc::new(decision), Arc::new(audit));
+        self.write(|tx| {
+            let (ws, decision, audit) = (ws.clone(), decision.clone(), audit.clone());
+            Box::pin(async move {
+                decide::save_decision(
+                    tx,
+                    ws.as_str(),
+                    (*decision).clone(),
+                    expected_version,
+                    &audit,
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    async fn decision(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<DecisionRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.to_owned());
+        self.read(move |tx| Box::pin(async move { decide::decision(tx, ws.as_str(), &id).await }))
+            .await
+    }
+
+    async fn decisions(&self, query: DecisionQuery) -> Result<Vec<DecisionRecord>, StoreError> {
+        self.read(move |tx| Box::pin(async move { decide::decisions(tx, &query).await }))
+            .await
+    }
+
+    async fn save_handoff(
+        &self,
+        workspace: &WorkspaceId,
+        handoff: Handoff,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Handoff, StoreError> {
+        let ws = workspace.clone();
+        let (handoff, audit) = (Arc::new(handoff), Arc::new(audit));
+        self.write(|tx| {
+            let (ws, handoff, audit) = (ws.clone(), handoff.clone(), audit.clone());
+            Box::pin(async move {
+                decide::save_handoff(tx, ws.as_str(), (*handoff).clone(), &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn handoff(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+    ) -> Result<Option<Handoff>, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        self.read(move |tx| {
+            Box::pin(async move { decide::handoff(tx, ws.as_str(), id.as_str()).await })
+        })
+        .await
+    }
+
+    async fn open_handoffs(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+    ) -> Result<Vec<Handoff>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| {
+            Box::pin(async move { decide::open_handoffs(tx, ws.as_str(), limit).await })
+        })
+        .await
     }
 }

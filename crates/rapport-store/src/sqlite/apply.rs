@@ -349,6 +349,13 @@ impl<'c> Applier<'c> {
         )?;
         c.prepare_cached("UPDATE consents SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute([survivor, loser])?;
+        c.prepare_cached("UPDATE decisions SET profile_id = ?1 WHERE profile_id = ?2")?
+            .execute([survivor, loser])?;
+        // The survivor keeps its own request for a person if it has one.
+        c.prepare_cached("UPDATE OR IGNORE handoffs SET profile_id = ?1 WHERE profile_id = ?2")?
+            .execute([survivor, loser])?;
+        c.prepare_cached("DELETE FROM handoffs WHERE profile_id = ?1")?
+            .execute([loser])?;
         c.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute([survivor, loser])?;
         c.prepare_cached(

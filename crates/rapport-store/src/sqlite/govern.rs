@@ -421,6 +421,8 @@ pub(super) fn erase(
         "DELETE FROM traits WHERE profile_id = ?1",
         "DELETE FROM data_quality WHERE profile_id = ?1",
         "DELETE FROM consents WHERE profile_id = ?1",
+        "DELETE FROM decisions WHERE profile_id = ?1",
+        "DELETE FROM handoffs WHERE profile_id = ?1",
     ] {
         conn.prepare_cached(sql)?.execute([c])?;
     }

@@ -8,6 +8,7 @@
 
 pub(crate) mod apply;
 mod cache;
+mod decide;
 mod govern;
 mod read;
 pub mod schema;

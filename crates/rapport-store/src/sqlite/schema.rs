@@ -187,6 +187,33 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_id, profile_id)
     ) WITHOUT ROWID;
     "#,
+    // 7: decisions about customers (whole, as JSON, beside the columns they are found by;
+    // `version` makes approvals compare-and-set) and customers' requests for a person. Both
+    // hold personal data and go with an erasure.
+    r#"
+    CREATE TABLE decisions (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX decisions_profile ON decisions(workspace_id, profile_id, created_at);
+    CREATE INDEX decisions_status ON decisions(workspace_id, status, created_at);
+    CREATE TABLE handoffs (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        conversation_id TEXT,
+        source TEXT NOT NULL,
+        requested_at INTEGER NOT NULL,
+        resolved_at INTEGER,
+        PRIMARY KEY (workspace_id, profile_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -5,17 +5,17 @@ use chrono::{DateTime, Utc};
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
     AuditEntry, AuditRecord, Channel, ConsentChange, ConsentRecord, Conversation, ConversationId,
-    CustomerRef, Event, Identifier, KeyRole, Message, NewConversation, NewMessage, Profile,
-    ProfileId, WorkspaceId, WorkspaceName,
+    CustomerRef, DecisionRecord, Event, Handoff, Identifier, KeyRole, Message, NewConversation,
+    NewMessage, Profile, ProfileId, WorkspaceId, WorkspaceName,
 };
 use rusqlite::{params, OptionalExtension};
 
 use super::apply::{now_ms, Applier, PreparedEvent};
-use super::{govern, read, SqliteStore};
+use super::{decide, govern, read, SqliteStore};
 use crate::{
-    ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, ErasureOptions, ErasureOutcome,
-    EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store, StoreError,
-    Workspace, WorkspaceStats,
+    ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
+    ErasureOutcome, EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store,
+    StoreError, Workspace, WorkspaceStats,
 };
 
 fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
@@ -434,5 +434,64 @@ impl Store for SqliteStore {
             .unwrap_or(false);
         }
         Ok(outcome)
+    }
+
+    async fn save_decision(
+        &self,
+        workspace: &WorkspaceId,
+        decision: DecisionRecord,
+        expected_version: Option<i64>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<DecisionRecord, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| {
+            decide::save_decision(c, ws.as_str(), decision, expected_version, &audit)
+        })
+        .await
+    }
+
+    async fn decision(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<DecisionRecord>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.to_owned());
+        self.read(move |c| decide::decision(c, ws.as_str(), &id))
+            .await
+    }
+
+    async fn decisions(&self, query: DecisionQuery) -> Result<Vec<DecisionRecord>, StoreError> {
+        self.read(move |c| decide::decisions(c, &query)).await
+    }
+
+    async fn save_handoff(
+        &self,
+        workspace: &WorkspaceId,
+        handoff: Handoff,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Handoff, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| decide::save_handoff(c, ws.as_str(), handoff, &audit))
+            .await
+    }
+
+    async fn handoff(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+    ) -> Result<Option<Handoff>, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        self.read(move |c| decide::handoff(c, ws.as_str(), id.as_str()))
+            .await
+    }
+
+    async fn open_handoffs(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+    ) -> Result<Vec<Handoff>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| decide::open_handoffs(c, ws.as_str(), limit))
+            .await
     }
 }
