@@ -6,6 +6,7 @@
 //! This crate owns no I/O: no HTTP, no SQL, no files. Storage, ingestion and the server depend
 //! on it; it depends on nothing of ours.
 
+pub mod alert;
 pub mod conversation;
 pub mod decision;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod profile;
 pub mod tenancy;
 pub mod time;
 
+pub use alert::{Alert, Severity};
 pub use conversation::{
     Author, Conversation, ConversationChannel, ConversationStatus, CustomerRef, Direction, Message,
     MessageText, NewConversation, NewMessage,
@@ -31,4 +33,4 @@ pub use governance::{
 pub use identity::{Identifier, IdentifierKind};
 pub use ids::{ConversationId, MessageId, ProfileId, WorkspaceId};
 pub use profile::Profile;
-pub use tenancy::{KeyRole, Permission, WorkspaceName};
+pub use tenancy::{KeyRole, Login, Permission, WorkspaceName};

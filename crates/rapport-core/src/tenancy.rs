@@ -48,7 +48,7 @@ impl fmt::Display for WorkspaceName {
     }
 }
 
-/// A role: what a key (and, later, a person) may do in a workspace. Each role is a set of
+/// A role: what a key or a person may do in a workspace. Each role is a set of
 /// [`Permission`]s; handlers name the permission they need, never a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -92,10 +92,14 @@ pub enum Permission {
     ApproveActions,
     /// Reload the oversight policy.
     ManagePolicy,
+    /// Create people's dashboard accounts and list them.
+    ManageUsers,
+    /// Mark alerts as seen to.
+    AcknowledgeAlerts,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 13] = [
         Permission::Ingest,
         Permission::ReadCustomers,
         Permission::ManageConsent,
@@ -107,6 +111,8 @@ impl Permission {
         Permission::RequestActions,
         Permission::ApproveActions,
         Permission::ManagePolicy,
+        Permission::ManageUsers,
+        Permission::AcknowledgeAlerts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +128,8 @@ impl Permission {
             Permission::RequestActions => "request_actions",
             Permission::ApproveActions => "approve_actions",
             Permission::ManagePolicy => "manage_policy",
+            Permission::ManageUsers => "manage_users",
+            Permission::AcknowledgeAlerts => "acknowledge_alerts",
         }
     }
 }
@@ -165,6 +173,8 @@ impl KeyRole {
             RequestActions => matches!(self, Agent | Supervisor | Admin),
             ApproveActions => matches!(self, Supervisor | Admin),
             ManagePolicy => matches!(self, Admin),
+            ManageUsers => matches!(self, Admin),
+            AcknowledgeAlerts => matches!(self, Agent | Supervisor | Admin),
         }
     }
 
@@ -176,6 +186,50 @@ impl KeyRole {
     /// Whether a key of this role may read customers (and so use the dashboard).
     pub fn can_read(self) -> bool {
         self.allows(Permission::ReadCustomers)
+    }
+
+    /// Whether a person can hold this role. `write` is for data sources, never for people.
+    pub fn is_for_people(self) -> bool {
+        self != KeyRole::Write
+    }
+}
+
+/// A person's sign-in name: 2 to 64 characters of `a-z`, `0-9`, `.`, `_`, `-` and `@`,
+/// folded to lower case, so `Ana.Silva@Acme.com` and `ana.silva@acme.com` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Login(String);
+
+impl Login {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let folded = raw.trim().to_lowercase();
+        let ok = (2..=64).contains(&folded.len())
+            && folded.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'.' | b'_' | b'-' | b'@')
+            });
+        if ok {
+            Ok(Self(folded))
+        } else {
+            Err(format!(
+                "login {raw:?} must be 2-64 characters of a-z, 0-9, '.', '_', '-' or '@'"
+            ))
+        }
+    }
+
+    pub fn from_trusted(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -192,6 +246,19 @@ mod tests {
         assert!(Permission::ALL.iter().all(|p| KeyRole::Admin.allows(*p)));
         assert!(!KeyRole::Write.can_read());
         assert!(!KeyRole::Analyst.can_write());
+    }
+
+    #[test]
+    fn logins_fold_case_and_refuse_odd_characters() {
+        assert_eq!(
+            Login::parse(" Ana.Silva@Acme.com ").unwrap().as_str(),
+            "ana.silva@acme.com"
+        );
+        for bad in ["", "a", "ana silva", "ana/x", "ñandú", &"a".repeat(65)] {
+            assert!(Login::parse(bad).is_err(), "{bad}");
+        }
+        assert!(!KeyRole::Write.is_for_people());
+        assert!(KeyRole::Analyst.is_for_people());
     }
 
     #[test]

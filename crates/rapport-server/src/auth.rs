@@ -1,4 +1,5 @@
-//! API keys and dashboard sessions.
+//! API keys, people's dashboard sessions, and the permission check every handler goes
+//! through.
 //!
 //! A key is shown once when created and stored only as its SHA-256 hash. Requests present it
 //! as Segment does (the key as the Basic-auth user name, empty password) or as a bearer token.
@@ -81,20 +82,60 @@ impl KeyCache {
     }
 }
 
-/// The caller, once its key is checked.
+/// Who is calling: a program with an API key, or a person signed in to the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The key's id (never the key).
+    Key(String),
+    /// The account's id and login.
+    User { id: String, login: String },
+}
+
+/// The caller, once its key or session is checked.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub workspace_id: WorkspaceId,
     pub workspace_name: WorkspaceName,
     pub role: KeyRole,
-    /// The key's id (never the key), to name the caller in the audit log.
-    pub key_id: String,
+    pub principal: Principal,
 }
 
 impl Caller {
     /// Who the audit log says acted.
     pub fn actor(&self) -> rapport_core::Actor {
-        rapport_core::Actor::ApiKey(self.key_id.clone())
+        match &self.principal {
+            Principal::Key(id) => rapport_core::Actor::ApiKey(id.clone()),
+            Principal::User { id, .. } => rapport_core::Actor::User(id.clone()),
+        }
+    }
+
+    pub fn for_key(rec: ApiKeyRecord) -> Self {
+        Caller {
+            workspace_id: rec.workspace_id,
+            workspace_name: rec.workspace_name,
+            role: rec.role,
+            principal: Principal::Key(rec.id),
+        }
+    }
+
+    pub fn for_user(rec: rapport_store::UserRecord) -> Self {
+        Caller {
+            workspace_id: rec.workspace_id,
+            workspace_name: rec.workspace_name,
+            role: rec.role,
+            principal: Principal::User {
+                id: rec.id,
+                login: rec.login.as_str().to_owned(),
+            },
+        }
+    }
+
+    /// How the dashboard names the caller.
+    pub fn display_name(&self) -> String {
+        match &self.principal {
+            Principal::Key(id) => format!("key {id}"),
+            Principal::User { login, .. } => login.clone(),
+        }
     }
 }
 
@@ -140,12 +181,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
                 "the key is not valid",
             )
         })?;
-    Ok(Caller {
-        workspace_id: rec.workspace_id,
-        workspace_name: rec.workspace_name,
-        role: rec.role,
-        key_id: rec.id,
-    })
+    Ok(Caller::for_key(rec))
 }
 
 /// Marker types naming one [`Permission`] each, so a handler's signature states what it
@@ -178,7 +214,9 @@ pub mod perm {
         ManageDeadLetters,
         RequestActions,
         ApproveActions,
-        ManagePolicy
+        ManagePolicy,
+        ManageUsers,
+        AcknowledgeAlerts
     );
 }
 
@@ -221,7 +259,7 @@ pub async fn check<P: perm::Needed>(
         ErrorKind::Forbidden,
         "forbidden",
         format!(
-            "a {} key may not do this: it needs the {} permission",
+            "the {} role may not do this: it needs the {} permission",
             caller.role.as_str(),
             needed.as_str()
         ),

@@ -50,6 +50,8 @@ pub struct EngineOptions {
     pub policy_file: Option<std::path::PathBuf>,
     /// Appended to every automated outbound message, so customers know software wrote it.
     pub ai_disclosure: String,
+    /// Fairness audits of stored decisions run on a schedule.
+    pub fairness_audits: Vec<rapport_govern::fairness::scheduled::ScheduledAudit>,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -75,6 +77,7 @@ impl Default for EngineOptions {
             policy: rapport_govern::policy::Policy::empty(),
             policy_file: None,
             ai_disclosure: DEFAULT_AI_DISCLOSURE.to_owned(),
+            fairness_audits: Vec::new(),
         }
     }
 }
@@ -163,6 +166,7 @@ pub struct Engine {
     pub(crate) gate: Gate,
     pub(crate) links: LinkSigner,
     pub(crate) policy: std::sync::RwLock<Arc<rapport_govern::policy::Policy>>,
+    pub(crate) fairness_schedule: crate::fairness_watch::Schedule,
     sink: EventSink,
 }
 
@@ -174,6 +178,7 @@ impl Engine {
             gate: Gate::new(options.purposes.clone()),
             links: LinkSigner::new(&options.link_secret),
             policy: std::sync::RwLock::new(Arc::new(options.policy.clone())),
+            fairness_schedule: Default::default(),
             options,
             sink: EventSink::Embedded,
         })

@@ -51,6 +51,11 @@ impl ApiError {
         Self::new(ErrorKind::InvalidInput, code, message)
     }
 
+    /// A failure of ours; the detail is logged, never returned.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, "internal", detail)
+    }
+
     pub fn not_found(what: impl std::fmt::Display) -> Self {
         Self::new(
             ErrorKind::NotFound,

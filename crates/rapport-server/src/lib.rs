@@ -10,10 +10,12 @@ pub mod auth;
 pub mod dashboard;
 pub mod engine;
 pub mod error;
+pub mod fairness_watch;
 pub mod governance;
 pub mod openapi;
 pub mod policy_watch;
 pub mod sink;
+pub mod users;
 pub mod why;
 pub mod worker;
 
@@ -32,9 +34,19 @@ pub struct AppState {
     pub engine: Arc<engine::Engine>,
     pub keys: Arc<auth::KeyCache>,
     pub sessions: Arc<auth::Sessions>,
+    /// Failed dashboard sign-ins per login.
+    pub logins: Arc<users::LoginThrottle>,
     pub limits: Limits,
-    /// Set on demo servers: the login page says so and offers the demo key.
-    pub demo_admin_key: Option<String>,
+    /// Set on demo servers: the login page lists the demo's accounts with their passwords.
+    pub demo_accounts: Vec<DemoAccount>,
+}
+
+/// A demo company's account, shown on its login page (demo servers only).
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub login: String,
+    pub role: rapport_core::KeyRole,
+    pub password: String,
 }
 
 impl AppState {
@@ -59,8 +71,9 @@ impl AppState {
             store,
             keys: Arc::default(),
             sessions: Arc::default(),
+            logins: Arc::default(),
             limits,
-            demo_admin_key: None,
+            demo_accounts: Vec::new(),
         })
     }
 }
@@ -85,6 +98,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let oversight = policy_watch::spawn(state.engine.clone());
+    let fairness = fairness_watch::spawn(state.engine.clone());
     let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -92,5 +106,8 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     oversight.abort();
+    if let Some(f) = fairness {
+        f.abort();
+    }
     served
 }

@@ -5,7 +5,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    actions, analyze, conversations, dead_letters, dto, fairness, governance, ingest, profiles,
+    actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest,
+    profiles, users,
 };
 use crate::error::{ErrorBody, ItemErrorBody};
 
@@ -37,6 +38,8 @@ impl Modify for Security {
         dead_letters::list, dead_letters::replay, dead_letters::discard,
         actions::request, actions::list, actions::get, actions::of_profile, actions::approve, actions::reject,
         actions::get_policy, actions::reload_policy, actions::handoffs, actions::open_handoff, actions::resolve_handoff,
+        users::create, users::list,
+        alerts::list, alerts::acknowledge, alerts::scheduled, alerts::run,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -49,7 +52,9 @@ impl Modify for Security {
         dead_letters::DeadLetterDto, dead_letters::DeadLetterListDto, dead_letters::ReplayDto,
         actions::ReasonDto, actions::ActionRequestDto, actions::ApprovalStepDto, actions::ApprovalDto, actions::DecisionDto,
         actions::DecisionListDto, actions::ApprovalRequest, actions::PolicyRuleDto, actions::PolicyDto,
-        actions::HandoffDto, actions::HandoffListDto)),
+        actions::HandoffDto, actions::HandoffListDto,
+        users::CreateUserRequest, users::UserDto, users::UserListDto,
+        alerts::AlertDto, alerts::AlertListDto, alerts::ScheduledAuditDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),

@@ -22,8 +22,13 @@ pub enum ReloadError {
 }
 
 /// Reads the configured policy file and puts it in force, or reports why not. Either way the
-/// attempt is audited (rule count, or error count and lines: no file content).
-pub async fn reload(engine: &Engine, actor: Actor) -> Result<usize, ReloadError> {
+/// attempt is audited (rule count, or error count and lines: no file content), in the
+/// workspace of whoever asked (none for the file watcher: the policy serves every workspace).
+pub async fn reload(
+    engine: &Engine,
+    workspace: Option<rapport_core::WorkspaceId>,
+    actor: Actor,
+) -> Result<usize, ReloadError> {
     let Some(path) = engine.options.policy_file.clone() else {
         return Err(ReloadError::NoFile);
     };
@@ -33,14 +38,14 @@ pub async fn reload(engine: &Engine, actor: Actor) -> Result<usize, ReloadError>
     let outcome = engine.reload_policy(&text);
     let entry = match &outcome {
         Ok(rules) => AuditEntry::new(
-            None,
+            workspace.clone(),
             actor,
             "policy.reloaded",
             None,
             json!({"rules": rules}),
         ),
         Err(errors) => AuditEntry::new(
-            None,
+            workspace,
             actor,
             "policy.reload_failed",
             None,
@@ -86,7 +91,7 @@ pub fn spawn(engine: Arc<Engine>) -> tokio::task::JoinHandle<()> {
                 if now.is_some() && now != seen {
                     seen = now;
                     // Errors are logged and audited inside; the old policy stays.
-                    let _ = reload(&engine, Actor::System).await;
+                    let _ = reload(&engine, None, Actor::System).await;
                 }
             }
             if n % 12 == 1 {

@@ -30,6 +30,8 @@ where
 {
     workspaces(make().await).await;
     api_keys(make().await).await;
+    users(make().await).await;
+    alerts(make().await).await;
     identify_builds_a_profile(make().await).await;
     duplicates_apply_once(make().await).await;
     traits_merge_by_event_time(make().await).await;
@@ -53,6 +55,7 @@ where
     gov::erasure_removes_the_customer_and_blocks_rebuilding(make().await).await;
     gov::erasure_without_tombstones_lets_the_customer_return(make().await).await;
     gov::concurrent_appenders_keep_one_chain(make().await).await;
+    gov::decisions_compare_and_set_and_go_with_erasure(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -156,6 +159,140 @@ pub async fn api_keys(store: DynStore) {
             .await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+pub async fn users(store: DynStore) {
+    let ws = default_ws(&store).await;
+    let other = store
+        .create_workspace(&WorkspaceName::parse("other").unwrap())
+        .await
+        .expect("workspace");
+    let ana = rapport_core::Login::parse("Ana@Example.com").unwrap();
+    let rec = store
+        .create_user(&ws, &ana, KeyRole::Supervisor, "$argon2id$fake")
+        .await
+        .expect("create user");
+    let found = store.find_user(&ana).await.expect("find").expect("present");
+    assert_eq!(found, rec);
+    assert_eq!(found.password_hash, "$argon2id$fake");
+    assert_eq!(found.workspace_name.as_str(), "default");
+    // Logins are unique across workspaces, whatever their case when typed.
+    let again = rapport_core::Login::parse("ana@example.COM").unwrap();
+    assert!(matches!(
+        store
+            .create_user(&other.id, &again, KeyRole::Agent, "h")
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let bo = rapport_core::Login::parse("bo").unwrap();
+    store
+        .create_user(&other.id, &bo, KeyRole::Analyst, "h2")
+        .await
+        .expect("second user");
+    let listed: Vec<String> = store
+        .users(&ws)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|u| u.login.as_str().to_owned())
+        .collect();
+    assert_eq!(listed, ["ana@example.com"]);
+    assert!(store
+        .find_user(&rapport_core::Login::parse("nobody").unwrap())
+        .await
+        .expect("find")
+        .is_none());
+    assert!(matches!(
+        store
+            .create_user(&WorkspaceId::generate(), &bo, KeyRole::Admin, "h")
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn alerts(store: DynStore) {
+    let ws = default_ws(&store).await;
+    let other = store
+        .create_workspace(&WorkspaceName::parse("other").unwrap())
+        .await
+        .expect("workspace");
+    let mut first = rapport_core::Alert::new(
+        "fairness.threshold",
+        rapport_core::Severity::Warning,
+        "Offers: demographic parity difference 0.31 > 0.2",
+        Some("offers-by-age".into()),
+        json!({"metric": "demographic_parity_difference", "value": 0.31, "limit": 0.2}),
+    );
+    first.created_at = t("2026-01-01T10:00:00Z");
+    let mut second = rapport_core::Alert::new(
+        "fairness.threshold",
+        rapport_core::Severity::Critical,
+        "second",
+        None,
+        json!({}),
+    );
+    second.created_at = t("2026-01-02T10:00:00Z");
+    let audit_of = |id: &str| {
+        vec![rapport_core::AuditEntry::new(
+            Some(ws.clone()),
+            rapport_core::Actor::System,
+            "alert.raised",
+            Some(id.to_owned()),
+            json!({}),
+        )]
+    };
+    store
+        .add_alert(&ws, first.clone(), audit_of(&first.id))
+        .await
+        .expect("add");
+    store
+        .add_alert(&ws, second.clone(), audit_of(&second.id))
+        .await
+        .expect("add");
+    let listed = store.alerts(&ws, false, 10).await.expect("list");
+    assert_eq!(listed, vec![second.clone(), first.clone()], "newest first");
+    assert!(store
+        .alerts(&other.id, false, 10)
+        .await
+        .expect("list")
+        .is_empty());
+    let acked = store
+        .acknowledge_alert(&ws, &first.id, "user:usr_1", vec![])
+        .await
+        .expect("ack");
+    assert_eq!(acked.acknowledged_by.as_deref(), Some("user:usr_1"));
+    let again = store
+        .acknowledge_alert(&ws, &first.id, "user:usr_2", vec![])
+        .await
+        .expect("ack again");
+    assert_eq!(again, acked, "a second acknowledgement changes nothing");
+    let open = store.alerts(&ws, true, 10).await.expect("open");
+    assert_eq!(
+        open.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        [second.id.as_str()]
+    );
+    assert!(matches!(
+        store
+            .acknowledge_alert(&other.id, &second.id, "x", vec![])
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let audit = store
+        .audit_records(crate::AuditQuery {
+            workspace: Some(ws.clone()),
+            action_prefix: Some("alert.".into()),
+            subject: None,
+            from_seq: None,
+            ascending: false,
+            limit: 10,
+        })
+        .await
+        .expect("audit");
+    assert_eq!(
+        audit.len(),
+        2,
+        "each raise is audited in the same transaction"
+    );
 }
 
 pub async fn identify_builds_a_profile(store: DynStore) {

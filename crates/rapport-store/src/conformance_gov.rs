@@ -618,3 +618,235 @@ pub async fn concurrent_appenders_keep_one_chain(store: DynStore) {
         8
     );
 }
+
+/// Decisions: stored whole, listed newest first by profile (through redirects) and status,
+/// changed only from the version read (so two approvers cannot both win), audited in the same
+/// transaction, and gone with an erasure; requests for a person, one per profile.
+pub async fn decisions_compare_and_set_and_go_with_erasure(store: DynStore) {
+    use rapport_core::{DecisionRecord, DecisionStatus, Handoff};
+
+    use crate::DecisionQuery;
+    let ws = ws(&store).await;
+    store
+        .ingest(
+            &ws,
+            vec![
+                event(
+                    json!({"type": "identify", "anonymousId": "d-anon", "messageId": "dc-1",
+                    "traits": {"email": "dora@example.com"}}),
+                ),
+                event(
+                    json!({"type": "identify", "userId": "d-user", "messageId": "dc-2",
+                    "traits": {"email": "dora.work@example.com"}}),
+                ),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let anon = profile_of(&store, &ws, &email("dora@example.com")).await;
+    let decision = |id: &str, profile: &ProfileId, status: DecisionStatus, minutes: i64| {
+        let at = Utc::now() - Duration::minutes(minutes);
+        DecisionRecord {
+            id: id.into(),
+            profile_id: profile.clone(),
+            kind: "refund".into(),
+            params: json!({"amount": 150, "currency": "EUR"}),
+            status,
+            explanation: "You were refunded 150 EUR because your order arrived broken.".into(),
+            reasons: vec![],
+            automated: false,
+            requested_by: "key:key_test".into(),
+            conversation_id: None,
+            refusal: None,
+            approval: None,
+            created_at: at,
+            updated_at: at,
+            version: 0,
+        }
+    };
+    let held = store
+        .save_decision(
+            &ws,
+            decision("dec_a", &anon, DecisionStatus::PendingApproval, 5),
+            None,
+            vec![entry(&ws, "decision.held", "dec_a")],
+        )
+        .await
+        .expect("save");
+    assert_eq!(held.version, 1);
+    store
+        .save_decision(
+            &ws,
+            decision("dec_b", &anon, DecisionStatus::Executed, 1),
+            None,
+            vec![entry(&ws, "decision.executed", "dec_b")],
+        )
+        .await
+        .expect("save");
+    assert!(matches!(
+        store
+            .save_decision(
+                &ws,
+                decision("dec_a", &anon, DecisionStatus::Executed, 0),
+                None,
+                vec![]
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .save_decision(
+                &ws,
+                decision(
+                    "dec_x",
+                    &ProfileId::from_trusted("prof_nobody".into()),
+                    DecisionStatus::Executed,
+                    0
+                ),
+                None,
+                vec![]
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Two approvers answer the same version: one wins, the other is told.
+    let mut first = held.clone();
+    first.status = DecisionStatus::Executed;
+    let mut second = held.clone();
+    second.status = DecisionStatus::Rejected;
+    let won = store
+        .save_decision(
+            &ws,
+            first,
+            Some(1),
+            vec![entry(&ws, "decision.approved", "dec_a")],
+        )
+        .await
+        .expect("first answer");
+    assert_eq!(won.version, 2);
+    assert!(matches!(
+        store
+            .save_decision(
+                &ws,
+                second,
+                Some(1),
+                vec![entry(&ws, "decision.rejected", "dec_a")]
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let stored = store
+        .decision(&ws, "dec_a")
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(stored.status, DecisionStatus::Executed);
+    // The anonymous profile merges into the user's: its decisions follow the redirect.
+    store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "alias", "userId": "d-user", "previousId": "d-anon",
+                "messageId": "dc-3"}),
+            )],
+        )
+        .await
+        .expect("alias");
+    let survivor = store
+        .profile(&ws, &anon)
+        .await
+        .expect("read")
+        .expect("resolves")
+        .id;
+    let listed = store
+        .decisions(DecisionQuery {
+            workspace: ws.clone(),
+            profile: Some(survivor.clone()),
+            status: None,
+            limit: 10,
+        })
+        .await
+        .expect("list");
+    let ids: Vec<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["dec_b", "dec_a"], "newest first, across the merge");
+    let executed = store
+        .decisions(DecisionQuery {
+            workspace: ws.clone(),
+            profile: None,
+            status: Some(DecisionStatus::Executed),
+            limit: 10,
+        })
+        .await
+        .expect("list");
+    assert_eq!(executed.len(), 2);
+    // One request for a person per profile.
+    let h = store
+        .save_handoff(
+            &ws,
+            Handoff {
+                profile_id: survivor.clone(),
+                conversation_id: None,
+                source: "why_page".into(),
+                requested_at: Utc::now(),
+                resolved_at: None,
+            },
+            vec![entry(&ws, "handoff.requested", survivor.as_str())],
+        )
+        .await
+        .expect("handoff");
+    assert_eq!(store.open_handoffs(&ws, 10).await.expect("open").len(), 1);
+    let mut closed = h.clone();
+    closed.resolved_at = Some(Utc::now());
+    store
+        .save_handoff(&ws, closed, vec![])
+        .await
+        .expect("close");
+    assert!(store.open_handoffs(&ws, 10).await.expect("open").is_empty());
+    assert!(store
+        .handoff(&ws, &survivor)
+        .await
+        .expect("read")
+        .expect("kept")
+        .resolved_at
+        .is_some());
+    // The audit records of each save are in the chain.
+    let held_audit = store
+        .audit_records(AuditQuery {
+            workspace: Some(ws.clone()),
+            action_prefix: Some("decision.".into()),
+            subject: None,
+            from_seq: None,
+            ascending: true,
+            limit: 100,
+        })
+        .await
+        .expect("audit");
+    assert_eq!(
+        held_audit.len(),
+        3,
+        "the losing approver's record was not written"
+    );
+    // Erasure takes the decisions and the request for a person with it.
+    store
+        .erase_profile(
+            &ws,
+            &survivor,
+            ErasureOptions { tombstone: true },
+            entry(&ws, "profile.erased", survivor.as_str()),
+        )
+        .await
+        .expect("erase");
+    assert!(store.decision(&ws, "dec_a").await.expect("read").is_none());
+    assert!(store
+        .decisions(DecisionQuery {
+            workspace: ws.clone(),
+            profile: None,
+            status: None,
+            limit: 10,
+        })
+        .await
+        .expect("list")
+        .is_empty());
+    assert!(store.open_handoffs(&ws, 10).await.expect("open").is_empty());
+}

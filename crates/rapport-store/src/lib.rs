@@ -76,6 +76,46 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ApiKeyRecord, StoreError>;
     async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
 
+    /// Stores a person's account; [`StoreError::Conflict`] if the login is taken (logins are
+    /// unique across workspaces, so signing in needs no workspace name).
+    async fn create_user(
+        &self,
+        workspace: &WorkspaceId,
+        login: &rapport_core::Login,
+        role: KeyRole,
+        password_hash: &str,
+    ) -> Result<UserRecord, StoreError>;
+    async fn find_user(
+        &self,
+        login: &rapport_core::Login,
+    ) -> Result<Option<UserRecord>, StoreError>;
+    /// A workspace's accounts, by login.
+    async fn users(&self, workspace: &WorkspaceId) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Stores a new alert with the audit records about it, in one transaction.
+    async fn add_alert(
+        &self,
+        workspace: &WorkspaceId,
+        alert: rapport_core::Alert,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StoreError>;
+    /// Alerts, newest first; only unacknowledged ones with `open_only`.
+    async fn alerts(
+        &self,
+        workspace: &WorkspaceId,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<rapport_core::Alert>, StoreError>;
+    /// Marks an alert seen to by `by` (an encoded actor); repeating it changes nothing and
+    /// writes no audit record. [`StoreError::NotFound`] for an unknown id.
+    async fn acknowledge_alert(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        by: &str,
+        audit: Vec<AuditEntry>,
+    ) -> Result<rapport_core::Alert, StoreError>;
+
     /// Applies events atomically: either all are durable when this returns `Ok`, or none is.
     /// Events whose `messageId` the workspace has seen are acknowledged and skipped.
     async fn ingest(

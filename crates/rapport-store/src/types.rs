@@ -26,6 +26,20 @@ pub struct ApiKeyRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A person's dashboard account. The password is held only as an Argon2 hash in PHC form
+/// (`$argon2id$v=19$...`), which the store keeps but never interprets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub workspace_id: WorkspaceId,
+    pub workspace_name: WorkspaceName,
+    pub login: rapport_core::Login,
+    pub role: KeyRole,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// What an ingest call did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct IngestSummary {

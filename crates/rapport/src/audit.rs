@@ -258,6 +258,55 @@ pub async fn bench(args: AuditBenchArgs) -> Result<()> {
     }
     let profile_us = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
 
+    // The oversight policy's check of one action (the example policy's rules, a customer
+    // with a dozen traits), and both checks together as a decision makes them, from the
+    // stored consent history on.
+    let policy = rapport_govern::policy::Policy::example();
+    let params: serde_json::Map<String, serde_json::Value> = json!({
+        "amount": 80, "currency": "EUR", "channel": "email", "percent": 15
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    let traits: serde_json::Map<String, serde_json::Value> = json!({
+        "name": "Bench Customer", "email": "bench@example.com", "plan": "fiber-500",
+        "tier": "gold", "vulnerable": false, "age_band": "35-44", "country": "DE",
+        "tenure_months": 31, "lifetime_value": 1840.5, "contract_end": "2027-03-01",
+        "city": "Berlin", "segment": "family"
+    })
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    let rounds = 20_000;
+    let started = Instant::now();
+    for kind in ["refund", "offer.discount", "credit", "message.service"]
+        .iter()
+        .cycle()
+        .take(rounds)
+    {
+        let subject = rapport_govern::policy::Subject {
+            kind,
+            params: &params,
+            traits: &traits,
+        };
+        std::hint::black_box(policy.assess(&subject).is_high_stakes());
+    }
+    let policy_us = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+    let rounds = 2_000;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let history = store.consents(&ws, &profile.id).await?;
+        let ledger = ConsentLedger::from_history(&history);
+        std::hint::black_box(gate.check(&profile.id, &ledger, Marketing).is_ok());
+        let subject = rapport_govern::policy::Subject {
+            kind: "offer.discount",
+            params: &params,
+            traits: &traits,
+        };
+        std::hint::black_box(policy.assess(&subject).is_high_stakes());
+    }
+    let both_us = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+
     println!(
         "audit append, batches of {}:  {append_rate:>10.0} records/s",
         args.batch
@@ -276,6 +325,13 @@ pub async fn bench(args: AuditBenchArgs) -> Result<()> {
     println!("consent gate alone:          {gate_us:>10.2} µs per check (15-decision history)");
     println!(
         "consent gate with store read:{full_us:>10.2} µs per check (profile read alone {profile_us:.2} µs)"
+    );
+    println!(
+        "oversight policy alone:      {policy_us:>10.2} µs per action ({} rules)",
+        policy.rules().len()
+    );
+    println!(
+        "consent + policy, store read:{both_us:>10.2} µs per decision (profile read alone {profile_us:.2} µs)"
     );
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use rapport_core::{KeyRole, WorkspaceName};
+use rapport_core::WorkspaceName;
 use rapport_server::AppState;
 use rapport_store::Store;
 
@@ -81,6 +81,11 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Manage people's dashboard accounts.
+    Users {
+        #[command(subcommand)]
+        command: crate::users::UsersCommand,
     },
     /// Check the configuration.
     Config {
@@ -254,7 +259,7 @@ pub async fn workspace_id(store: &dyn Store, name: &str) -> Result<rapport_core:
 
 /// The storage settings with the command's flags applied. `--data-dir` names the embedded
 /// store's directory, so it is refused when another backend is configured rather than ignored.
-fn storage(config: &Config, args: &StoreArgs) -> Result<StorageConfig> {
+pub fn storage(config: &Config, args: &StoreArgs) -> Result<StorageConfig> {
     let mut storage = config.storage.clone();
     if let Some(dir) = &args.data_dir {
         if storage.backend != "sqlite" {
@@ -406,13 +411,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             let s = open_store(&storage(&config, &store)?).await?;
             let ws = workspace_id(s.as_ref(), &workspace).await?;
-            let role = match role {
-                RoleArg::Write => KeyRole::Write,
-                RoleArg::Agent => KeyRole::Agent,
-                RoleArg::Analyst => KeyRole::Analyst,
-                RoleArg::Supervisor => KeyRole::Supervisor,
-                RoleArg::Admin => KeyRole::Admin,
-            };
+            let role = crate::users::role(role);
             let (key, rec) = rapport_server::auth::create_key(s.as_ref(), &ws, role).await?;
             println!(
                 "created {} key {} for workspace {}; it is shown only once:",
@@ -423,6 +422,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("{key}");
             Ok(())
         }
+        Command::Users { command } => crate::users::run(&config, command).await,
         Command::Import {
             command:
                 ImportCommand::Events {

@@ -42,6 +42,9 @@ pub struct GovernanceConfig {
     pub policy_file: Option<PathBuf>,
     /// Appended to every automated outbound message.
     pub ai_disclosure: String,
+    /// Fairness audits of stored decisions run on a schedule; a crossed limit raises an alert.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fairness_audits: Vec<rapport_govern::fairness::scheduled::ScheduledAudit>,
 }
 
 /// A configuration value never shown: `Debug` and `config check` print `<redacted>`.
@@ -288,6 +291,7 @@ impl Default for Config {
                 link_secret: None,
                 policy_file: None,
                 ai_disclosure: rapport_server::engine::DEFAULT_AI_DISCLOSURE.to_owned(),
+                fairness_audits: Vec::new(),
             },
             log: LogConfig {
                 level: "info".into(),
@@ -612,6 +616,20 @@ impl Config {
         if let Err(errors) = self.policy() {
             problems.extend(errors);
         }
+        let mut audit_names = std::collections::BTreeSet::new();
+        for a in &self.governance.fairness_audits {
+            problems.extend(
+                a.problems()
+                    .into_iter()
+                    .map(|p| format!("governance.fairness_audits: {p}")),
+            );
+            if !audit_names.insert(a.name.as_str()) {
+                problems.push(format!(
+                    "governance.fairness_audits: two audits are named {:?}",
+                    a.name
+                ));
+            }
+        }
         if self.governance.ai_disclosure.trim().is_empty() {
             problems.push(
                 "governance.ai_disclosure must not be empty: automated messages must say so".into(),
@@ -666,6 +684,7 @@ impl Config {
                 .unwrap_or_else(|_| rapport_govern::policy::Policy::empty()),
             policy_file: self.governance.policy_file.clone(),
             ai_disclosure: self.governance.ai_disclosure.clone(),
+            fairness_audits: self.governance.fairness_audits.clone(),
         }
     }
 

@@ -59,8 +59,17 @@ pub async fn run(config: &Config) -> Result<()> {
     let (write_key, _) =
         rapport_server::auth::create_key(dyn_store.as_ref(), &ws, KeyRole::Write).await?;
 
-    let mut state = AppState::new(dyn_store.clone(), config.limits(), config.engine_options())?;
-    state.demo_admin_key = Some(admin_key.clone());
+    let mut options = config.engine_options();
+    // The demo shows oversight at work: the example policy (unless one is configured) and
+    // a scheduled fairness audit of its retention offers.
+    if config.governance.policy_file.is_none() {
+        options.policy = rapport_govern::policy::Policy::example();
+    }
+    if options.fairness_audits.is_empty() {
+        options.fairness_audits = vec![crate::demo_decisions::demo_audit()];
+    }
+    let mut state = AppState::new(dyn_store.clone(), config.limits(), options)?;
+    state.demo_accounts = demo_accounts(dyn_store.as_ref(), &ws).await?;
     let engine = state.engine.clone();
     let listener = crate::cli::bind(&config.server.addr).await?;
     let addr = listener.local_addr()?;
@@ -74,8 +83,17 @@ pub async fn run(config: &Config) -> Result<()> {
     load_events(engine.clone(), &ws, company.events).await?;
     let conversations = company.conversations.len();
     load_conversations(engine.clone(), &ws, company.conversations).await?;
+    let seeded = crate::demo_decisions::seed(&engine, &ws, config.demo.customers).await?;
+    for audit in engine.fairness_audits().to_vec() {
+        engine
+            .run_fairness_audit(&ws, &audit.name, rapport_core::Actor::System)
+            .await
+            .map_err(|e| anyhow!("demo fairness audit: {e}"))?;
+    }
     eprintln!(
-        "Loaded {events} events and {conversations} conversations for {} customers in {:.1}s.",
+        "Loaded {events} events, {conversations} conversations and {} decisions ({} waiting for approval) for {} customers in {:.1}s.",
+        seeded.executed + seeded.pending + seeded.refused,
+        seeded.pending,
         config.demo.customers,
         started.elapsed().as_secs_f64()
     );
@@ -92,12 +110,47 @@ pub async fn run(config: &Config) -> Result<()> {
 
     println!();
     println!("Rapport demo is ready: http://{addr}");
-    println!("Admin key (dashboard sign-in, read API): {admin_key}");
-    println!("Write key (Segment SDKs, ingest API):    {write_key}");
+    for a in &state.demo_accounts {
+        println!(
+            "Dashboard sign-in ({:<10}): {} / {}",
+            a.role.as_str(),
+            a.login,
+            a.password
+        );
+    }
+    println!("Admin key (read API):                 {admin_key}");
+    println!("Write key (Segment SDKs, ingest API): {write_key}");
     println!("Rapport listening on http://{addr}");
     rapport_server::serve(listener, state, crate::cli::shutdown_signal()).await?;
     store.close();
     Ok(())
+}
+
+/// One account per role for people trying the demo, with fresh passwords each start (shown
+/// on the login page: the demo serves only its own made-up company).
+async fn demo_accounts(
+    store: &dyn Store,
+    ws: &WorkspaceId,
+) -> Result<Vec<rapport_server::DemoAccount>> {
+    let mut out = Vec::new();
+    for role in [
+        KeyRole::Admin,
+        KeyRole::Supervisor,
+        KeyRole::Agent,
+        KeyRole::Analyst,
+    ] {
+        let login = rapport_core::Login::parse(role.as_str()).map_err(|e| anyhow!(e))?;
+        let password = rapport_server::users::generate_password();
+        rapport_server::users::create_user(store, ws, &login, role, &password)
+            .await
+            .map_err(|e| anyhow!("demo account {login}: {}", e.message))?;
+        out.push(rapport_server::DemoAccount {
+            login: login.as_str().to_owned(),
+            role,
+            password,
+        });
+    }
+    Ok(out)
 }
 
 /// Loads history in chunks, a few in flight at once so the writer never waits for the next

@@ -999,10 +999,13 @@ fn identify(p: &Profile, ms: i64) -> Draft {
     }
     let mut context = channel("web");
     // Consent as Segment's consent-aware libraries send it; varied but fixed per customer.
-    let h = p
-        .email
-        .bytes()
-        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let h = email_hash(&p.email);
+    // An age band (what fairness audits group offers by) and, for about one customer in
+    // sixty, a vulnerability flag (what the oversight policy holds every action for).
+    traits["age_band"] = Value::from(age_band(h));
+    if h % 61 == 0 {
+        traits["vulnerable"] = Value::from(true);
+    }
     context["consent"] = json!({"categoryPreferences": {
         "Analytics": h % 10 != 0,
         "Marketing Email": h % 5 < 3,
@@ -1012,6 +1015,18 @@ fn identify(p: &Profile, ms: i64) -> Draft {
     }});
     let body = json!({ "traits": traits, "context": context });
     Draft::new(p, ms, Ids::Both, "identify", body)
+}
+
+/// The demo customer's age band, from the hash of their email (fixed per customer).
+pub fn age_band(h: u32) -> &'static str {
+    ["18-24", "25-34", "35-49", "50-64", "65+"][((h / 13) % 5) as usize]
+}
+
+/// The hash [`age_band`] and the demo's consent choices are drawn from.
+pub fn email_hash(email: &str) -> u32 {
+    email
+        .bytes()
+        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)))
 }
 
 /// Session kinds and base weights; "web" and "app" are scaled by the customer's app affinity.

@@ -9,11 +9,13 @@ mod cli;
 mod config;
 mod demo;
 mod demo_data;
+mod demo_decisions;
 mod fairness;
 mod import;
 mod matching;
 mod models;
 mod scaleout;
+mod users;
 
 use std::process::ExitCode;
 

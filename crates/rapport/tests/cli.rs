@@ -438,10 +438,18 @@ fn demo_builds_a_company_and_serves_it() {
     let admin = server
         .output
         .iter()
-        .find_map(|l| l.strip_prefix("Admin key (dashboard sign-in, read API): "))
+        .find_map(|l| l.strip_prefix("Admin key (read API):"))
         .expect("admin key printed")
         .trim()
         .to_owned();
+    assert!(
+        server
+            .output
+            .iter()
+            .any(|l| l.starts_with("Dashboard sign-in (supervisor")),
+        "demo accounts printed: {:?}",
+        server.output
+    );
     let c = client();
     let (status, stats) = c.get(&format!("{}/v1/stats", server.base), &admin);
     assert_eq!(status, 200);

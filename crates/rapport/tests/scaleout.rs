@@ -461,13 +461,22 @@ impl Http {
         self.send(self.inner.get(url).bearer_auth(key))
     }
 
-    /// Signs in to the dashboard; the session cookie.
+    /// Makes a supervisor's account with the admin key and signs in to the dashboard with
+    /// it; the session cookie.
     fn login(&self, base: &str, key: &str) -> String {
+        let password = "a long enough password";
+        let made = self.post(
+            &format!("{base}/v1/users"),
+            key,
+            &json!({"login": "sam.supervisor", "role": "supervisor", "password": password}),
+        );
+        let status = made.as_ref().map(|a| a.0);
+        assert!(matches!(status, Some(201 | 409)), "account made: {made:?}");
         self.rt.block_on(async {
             let r = self
                 .inner
                 .post(format!("{base}/login"))
-                .form(&[("key", key)])
+                .form(&[("login", "sam.supervisor"), ("password", password)])
                 .send()
                 .await
                 .expect("login");

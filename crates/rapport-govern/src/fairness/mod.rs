@@ -31,6 +31,7 @@ mod error;
 mod metrics;
 mod render;
 mod report;
+pub mod scheduled;
 mod task;
 mod thresholds;
 

@@ -426,37 +426,39 @@ pub async fn reload_policy(
     State(state): State<AppState>,
     Can(caller, _): Can<perm::ManagePolicy>,
 ) -> ApiResult<axum::Json<PolicyDto>> {
-    crate::policy_watch::reload(&state.engine, caller.actor())
-        .await
-        .map_err(|e| match e {
-            crate::policy_watch::ReloadError::NoFile => ApiError::new(
-                ErrorKind::Conflict,
-                "no_policy_file",
-                "no policy file is configured (governance.policy_file)",
-            ),
-            crate::policy_watch::ReloadError::Unreadable(m) => {
-                ApiError::invalid("invalid_policy", m)
-            }
-            crate::policy_watch::ReloadError::Invalid(errors) => {
-                let mut e = ApiError::invalid(
-                    "invalid_policy",
-                    format!(
-                        "the policy file has {} error(s); the policy in force is unchanged",
-                        errors.len()
-                    ),
-                );
-                e.errors = errors
-                    .into_iter()
-                    .map(|p| ItemErrorBody {
-                        index: p.line,
-                        code: "policy_error".into(),
-                        message: p.to_string(),
-                    })
-                    .collect();
-                e
-            }
-            crate::policy_watch::ReloadError::Store(s) => s.into(),
-        })?;
+    crate::policy_watch::reload(
+        &state.engine,
+        Some(caller.workspace_id.clone()),
+        caller.actor(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::policy_watch::ReloadError::NoFile => ApiError::new(
+            ErrorKind::Conflict,
+            "no_policy_file",
+            "no policy file is configured (governance.policy_file)",
+        ),
+        crate::policy_watch::ReloadError::Unreadable(m) => ApiError::invalid("invalid_policy", m),
+        crate::policy_watch::ReloadError::Invalid(errors) => {
+            let mut e = ApiError::invalid(
+                "invalid_policy",
+                format!(
+                    "the policy file has {} error(s); the policy in force is unchanged",
+                    errors.len()
+                ),
+            );
+            e.errors = errors
+                .into_iter()
+                .map(|p| ItemErrorBody {
+                    index: p.line,
+                    code: "policy_error".into(),
+                    message: p.to_string(),
+                })
+                .collect();
+            e
+        }
+        crate::policy_watch::ReloadError::Store(s) => s.into(),
+    })?;
     Ok(axum::Json(policy_dto(&state)))
 }
 

@@ -1,6 +1,7 @@
 //! The JSON API under `/v1`.
 
 pub mod actions;
+pub mod alerts;
 pub mod analyze;
 pub mod conversations;
 pub mod dead_letters;
@@ -10,6 +11,7 @@ pub mod fairness;
 pub mod governance;
 pub mod ingest;
 pub mod profiles;
+pub mod users;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -69,6 +71,14 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/profiles/{id}/handoff/resolve",
             post(actions::resolve_handoff),
+        )
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/alerts", get(alerts::list))
+        .route("/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/v1/audits/fairness/scheduled", get(alerts::scheduled))
+        .route(
+            "/v1/audits/fairness/scheduled/{name}/run",
+            post(alerts::run),
         )
         .route("/v1/dead-letters", get(dead_letters::list))
         .route("/v1/dead-letters/{id}", delete(dead_letters::discard))

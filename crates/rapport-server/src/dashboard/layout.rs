@@ -58,6 +58,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
                         a href="/" { "Overview" }
                         a href="/customers" { "Customers" }
                         a href="/approvals" { "Approvals" }
+                        a href="/alerts" { "Alerts" }
                         a href="/audit" { "Audit" }
                         a href="/fairness" { "Fairness" }
                         a href="/dead-letters" { "Dead letters" }
@@ -71,7 +72,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
     }
 }
 
-pub fn login(error: Option<&str>, demo_key: Option<&str>) -> Markup {
+pub fn login(error: Option<&str>, demo: &[crate::DemoAccount]) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -83,14 +84,24 @@ pub fn login(error: Option<&str>, demo_key: Option<&str>) -> Markup {
             body {
                 div.login {
                     h1 { "Sign in to Rapport" }
-                    p.muted { "Use an admin key (" span.mono { "rapport keys create --role admin" } ")." }
+                    p.muted { "An admin makes accounts with " span.mono { "rapport users create" } "." }
                     @if let Some(e) = error { p.error #login-error { (e) } }
                     form method="post" action="/login" {
-                        p { input #key type="password" name="key" placeholder="rk_…" autocomplete="off" required; }
+                        p { input #login type="text" name="login" placeholder="login" autocomplete="username" required; }
+                        p { input #password type="password" name="password" placeholder="password" autocomplete="current-password" required; }
                         button #sign-in type="submit" { "Sign in" }
                     }
-                    @if let Some(k) = demo_key {
-                        p.muted { "Demo admin key: " span.mono #demo-key { (k) } }
+                    @if !demo.is_empty() {
+                        table.demo-accounts {
+                            caption.muted { "Demo accounts" }
+                            @for a in demo {
+                                tr {
+                                    td.mono { (a.login) }
+                                    td { (a.role.as_str()) }
+                                    td.mono data-login=(a.login) { (a.password) }
+                                }
+                            }
+                        }
                     }
                 }
             }

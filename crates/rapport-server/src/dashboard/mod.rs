@@ -2,6 +2,7 @@
 //! overview (live counts by channel), customers (list and search), customer 360, conversation.
 //! A few lines of inline JavaScript refresh the live numbers; everything else is plain HTML.
 
+mod alerts;
 mod analysis;
 mod governance;
 mod layout;
@@ -37,6 +38,8 @@ pub fn routes() -> Router<AppState> {
         .route("/customers/{id}/export.json", get(governance::export))
         .route("/customers/{id}/erase", post(governance::erase))
         .route("/approvals", get(oversight::approvals))
+        .route("/alerts", get(alerts::alerts))
+        .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/approvals/{id}/answer", post(oversight::answer))
         .route("/handoffs/{id}/resolve", post(oversight::resolve))
         .route("/dead-letters", get(operations::dead_letters))
@@ -57,29 +60,56 @@ impl FromRequestParts<AppState> for DashboardUser {
 }
 
 async fn login_page(State(state): State<AppState>) -> maud::Markup {
-    layout::login(None, state.demo_admin_key.as_deref())
+    layout::login(None, &state.demo_accounts)
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
-    key: String,
+    login: String,
+    password: String,
 }
 
+/// Signs a person in with their login and password. Every attempt is audited: a success or
+/// a wrong password under the account's id, an unknown login without naming it.
 async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
-    let rec = state
-        .keys
-        .lookup(state.store.as_ref(), form.key.trim())
-        .await
-        .ok()
-        .flatten();
-    match rec {
-        Some(rec) if rec.role.can_read() => {
-            let token = state.sessions.start(Caller {
-                workspace_id: rec.workspace_id,
-                workspace_name: rec.workspace_name,
-                role: rec.role,
-                key_id: rec.id,
-            });
+    use crate::users::SignInError;
+    let outcome = state
+        .logins
+        .sign_in(state.store.as_ref(), &form.login, &form.password)
+        .await;
+    let (actor, workspace, action, detail) = match &outcome {
+        Ok(u) => (
+            rapport_core::Actor::User(u.id.clone()),
+            Some(u.workspace_id.clone()),
+            "login.succeeded",
+            serde_json::json!({"role": u.role.as_str()}),
+        ),
+        Err(SignInError::Invalid { user: Some(u) }) => (
+            rapport_core::Actor::User(u.id.clone()),
+            Some(u.workspace_id.clone()),
+            "login.failed",
+            serde_json::json!({"reason": "wrong_password"}),
+        ),
+        Err(SignInError::Invalid { user: None }) => (
+            rapport_core::Actor::System,
+            None,
+            "login.failed",
+            serde_json::json!({"reason": "unknown_login"}),
+        ),
+        Err(SignInError::Throttled) => (
+            rapport_core::Actor::System,
+            None,
+            "login.failed",
+            serde_json::json!({"reason": "throttled"}),
+        ),
+    };
+    let entry = rapport_core::AuditEntry::new(workspace, actor, action, None, detail);
+    if let Err(e) = state.store.append_audit(vec![entry]).await {
+        tracing::warn!(error = %e, "could not audit a sign-in");
+    }
+    match outcome {
+        Ok(user) => {
+            let token = state.sessions.start(Caller::for_user(user));
             let cookie = format!(
                 "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
                 SESSION_TTL.as_secs()
@@ -90,19 +120,19 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
             }
             (headers, Redirect::to("/")).into_response()
         }
-        Some(_) => (
-            StatusCode::FORBIDDEN,
+        Err(SignInError::Throttled) => (
+            StatusCode::TOO_MANY_REQUESTS,
             layout::login(
-                Some("That is a write key: it can send data but not read it. Use a key of a role that reads customers."),
-                state.demo_admin_key.as_deref(),
+                Some("Too many failed attempts for this login. Try again in 15 minutes."),
+                &state.demo_accounts,
             ),
         )
             .into_response(),
-        None => (
+        Err(SignInError::Invalid { .. }) => (
             StatusCode::UNAUTHORIZED,
             layout::login(
-                Some("That key is not valid."),
-                state.demo_admin_key.as_deref(),
+                Some("That login and password do not match an account."),
+                &state.demo_accounts,
             ),
         )
             .into_response(),

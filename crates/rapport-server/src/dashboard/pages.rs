@@ -128,15 +128,36 @@ pub async fn overview(State(state): State<AppState>, user: DashboardUser) -> Res
                 .await?,
             state.store.recent_conversations(ws, 8).await?,
             state.store.recent_profiles(ws, 8).await?,
+            state.store.alerts(ws, true, 5).await?,
+            state
+                .store
+                .decisions(rapport_store::DecisionQuery {
+                    workspace: ws.clone(),
+                    profile: None,
+                    status: Some(rapport_core::DecisionStatus::PendingApproval),
+                    limit: 100,
+                })
+                .await?
+                .len(),
         ))
     }
     .await;
-    let (stats, today, quarter, conversations, profiles) = match result {
+    let (stats, today, quarter, conversations, profiles, open_alerts, pending) = match result {
         Ok(r) => r,
         Err(e) => return failure(e),
     };
     page("Overview", user.0.workspace_name.as_str(), html! {
         h1 { "Overview " span.live #updated { "live" } }
+        @if !open_alerts.is_empty() || pending > 0 {
+            div.card #attention {
+                @if pending > 0 {
+                    p { a href="/approvals" { strong { (pending) } " high-stakes action" @if pending != 1 { "s" } " waiting for approval" } }
+                }
+                @for a in &open_alerts {
+                    p { span.chip.warn { (a.severity.as_str()) } " " a href="/alerts" { (a.title) } " " (ago(Some(a.created_at))) }
+                }
+            }
+        }
         div.cards {
             div.card { div.n #n-profiles { (stats.profiles) } div.l { "customers" } }
             div.card { div.n #n-events { (stats.events) } div.l { "events" } }

@@ -8,29 +8,7 @@ use rapport_core::KeyRole;
 use rapport_govern::policy::Policy;
 use serde_json::{json, Value};
 
-use crate::common::TestApp;
-
-async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app.client.request(method, app.url(path)).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    crate::common::status_json(req.send().await.expect("request")).await
-}
-
-async fn key(app: &TestApp, role: KeyRole) -> String {
-    let ws = crate::common::default_workspace(&app.store).await;
-    rapport_server::auth::create_key(app.store.as_ref(), &ws, role)
-        .await
-        .expect("key")
-        .0
-}
+use crate::common::{call, key, TestApp};
 
 async fn customer(app: &TestApp, user: &str, traits: Value) -> String {
     let (status, body) = app
@@ -327,7 +305,7 @@ async fn vulnerable_customers_and_bad_requests() {
     let (s, c) = app
         .send(
             "/v1/conversations",
-            &json!({"user_id": "ovs-2", "channel": "chat"}),
+            &json!({"userId": "ovs-2", "channel": "chat"}),
         )
         .await;
     assert_eq!(s, 201, "{c}");
@@ -365,7 +343,7 @@ async fn vulnerable_customers_and_bad_requests() {
         ),
         (
             json!({"profile_id": id, "kind": "refund", "reasons": [{"code": "a", "text": "b"}], "surprise": 1}),
-            "invalid_body",
+            "invalid_field",
         ),
     ] {
         let (s, e) = call(&app, M::POST, "/v1/actions", &agent, Some(body)).await;
@@ -450,7 +428,7 @@ async fn automated_messages_disclose_and_stop_when_a_person_is_asked_for() {
     let (_, c) = app
         .send(
             "/v1/conversations",
-            &json!({"user_id": "ovs-4", "channel": "chat"}),
+            &json!({"userId": "ovs-4", "channel": "chat"}),
         )
         .await;
     let conv = c["id"].as_str().unwrap().to_owned();

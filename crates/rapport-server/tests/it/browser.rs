@@ -90,9 +90,13 @@ async fn a_browser_signs_in_and_opens_a_customer() {
             .await?;
         // Not signed in: the dashboard sends the browser to the login page.
         assert!(c.current_url().await?.path().ends_with("/login"));
-        c.find(Locator::Id("key"))
+        c.find(Locator::Id("login"))
             .await?
-            .send_keys(&app.admin_key)
+            .send_keys(&app.admin_login)
+            .await?;
+        c.find(Locator::Id("password"))
+            .await?
+            .send_keys(crate::common::PASSWORD)
             .await?;
         c.find(Locator::Id("sign-in")).await?.click().await?;
         c.wait().for_element(Locator::Id("n-profiles")).await?;

@@ -1,5 +1,5 @@
 //! `TestApp::spawn()`: the real server on a free loopback port over a temporary SQLite store,
-//! with an admin key and a write key for the default workspace.
+//! with an admin key, a write key and an admin's dashboard account for the default workspace.
 
 use std::sync::Arc;
 
@@ -9,9 +9,14 @@ use rapport_store::sqlite::SqliteStore;
 use rapport_store::Store;
 use serde_json::Value;
 
+/// The password of every account [`TestApp`] makes.
+pub const PASSWORD: &str = "correct horse battery staple";
+
 pub struct TestApp {
     pub base: String,
     pub admin_key: String,
+    /// Login of an admin's dashboard account (password [`PASSWORD`]).
+    pub admin_login: String,
     pub write_key: String,
     pub store: Arc<SqliteStore>,
     pub client: reqwest::Client,
@@ -45,6 +50,16 @@ impl TestApp {
             rapport_server::auth::create_key(dyn_store.as_ref(), &ws, KeyRole::Write)
                 .await
                 .expect("write key");
+        let admin_login = "ada.admin".to_owned();
+        rapport_server::users::create_user(
+            dyn_store.as_ref(),
+            &ws,
+            &rapport_core::Login::parse(&admin_login).expect("login"),
+            KeyRole::Admin,
+            PASSWORD,
+        )
+        .await
+        .expect("admin account");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -63,12 +78,55 @@ impl TestApp {
         Self {
             base,
             admin_key,
+            admin_login,
             write_key,
             store,
             client: reqwest::Client::new(),
             _dir: dir,
             _shutdown: tx,
         }
+    }
+
+    /// Makes a dashboard account of `role` (password [`PASSWORD`]) in the default workspace.
+    pub async fn account(&self, login: &str, role: KeyRole) -> String {
+        let ws = default_workspace(&self.store).await;
+        rapport_server::users::create_user(
+            self.store.as_ref(),
+            &ws,
+            &rapport_core::Login::parse(login).expect("login"),
+            role,
+            PASSWORD,
+        )
+        .await
+        .expect("account");
+        login.to_owned()
+    }
+
+    /// Signs `login` in to the dashboard; the answer to the sign-in (303 with a cookie when
+    /// it worked).
+    pub async fn sign_in_as(&self, login: &str, password: &str) -> reqwest::Response {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+            .post(self.url("/login"))
+            .form(&[("login", login), ("password", password)])
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// The session cookie (`name=value`) of the admin's account.
+    pub async fn admin_session(&self) -> String {
+        let resp = self.sign_in_as(&self.admin_login, PASSWORD).await;
+        assert_eq!(resp.status(), 303, "admin signed in");
+        resp.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_owned()
     }
 
     /// The directory holding the store's files.
@@ -118,6 +176,30 @@ impl TestApp {
                 .expect("key");
         (ws.id, key)
     }
+}
+
+/// Calls the API with `key` as a bearer token: the status and the JSON answer.
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    status_json(req.send().await.expect("request")).await
+}
+
+/// A new key of `role` for the default workspace.
+pub async fn key(app: &TestApp, role: KeyRole) -> String {
+    let ws = default_workspace(&app.store).await;
+    rapport_server::auth::create_key(app.store.as_ref(), &ws, role)
+        .await
+        .expect("key")
+        .0
 }
 
 pub async fn default_workspace(store: &SqliteStore) -> WorkspaceId {

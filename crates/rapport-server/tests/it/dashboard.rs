@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::common::TestApp;
+use rapport_core::KeyRole;
+
+use crate::common::{TestApp, PASSWORD};
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -11,17 +13,8 @@ fn no_redirects() -> reqwest::Client {
         .expect("client")
 }
 
-async fn sign_in(app: &TestApp, key: &str) -> reqwest::Response {
-    no_redirects()
-        .post(app.url("/login"))
-        .form(&[("key", key)])
-        .send()
-        .await
-        .expect("login")
-}
-
 #[tokio::test]
-async fn pages_need_a_session_and_sessions_need_an_admin_key() {
+async fn pages_need_a_session_and_sessions_need_a_password() {
     let app = TestApp::spawn().await;
     let c = no_redirects();
     for path in [
@@ -34,10 +27,23 @@ async fn pages_need_a_session_and_sessions_need_an_admin_key() {
         assert_eq!(resp.status(), 303, "{path}");
         assert_eq!(resp.headers()["location"], "/login");
     }
-    assert_eq!(sign_in(&app, &app.write_key).await.status(), 403);
-    assert_eq!(sign_in(&app, "rk_wrong").await.status(), 401);
-    let resp = sign_in(&app, &app.admin_key).await;
-    assert_eq!(resp.status(), 303);
+    // Keys no longer open the dashboard; people sign in with a login and a password.
+    assert_eq!(
+        app.sign_in_as(&app.admin_key, "").await.status(),
+        401,
+        "a key is not a login"
+    );
+    assert_eq!(
+        app.sign_in_as(&app.admin_login, "wrong password here")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(app.sign_in_as("nobody.here", PASSWORD).await.status(), 401);
+    let resp = app
+        .sign_in_as(&app.admin_login.to_uppercase(), PASSWORD)
+        .await;
+    assert_eq!(resp.status(), 303, "logins are case-insensitive");
     let cookie = resp.headers()["set-cookie"]
         .to_str()
         .expect("cookie")
@@ -45,6 +51,112 @@ async fn pages_need_a_session_and_sessions_need_an_admin_key() {
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
+    );
+    // Every attempt is in the audit trail, by account id and never with the password; a
+    // login that names no account belongs to no workspace, so only the wrong password shows
+    // in the workspace's trail.
+    let (_, audit) = app.get("/v1/audit?action=login.failed").await;
+    let failed = audit["records"].as_array().expect("records");
+    assert_eq!(failed.len(), 1, "{audit}");
+    assert_eq!(failed[0]["details"]["reason"], "wrong_password");
+    let (_, audit) = app.get("/v1/audit?action=login.succeeded").await;
+    let ok = &audit["records"][0];
+    assert!(
+        ok["actor"].as_str().unwrap_or("").starts_with("user:"),
+        "{ok}"
+    );
+    assert!(!audit.to_string().contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_a_login_for_a_while() {
+    let app = TestApp::spawn().await;
+    let login = app.account("ana.agent", KeyRole::Agent).await;
+    for _ in 0..5 {
+        assert_eq!(
+            app.sign_in_as(&login, "not the password").await.status(),
+            401
+        );
+    }
+    // Even the right password is refused now: guessing must not go on at full speed.
+    let resp = app.sign_in_as(&login, PASSWORD).await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp
+        .text()
+        .await
+        .expect("html")
+        .contains("Too many failed attempts"));
+    // Another account is not affected.
+    assert_eq!(
+        app.sign_in_as(&app.admin_login, PASSWORD).await.status(),
+        303
+    );
+}
+
+#[tokio::test]
+async fn accounts_are_made_by_admins_only() {
+    let app = TestApp::spawn().await;
+    let made = app
+        .client
+        .post(app.url("/v1/users"))
+        .bearer_auth(&app.admin_key)
+        .json(&json!({"login": "Sam.Supervisor", "role": "supervisor", "password": "twelve chars ok"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(made.status(), 201);
+    let body: serde_json::Value = made.json().await.expect("json");
+    assert_eq!(body["login"], "sam.supervisor");
+    assert!(body.get("password").is_none() && body.get("password_hash").is_none());
+    for (bad, code) in [
+        (
+            json!({"login": "x y", "role": "agent", "password": "twelve chars ok"}),
+            "invalid_login",
+        ),
+        (
+            json!({"login": "zed", "role": "write", "password": "twelve chars ok"}),
+            "invalid_role",
+        ),
+        (
+            json!({"login": "zed", "role": "boss", "password": "twelve chars ok"}),
+            "invalid_role",
+        ),
+        (
+            json!({"login": "zed", "role": "agent", "password": "short"}),
+            "weak_password",
+        ),
+        (
+            json!({"login": "sam.supervisor", "role": "agent", "password": "twelve chars ok"}),
+            "conflict",
+        ),
+    ] {
+        let resp = app
+            .client
+            .post(app.url("/v1/users"))
+            .bearer_auth(&app.admin_key)
+            .json(&bad)
+            .send()
+            .await
+            .expect("post");
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.expect("json");
+        assert_eq!(body["code"], code, "{bad} -> {status} {body}");
+    }
+    let (status, list) = app.get("/v1/users").await;
+    assert_eq!(status, 200);
+    let logins: Vec<&str> = list["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["login"].as_str())
+        .collect();
+    assert_eq!(logins, ["ada.admin", "sam.supervisor"]);
+    // The new account signs in with its password.
+    assert_eq!(
+        app.sign_in_as("sam.supervisor", "twelve chars ok")
+            .await
+            .status(),
+        303
     );
 }
 
@@ -62,14 +174,7 @@ async fn customer_360_and_conversation_pages_show_the_customer() {
         .await;
     let conv_id = conv["id"].as_str().expect("id");
     app.send(&format!("/v1/conversations/{conv_id}/messages"), &json!({"direction": "inbound", "author": "customer", "text": "Speeds drop every evening <b>again</b>."})).await;
-    let resp = sign_in(&app, &app.admin_key).await;
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
+    let cookie = app.admin_session().await;
     let get = |path: String| {
         let cookie = cookie.clone();
         let url = app.url(&path);

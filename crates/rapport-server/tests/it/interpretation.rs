@@ -140,19 +140,7 @@ async fn the_conversation_page_shows_the_reading() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let login = client
-        .post(app.url("/login"))
-        .form(&[("key", app.admin_key.as_str())])
-        .send()
-        .await
-        .expect("login");
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned();
+    let cookie = app.admin_session().await;
     let html = client
         .get(app.url(&format!("/conversations/{id}")))
         .header("cookie", cookie)

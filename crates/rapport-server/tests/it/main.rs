@@ -1,6 +1,7 @@
 //! The server's integration tests: the real router on 127.0.0.1:0 over a temporary store.
 
 mod actions;
+mod alerts;
 mod api;
 mod browser;
 mod common;

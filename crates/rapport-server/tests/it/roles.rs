@@ -81,6 +81,7 @@ async fn each_role_is_refused_where_it_must_be() {
             None,
             vec![Analyst, Supervisor, Admin],
         ),
+        (reqwest::Method::GET, "/v1/users".into(), None, vec![Admin]),
     ];
     for (method, path, body, allowed) in &cases {
         for (role, key) in &keys {
@@ -138,4 +139,53 @@ async fn each_role_is_refused_where_it_must_be() {
     assert!(refusals.iter().any(
         |r| r["details"]["permission"] == "erase_data" && r["details"]["role"] == "supervisor"
     ));
+}
+
+/// People sign in with the roles keys have, and the dashboard refuses them the same way.
+#[tokio::test]
+async fn people_have_the_permissions_of_their_role_in_the_dashboard() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    for (login, role, audit_allowed) in [
+        ("ann.agent", KeyRole::Agent, false),
+        ("al.analyst", KeyRole::Analyst, true),
+        ("sue.supervisor", KeyRole::Supervisor, true),
+    ] {
+        app.account(login, role).await;
+        let resp = app.sign_in_as(login, crate::common::PASSWORD).await;
+        assert_eq!(resp.status(), 303, "{login} signs in");
+        let cookie = resp.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_owned();
+        let audit = client
+            .get(app.url("/audit"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(
+            audit.status() == 200,
+            audit_allowed,
+            "{login} on /audit: {}",
+            audit.status()
+        );
+        if !audit_allowed {
+            assert_eq!(audit.status(), 403);
+        }
+    }
+    // The refusal names the person's account, not a key.
+    let (_, refused) = app.get("/v1/audit?action=access.refused").await;
+    let r = &refused["records"][0];
+    assert!(
+        r["actor"].as_str().unwrap_or("").starts_with("user:"),
+        "{r}"
+    );
+    assert_eq!(r["details"]["role"], "agent");
 }

@@ -44,6 +44,7 @@ mod govern;
 mod read;
 pub mod schema;
 mod store_impl;
+mod users;
 
 use std::future::Future;
 use std::pin::Pin;

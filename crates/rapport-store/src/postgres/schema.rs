@@ -236,6 +236,26 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_id, profile_id)
     );
     "#,
+    // 5: people's dashboard accounts and alerts, as SQLite's migration 8.
+    r#"
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+        login TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX users_workspace ON users (workspace_id, login);
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        open BOOLEAN NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX alerts_workspace ON alerts (workspace_id, open, created_at);
+    "#,
 ];
 
 /// The schema version this build writes.

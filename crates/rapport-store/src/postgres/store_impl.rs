@@ -13,12 +13,12 @@ use rapport_core::{
 };
 
 use super::apply::{now_ms, Applier};
-use super::{decide, exec, govern, pg_error, query, query_opt, read, PostgresStore};
+use super::{decide, exec, govern, pg_error, query, query_opt, read, users, PostgresStore};
 use crate::sqlite::apply::PreparedEvent;
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
     ErasureOutcome, EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store,
-    StoreError, Workspace, WorkspaceStats,
+    StoreError, UserRecord, Workspace, WorkspaceStats,
 };
 
 impl PostgresStore {
@@ -172,6 +172,78 @@ impl Store for PostgresStore {
                     created_at: from_millis(r.get(5)),
                 }))
             })
+        })
+        .await
+    }
+
+    async fn create_user(
+        &self,
+        workspace: &WorkspaceId,
+        login: &rapport_core::Login,
+        role: KeyRole,
+        password_hash: &str,
+    ) -> Result<UserRecord, StoreError> {
+        self.write(|tx| {
+            let (ws, login, hash) = (workspace.clone(), login.clone(), password_hash.to_owned());
+            Box::pin(async move { users::create(tx, &ws, &login, role, &hash).await })
+        })
+        .await
+    }
+
+    async fn find_user(
+        &self,
+        login: &rapport_core::Login,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let login = login.clone();
+        self.read(move |tx| Box::pin(async move { users::find(tx, &login).await }))
+            .await
+    }
+
+    async fn users(&self, workspace: &WorkspaceId) -> Result<Vec<UserRecord>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| Box::pin(async move { users::list(tx, &ws).await }))
+            .await
+    }
+
+    async fn add_alert(
+        &self,
+        workspace: &WorkspaceId,
+        alert: rapport_core::Alert,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let (ws, alert, audit) = (workspace.clone(), alert.clone(), audit.clone());
+            Box::pin(async move { users::add_alert(tx, &ws, &alert, &audit).await })
+        })
+        .await
+    }
+
+    async fn alerts(
+        &self,
+        workspace: &WorkspaceId,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<rapport_core::Alert>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| Box::pin(async move { users::alerts(tx, &ws, open_only, limit).await }))
+            .await
+    }
+
+    async fn acknowledge_alert(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        by: &str,
+        audit: Vec<AuditEntry>,
+    ) -> Result<rapport_core::Alert, StoreError> {
+        self.write(|tx| {
+            let (ws, id, by, audit) = (
+                workspace.clone(),
+                id.to_owned(),
+                by.to_owned(),
+                audit.clone(),
+            );
+            Box::pin(async move { users::acknowledge_alert(tx, &ws, &id, &by, &audit).await })
         })
         .await
     }

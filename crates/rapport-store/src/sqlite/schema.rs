@@ -214,6 +214,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_id, profile_id)
     ) WITHOUT ROWID;
     "#,
+    // 8: people's dashboard accounts (passwords as Argon2 hashes only), and alerts (whole, as
+    // JSON, beside the columns they are listed by; they hold no personal data).
+    r#"
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+        login TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX users_workspace ON users(workspace_id, login);
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        open INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX alerts_workspace ON alerts(workspace_id, open, created_at);
+    "#,
 ];
 
 /// The schema version this build writes.

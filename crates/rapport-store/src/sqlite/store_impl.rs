@@ -11,11 +11,11 @@ use rapport_core::{
 use rusqlite::{params, OptionalExtension};
 
 use super::apply::{now_ms, Applier, PreparedEvent};
-use super::{decide, govern, read, SqliteStore};
+use super::{decide, govern, read, users, SqliteStore};
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
     ErasureOutcome, EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store,
-    StoreError, Workspace, WorkspaceStats,
+    StoreError, UserRecord, Workspace, WorkspaceStats,
 };
 
 fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
@@ -157,6 +157,65 @@ impl Store for SqliteStore {
             .transpose()
         })
         .await
+    }
+
+    async fn create_user(
+        &self,
+        workspace: &WorkspaceId,
+        login: &rapport_core::Login,
+        role: KeyRole,
+        password_hash: &str,
+    ) -> Result<UserRecord, StoreError> {
+        let (ws, login, hash) = (workspace.clone(), login.clone(), password_hash.to_owned());
+        self.write(move |c| users::create(c, &ws, &login, role, &hash))
+            .await
+    }
+
+    async fn find_user(
+        &self,
+        login: &rapport_core::Login,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let login = login.clone();
+        self.read(move |c| users::find(c, &login)).await
+    }
+
+    async fn users(&self, workspace: &WorkspaceId) -> Result<Vec<UserRecord>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| users::list(c, &ws)).await
+    }
+
+    async fn add_alert(
+        &self,
+        workspace: &WorkspaceId,
+        alert: rapport_core::Alert,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| users::add_alert(c, &ws, &alert, &audit))
+            .await
+    }
+
+    async fn alerts(
+        &self,
+        workspace: &WorkspaceId,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<rapport_core::Alert>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| users::alerts(c, &ws, open_only, limit))
+            .await
+    }
+
+    async fn acknowledge_alert(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        by: &str,
+        audit: Vec<AuditEntry>,
+    ) -> Result<rapport_core::Alert, StoreError> {
+        let (ws, id, by) = (workspace.clone(), id.to_owned(), by.to_owned());
+        self.write(move |c| users::acknowledge_alert(c, &ws, &id, &by, &audit))
+            .await
     }
 
     async fn ingest(
