@@ -10,8 +10,10 @@ use crate::error::PredictError;
 use crate::shap;
 use crate::tree::{Node, Tree};
 
-/// Training settings. The defaults were chosen from general practice for small and medium
-/// tabular sets (slow learning rate, shallow trees, early stopping on held-out rows).
+/// Training settings. The defaults follow general practice for small and medium tabular sets
+/// (slow learning rate, shallow trees, early stopping on held-out rows); the depth, 3, was
+/// chosen among 1 to 4 on a validation split cut from the churn benchmark's training part
+/// (never its test part).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BoostParams {
     /// Most trees to grow.
@@ -34,7 +36,7 @@ impl Default for BoostParams {
         BoostParams {
             iterations: 500,
             learning_rate: 0.05,
-            max_depth: 4,
+            max_depth: 3,
             min_leaf_weight: 1.0,
             l2: 1.0,
             bins: 256,

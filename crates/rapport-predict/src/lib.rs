@@ -7,7 +7,9 @@
 //!   contributions (path-dependent TreeSHAP, [`shap`]);
 //! - evaluation metrics ([`metrics`]): ROC-AUC, PR-AUC, Brier score, log loss, calibration;
 //! - customer lifetime value ([`clv`]): BG/NBD for purchase frequency and Gamma-Gamma for
-//!   spend, fitted by maximum likelihood.
+//!   spend, fitted by maximum likelihood;
+//! - escalation risk of open conversations ([`escalation`]): logistic over sentiment
+//!   trajectory, urgency, waiting time and history, with exact contributions.
 //!
 //! It does not own where data comes from or where scores go: no HTTP, no SQL, no bus. Its only
 //! I/O is reading CSV and transaction files and reading and writing model files. Training runs
@@ -18,6 +20,7 @@ pub mod calibrate;
 pub mod clv;
 pub mod data;
 pub mod error;
+pub mod escalation;
 pub mod gbt;
 pub mod metrics;
 pub mod model;

@@ -13,6 +13,7 @@ mod fairness;
 mod import;
 mod matching;
 mod models;
+mod predict;
 mod scaleout;
 
 use std::process::ExitCode;
