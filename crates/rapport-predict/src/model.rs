@@ -97,9 +97,9 @@ fn label_class(
     let norm = |v: &str| {
         let l = v.to_ascii_lowercase();
         match l.parse::<f64>() {
-            Ok(x) if x == 0.0 => "0".to_string(),
-            Ok(x) if x == 1.0 => "1".to_string(),
-            Ok(x) if x == -1.0 => "-1".to_string(),
+            Ok(0.0) => "0".to_string(),
+            Ok(1.0) => "1".to_string(),
+            Ok(-1.0) => "-1".to_string(),
             _ => l,
         }
     };

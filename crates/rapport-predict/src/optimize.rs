@@ -12,7 +12,8 @@ pub fn minimize(f: impl Fn(&[f64]) -> f64, x0: &[f64], step: f64) -> (Vec<f64>, 
             best = x;
             best_f = fx;
         }
-        if !(gain > 1e-12 * (1.0 + best_f.abs())) {
+        // A NaN gain also stops.
+        if gain.is_nan() || gain <= 1e-12 * (1.0 + best_f.abs()) {
             break;
         }
     }
