@@ -132,7 +132,7 @@ fn load(path: &Path) -> Result<Classifier> {
     Classifier::load(path).map_err(coded)
 }
 
-fn warn_absent(model: &Classifier, absent: &[String]) {
+fn warn_absent(absent: &[String]) {
     if !absent.is_empty() {
         eprintln!(
             "warning: the input has no column {}: {} treated as missing in every row (see `rapport model explain`)",
@@ -140,7 +140,6 @@ fn warn_absent(model: &Classifier, absent: &[String]) {
             if absent.len() == 1 { "it is" } else { "they are" }
         );
     }
-    let _ = model;
 }
 
 pub fn run_model(command: ModelCommand) -> Result<()> {
@@ -179,7 +178,7 @@ pub fn run_model(command: ModelCommand) -> Result<()> {
                 }
             }
             let enc = m.encode(&table).map_err(coded)?;
-            warn_absent(&m, &enc.absent);
+            warn_absent(&enc.absent);
             let p: Vec<f64> = (0..enc.rows()).map(|r| m.probability(enc.row(r))).collect();
             let eval = metrics::evaluate(&y, &p);
             if json {
@@ -197,7 +196,7 @@ pub fn run_model(command: ModelCommand) -> Result<()> {
             let m = load(&model)?;
             let table = read_table(&input)?;
             let enc = m.encode(&table).map_err(coded)?;
-            warn_absent(&m, &enc.absent);
+            warn_absent(&enc.absent);
             let id_col = m.id_column.as_ref().and_then(|c| table.column(c));
             let sink: Box<dyn Write> = match &output {
                 Some(p) => {
@@ -242,7 +241,7 @@ pub fn run_model(command: ModelCommand) -> Result<()> {
             let m = load(&model)?;
             let table = read_table(&input)?;
             let enc = m.encode(&table).map_err(coded)?;
-            warn_absent(&m, &enc.absent);
+            warn_absent(&enc.absent);
             let id_name = id_column.or_else(|| m.id_column.clone());
             let id_col = match &id_name {
                 Some(c) => Some(table.column(c).ok_or_else(|| {
