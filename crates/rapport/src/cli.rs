@@ -116,6 +116,16 @@ pub enum Command {
     Analyze(crate::analyze::AnalyzeArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Prediction models on tabular data: train, evaluate, score, explain.
+    Model {
+        #[command(subcommand)]
+        command: crate::predict::ModelCommand,
+    },
+    /// Customer lifetime value: BG/NBD and Gamma-Gamma on a transaction log.
+    Clv {
+        #[command(subcommand)]
+        command: crate::predict::ClvCommand,
+    },
     /// Measure performance.
     Bench {
         #[command(subcommand)]
@@ -322,6 +332,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => tokio::task::spawn_blocking(move || crate::fairness::run(args)).await?,
         Command::Analyze(args) => {
             tokio::task::spawn_blocking(move || crate::analyze::run(args)).await?
+        }
+        Command::Model { command } => {
+            tokio::task::spawn_blocking(move || crate::predict::run_model(command)).await?
+        }
+        Command::Clv { command } => {
+            tokio::task::spawn_blocking(move || crate::predict::run_clv(command)).await?
         }
         Command::Openapi => {
             print!("{}", rapport_server::openapi::document());

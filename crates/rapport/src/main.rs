@@ -14,6 +14,7 @@ mod fairness;
 mod import;
 mod matching;
 mod models;
+mod predict;
 mod scaleout;
 mod users;
 

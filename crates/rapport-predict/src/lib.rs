@@ -1,0 +1,32 @@
+//! `rapport-predict`: Rapport's models. It owns training, scoring, calibration, exact
+//! explanations and evaluation metrics of the prediction stage:
+//!
+//! - a binary classifier of gradient-boosted trees ([`model::Classifier`]) trained on CSV
+//!   tables, missing-value aware, Platt-calibrated on held-out rows, stored in a versioned
+//!   model file with its feature schema, each prediction explained by exact per-feature
+//!   contributions (path-dependent TreeSHAP, [`shap`]);
+//! - evaluation metrics ([`metrics`]): ROC-AUC, PR-AUC, Brier score, log loss, calibration;
+//! - customer lifetime value ([`clv`]): BG/NBD for purchase frequency and Gamma-Gamma for
+//!   spend, fitted by maximum likelihood;
+//! - escalation risk of open conversations ([`escalation`]): logistic over sentiment
+//!   trajectory, urgency, waiting time and history, with exact contributions.
+//!
+//! It does not own where data comes from or where scores go: no HTTP, no SQL, no bus. Its only
+//! I/O is reading CSV and transaction files and reading and writing model files. Training runs
+//! on the calling thread (and the boosting library's thread pool); callers in async code run it
+//! on a blocking pool.
+
+pub mod calibrate;
+pub mod clv;
+pub mod data;
+pub mod error;
+pub mod escalation;
+pub mod gbt;
+pub mod metrics;
+pub mod model;
+mod optimize;
+pub mod shap;
+pub mod tree;
+
+pub use error::PredictError;
+pub use model::{Classifier, Explanation, TrainOptions};
