@@ -21,6 +21,18 @@ pub enum UrgencyLevel {
     Critical,
 }
 
+impl UrgencyLevel {
+    /// snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrgencyLevel::Low => "low",
+            UrgencyLevel::Normal => "normal",
+            UrgencyLevel::High => "high",
+            UrgencyLevel::Critical => "critical",
+        }
+    }
+}
+
 /// Why a message is urgent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
