@@ -181,8 +181,20 @@ fn name(rng: &mut ChaCha8Rng) -> String {
 fn address(rng: &mut ChaCha8Rng) -> String {
     let num = rng.gen_range(1..400);
     let street = format!("{} {}", pick(rng, STREETS), pick(rng, STREET_TYPES));
-    match rng.gen_range(0..5) {
+    match rng.gen_range(0..8) {
         0 => format!("{num} {street}"),
+        5 => format!("{num} {}", street.to_lowercase()),
+        6 => format!(
+            "{}straße {num}, 10115 Berlin",
+            pick(rng, &["Haupt", "Linden", "Schiller", "Garten"])
+        ),
+        7 => format!(
+            "{num} rue {}, 75011 Paris",
+            pick(
+                rng,
+                &["de la Paix", "Oberkampf", "des Lilas", "Victor Hugo"]
+            )
+        ),
         1 => {
             let (town, pc) = pick(rng, UK_TOWNS);
             format!("{num} {street}, {town} {pc}")
@@ -277,7 +289,9 @@ fn iban(rng: &mut ChaCha8Rng) -> String {
 
 fn phone(rng: &mut ChaCha8Rng) -> String {
     let d = |rng: &mut ChaCha8Rng, n| digits(rng, n);
-    match rng.gen_range(0..12) {
+    match rng.gen_range(0..14) {
+        12 => format!("07{}", d(rng, 9)),
+        13 => format!("+447{}", d(rng, 9)),
         0 => format!("07{} {}", d(rng, 3), d(rng, 6)),
         1 => format!("+44 7{} {}", d(rng, 3), d(rng, 6)),
         2 => format!("+44 (0)20 {} {}", d(rng, 4), d(rng, 4)),
@@ -408,7 +422,20 @@ fn nino(rng: &mut ChaCha8Rng) -> String {
 /// A decoy phrase: looks like data but names no person.
 fn decoy(rng: &mut ChaCha8Rng) -> String {
     let d = |rng: &mut ChaCha8Rng, n| digits(rng, n);
-    match rng.gen_range(0..16) {
+    match rng.gen_range(0..21) {
+        16 => format!(
+            "on {:02}.{:02}.2025",
+            rng.gen_range(1..29),
+            rng.gen_range(1..13)
+        ),
+        17 => format!(
+            "speeds of {}-{} Mbps",
+            rng.gen_range(10..100),
+            rng.gen_range(100..999)
+        ),
+        18 => format!("flight BA {}", d(rng, 4)),
+        19 => format!("room {}", d(rng, 4)),
+        20 => format!("${},{},{}", rng.gen_range(1..10), d(rng, 3), d(rng, 3)),
         0 => format!("order #{}", d(rng, 8)),
         1 => format!("order number {}", d(rng, 10)),
         2 => format!("tracking number 1Z{}{}", d(rng, 3), d(rng, 13)),
@@ -481,16 +508,26 @@ fn message(rng: &mut ChaCha8Rng) -> Sample {
                 b.pii("person_name", &name(rng));
                 b.push(". ");
             }
+            13 => {
+                b.push(one(rng, &["my name is ", "name: ", "my name's "]));
+                b.pii("person_name", &name(rng).to_lowercase());
+                b.push(". ");
+            }
             1 => {
-                b.push(one(
+                let (lead, tail) = *pick(
                     rng,
-                    &["I spoke to ", "Your colleague ", "I was helped by "],
-                ));
+                    &[
+                        ("I spoke to ", " yesterday. "),
+                        ("Your colleague ", " promised a callback. "),
+                        ("I was helped by ", " on the phone. "),
+                        ("The account is in the name of ", ". "),
+                        ("my husband ", " set it up. "),
+                        ("Please ask for ", " when you call. "),
+                    ],
+                );
+                b.push(lead);
                 b.pii("person_name", &name(rng));
-                b.push(one(
-                    rng,
-                    &[" yesterday. ", " on the phone. ", " last week. "],
-                ));
+                b.push(tail);
             }
             2 => {
                 b.push(one(
@@ -595,6 +632,10 @@ fn message(rng: &mut ChaCha8Rng) -> Sample {
                 ));
             }
         }
+    }
+    if !email_channel && rng.gen_bool(0.15) {
+        b.push(one(rng, &["\n- ", " -- ", "\nthanks, "]));
+        b.pii("person_name", &name(rng));
     }
     if email_channel {
         b.push(one(
