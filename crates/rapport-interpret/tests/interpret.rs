@@ -315,6 +315,6 @@ fn hand_labelled_set_is_well_formed_and_scored() {
     assert!(level >= LEVEL_EXACT_FLOOR, "urgency level exact {level:.3}");
 }
 
-const EMOTION_MICRO_F1_FLOOR: f64 = 0.35;
-const REASON_MICRO_F1_FLOOR: f64 = 0.30;
-const LEVEL_EXACT_FLOOR: f64 = 0.50;
+const EMOTION_MICRO_F1_FLOOR: f64 = 0.60;
+const REASON_MICRO_F1_FLOOR: f64 = 0.75;
+const LEVEL_EXACT_FLOOR: f64 = 0.62;
