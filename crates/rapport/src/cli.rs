@@ -109,6 +109,11 @@ pub enum Command {
     },
     /// Read customer texts (lines or JSONL) and print one JSON analysis per line.
     Analyze(crate::analyze::AnalyzeArgs),
+    /// Train and evaluate intent classifiers on CSV files.
+    Intents {
+        #[command(subcommand)]
+        command: crate::intents::IntentsCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Measure performance.
@@ -317,6 +322,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => tokio::task::spawn_blocking(move || crate::fairness::run(args)).await?,
         Command::Analyze(args) => {
             tokio::task::spawn_blocking(move || crate::analyze::run(args)).await?
+        }
+        Command::Intents { command } => {
+            tokio::task::spawn_blocking(move || crate::intents::run(command)).await?
         }
         Command::Openapi => {
             print!("{}", rapport_server::openapi::document());
