@@ -61,7 +61,13 @@ fn cues() -> Vec<(String, EffortCue, f32)> {
         (r"seamless(ly)?|painless(ly)?|hassle[- ]free|no hassle|smooth(ly)?", 4.0),
         (r"straightforward|in (seconds|no time|a few minutes)|on the first (call|try|attempt)", 3.0),
         (r"took (only |just )?(a |one )?(minute|few minutes|couple of minutes|seconds)", 3.0),
-        (r"quick(ly)?|simple", 2.0),
+        (r"quick(ly)?|(so|very|really|nice and) simple", 2.0),
+        // Added after the hand-labelled dev set (tests/data).
+        (r"easiest|easier|just worked|no (issues|trouble|problems?|hassle) at all|so much faster|(took|in|within) (five|ten|two|\d+) minutes", 4.0),
+        (r"tried everything|i'?ve tried|nobody can help|no one can help|locked out|passed between|spent (the whole|all|hours|\d+)|phone up|too many steps", -3.0),
+        (r"(keeps?|kept) (getting|disconnecting|dropping|logging)|(been )?waiting (since|for (over )?(an|\d+|two|three) (hours?|minutes))|(over|more than) an hour|(for|in) (\d+|two|three|four|five) (hours|days|weeks|months)", -3.0),
+        (r"(twice|(two|three|four|five|six|ten|\d+|several|many|multiple) times)", -3.0),
+        (r"make no sense|makes no sense|a maze|the whole weekend|going (round|around) in circles", -4.0),
         // hard
         (r"took (forever|ages|hours|days|weeks|months)|(hours|ages) on hold", -4.0),
         (r"forever|for ages", -3.0),
@@ -118,6 +124,13 @@ impl EffortDetector {
         let mut evidence = Vec::new();
         let mut values = Vec::new();
         for m in self.cues.find(text) {
+            // "a quick question" says nothing about effort.
+            let phrase = &text[m.byte_start..m.byte_end];
+            if phrase.eq_ignore_ascii_case("quick")
+                && text[m.byte_end..].to_lowercase().starts_with(" question")
+            {
+                continue;
+            }
             // "not easy" is hard; "wasn't difficult" is fairly easy.
             let v = if m.negated { -m.value * 0.6 } else { m.value };
             values.push(v);

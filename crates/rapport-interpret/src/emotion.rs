@@ -126,6 +126,23 @@ const CUES: &[(&str, EmotionKind, f32)] = &[
         2.0,
     ),
     (r"thanks for nothing", Anger, 3.0),
+    // Added after the hand-labelled dev set (tests/data): blame and complaint phrasing.
+    (
+        r"worst (customer service|service|company|experience)|are a joke|total(ly)? (rip[- ]?off|joke)|shocking|rude|theft",
+        Anger,
+        3.0,
+    ),
+    (
+        r"not good enough|sort it out|dissatisfied|formal(ly)? complain\w*|false advertising|harass\w*|data breach|hopeless",
+        Anger,
+        2.0,
+    ),
+    (
+        r"(can'?t|cannot) believe|how you treat|never been so angry|one more chance",
+        Anger,
+        2.0,
+    ),
+    (r"~😡|🤬|😠", Anger, 3.0),
     // frustration
     (
         r"frustrat\w*|annoy\w*|irritat\w*|exasperat\w*",
@@ -163,6 +180,27 @@ const CUES: &[(&str, EmotionKind, f32)] = &[
         2.0,
     ),
     (r"i'?m done|i am done|seriously\?", Frustration, 2.0),
+    (
+        r"still (hasn'?t|haven'?t|doesn'?t|won'?t|can'?t|not|no|don'?t)|nothing (helps|works|changed)|(keeps?|kept) \w+ing",
+        Frustration,
+        3.0,
+    ),
+    (
+        r"(no one|nobody) (ever )?(calls?|called|answers|answering|rang|came|can help|knows|reads)|on hold|been waiting|waiting (since|for)",
+        Frustration,
+        3.0,
+    ),
+    (
+        r"(won'?t|doesn'?t|didn'?t|can'?t|cannot) (work|connect|load|turn on|let me|find|get through|hear)|never (arrives|arrived|turned up|came)",
+        Frustration,
+        2.0,
+    ),
+    (
+        r"nightmare|(lose|losing) (my )?patience|exhausted|talking to a wall|whatever|another (week|day|month)|chas(e|ing)|(so )?annoying|terrible|awful|a mess|for (weeks|months)",
+        Frustration,
+        3.0,
+    ),
+    (r"~!!!|\?\?", Frustration, 2.0),
     // anxiety
     (
         r"worr(y|ied|ying)|anxious|nervous|afraid|uneasy|stress(ed|ful)?",
@@ -176,6 +214,16 @@ const CUES: &[(&str, EmotionKind, f32)] = &[
     ),
     (r"terrified|petrified", Anxiety, 4.0),
     (r"concerned|what if", Anxiety, 1.0),
+    (
+        r"please help|help!|panick\w*|dreading|stressful|hacked|someone else is using|is (that|this|it) (real|safe)|will i lose|lose my|overdrawn|(can'?t|cannot) (access|pay)|emergency|run out of",
+        Anxiety,
+        3.0,
+    ),
+    (
+        r"due (today|tomorrow)|before (my|the) (interview|flight|appointment)|rent is due",
+        Anxiety,
+        2.0,
+    ),
     // sadness
     (
         r"sad|unhappy|upset|disappoint\w*|let down|regret\w*|lonely",
@@ -188,6 +236,12 @@ const CUES: &[(&str, EmotionKind, f32)] = &[
         3.0,
     ),
     (r"heartbroken|devastated", Sadness, 4.0),
+    (
+        r"loyal customer|passed away|late (husband|wife|father|mother)|no longer afford|disappointing|really sad",
+        Sadness,
+        3.0,
+    ),
+    (r"~😭|😢|☹|🙁|😞", Sadness, 3.0),
     // confusion
     (r"confus\w*|puzzled|perplexed|baffled", Confusion, 2.0),
     (
@@ -206,9 +260,14 @@ const CUES: &[(&str, EmotionKind, f32)] = &[
         2.0,
     ),
     (
-        r"unclear|not sure (how|what|why|where|if|whether)|mixed messages",
+        r"unclear|not sure (how|what|why|where|if|whether|which)|mixed messages|doesn'?t seem right|what is going on|(can'?t|cannot) work out|where do i find|is that real|a mistake",
         Confusion,
         1.0,
+    ),
+    (
+        r"why (is|was|did|does|do|am|has|have|are|would)\b[^?.!]{0,80}\?",
+        Confusion,
+        2.0,
     ),
     // joy
     (
@@ -223,6 +282,11 @@ const CUES: &[(&str, EmotionKind, f32)] = &[
     ),
     (r"awesome|excellent|yay|so good", Joy, 2.0),
     (r"great", Joy, 1.0),
+    (
+        r"impressed|great job|so much (faster|better)|(works?|working) perfectly|relieved|not bad|just worked|easiest",
+        Joy,
+        3.0,
+    ),
     (r"~😀|😃|😄|😁|😊|🙂|😍|🥰|🤩|🎉|❤|:\)|:-\)|:D\b", Joy, 2.0),
     // gratitude
     (
@@ -242,6 +306,17 @@ const CUES: &[(&str, EmotionKind, f32)] = &[
         3.0,
     ),
     (r"~🙏", Gratitude, 2.0),
+    (
+        r"danke|merci|gracias|shout-?out|above and beyond|so helpful|really helpful|excellent service",
+        Gratitude,
+        3.0,
+    ),
+    // Sarcasm: praise words wrapped around a complaint.
+    (
+        r"(oh|just) (great|wonderful|brilliant|perfect|fantastic)|great, another|wonderful, you'?ve",
+        Frustration,
+        3.0,
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -261,11 +336,11 @@ impl EmotionDetector {
         // Sarcastic thanks ("thanks for nothing") is anger, not gratitude.
         let anger: Vec<(usize, usize)> = matches
             .iter()
-            .filter(|m| m.tag == Anger)
+            .filter(|m| m.tag == Anger || m.tag == Frustration)
             .map(|m| (m.byte_start, m.byte_end))
             .collect();
         matches.retain(|m| {
-            m.tag != Gratitude
+            !matches!(m.tag, Gratitude | Joy)
                 || !anger
                     .iter()
                     .any(|&(a, b)| m.byte_start < b && a < m.byte_end)

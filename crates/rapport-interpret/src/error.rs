@@ -12,6 +12,9 @@ pub enum InterpretError {
     /// A value outside its allowed range.
     #[error("value out of range: {0}")]
     OutOfRange(String),
+    /// A saved intent model file that cannot be read (wrong format, version or truncated).
+    #[error("invalid intent model file: {0}")]
+    InvalidModelFile(String),
     /// An embedded model or lexicon could not be loaded (a build defect, not user input).
     #[error("embedded model failed to load: {0}")]
     Model(String),
@@ -20,9 +23,9 @@ pub enum InterpretError {
 impl Coded for InterpretError {
     fn kind(&self) -> ErrorKind {
         match self {
-            InterpretError::InvalidTaxonomy(_) | InterpretError::OutOfRange(_) => {
-                ErrorKind::InvalidInput
-            }
+            InterpretError::InvalidTaxonomy(_)
+            | InterpretError::OutOfRange(_)
+            | InterpretError::InvalidModelFile(_) => ErrorKind::InvalidInput,
             InterpretError::Model(_) => ErrorKind::Internal,
         }
     }
@@ -31,6 +34,7 @@ impl Coded for InterpretError {
         match self {
             InterpretError::InvalidTaxonomy(_) => "invalid_intent_taxonomy",
             InterpretError::OutOfRange(_) => "value_out_of_range",
+            InterpretError::InvalidModelFile(_) => "invalid_intent_model",
             InterpretError::Model(_) => "interpret_model_load_failed",
         }
     }

@@ -394,6 +394,81 @@ impl IntentClassifier {
     pub fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold.clamp(0.0, 1.0);
     }
+
+    /// The out-of-scope threshold.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// The saved form of the model (see [`IntentClassifier::from_bytes`]); `note` is kept
+    /// with it (e.g. what it was trained on).
+    pub fn to_bytes(&self, note: &str) -> Result<Vec<u8>, InterpretError> {
+        let mut keys = vec![0u64; self.vocab.len()];
+        for (&k, &i) in &self.vocab {
+            keys[i as usize] = k;
+        }
+        let (weights, bias) = match &self.model {
+            Model::Softmax(m) => {
+                let (w, b) = m.parts();
+                (w.to_vec(), b.to_vec())
+            }
+            Model::Centroid { weights, .. } => (weights.clone(), Vec::new()),
+        };
+        crate::intent_file::write(&crate::intent_file::Parts {
+            header: crate::intent_file::Header {
+                labels: self.labels.clone(),
+                config: self.config,
+                threshold: self.threshold,
+                unknown_idf: self.unknown_idf,
+                features: keys.len(),
+                note: note.to_string(),
+            },
+            keys,
+            idf: self.idf.clone(),
+            weights,
+            bias,
+        })
+    }
+
+    /// Loads a model saved by [`IntentClassifier::to_bytes`], with its note.
+    pub fn from_bytes(bytes: &[u8]) -> Result<(Self, String), InterpretError> {
+        let p = crate::intent_file::read(bytes)?;
+        let classes = p.header.labels.len();
+        let model = match p.header.config.classifier {
+            ClassifierKind::Softmax => {
+                Model::Softmax(Softmax::from_parts(classes, p.weights, p.bias).ok_or_else(
+                    || InterpretError::InvalidModelFile("weights do not fit the intents".into()),
+                )?)
+            }
+            ClassifierKind::Centroid => Model::Centroid {
+                classes,
+                weights: p.weights,
+            },
+        };
+        let vocab = p
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| (k, i as u32))
+            .collect::<HashMap<u64, u32>>();
+        if vocab.len() != p.keys.len() {
+            return Err(InterpretError::InvalidModelFile(
+                "repeated feature keys".into(),
+            ));
+        }
+        Ok((
+            IntentClassifier {
+                labels: p.header.labels,
+                vocab,
+                idf: p.idf,
+                unknown_idf: p.header.unknown_idf,
+                config: p.header.config,
+                threshold: p.header.threshold.clamp(0.0, 1.0),
+                model,
+            },
+            p.header.note,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -425,6 +500,29 @@ mod tests {
             let p = clf.predict(text);
             assert_eq!(p.label.as_deref(), Some(want), "{text}: {p:?}");
         }
+    }
+
+    #[test]
+    fn a_saved_model_predicts_the_same_and_bad_files_are_refused() {
+        let clf = small();
+        let bytes = clf.to_bytes("default taxonomy").expect("save");
+        let (back, note) = IntentClassifier::from_bytes(&bytes).expect("load");
+        assert_eq!(note, "default taxonomy");
+        assert_eq!(back.labels(), clf.labels());
+        for text in ["Please cancel my subscription", "where is my parcel", "zzz"] {
+            // Equal up to summation order (features come out of a hash map).
+            for (a, b) in back.scores(text).iter().zip(clf.scores(text)) {
+                assert!((a - b).abs() < 1e-5, "{text}: {a} vs {b}");
+            }
+        }
+        let cut = IntentClassifier::from_bytes(&bytes[..bytes.len() - 3]).expect_err("cut");
+        assert!(cut.to_string().contains("ends inside"), "{cut}");
+        let junk = IntentClassifier::from_bytes(b"hello world, not a model").expect_err("junk");
+        assert!(junk.to_string().contains("magic"), "{junk}");
+        let mut v2 = bytes.clone();
+        v2[8] = 2;
+        let newer = IntentClassifier::from_bytes(&v2).expect_err("version");
+        assert!(newer.to_string().contains("version 2"), "{newer}");
     }
 
     #[test]

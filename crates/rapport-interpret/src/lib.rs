@@ -33,6 +33,8 @@ mod emotion;
 mod error;
 mod evidence;
 mod intent;
+pub mod intent_eval;
+mod intent_file;
 mod language;
 mod lexicon;
 pub mod linear;
@@ -56,6 +58,7 @@ pub use intent::{
     ClassifierKind, Intent, IntentClassifier, IntentConfig, IntentPrediction, IntentScore,
     IntentTaxonomy,
 };
+pub use intent_file::FORMAT_VERSION as INTENT_MODEL_FORMAT_VERSION;
 pub use language::{LanguageGuess, SUPPORTED_LANGUAGE};
 pub use pii::{iban_valid, luhn_valid, nino_valid, redact, ssn_valid, PiiEntity, PiiKind};
 pub use sentiment::{

@@ -180,6 +180,20 @@ impl Softmax {
         self.classes
     }
 
+    /// The weights (feature-major) and biases, for saving a model.
+    pub fn parts(&self) -> (&[f32], &[f32]) {
+        (&self.weights, &self.bias)
+    }
+
+    /// Rebuilds a model from saved parts; `None` when the lengths do not fit `classes`.
+    pub fn from_parts(classes: usize, weights: Vec<f32>, bias: Vec<f32>) -> Option<Self> {
+        (classes > 0 && bias.len() == classes && weights.len() % classes == 0).then_some(Softmax {
+            classes,
+            weights,
+            bias,
+        })
+    }
+
     /// Class probabilities for `x`, written into `out` (length = classes).
     pub fn probabilities_into(&self, x: &[(u32, f32)], out: &mut [f32]) {
         out.copy_from_slice(&self.bias);

@@ -233,7 +233,12 @@ pub(crate) struct PiiDetector {
     ipv6: Regex,
     phone: Regex,
     address: Regex,
+    address_lower: Regex,
+    address_de: Regex,
+    address_fr: Regex,
     name_context: Regex,
+    name_lower: Regex,
+    name_signoff: Regex,
     name_title: Regex,
     reference_before: Regex,
 }
@@ -268,12 +273,44 @@ impl PiiDetector {
                 r"(?:,[ \t]*\p{Lu}[\p{L}.-]*(?:[ \t]+\p{Lu}[\p{L}.-]*){0,2})?",
                 r"(?:,?[ \t]*(?:[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}))?"
             ))?,
+            // Written in lower case, as in chat: one or two plain words and a full street word.
+            address_lower: re(concat!(
+                r"\b\d{1,5}[a-z]?[ \t]+([a-z]{2,}(?:[ \t]+[a-z]{2,})?)[ \t]+",
+                r"(?:street|road|avenue|lane|drive|close|way|court|place|terrace|crescent|square|gardens|rd|ave)\b"
+            ))?,
+            // German order: street word, then number, optional postcode and town.
+            address_de: re(concat!(
+                r"\b\p{Lu}[\p{L}-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm)[ \t]+\d{1,4}[a-z]?",
+                r"(?:,?[ \t]*\d{5}[ \t]+\p{Lu}[\p{L}-]+)?"
+            ))?,
+            // French order: number, street word in lower case, name, optional postcode and town.
+            address_fr: re(concat!(
+                r"(?i:\b\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:rue|avenue|av\.|boulevard|bd|place|impasse|allée|chemin|quai|cours))",
+                r"(?:[ \t]+(?:de la|de l'|des|du|de|d'|la|le|les))?(?:[ \t]+\p{Lu}[\p{L}'-]*){1,3}",
+                r"(?:,?[ \t]*\d{5}[ \t]+\p{Lu}[\p{L}-]+)?"
+            ))?,
+            // After "my name is" people often type their name in lower case.
+            name_lower: re(
+                r"(?i:\bmy name is|\bmy name's|\bname:)[ \t]+(\p{Ll}[\p{Ll}'’-]+(?:[ \t]+\p{Ll}[\p{Ll}'’-]+)?)",
+            )?,
+            // A name closing a chat message: "- Tom", "-- Ana Ruiz", "thanks, Ana".
+            name_signoff: re(&format!(
+                r"(?:(?:^|\n|[ \t])(?:-|--|—)|(?i:\bthanks|\bthank you|\bcheers|\bregards|\bbest),)[ \t]*{name}[ \t]*$"
+            ))?,
             name_context: re(&format!(
-                r"(?:(?i:\bmy name is|\bmy name's|\bname:|\bthis is|\bcall me|\bdear|\bsincerely,?|\bregards,?|\bspoke (?:to|with)|\bspeaking with))[ \t]+{title}?{name}"
+                concat!(
+                    r"(?:(?i:\bmy name is|\bmy name's|\bname:|\bthis is|\bcall me|\bdear|\bsincerely,?|\bregards,?|\bspoke (?:to|with)|\bspeaking with",
+                    r"|\bcolleague|\bhelped by|\bask for|\bin the name of|\baccount holder(?: is)?",
+                    r"|\bmy (?:husband|wife|partner|son|daughter|mother|father|mum|mom|dad|brother|sister)))[ \t]+{title}?{name}",
+                    // A name alone on the line after a sign-off.
+                    r"|(?:(?i:\b(?:kind |best |warm )?regards|\bthanks|\bthank you|\bcheers|\bsincerely|\byours (?:sincerely|faithfully|truly)|\bbest wishes|\bbest|\bmany thanks)),?[ \t]*\r?\n[ \t]*{title}?{name}[ \t]*(?:\r?\n|$)"
+                ),
+                title = title,
+                name = name
             ))?,
             name_title: re(&format!(r"\b{title}{name}"))?,
             reference_before: re(
-                r"(?i)(order|ref|reference|invoice|tracking|ticket|case|account|customer|booking|parcel)( (no|number|id|#))?[ .:#]*$",
+                r"(?i)(order|ref|reference|invoice|tracking|ticket|case|account|customer|booking|parcel|sku|serial|item|product|model|part|version|claim|policy)( (no|number|id|#|code))?[ .:#]*$",
             )?,
         })
     }
@@ -297,7 +334,11 @@ impl PiiDetector {
         }
         for m in self.card.find_iter(text) {
             let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
-            if (13..=19).contains(&digits.len()) && luhn_valid(&digits) {
+            if (13..=19).contains(&digits.len())
+                && luhn_valid(&digits)
+                && !joined_before(text, m.start())
+                && !self.reference_before.is_match(&text[..m.start()])
+            {
                 add(PiiKind::Card, m.start(), m.end(), &mut found);
             }
         }
@@ -341,14 +382,48 @@ impl PiiDetector {
                 add(PiiKind::Phone, m.start(), m.end(), &mut found);
             }
         }
-        for m in self.address.find_iter(text) {
-            add(PiiKind::Address, m.start(), m.end(), &mut found);
+        for re in [&self.address, &self.address_de, &self.address_fr] {
+            for m in re.find_iter(text) {
+                add(PiiKind::Address, m.start(), m.end(), &mut found);
+            }
         }
-        for re in [&self.name_context, &self.name_title] {
+        for c in self.address_lower.captures_iter(text) {
+            let (Some(m), Some(words)) = (c.get(0), c.get(1)) else {
+                continue;
+            };
+            // "2 hours on the road" is not an address.
+            let plain = words
+                .as_str()
+                .split_whitespace()
+                .all(|w| !LOWER_STOP.contains(&w) && !NOT_NAMES.contains(&w));
+            if plain {
+                add(PiiKind::Address, m.start(), m.end(), &mut found);
+            }
+        }
+        for c in self.name_lower.captures_iter(text) {
+            let Some(g) = c.get(1) else { continue };
+            let mut end = g.start();
+            for w in g.as_str().split_whitespace() {
+                if LOWER_STOP.contains(&w) || NOT_NAMES.contains(&w) {
+                    break;
+                }
+                end = g.start() + g.as_str().find(w).unwrap_or(0) + w.len();
+            }
+            add(PiiKind::PersonName, g.start(), end, &mut found);
+        }
+        for re in [&self.name_context, &self.name_title, &self.name_signoff] {
             for c in re.captures_iter(text) {
-                let Some(g) = c.get(1) else { continue };
+                let Some(g) = c.get(1).or_else(|| c.get(2)) else {
+                    continue;
+                };
                 let (a, b) = trim_name(text, g.start(), g.end());
-                if a < b {
+                let next_word = text[g.end()..].split_whitespace().next().map(|w| {
+                    w.trim_matches(|c: char| !c.is_alphanumeric())
+                        .to_lowercase()
+                });
+                let org =
+                    next_word.is_some_and(|w| ORG_WORDS.contains(&w.as_str())) && b == g.end();
+                if a < b && !org {
                     add(PiiKind::PersonName, a, b, &mut found);
                 }
             }
@@ -364,7 +439,7 @@ impl PiiDetector {
     }
 
     fn is_phone(&self, text: &str, a: usize, b: usize) -> bool {
-        if glued(text, a, b) {
+        if glued(text, a, b) || continues_digits(text, a, b) {
             return false;
         }
         let s = &text[a..b];
@@ -394,6 +469,52 @@ fn glued(text: &str, a: usize, b: usize) -> bool {
     before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '@')
         || after.is_some_and(|c| c.is_alphanumeric() || c == '_')
 }
+
+/// Whether a match is one piece of a longer code: joined by `-`, `/` or `.` to letters or
+/// digits before it ("INV-2025-29551"), or followed by more digit groups ("1234 5678 ... 0265").
+fn continues_digits(text: &str, a: usize, b: usize) -> bool {
+    let mut after = text[b..].chars();
+    let more_after = matches!(after.next(), Some(' ' | '-' | '/' | '_' | ':'))
+        && after.next().is_some_and(|c| c.is_ascii_digit());
+    joined_before(text, a) || more_after
+}
+
+/// Whether the text before `a` ends with a letter or digit and a joiner (`INV-`, `2025/`).
+/// (Cards are not checked for following digit groups: two cards in a row are two cards.)
+fn joined_before(text: &str, a: usize) -> bool {
+    let mut before = text[..a].chars().rev();
+    matches!(before.next(), Some('-' | '/' | '.' | '_'))
+        && before.next().is_some_and(char::is_alphanumeric)
+}
+
+/// Lower-case words that are never part of a name or a street name typed in lower case.
+const LOWER_STOP: &[&str] = &[
+    "and", "or", "but", "from", "here", "calling", "with", "in", "on", "at", "of", "to", "for",
+    "the", "a", "an", "is", "was", "im", "i'm", "also", "down", "up", "hours", "minutes", "days",
+    "weeks", "months", "times", "more", "other", "same", "one", "two", "three", "few", "long",
+    "whole", "entire", "last", "next", "first", "way", "by",
+];
+
+/// Words that, right after a capitalised candidate, show it names an organisation or a team
+/// ("Dear Brightwave team"), not a person.
+const ORG_WORDS: &[&str] = &[
+    "team",
+    "support",
+    "customer",
+    "customers",
+    "service",
+    "services",
+    "department",
+    "staff",
+    "company",
+    "ltd",
+    "inc",
+    "limited",
+    "group",
+    "bank",
+    "store",
+    "shop",
+];
 
 /// Drops leading/trailing capitalised non-names ("This is Ridiculous" is not a name); returns
 /// an empty range if nothing remains.

@@ -21,6 +21,18 @@ pub enum UrgencyLevel {
     Critical,
 }
 
+impl UrgencyLevel {
+    /// snake_case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UrgencyLevel::Low => "low",
+            UrgencyLevel::Normal => "normal",
+            UrgencyLevel::High => "high",
+            UrgencyLevel::Critical => "critical",
+        }
+    }
+}
+
 /// Why a message is urgent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -114,6 +126,27 @@ const CUES: &[(&str, UrgencyReasonKind, f32)] = &[
         Outage,
         1.0,
     ),
+    // Added after the hand-labelled dev set (tests/data).
+    (
+        r"without (internet|tv|service|power|a working \w+|hot water|heating|a landline|phone|broadband)|no (broadband|tv|landline|phone|hot water)|(is|are) dead|(been|went|goes|going) (down|off)|(stopped|won'?t|doesn'?t|didn'?t) (working|connecting|turn on|connect|load)",
+        Outage,
+        1.0,
+    ),
+    (
+        r"lights are (all )?red|locked out|fault on|broke the app|call quality|(lost|losing) (all )?(the )?(\w+ )?channels|(page|app|site) (just )?errors|none of my data loads|payment terminal",
+        Outage,
+        1.0,
+    ),
+    (
+        r"refund(ed|s)?|money back|my money|compensation|deposit|late fee|(a|the|this) fee|charged?|billed|overdrawn|out of pocket|(losing|lost) money",
+        MoneyLost,
+        1.0,
+    ),
+    (
+        r"(took|taken|left|gone) (\w+ ){0,3}(from|of) my account|payment (went out|was taken)|went out twice|payment i didn'?t make|(never|not) arrived|nothing arrived|is missing|delivered to the wrong|damaged|ruined|scammed|(can'?t|cannot) pay|bill doubled",
+        MoneyLost,
+        1.0,
+    ),
     (
         r"charged (me )?(twice|double|two times|again)|double[- ]charged|overcharged|over[- ]charged",
         MoneyLost,
@@ -151,6 +184,11 @@ const CUES: &[(&str, UrgencyReasonKind, f32)] = &[
     ),
     (r"report (you|this|your company) to", LegalThreat, 1.0),
     (
+        r"gdpr|data protection|data breach|false advertising|harassment",
+        LegalThreat,
+        1.0,
+    ),
+    (
         r"cancel(l?ing|l?ed|lation)?|terminate (my|the) (contract|account|service|subscription)|close my account",
         Cancellation,
         1.0,
@@ -161,12 +199,27 @@ const CUES: &[(&str, UrgencyReasonKind, f32)] = &[
         1.0,
     ),
     (
+        r"leaving for \w+|close (the|this) account|regret switching",
+        Cancellation,
+        1.0,
+    ),
+    (
         r"i'?m done|i am done|never again|take my business elsewhere|end my (contract|subscription)",
         Cancellation,
         1.0,
     ),
     (
         r"fire|smoke|smoking|sparks?|sparking|overheat(ing|ed)?|explod(ed|ing)|gas leak|leaking gas|carbon monoxide",
+        Safety,
+        1.0,
+    ),
+    (
+        r"smell of (gas|burning)|burning smell|(gets|getting|is|very|so) hot\b|leak(s|ing)?|flood(ed|ing)?|safe to drink|fallen cable|exposed wires?|cut off my (electricity|gas|power|heating)",
+        Safety,
+        1.0,
+    ),
+    (
+        r"insulin|medication|prescription|heart monitor|medical|oxygen|wheelchair|newborn|baby monitor|emergency alarm|lives alone|home alone|small children|minus \d+|freezing|hot water|heating",
         Safety,
         1.0,
     ),
@@ -182,6 +235,11 @@ const CUES: &[(&str, UrgencyReasonKind, f32)] = &[
     ),
     (
         r"(need|want|have|get|fix|sort|deliver|done)( it| this| that| them| my \w+)? (by |before )?(today|tonight|tomorrow)|by (today|tonight|tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday|the end of (the )?(day|week)|eod|noon|\d{1,2}(am|pm| ?o'?clock))",
+        Deadline,
+        1.0,
+    ),
+    (
+        r"today|tonight|tomorrow|midnight|(this|the) weekend|(on|by|before|for|until) (mon|tues|wednes|thurs|fri|satur|sun)day|(end|start) of the (day|week|month|billing period)|on the \d+(st|nd|rd|th)|next month|at \d{1,2}\b",
         Deadline,
         1.0,
     ),
@@ -206,6 +264,16 @@ const CUES: &[(&str, UrgencyReasonKind, f32)] = &[
         1.0,
     ),
     (
+        r"again|(three|four|five|six|ten|\d+|several|many|multiple) times|twice|every time|each time|back and forth|passed between|promised|chas(e|ed|ing)|keeps? (happening|disconnecting)",
+        RepeatedContact,
+        1.0,
+    ),
+    (
+        r"still (hasn'?t|haven'?t|not|no|don'?t)|(second|third|fourth|fifth) (router|engineer|modem)|last month|(three|two|four) engineers|told you so|repeatedly",
+        RepeatedContact,
+        1.0,
+    ),
+    (
         r"yet again|again and again|how many times|keep (calling|asking|contacting|chasing)|still (haven'?t|have not|no) (heard|had|got|received)",
         RepeatedContact,
         1.0,
@@ -216,7 +284,7 @@ const CUES: &[(&str, UrgencyReasonKind, f32)] = &[
         1.0,
     ),
     (
-        r"(get|want|need) (me )?(a |an |your )?(real |actual |live )?(person|human|manager|supervisor)|escalate (this|my)|human please|agent please",
+        r"(get|want|need) (me )?(a |an |your )?(real |actual |live )?(person|human|manager|supervisor)|escalate (this|my)|human please|agent please|someone senior|(need|want) a human",
         HumanRequest,
         1.0,
     ),
@@ -246,6 +314,27 @@ impl UrgencyDetector {
             // "not urgent", "no rush" style negations only matter for deadlines; a negated
             // legal or cancellation mention ("I don't want to cancel") is still a signal.
             if m.negated && m.tag == Deadline {
+                continue;
+            }
+            // "my flight was cancelled" is not the customer leaving; "thanks again" is not a
+            // repeated contact.
+            let phrase = text[m.byte_start..m.byte_end].to_lowercase();
+            let prev = text[..m.byte_start]
+                .split_whitespace()
+                .next_back()
+                .map(|w| {
+                    w.trim_matches(|c: char| !c.is_alphanumeric())
+                        .to_lowercase()
+                });
+            let prev = prev.as_deref().unwrap_or("");
+            if m.tag == Cancellation
+                && phrase.starts_with("cancel")
+                && phrase.ends_with("ed")
+                && matches!(prev, "was" | "got" | "been" | "were" | "is" | "be")
+            {
+                continue;
+            }
+            if m.tag == RepeatedContact && phrase == "again" && matches!(prev, "thanks" | "thank") {
                 continue;
             }
             reasons.push(UrgencyReason {
@@ -279,6 +368,8 @@ fn level_of(reasons: &[UrgencyReason], sentiment: f32) -> UrgencyLevel {
     } else if has(Outage)
         || has(MoneyLost)
         || has(Cancellation)
+        || has(RepeatedContact)
+        || has(Deadline)
         || kinds.len() >= 2
         || (has(HumanRequest) && sentiment < -0.15)
     {

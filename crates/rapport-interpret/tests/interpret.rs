@@ -237,3 +237,84 @@ proptest! {
         prop_assert!(!a.redacted.contains("4111111111111111"));
     }
 }
+
+#[path = "../examples/common/cx.rs"]
+mod cx;
+#[path = "../examples/common/pii_gen.rs"]
+mod pii_gen;
+
+#[test]
+fn pii_detection_on_synthetic_chat_and_email_meets_f2_goal() {
+    // Seed 3 is neither the tuning seed (1) nor the reported one (7).
+    let samples = pii_gen::generate(3, 400);
+    assert!(samples.iter().any(|s| s.decoys > 0));
+    let (counts, coverage, errors) = pii_gen::evaluate(interp(), &samples);
+    let all = counts[pii_gen::KINDS.len() - 1];
+    assert!(
+        all.f2() >= 0.90,
+        "F2 {:.3}; first errors: {:?}",
+        all.f2(),
+        &errors[..errors.len().min(5)]
+    );
+    assert!(coverage >= 0.90, "redaction recall {coverage:.3}");
+    for (k, c) in pii_gen::KINDS.iter().zip(&counts) {
+        assert!(c.recall() >= 0.8, "{k}: {c:?}");
+    }
+}
+
+#[test]
+fn pii_generator_is_seeded_and_labels_slice_back() {
+    let a = pii_gen::generate(11, 50);
+    let b = pii_gen::generate(11, 50);
+    assert_eq!(
+        a.iter().map(|s| &s.text).collect::<Vec<_>>(),
+        b.iter().map(|s| &s.text).collect::<Vec<_>>()
+    );
+    for s in &a {
+        for l in &s.labels {
+            let piece: String = s.text.chars().skip(l.start).take(l.end - l.start).collect();
+            assert!(
+                !piece.trim().is_empty() && piece.trim() == piece,
+                "{l:?} in {:?}",
+                s.text
+            );
+            if l.kind == "card" {
+                let d: String = piece.chars().filter(char::is_ascii_digit).collect();
+                assert!(rapport_interpret::luhn_valid(&d), "{piece}");
+            }
+            if l.kind == "iban" {
+                assert!(rapport_interpret::iban_valid(&piece), "{piece}");
+            }
+        }
+    }
+}
+
+#[test]
+fn hand_labelled_set_is_well_formed_and_scored() {
+    let set = cx::load();
+    assert!(set.len() >= 300, "{}", set.len());
+    let held = set.iter().filter(|g| g.split == "heldout").count();
+    assert!(held >= 100 && held < set.len() / 2, "{held}");
+    let r = cx::evaluate(interp(), &set, "all");
+    assert_eq!(r.messages, set.len());
+    // Floors a little under the figures in BENCHMARKS.md, so a rule change that makes the
+    // detectors clearly worse on the labelled set fails here.
+    let emo = cx::micro(&r.emotions);
+    let reasons = cx::micro(&r.reasons);
+    let level = f64::from(r.level_exact) / r.messages as f64;
+    assert!(
+        emo.f1() >= EMOTION_MICRO_F1_FLOOR,
+        "emotion micro-F1 {:.3}",
+        emo.f1()
+    );
+    assert!(
+        reasons.f1() >= REASON_MICRO_F1_FLOOR,
+        "reason micro-F1 {:.3}",
+        reasons.f1()
+    );
+    assert!(level >= LEVEL_EXACT_FLOOR, "urgency level exact {level:.3}");
+}
+
+const EMOTION_MICRO_F1_FLOOR: f64 = 0.60;
+const REASON_MICRO_F1_FLOOR: f64 = 0.75;
+const LEVEL_EXACT_FLOOR: f64 = 0.62;

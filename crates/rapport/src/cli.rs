@@ -114,6 +114,11 @@ pub enum Command {
     },
     /// Read customer texts (lines or JSONL) and print one JSON analysis per line.
     Analyze(crate::analyze::AnalyzeArgs),
+    /// Train and evaluate intent classifiers on CSV files.
+    Intents {
+        #[command(subcommand)]
+        command: crate::intents::IntentsCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Prediction models on tabular data: train, evaluate, score, explain.
@@ -338,6 +343,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Clv { command } => {
             tokio::task::spawn_blocking(move || crate::predict::run_clv(command)).await?
+        }
+        Command::Intents { command } => {
+            tokio::task::spawn_blocking(move || crate::intents::run(command)).await?
         }
         Command::Openapi => {
             print!("{}", rapport_server::openapi::document());

@@ -12,6 +12,7 @@ mod demo_data;
 mod demo_decisions;
 mod fairness;
 mod import;
+mod intents;
 mod matching;
 mod models;
 mod predict;

@@ -845,3 +845,174 @@ fn serve_on_postgres_end_to_end() {
     });
     assert_eq!(stored, 6);
 }
+
+// ---- rapport intents train / eval, and analyze on awkward input (issue 4) ----
+
+fn intents_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/intents")
+        .join(name)
+        .to_str()
+        .expect("path")
+        .to_owned()
+}
+
+#[test]
+fn intents_train_then_eval_reports_accuracy_macro_f1_and_out_of_scope() {
+    let dir = tempfile::tempdir().expect("dir");
+    let model = dir.path().join("m.rpi");
+    let model = model.to_str().expect("p");
+    let out = run(&[
+        "intents",
+        "train",
+        "--input",
+        &intents_fixture("train.csv"),
+        "--text-column",
+        "text",
+        "--label-column",
+        "category",
+        "--output",
+        model,
+        "--validation",
+        &intents_fixture("val.csv"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("3 intents, 18 examples"),
+        "{}",
+        text(&out)
+    );
+
+    let out = run(&[
+        "intents",
+        "eval",
+        "--model",
+        model,
+        "--input",
+        &intents_fixture("test.csv"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    for line in [
+        "accuracy:",
+        "macro-F1:",
+        "out-of-scope precision:",
+        "out-of-scope recall:",
+    ] {
+        assert!(t.contains(line), "{line} missing in {t}");
+    }
+
+    let json = |extra: &[&str]| -> Value {
+        let mut args = vec!["intents", "eval", "--model", model, "--json", "--input"];
+        let test = intents_fixture("test.csv");
+        args.push(&test);
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let r = json(&[]);
+    assert_eq!(
+        (r["rows"].as_u64(), r["oos_rows"].as_u64()),
+        (Some(9), Some(3))
+    );
+    // Threshold 0 never answers out of scope; threshold 1 always does.
+    let never = json(&["--threshold", "0"]);
+    assert_eq!(never["oos_recall"].as_f64(), Some(0.0));
+    let always = json(&["--threshold", "1"]);
+    assert_eq!(always["oos_recall"].as_f64(), Some(1.0));
+    assert_eq!(always["in_scope_accuracy"].as_f64(), Some(0.0));
+    let (acc, mf1) = (never["accuracy"].as_f64(), never["macro_f1"].as_f64());
+    assert!(acc.is_some() && mf1.is_some(), "{never}");
+}
+
+#[test]
+fn intents_commands_name_the_bad_file_line_or_column() {
+    let dir = tempfile::tempdir().expect("dir");
+    let model = dir.path().join("m.rpi");
+    let model = model.to_str().expect("p");
+    let out = run(&[
+        "intents",
+        "train",
+        "--input",
+        &intents_fixture("train.csv"),
+        "--label-column",
+        "intent",
+        "--output",
+        model,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no column \"intent\""),
+        "{}",
+        text(&out)
+    );
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "text,category\nwhere is it,delivery\n,refund\nrefund me,\n",
+    )
+    .expect("w");
+    let out = run(&[
+        "intents",
+        "train",
+        "--input",
+        bad.to_str().expect("p"),
+        "--output",
+        model,
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("line(s) 3, 4"), "{}", text(&out));
+
+    let junk = dir.path().join("junk.rpi");
+    std::fs::write(&junk, "not a model").expect("w");
+    let out = run(&[
+        "intents",
+        "eval",
+        "--model",
+        junk.to_str().expect("p"),
+        "--input",
+        &intents_fixture("test.csv"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("junk.rpi is not a usable intent model"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn analyze_flags_empty_and_truncated_texts_and_reads_emoji_and_mixed_languages() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("awkward.jsonl");
+    let big = "slow internet again. ".repeat(50_000); // about 1 MB
+    let lines = [
+        json!({"id": "empty", "text": ""}),
+        json!({"id": "blank", "text": "   \t  "}),
+        json!({"id": "emoji", "text": "😡😡😡"}),
+        json!({"id": "mixed", "text": "Hola, my internet no funciona desde ayer, please help"}),
+        json!({"id": "big", "text": big}),
+    ];
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&file, body).expect("write");
+    let out = run(&["analyze", file.to_str().expect("p"), "--max-chars", "20000"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let got: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(got.len(), 5);
+    assert_eq!(
+        (got[0]["empty"].as_bool(), got[1]["empty"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(got[0]["emotions"], json!([]));
+    assert_eq!(got[2]["emotions"][0]["kind"], "anger");
+    assert_eq!(got[3]["empty"], false);
+    assert!(got[3]["urgency"]["reasons"].as_array().is_some());
+    assert_eq!(got[4]["truncated"], true);
+    assert_eq!(got[4]["chars"].as_u64(), Some(20_000));
+    assert_eq!(got[2]["truncated"], false);
+}

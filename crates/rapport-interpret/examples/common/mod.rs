@@ -1,6 +1,9 @@
 //! Data loading shared by the examples (file I/O lives here, not in the library).
 #![allow(dead_code)]
 
+pub mod cx;
+pub mod pii_gen;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
