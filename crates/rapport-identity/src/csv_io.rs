@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::IdentityError;
-use crate::matching::{Dataset, MatchMode, MatchRun, Record};
+use crate::matching::{Dataset, DatasetBuilder, MatchMode, MatchRun};
 
 fn io_err(path: &Path, source: std::io::Error) -> IdentityError {
     IdentityError::Io {
@@ -29,7 +29,78 @@ pub fn read_dataset(path: &Path, id_column: &str) -> Result<Dataset, IdentityErr
     read_dataset_from(&path.display().to_string(), file, id_column)
 }
 
-/// As [`read_dataset`], from any reader; `name` is used in messages.
+/// The message for a CSV reading error, with the line it happened on.
+fn csv_problem(name: &str, e: &csv::Error) -> IdentityError {
+    let message = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => {
+            let line = pos.as_ref().map_or(0, |p| p.line());
+            format!("line {line}: {len} fields where the header has {expected_len}")
+        }
+        _ => match e.position() {
+            Some(p) => format!("line {}: {e}", p.line()),
+            None => e.to_string(),
+        },
+    };
+    IdentityError::Csv {
+        path: name.to_owned(),
+        message,
+    }
+}
+
+fn field_utf8<'r>(
+    name: &str,
+    line: u64,
+    column: &str,
+    bytes: &'r [u8],
+) -> Result<&'r str, IdentityError> {
+    std::str::from_utf8(bytes).map_err(|e| IdentityError::Csv {
+        path: name.to_owned(),
+        message: format!(
+            "line {line}, column {column:?}: not valid UTF-8 (byte {} of the field); save the file as UTF-8",
+            e.valid_up_to() + 1
+        ),
+    })
+}
+
+/// Reads and checks a header row: present, UTF-8, no blank or repeated names.
+fn read_header<R: Read>(
+    name: &str,
+    rdr: &mut csv::Reader<R>,
+) -> Result<Vec<String>, IdentityError> {
+    let raw = rdr.byte_headers().map_err(|e| csv_problem(name, &e))?.clone();
+    if raw.is_empty() || (raw.len() == 1 && raw[0].iter().all(u8::is_ascii_whitespace)) {
+        return Err(IdentityError::EmptyInput(format!(
+            "{name} is empty: it needs a header row and at least one record"
+        )));
+    }
+    let mut headers = Vec::with_capacity(raw.len());
+    for (i, h) in raw.iter().enumerate() {
+        let h = field_utf8(name, 1, &format!("#{}", i + 1), h)?;
+        let h = h.trim().trim_start_matches('\u{feff}').trim().to_owned();
+        if h.is_empty() {
+            return Err(IdentityError::Csv {
+                path: name.to_owned(),
+                message: format!("line 1: column {} has no name", i + 1),
+            });
+        }
+        if headers.contains(&h) {
+            return Err(IdentityError::Csv {
+                path: name.to_owned(),
+                message: format!("line 1: column {h:?} appears twice"),
+            });
+        }
+        headers.push(h);
+    }
+    Ok(headers)
+}
+
+/// As [`read_dataset`], from any reader; `name` is used in messages. Every problem names
+/// its line: a row with more or fewer fields than the header, a field that is not UTF-8, an
+/// empty or repeated id.
 pub fn read_dataset_from(
     name: &str,
     reader: impl Read,
@@ -38,16 +109,12 @@ pub fn read_dataset_from(
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(reader);
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| csv_err(name, &e))?
-        .iter()
-        .map(|h| h.trim().to_owned())
-        .collect();
+    let headers = read_header(name, &mut rdr)?;
     let id_at = headers.iter().position(|h| h == id_column).ok_or_else(|| {
         IdentityError::MissingColumn {
             path: name.to_owned(),
             column: id_column.to_owned(),
+            available: headers.join(", "),
         }
     })?;
     let columns: Vec<String> = headers
@@ -56,28 +123,49 @@ pub fn read_dataset_from(
         .filter(|(i, _)| *i != id_at)
         .map(|(_, h)| h.clone())
         .collect();
-    let mut records = Vec::new();
-    for row in rdr.records() {
-        let row = row.map_err(|e| csv_err(name, &e))?;
-        let id = row.get(id_at).unwrap_or_default().trim().to_owned();
+    let mut builder = DatasetBuilder::new(name, columns.clone());
+    let mut lines: Vec<u64> = Vec::new();
+    let mut row = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut row) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_problem(name, &e)),
+        }
+        let line = row.position().map_or(0, |p| p.line());
+        let id = field_utf8(name, line, id_column, &row[id_at])?.trim();
         if id.is_empty() {
             return Err(IdentityError::Csv {
                 path: name.to_owned(),
-                message: format!("a row has an empty {id_column:?}"),
+                message: format!("line {line}: the id column {id_column:?} is empty"),
             });
         }
-        let values = row
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != id_at)
-            .map(|(_, v)| Some(v.to_owned()))
-            .collect();
-        records.push(Record { id, values });
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(columns.len());
+        for (i, f) in row.iter().enumerate() {
+            if i != id_at {
+                let col = &headers[i];
+                values.push(Some(field_utf8(name, line, col, f)?));
+            }
+        }
+        match builder.push(id, values.iter().copied()) {
+            Ok(()) => lines.push(line),
+            Err(IdentityError::DuplicateId { path, id, .. }) => {
+                let first = builder.position(&id).map(|i| lines[i]);
+                return Err(IdentityError::DuplicateId {
+                    path,
+                    id,
+                    lines: first.map(|f| (f, line)),
+                });
+            }
+            Err(e) => return Err(e),
+        }
     }
-    if records.is_empty() {
-        return Err(IdentityError::EmptyInput(format!("{name} has no records")));
+    if builder.is_empty() {
+        return Err(IdentityError::EmptyInput(format!(
+            "{name} has a header but no records"
+        )));
     }
-    Dataset::new(name, columns, records)
+    Ok(builder.finish())
 }
 
 /// Labelled truth: matching id pairs, or a cluster id per record.
@@ -100,11 +188,9 @@ pub fn read_labels(path: &Path) -> Result<Labels, IdentityError> {
 /// As [`read_labels`], from any reader.
 pub fn read_labels_from(name: &str, reader: impl Read) -> Result<Labels, IdentityError> {
     let mut rdr = csv::Reader::from_reader(reader);
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| csv_err(name, &e))?
-        .iter()
-        .map(|h| h.trim().to_lowercase())
+    let headers: Vec<String> = read_header(name, &mut rdr)?
+        .into_iter()
+        .map(|h| h.to_lowercase())
         .collect();
     if headers.len() < 2 {
         return Err(IdentityError::Csv {
@@ -118,10 +204,30 @@ pub fn read_labels_from(name: &str, reader: impl Read) -> Result<Labels, Identit
         None => (0, 1),
     };
     let mut rows = Vec::new();
-    for row in rdr.records() {
-        let row = row.map_err(|e| csv_err(name, &e))?;
-        let get = |i: usize| row.get(i).unwrap_or_default().trim().to_owned();
-        rows.push((get(a), get(b)));
+    let mut row = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut row) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_problem(name, &e)),
+        }
+        let line = row.position().map_or(0, |p| p.line());
+        let get = |i: usize| -> Result<String, IdentityError> {
+            let v = field_utf8(name, line, &headers[i], row.get(i).unwrap_or_default())?.trim();
+            if v.is_empty() {
+                return Err(IdentityError::Csv {
+                    path: name.to_owned(),
+                    message: format!("line {line}: column {:?} is empty", headers[i]),
+                });
+            }
+            Ok(v.to_owned())
+        };
+        rows.push((get(a)?, get(b)?));
+    }
+    if rows.is_empty() {
+        return Err(IdentityError::EmptyInput(format!(
+            "{name} has a header but no labels"
+        )));
     }
     Ok(match cluster_at {
         Some(_) => Labels::Clusters(rows),
@@ -209,8 +315,9 @@ pub fn write_pairs_to(
         header.push(format!("{}_weight", c.column));
     }
     w.write_record(&header).map_err(|e| csv_err(name, &e))?;
-    let mut pairs: Vec<_> = run.links(min_probability).collect();
-    pairs.sort_by(|a, b| b.match_weight.total_cmp(&a.match_weight));
+    let mut pairs: Vec<_> = run.link_indices(min_probability).collect();
+    pairs.sort_by(|&a, &b| run.pair_weight(b).2.total_cmp(&run.pair_weight(a).2));
+    let pairs: Vec<_> = pairs.into_iter().map(|i| run.pair(i)).collect();
     for p in &pairs {
         let mut row = vec![
             run.record(p.left).id.to_owned(),
@@ -278,7 +385,7 @@ mod tests {
         let text = "name,id,city\nAda,1,London\nBob,2,\n";
         let d = read_dataset_from("t", text.as_bytes(), "id").expect("dataset");
         assert_eq!(d.columns(), ["name", "city"]);
-        assert_eq!(d.records()[1].id, "2");
+        assert_eq!(d.id(1), "2");
         assert_eq!(d.records()[1].values[1], None);
         assert!(matches!(
             read_dataset_from("t", text.as_bytes(), "key"),

@@ -11,6 +11,7 @@ mod demo;
 mod demo_data;
 mod fairness;
 mod import;
+mod match_data;
 mod matching;
 mod models;
 mod scaleout;

@@ -9,7 +9,7 @@ use super::blocking::MatchMode;
 use super::data::Dataset;
 use super::eval::Evaluation;
 use super::model::TrainedModel;
-use super::pipeline::{dedupe_dataset, link_datasets, MatchRun};
+use super::pipeline::{dedupe_dataset, link_datasets, MatchRun, Timings};
 use super::settings::{infer_settings, MatchSettings};
 use crate::csv_io::{
     read_dataset, read_labels, resolve_labels, write_clusters, write_pairs, Labels,
@@ -88,6 +88,12 @@ pub struct MatchReport {
     pub model: TrainedModel,
     pub evaluation: Option<Evaluation>,
     pub pairs_written: Option<usize>,
+    /// Time of each step of the run (reading files and writing outputs not included).
+    pub timings: Timings,
+    /// Candidate pairs per second over blocking, comparing and scoring.
+    pub pairs_per_second: f64,
+    /// Worker threads the run used.
+    pub threads: usize,
     pub elapsed_ms: u128,
 }
 
@@ -231,7 +237,7 @@ pub fn finish(
         records_left: run.n_left(),
         records_right: link.then(|| run.n_records() - run.n_left()),
         total_pairs: run.total_pairs,
-        candidate_pairs: run.pairs.len(),
+        candidate_pairs: run.n_pairs(),
         threshold: opts.threshold,
         links: run.links(opts.threshold).count(),
         clusters: n_clusters,
@@ -241,6 +247,9 @@ pub fn finish(
         model: run.model.clone(),
         evaluation,
         pairs_written,
+        timings: run.timings.clone(),
+        pairs_per_second: run.n_pairs() as f64 / (run.timings.predict_ms().max(1) as f64 / 1000.0),
+        threads: rayon::current_num_threads(),
         elapsed_ms: started.elapsed().as_millis(),
     })
 }
