@@ -44,9 +44,13 @@ def main() -> None:
 
     started = time.perf_counter()
     con = duckdb.connect()
-    con.execute(f"SET threads = {args.threads}")
+    def sql(text):
+        # Fetch every result so the connection is free for Splink's next statement.
+        return con.execute(text).fetchall()
+
+    sql(f"SET threads = {args.threads}")
     records = os.path.join(args.data_dir, "records.csv")
-    con.execute(
+    sql(
         f"""
         CREATE TABLE people AS
         SELECT id AS unique_id,
@@ -102,43 +106,43 @@ def main() -> None:
     )
     t_predict = time.perf_counter()
     predictions = linker.inference.predict()
-    candidate_pairs = con.execute(
+    candidate_pairs = sql(
         f"SELECT count(*) FROM {predictions.physical_name}"
-    ).fetchone()[0]
+    )[0][0]
     t_cluster = time.perf_counter()
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_probability=args.threshold
     )
     links_path = os.path.join(args.out_dir, "splink_links.csv")
     clusters_path = os.path.join(args.out_dir, "splink_clusters.csv")
-    con.execute(
+    sql(
         f"""COPY (SELECT unique_id_l, unique_id_r, match_probability, match_weight
                   FROM {predictions.physical_name}
                   WHERE match_probability >= {args.threshold}) TO '{links_path}' (HEADER)"""
     )
-    con.execute(
+    sql(
         f"COPY (SELECT unique_id AS record_id, cluster_id FROM {clusters.physical_name}) "
         f"TO '{clusters_path}' (HEADER)"
     )
     finished = time.perf_counter()
 
     truth = os.path.join(args.data_dir, "truth.csv")
-    con.execute(
+    sql(
         f"CREATE TABLE truth AS SELECT * FROM read_csv('{truth}', header = true, all_varchar = true)"
     )
-    con.execute(
+    sql(
         """CREATE TABLE truth_pairs AS
            SELECT least(a.record_id, b.record_id) AS l, greatest(a.record_id, b.record_id) AS r
            FROM truth a JOIN truth b ON a.cluster_id = b.cluster_id AND a.record_id < b.record_id"""
     )
-    con.execute(
+    sql(
         f"""CREATE TABLE predicted AS
             SELECT DISTINCT least(unique_id_l, unique_id_r) AS l, greatest(unique_id_l, unique_id_r) AS r
             FROM {predictions.physical_name} WHERE match_probability >= {args.threshold}"""
     )
-    n_true = con.execute("SELECT count(*) FROM truth_pairs").fetchone()[0]
-    n_pred = con.execute("SELECT count(*) FROM predicted").fetchone()[0]
-    tp = con.execute("SELECT count(*) FROM predicted JOIN truth_pairs USING (l, r)").fetchone()[0]
+    n_true = sql("SELECT count(*) FROM truth_pairs")[0][0]
+    n_pred = sql("SELECT count(*) FROM predicted")[0][0]
+    tp = sql("SELECT count(*) FROM predicted JOIN truth_pairs USING (l, r)")[0][0]
     precision = tp / n_pred if n_pred else 0.0
     recall = tp / n_true if n_true else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

@@ -71,7 +71,10 @@ fn read_header<R: Read>(
     name: &str,
     rdr: &mut csv::Reader<R>,
 ) -> Result<Vec<String>, IdentityError> {
-    let raw = rdr.byte_headers().map_err(|e| csv_problem(name, &e))?.clone();
+    let raw = rdr
+        .byte_headers()
+        .map_err(|e| csv_problem(name, &e))?
+        .clone();
     if raw.is_empty() || (raw.len() == 1 && raw[0].iter().all(u8::is_ascii_whitespace)) {
         return Err(IdentityError::EmptyInput(format!(
             "{name} is empty: it needs a header row and at least one record"
@@ -292,8 +295,12 @@ pub fn write_pairs(
     run: &MatchRun,
     min_probability: f64,
 ) -> Result<usize, IdentityError> {
-    let file = File::create(path).map_err(|e| io_err(path, e))?;
-    write_pairs_to(&path.display().to_string(), file, run, min_probability)
+    let mut n = 0;
+    write_atomically(path, |w| {
+        n = write_pairs_to(&path.display().to_string(), w, run, min_probability)?;
+        Ok(())
+    })?;
+    Ok(n)
 }
 
 /// As [`write_pairs`], to any writer.
@@ -344,8 +351,169 @@ pub fn write_clusters(
     run: &MatchRun,
     clusters: &[usize],
 ) -> Result<(), IdentityError> {
-    let file = File::create(path).map_err(|e| io_err(path, e))?;
-    write_clusters_to(&path.display().to_string(), file, run, clusters)
+    write_atomically(path, |w| {
+        write_clusters_to(&path.display().to_string(), w, run, clusters)?;
+        Ok(())
+    })
+}
+
+type WriteResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// An output written to a temporary file beside its destination, put in place by
+/// [`PendingFile::commit`] and removed if dropped uncommitted, so a failed run leaves
+/// nothing behind.
+#[derive(Debug)]
+pub struct PendingFile {
+    tmp: std::path::PathBuf,
+    dest: std::path::PathBuf,
+    done: bool,
+}
+
+impl PendingFile {
+    pub fn commit(mut self) -> Result<(), IdentityError> {
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| io_err(&self.dest, e))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes an output to a temporary file next to `path`; see [`PendingFile`].
+pub fn write_pending(
+    path: &Path,
+    f: impl FnOnce(&mut std::io::BufWriter<File>) -> WriteResult,
+) -> Result<PendingFile, IdentityError> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let tmp = path.with_file_name(format!(".{file_name}.{}.partial", std::process::id()));
+    let file = File::create(&tmp).map_err(|e| io_err(path, e))?;
+    let pending = PendingFile {
+        tmp,
+        dest: path.to_owned(),
+        done: false,
+    };
+    let mut w = std::io::BufWriter::new(file);
+    let result = f(&mut w).and_then(|()| w.flush().map_err(Into::into));
+    match result {
+        Ok(()) => Ok(pending),
+        Err(e) => Err(IdentityError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
+}
+
+/// Writes an output all at once or not at all.
+pub fn write_atomically(
+    path: &Path,
+    f: impl FnOnce(&mut std::io::BufWriter<File>) -> WriteResult,
+) -> Result<(), IdentityError> {
+    write_pending(path, f)?.commit()
+}
+
+/// Writes a synthetic population as `records.csv` (see
+/// [`crate::matching::synthetic::COLUMNS`]) and `truth.csv` (`record_id,cluster_id`) into
+/// `dir`, creating it; returns a one-line summary.
+pub fn write_population(
+    pop: &crate::matching::synthetic::Population,
+    dir: &Path,
+) -> Result<String, IdentityError> {
+    std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let records = write_pending(&dir.join("records.csv"), |w| {
+        let mut w = csv::Writer::from_writer(w);
+        w.write_record(crate::matching::synthetic::COLUMNS)?;
+        for (id, fields) in &pop.records {
+            w.write_field(id)?;
+            for f in fields {
+                w.write_field(f.as_deref().unwrap_or(""))?;
+            }
+            w.write_record(None::<&[u8]>)?;
+        }
+        w.flush()?;
+        Ok(())
+    })?;
+    let truth = write_pending(&dir.join("truth.csv"), |w| {
+        let mut w = csv::Writer::from_writer(w);
+        w.write_record(["record_id", "cluster_id"])?;
+        for ((id, _), e) in pop.records.iter().zip(&pop.entity) {
+            w.write_record([id.as_str(), &format!("e{e}")])?;
+        }
+        w.flush()?;
+        Ok(())
+    })?;
+    records.commit()?;
+    truth.commit()?;
+    let entities = pop.entity.iter().max().map_or(0, |m| m + 1);
+    let mut sizes = vec![0usize; entities];
+    for e in &pop.entity {
+        sizes[*e] += 1;
+    }
+    let pairs: usize = sizes.iter().map(|s| s * s.saturating_sub(1) / 2).sum();
+    Ok(format!(
+        "wrote {} records of {entities} people ({pairs} true duplicate pairs) to {}",
+        pop.records.len(),
+        dir.display()
+    ))
+}
+
+/// Reads two named columns of a CSV, with the line of each row; every value must be
+/// present. Used for `record_id,cluster_id` files.
+pub fn read_two_columns(
+    path: &Path,
+    first: &str,
+    second: &str,
+) -> Result<Vec<(u64, String, String)>, IdentityError> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut rdr = csv::Reader::from_reader(file);
+    let headers = read_header(&name, &mut rdr)?;
+    let find = |c: &str| {
+        headers
+            .iter()
+            .position(|h| h == c)
+            .ok_or_else(|| IdentityError::MissingColumn {
+                path: name.clone(),
+                column: c.to_owned(),
+                available: headers.join(", "),
+            })
+    };
+    let (a, b) = (find(first)?, find(second)?);
+    let mut rows = Vec::new();
+    let mut row = csv::ByteRecord::new();
+    loop {
+        match rdr.read_byte_record(&mut row) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_problem(&name, &e)),
+        }
+        let line = row.position().map_or(0, |p| p.line());
+        let get = |i: usize| -> Result<String, IdentityError> {
+            let v = field_utf8(&name, line, &headers[i], &row[i])?.trim();
+            if v.is_empty() {
+                return Err(IdentityError::Csv {
+                    path: name.clone(),
+                    message: format!("line {line}: column {:?} is empty", headers[i]),
+                });
+            }
+            Ok(v.to_owned())
+        };
+        rows.push((line, get(a)?, get(b)?));
+    }
+    if rows.is_empty() {
+        return Err(IdentityError::EmptyInput(format!(
+            "{name} has a header but no rows"
+        )));
+    }
+    Ok(rows)
 }
 
 /// As [`write_clusters`], to any writer.

@@ -4,6 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::api::matching;
 use crate::api::{
     actions, analyze, conversations, dead_letters, dto, fairness, governance, ingest, profiles,
 };
@@ -37,6 +38,7 @@ impl Modify for Security {
         dead_letters::list, dead_letters::replay, dead_letters::discard,
         actions::request, actions::list, actions::get, actions::of_profile, actions::approve, actions::reject,
         actions::get_policy, actions::reload_policy, actions::handoffs, actions::open_handoff, actions::resolve_handoff,
+        matching::match_record,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -49,7 +51,8 @@ impl Modify for Security {
         dead_letters::DeadLetterDto, dead_letters::DeadLetterListDto, dead_letters::ReplayDto,
         actions::ReasonDto, actions::ActionRequestDto, actions::ApprovalStepDto, actions::ApprovalDto, actions::DecisionDto,
         actions::DecisionListDto, actions::ApprovalRequest, actions::PolicyRuleDto, actions::PolicyDto,
-        actions::HandoffDto, actions::HandoffListDto)),
+        actions::HandoffDto, actions::HandoffListDto,
+        matching::MatchRequest, matching::MatchFieldDto, matching::MatchCandidateDto, matching::MatchResponseDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),

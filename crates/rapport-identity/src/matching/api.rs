@@ -12,7 +12,8 @@ use super::model::TrainedModel;
 use super::pipeline::{dedupe_dataset, link_datasets, MatchRun, Timings};
 use super::settings::{infer_settings, MatchSettings};
 use crate::csv_io::{
-    read_dataset, read_labels, resolve_labels, write_clusters, write_pairs, Labels,
+    read_dataset, read_labels, resolve_labels, write_clusters_to, write_pairs_to, write_pending,
+    Labels,
 };
 use crate::error::IdentityError;
 
@@ -49,7 +50,7 @@ impl Default for MatchOptions {
 }
 
 impl MatchOptions {
-    fn check(&self) -> Result<(), IdentityError> {
+    pub(crate) fn check(&self) -> Result<(), IdentityError> {
         let mut problems = Vec::new();
         if !(0.0..=1.0).contains(&self.threshold) {
             problems.push(format!("threshold {} is not in [0, 1]", self.threshold));
@@ -167,7 +168,7 @@ impl std::fmt::Display for MatchReport {
     }
 }
 
-fn load_settings(
+pub(crate) fn load_settings(
     opts: &MatchOptions,
     datasets: &[&Dataset],
 ) -> Result<(MatchSettings, bool), IdentityError> {
@@ -223,13 +224,32 @@ pub fn finish(
     let evaluation = labels
         .map(|l| resolve_labels(run, l).map(|truth| run.evaluate(&truth, opts.threshold)))
         .transpose()?;
-    let pairs_written = opts
+    // Both outputs are written to temporary files first and put in place together, so a
+    // failure leaves neither.
+    let mut pairs_written = None;
+    let pairs_file = opts
         .pairs_out
         .as_deref()
-        .map(|p| write_pairs(p, run, opts.pairs_min_probability.unwrap_or(opts.threshold)))
+        .map(|p| {
+            write_pending(p, |w| {
+                let min = opts.pairs_min_probability.unwrap_or(opts.threshold);
+                pairs_written = Some(write_pairs_to(&p.display().to_string(), w, run, min)?);
+                Ok(())
+            })
+        })
         .transpose()?;
-    if let Some(path) = &opts.clusters_out {
-        write_clusters(path, run, &clusters)?;
+    let clusters_file = opts
+        .clusters_out
+        .as_deref()
+        .map(|p| {
+            write_pending(p, |w| {
+                write_clusters_to(&p.display().to_string(), w, run, &clusters)?;
+                Ok(())
+            })
+        })
+        .transpose()?;
+    for f in [pairs_file, clusters_file].into_iter().flatten() {
+        f.commit()?;
     }
     let link = run.mode == MatchMode::Link;
     Ok(MatchReport {

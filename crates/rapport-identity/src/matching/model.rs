@@ -13,7 +13,9 @@ use rayon::prelude::*;
 use super::blocking::{MatchMode, Universe};
 use super::data::{Column, NULL};
 use super::settings::{Comparison, Level, MatchSettings, Preprocess};
-use super::similarity::{damerau_levenshtein, jaro_winkler, levenshtein_within, token_jaccard};
+use super::similarity::{
+    damerau_levenshtein, edit_lower_bound_ascii, jaro_winkler, levenshtein, token_jaccard,
+};
 use crate::standardize::text::{clean_for_matching, digits, fold};
 use crate::standardize::{DateOrder, IsoDate};
 
@@ -84,7 +86,11 @@ fn prepare_column(c: &Comparison, segments: &[Segment<'_>], order: DateOrder) ->
                 }
                 let code = out.texts.len() as u32;
                 if wants_days {
-                    out.days.push(IsoDate::parse(raw, order).ok().map(|d| d.days_since_epoch()));
+                    out.days.push(
+                        IsoDate::parse(raw, order)
+                            .ok()
+                            .map(|d| d.days_since_epoch()),
+                    );
                 }
                 if wants_nums {
                     out.nums
@@ -120,21 +126,61 @@ impl PreparedTable {
     }
 }
 
-fn satisfies(level: &Level, col: &PreparedColumn, a: u32, b: u32) -> bool {
+/// Similarities of one pair, computed at most once each however many levels use them.
+struct PairMeasures<'a> {
+    a: &'a str,
+    b: &'a str,
+    jw: Option<f64>,
+    lev: Option<usize>,
+    dl: Option<usize>,
+    jaccard: Option<f64>,
+}
+
+impl PairMeasures<'_> {
+    fn jw(&mut self) -> f64 {
+        *self.jw.get_or_insert_with(|| jaro_winkler(self.a, self.b))
+    }
+    fn lev(&mut self) -> usize {
+        *self.lev.get_or_insert_with(|| levenshtein(self.a, self.b))
+    }
+    fn dl(&mut self) -> usize {
+        *self
+            .dl
+            .get_or_insert_with(|| damerau_levenshtein(self.a, self.b))
+    }
+    fn jaccard(&mut self) -> f64 {
+        *self
+            .jaccard
+            .get_or_insert_with(|| token_jaccard(self.a, self.b))
+    }
+}
+
+fn satisfies(
+    level: &Level,
+    col: &PreparedColumn,
+    a: u32,
+    b: u32,
+    pm: &mut PairMeasures<'_>,
+) -> bool {
     let same = a == b;
-    let text = |x: u32| -> &str { &col.texts[x as usize] };
     match level {
         Level::Exact => same,
-        Level::JaroWinkler { min } => same || jaro_winkler(text(a), text(b)) >= *min,
-        Level::Levenshtein { max } => same || levenshtein_within(text(a), text(b), *max),
-        Level::DamerauLevenshtein { max } => {
-            same || {
-                let (ta, tb) = (text(a), text(b));
-                ta.chars().count().abs_diff(tb.chars().count()) <= *max
-                    && damerau_levenshtein(ta, tb) <= *max
-            }
+        Level::JaroWinkler { min } => same || pm.jw() >= *min,
+        Level::Levenshtein { max } => {
+            // Lengths alone can rule a pair out (ASCII: one byte per character).
+            same || (!(pm.a.is_ascii()
+                && pm.b.is_ascii()
+                && pm.a.len().abs_diff(pm.b.len()) > *max)
+                && pm.lev() <= *max)
         }
-        Level::TokenJaccard { min } => same || token_jaccard(text(a), text(b)) >= *min,
+        Level::DamerauLevenshtein { max } => {
+            // A cheap lower bound rules most unrelated pairs out before the full table.
+            same || (!(pm.a.is_ascii()
+                && pm.b.is_ascii()
+                && edit_lower_bound_ascii(pm.a.as_bytes(), pm.b.as_bytes()) > *max)
+                && pm.dl() <= *max)
+        }
+        Level::TokenJaccard { min } => same || pm.jaccard() >= *min,
         Level::DateDays { max } => match (col.days[a as usize], col.days[b as usize]) {
             (Some(x), Some(y)) => (x - y).abs() <= *max,
             _ => false,
@@ -157,8 +203,16 @@ pub(crate) fn level_of(c: &Comparison, col: &PreparedColumn, a: usize, b: usize)
     if ca == NULL || cb == NULL {
         return 0;
     }
+    let mut pm = PairMeasures {
+        a: &col.texts[ca as usize],
+        b: &col.texts[cb as usize],
+        jw: None,
+        lev: None,
+        dl: None,
+        jaccard: None,
+    };
     for (i, level) in c.levels.iter().enumerate() {
-        if satisfies(level, col, ca, cb) {
+        if satisfies(level, col, ca, cb, &mut pm) {
             return (i + 1) as u8;
         }
     }
@@ -209,8 +263,6 @@ pub struct TrainedModel {
     pub em_iterations: usize,
     pub em_converged: bool,
     pub u_pairs_sampled: usize,
-    #[serde(skip)]
-    pub(crate) tf: Vec<Option<HashMap<String, f64>>>,
 }
 
 /// m, u and the prior for EM: `m[c][l]` over levels 1..=k+1 of comparison c (index 0 unused).
@@ -427,26 +479,6 @@ pub(crate) fn term_frequencies(
         .collect()
 }
 
-/// The same frequencies keyed by prepared text, as the model keeps them for scoring records
-/// that were not in the training table.
-pub(crate) fn tf_by_text(
-    table: &PreparedTable,
-    tf: &[Option<Vec<f64>>],
-) -> Vec<Option<HashMap<String, f64>>> {
-    tf.iter()
-        .zip(&table.columns)
-        .map(|(f, col)| {
-            f.as_ref().map(|freq| {
-                col.texts
-                    .iter()
-                    .zip(freq)
-                    .map(|(t, &f)| (t.to_string(), f))
-                    .collect()
-            })
-        })
-        .collect()
-}
-
 impl TrainedModel {
     /// Builds the model from estimated parameters, making level evidence non-increasing from
     /// the strictest level to `else` so that agreeing more never counts against a pair.
@@ -456,7 +488,7 @@ impl TrainedModel {
         lambda: f64,
         em: (usize, bool),
         u_pairs_sampled: usize,
-        tf: Vec<Option<HashMap<String, f64>>>,
+        term_frequency: &[bool],
     ) -> Self {
         let comparisons = settings
             .comparisons
@@ -485,7 +517,7 @@ impl TrainedModel {
                 ComparisonParams {
                     column: c.column.clone(),
                     levels,
-                    term_frequency: tf[ci].is_some(),
+                    term_frequency: term_frequency.get(ci).copied().unwrap_or(false),
                 }
             })
             .collect();
@@ -496,7 +528,6 @@ impl TrainedModel {
             em_iterations: em.0,
             em_converged: em.1,
             u_pairs_sampled,
-            tf,
         }
     }
 
@@ -505,19 +536,15 @@ impl TrainedModel {
         (self.lambda / (1.0 - self.lambda)).log2()
     }
 
-    /// The evidence of one comparison at a level, with the term-frequency adjustment for an
-    /// exact match on `value` when enabled: log2(m / tf(value)), never below the next level.
-    pub(crate) fn contribution(&self, c: usize, level: u8, value: Option<&str>) -> f64 {
-        let freq = match (self.tf.get(c).and_then(Option::as_ref), value) {
-            (Some(freq), Some(v)) => Some(freq.get(v).copied().unwrap_or(0.0)),
-            _ => None,
-        };
-        self.contribution_with_frequency(c, level, freq)
-    }
-
-    /// As [`TrainedModel::contribution`], given the value's relative frequency (`None` when
-    /// the comparison has no term-frequency adjustment).
-    pub(crate) fn contribution_with_frequency(&self, c: usize, level: u8, freq: Option<f64>) -> f64 {
+    /// The evidence of comparison `c` at `level`, with the term-frequency adjustment of an
+    /// exact match on a value of relative frequency `freq` where enabled: log2(m / freq),
+    /// never below the next level. `None` gives the unadjusted evidence.
+    pub(crate) fn contribution_with_frequency(
+        &self,
+        c: usize,
+        level: u8,
+        freq: Option<f64>,
+    ) -> f64 {
         let params = &self.comparisons[c];
         let base = params.levels[level as usize].log2_bayes_factor;
         if level != 1 || !params.term_frequency {

@@ -13,7 +13,7 @@ use super::data::{Dataset, NULL};
 use super::eval::{bcubed, cluster_pairwise, pairwise_metrics, Evaluation};
 use super::model::{
     estimate_u, expectation_maximisation, pair_levels, prior_m, probability_from_weight,
-    term_frequencies, tf_by_text, EmParams, PreparedTable, Segment, TrainedModel,
+    term_frequencies, EmParams, PreparedTable, Segment, TrainedModel,
 };
 use super::settings::MatchSettings;
 use crate::error::IdentityError;
@@ -259,7 +259,7 @@ fn run<'a>(
         lambda,
         (iterations, converged),
         u_pairs,
-        tf_by_text(&table, &tf),
+        &tf.iter().map(Option::is_some).collect::<Vec<_>>(),
     );
     let tf_exact: Vec<Option<(Vec<u32>, Vec<f64>)>> = tf
         .into_iter()

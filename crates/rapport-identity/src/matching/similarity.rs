@@ -4,7 +4,11 @@
 /// path over bytes; others are compared by `char`. Both give `strsim::jaro_winkler`'s value.
 pub fn jaro_winkler(a: &str, b: &str) -> f64 {
     if a.is_ascii() && b.is_ascii() {
-        jaro_winkler_slices(a.as_bytes(), b.as_bytes())
+        let (x, y) = (a.as_bytes(), b.as_bytes());
+        if !x.is_empty() && !y.is_empty() && x.len() <= 64 && y.len() <= 64 {
+            return winkler(jaro_bits(x, y), x, y);
+        }
+        jaro_winkler_slices(x, y)
     } else {
         let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
         jaro_winkler_slices(&a, &b)
@@ -65,15 +69,65 @@ fn jaro_slices<T: PartialEq>(a: &[T], b: &[T]) -> f64 {
     (m / la as f64 + m / lb as f64 + (m - t) / m) / 3.0
 }
 
+/// Jaro similarity of two non-empty ASCII strings of at most 64 bytes with bit masks: for
+/// each byte of `a`, the first unmatched equal byte of `b` inside the window is the lowest set
+/// bit of one AND, which is the match the quadratic scan would find.
+fn jaro_bits(a: &[u8], b: &[u8]) -> f64 {
+    let (la, lb) = (a.len(), b.len());
+    let range = (la.max(lb) / 2).saturating_sub(1);
+    let mut peq = [0u64; 128];
+    for (j, &c) in b.iter().enumerate() {
+        peq[usize::from(c & 0x7f)] |= 1u64 << j;
+    }
+    let bits_below = |n: usize| if n >= 64 { !0u64 } else { (1u64 << n) - 1 };
+    let (mut fa, mut fb) = (0u64, 0u64);
+    let mut matches = 0usize;
+    for (i, &c) in a.iter().enumerate() {
+        let lo = i.saturating_sub(range);
+        let hi = (i + range + 1).min(lb);
+        if lo >= hi {
+            continue;
+        }
+        let window = bits_below(hi) & !bits_below(lo);
+        let cand = peq[usize::from(c & 0x7f)] & window & !fb;
+        if cand != 0 {
+            fb |= cand & cand.wrapping_neg();
+            fa |= 1u64 << i;
+            matches += 1;
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut transpositions = 0usize;
+    let (mut xa, mut xb) = (fa, fb);
+    while xa != 0 {
+        let i = xa.trailing_zeros() as usize;
+        let j = xb.trailing_zeros() as usize;
+        if a[i] != b[j] {
+            transpositions += 1;
+        }
+        xa &= xa - 1;
+        xb &= xb - 1;
+    }
+    let m = matches as f64;
+    let t = (transpositions / 2) as f64;
+    (m / la as f64 + m / lb as f64 + (m - t) / m) / 3.0
+}
+
+fn winkler<T: PartialEq>(sim: f64, a: &[T], b: &[T]) -> f64 {
+    if sim > 0.7 {
+        let prefix = a.iter().take(4).zip(b).take_while(|(x, y)| x == y).count();
+        sim + 0.1 * prefix as f64 * (1.0 - sim)
+    } else {
+        sim
+    }
+}
+
 fn jaro_winkler_slices<T: PartialEq>(a: &[T], b: &[T]) -> f64 {
     let sim = jaro_slices(a, b);
     if sim > 0.7 {
-        let prefix = a
-            .iter()
-            .take(4)
-            .zip(b)
-            .take_while(|(x, y)| x == y)
-            .count();
+        let prefix = a.iter().take(4).zip(b).take_while(|(x, y)| x == y).count();
         sim + 0.1 * prefix as f64 * (1.0 - sim)
     } else {
         sim
@@ -83,7 +137,14 @@ fn jaro_winkler_slices<T: PartialEq>(a: &[T], b: &[T]) -> f64 {
 /// Levenshtein edit distance (insertions, deletions, substitutions) in characters.
 pub fn levenshtein(a: &str, b: &str) -> usize {
     if a.is_ascii() && b.is_ascii() {
-        levenshtein_slices(a.as_bytes(), b.as_bytes())
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.is_empty() {
+            return b.len();
+        }
+        if a.len() <= 64 {
+            return levenshtein_myers(a, b);
+        }
+        levenshtein_slices(a, b)
     } else {
         let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
         levenshtein_slices(&a, &b)
@@ -101,6 +162,38 @@ pub fn levenshtein_within(a: &str, b: &str, max: usize) -> bool {
         return false;
     }
     levenshtein(a, b) <= max
+}
+
+/// Levenshtein distance by Myers' bit-parallel algorithm (Hyyro's formulation), for ASCII
+/// `a` of 1 to 64 bytes: one pass over `b` with a handful of word operations per byte.
+fn levenshtein_myers(a: &[u8], b: &[u8]) -> usize {
+    let m = a.len();
+    debug_assert!((1..=64).contains(&m));
+    let mut peq = [0u64; 128];
+    for (i, &c) in a.iter().enumerate() {
+        peq[usize::from(c & 0x7f)] |= 1u64 << i;
+    }
+    let mut pv: u64 = if m == 64 { !0 } else { (1u64 << m) - 1 };
+    let mut mv: u64 = 0;
+    let last = 1u64 << (m - 1);
+    let mut score = m;
+    for &c in b {
+        let eq = peq[usize::from(c & 0x7f)];
+        let xv = eq | mv;
+        let xh = ((eq & pv).wrapping_add(pv) ^ pv) | eq;
+        let mut ph = mv | !(xh | pv);
+        let mut mh = pv & xh;
+        if ph & last != 0 {
+            score += 1;
+        } else if mh & last != 0 {
+            score -= 1;
+        }
+        ph = (ph << 1) | 1;
+        mh <<= 1;
+        pv = mh | !(xv | ph);
+        mv = ph & xv;
+    }
+    score
 }
 
 fn levenshtein_slices<T: PartialEq>(a: &[T], b: &[T]) -> usize {
@@ -142,12 +235,27 @@ pub fn damerau_levenshtein(a: &str, b: &str) -> usize {
     }
 }
 
+/// A lower bound on the (Damerau-)Levenshtein distance of two ASCII strings: every edit
+/// changes the two strings' character counts by at most two, a transposition not at all.
+pub fn edit_lower_bound_ascii(a: &[u8], b: &[u8]) -> usize {
+    let mut count = [0i16; 128];
+    for &c in a {
+        count[usize::from(c & 0x7f)] += 1;
+    }
+    for &c in b {
+        count[usize::from(c & 0x7f)] -= 1;
+    }
+    let diff: usize = count.iter().map(|c| c.unsigned_abs() as usize).sum();
+    diff.div_ceil(2).max(a.len().abs_diff(b.len()))
+}
+
 /// Lowrance-Wagner over bytes, in a (32 x 32) table on the stack.
 fn damerau_ascii(a: &[u8], b: &[u8]) -> usize {
     const W: usize = 32;
     let (n, m) = (a.len(), b.len());
     let inf = n + m;
     let mut d = [[0usize; W]; W];
+    // Only the (n + 2) x (m + 2) corner is used; every cell of it is written before it is read.
     let mut last_row_of = [0usize; 128];
     d[0][0] = inf;
     for i in 0..=n {
@@ -293,6 +401,33 @@ mod tests {
 
         #[test]
         fn ascii_fast_paths_equal_strsim_on_longer_text(a in "[a-f0-9@. -]{0,40}", b in "[a-f0-9@. -]{0,40}") {
+            prop_assert!((jaro_winkler(&a, &b) - strsim::jaro_winkler(&a, &b)).abs() < 1e-12);
+            prop_assert_eq!(levenshtein(&a, &b), strsim::levenshtein(&a, &b));
+            let dl = damerau_levenshtein(&a, &b);
+            prop_assert_eq!(dl, strsim::damerau_levenshtein(&a, &b));
+            prop_assert!(edit_lower_bound_ascii(a.as_bytes(), b.as_bytes()) <= dl);
+        }
+
+        #[test]
+        fn bit_parallel_paths_hold_up_to_and_past_64_bytes(a in "[ab]{55,70}", b in "[ab]{55,70}") {
+            prop_assert!((jaro_winkler(&a, &b) - strsim::jaro_winkler(&a, &b)).abs() < 1e-12);
+            prop_assert_eq!(levenshtein(&a, &b), strsim::levenshtein(&a, &b));
+        }
+
+        #[test]
+        fn similar_strings_agree_with_strsim(a in "[a-z]{1,12}", edits in proptest::collection::vec((0usize..12, 0u8..26, 0u8..3), 0..3)) {
+            // Near-duplicates exercise the match and transposition logic more than random pairs.
+            let mut b: Vec<u8> = a.clone().into_bytes();
+            for (i, c, op) in edits {
+                let i = i % (b.len() + 1);
+                match op {
+                    0 if i < b.len() => b[i] = b'a' + c,
+                    1 => b.insert(i, b'a' + c),
+                    _ if i + 1 < b.len() => b.swap(i, i + 1),
+                    _ => {}
+                }
+            }
+            let b = String::from_utf8(b).expect("ascii");
             prop_assert!((jaro_winkler(&a, &b) - strsim::jaro_winkler(&a, &b)).abs() < 1e-12);
             prop_assert_eq!(levenshtein(&a, &b), strsim::levenshtein(&a, &b));
             prop_assert_eq!(damerau_levenshtein(&a, &b), strsim::damerau_levenshtein(&a, &b));

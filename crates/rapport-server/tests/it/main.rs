@@ -8,6 +8,7 @@ mod conversations;
 mod dashboard;
 mod governance;
 mod interpretation;
+mod matching;
 mod openapi;
 mod roles;
 mod scaleout;
