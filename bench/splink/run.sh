@@ -59,7 +59,7 @@ threads = int(sys.argv[4])
 print(json.dumps({
     "tool": "rapport", "records": int(sys.argv[3]), "threads": threads,
     "candidate_pairs": r["candidate_pairs"], "links": r["links"],
-    "precision": e["scores"]["precision"], "recall": e["scores"]["recall"], "f1": e["scores"]["f1"],
+    "precision": e["precision"], "recall": e["recall"], "f1": e["f1"],
     "predict_s": (t["blocking_ms"] + t["compare_ms"] + t["score_ms"]) / 1000,
     "end_to_end_s": r["elapsed_ms"] / 1000,
     "pairs_per_s_per_core": r["pairs_per_second"] / threads,

@@ -228,7 +228,7 @@ fn run<'a>(
         Some(expectation_maximisation(
             &patterns,
             init.clone(),
-            false,
+            tr.em_fix_u,
             tr.em_max_iterations,
             tr.em_tolerance,
         ))
