@@ -16,7 +16,7 @@ fn row(name: &str, run: &MatchRun, truth: &[(usize, usize)], secs: f64) {
     let p = &e.pairwise.scores;
     println!(
         "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} |",
-        run.pairs.len(),
+        run.n_pairs(),
         e.blocking_recall,
         p.precision,
         p.recall,
@@ -86,11 +86,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|a| a == "--errors") {
         let truth = resolve_labels(&run, &labels)?;
         let t: std::collections::HashSet<_> = truth.iter().copied().collect();
-        for p in &run.pairs {
+        for p in run.pairs() {
             let is_true = t.contains(&(p.left, p.right));
             if (p.match_probability >= THRESHOLD) != is_true {
-                let l = &fodors.records()[p.left].values;
-                let r = &zagat.records()[p.right - run.n_left()].values;
+                let l = fodors.record(p.left).values;
+                let r = zagat.record(p.right - run.n_left()).values;
                 println!(
                     "{} p={:.3} {:?} | {:?}",
                     if is_true { "FN" } else { "FP" },
@@ -100,14 +100,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
         }
-        let cand: std::collections::HashSet<_> =
-            run.pairs.iter().map(|p| (p.left, p.right)).collect();
         for (a, b) in &truth {
-            if !cand.contains(&(*a, *b)) {
+            if !run.is_candidate(*a, *b) {
                 println!(
                     "MISSED BY BLOCKING {:?} | {:?}",
-                    fodors.records()[*a].values,
-                    zagat.records()[*b - run.n_left()].values
+                    fodors.record(*a).values,
+                    zagat.record(*b - run.n_left()).values
                 );
             }
         }

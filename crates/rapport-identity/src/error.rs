@@ -63,10 +63,19 @@ pub enum IdentityError {
     },
     #[error("CSV problem in {path}: {message}")]
     Csv { path: String, message: String },
-    #[error("column {column:?} not found in {path}")]
-    MissingColumn { path: String, column: String },
-    #[error("record id {id:?} appears more than once in {path}")]
-    DuplicateId { path: String, id: String },
+    #[error("column {column:?} not found in {path} (its columns: {available})")]
+    MissingColumn {
+        path: String,
+        column: String,
+        available: String,
+    },
+    #[error("record id {id:?} appears more than once in {path}{}", .lines.map_or(String::new(), |(a, b)| format!(" (lines {a} and {b})")))]
+    DuplicateId {
+        path: String,
+        id: String,
+        /// The lines of the first and the repeated record, when read from a file.
+        lines: Option<(u64, u64)>,
+    },
     #[error("{0}")]
     EmptyInput(String),
     #[error("blocking produces {0} candidate pairs, more than the limit of {1}; add stricter blocking rules")]

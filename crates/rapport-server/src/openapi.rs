@@ -4,6 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::api::matching;
 use crate::api::{
     actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest,
     profiles, users,
@@ -40,6 +41,7 @@ impl Modify for Security {
         actions::get_policy, actions::reload_policy, actions::handoffs, actions::open_handoff, actions::resolve_handoff,
         users::create, users::list,
         alerts::list, alerts::acknowledge, alerts::scheduled, alerts::run,
+        matching::match_record,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -54,7 +56,8 @@ impl Modify for Security {
         actions::DecisionListDto, actions::ApprovalRequest, actions::PolicyRuleDto, actions::PolicyDto,
         actions::HandoffDto, actions::HandoffListDto,
         users::CreateUserRequest, users::UserDto, users::UserListDto,
-        alerts::AlertDto, alerts::AlertListDto, alerts::ScheduledAuditDto)),
+        alerts::AlertDto, alerts::AlertListDto, alerts::ScheduledAuditDto,
+        matching::MatchRequest, matching::MatchFieldDto, matching::MatchCandidateDto, matching::MatchResponseDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),

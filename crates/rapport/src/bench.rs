@@ -28,6 +28,9 @@ pub enum BenchCommand {
     /// End-to-end events/s embedded vs. an API node with 1 and 2 workers over NATS JetStream,
     /// and the API's acknowledgement latency (loopback only).
     Scaleout(crate::bench_scaleout::ScaleoutArgs),
+    /// Write a seeded synthetic population of person records with ground truth, for
+    /// benchmarking record matching (`records.csv`, `truth.csv`).
+    MatchData(crate::match_data::MatchDataArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -61,6 +64,9 @@ pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
         BenchCommand::Ingest(args) => ingest(args).await,
         BenchCommand::Audit(args) => crate::audit::bench(args).await,
         BenchCommand::Scaleout(args) => crate::bench_scaleout::run(args, config).await,
+        BenchCommand::MatchData(args) => {
+            tokio::task::spawn_blocking(move || crate::match_data::run(args)).await?
+        }
     }
 }
 

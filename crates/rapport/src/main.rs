@@ -13,6 +13,7 @@ mod demo_decisions;
 mod fairness;
 mod import;
 mod intents;
+mod match_data;
 mod matching;
 mod models;
 mod predict;

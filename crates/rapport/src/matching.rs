@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use rapport_identity::matching::{dedupe, link, MatchOptions};
+use rapport_identity::matching::{dedupe, dedupe_incremental, link, MatchOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct CommonArgs {
@@ -37,6 +37,13 @@ pub enum MatchCommand {
     Dedupe {
         #[arg(long, value_name = "F.csv")]
         input: PathBuf,
+        /// Records already clustered (same columns as --input): the new records are matched
+        /// against them and existing cluster ids never change. Needs --existing-clusters.
+        #[arg(long, value_name = "OLD.csv", requires = "existing_clusters")]
+        existing: Option<PathBuf>,
+        /// `record_id,cluster_id` of every record of --existing (a previous --clusters-out).
+        #[arg(long, value_name = "clusters.csv", requires = "existing")]
+        existing_clusters: Option<PathBuf>,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -65,7 +72,23 @@ fn options(c: &CommonArgs) -> MatchOptions {
 
 pub fn run(command: MatchCommand) -> Result<()> {
     let (report, json) = match &command {
-        MatchCommand::Dedupe { input, common } => (dedupe(input, &options(common))?, common.json),
+        MatchCommand::Dedupe {
+            input,
+            existing: Some(existing),
+            existing_clusters: Some(clusters),
+            common,
+        } => {
+            let report = dedupe_incremental(existing, clusters, input, &options(common))?;
+            if common.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            return Ok(());
+        }
+        MatchCommand::Dedupe { input, common, .. } => {
+            (dedupe(input, &options(common))?, common.json)
+        }
         MatchCommand::Link {
             left,
             right,

@@ -9,10 +9,11 @@ use super::blocking::MatchMode;
 use super::data::Dataset;
 use super::eval::Evaluation;
 use super::model::TrainedModel;
-use super::pipeline::{dedupe_dataset, link_datasets, MatchRun};
+use super::pipeline::{dedupe_dataset, link_datasets, MatchRun, Timings};
 use super::settings::{infer_settings, MatchSettings};
 use crate::csv_io::{
-    read_dataset, read_labels, resolve_labels, write_clusters, write_pairs, Labels,
+    read_dataset, read_labels, resolve_labels, write_clusters_to, write_pairs_to, write_pending,
+    Labels,
 };
 use crate::error::IdentityError;
 
@@ -49,7 +50,7 @@ impl Default for MatchOptions {
 }
 
 impl MatchOptions {
-    fn check(&self) -> Result<(), IdentityError> {
+    pub(crate) fn check(&self) -> Result<(), IdentityError> {
         let mut problems = Vec::new();
         if !(0.0..=1.0).contains(&self.threshold) {
             problems.push(format!("threshold {} is not in [0, 1]", self.threshold));
@@ -88,6 +89,12 @@ pub struct MatchReport {
     pub model: TrainedModel,
     pub evaluation: Option<Evaluation>,
     pub pairs_written: Option<usize>,
+    /// Time of each step of the run (reading files and writing outputs not included).
+    pub timings: Timings,
+    /// Candidate pairs per second over blocking, comparing and scoring.
+    pub pairs_per_second: f64,
+    /// Worker threads the run used.
+    pub threads: usize,
     pub elapsed_ms: u128,
 }
 
@@ -161,7 +168,7 @@ impl std::fmt::Display for MatchReport {
     }
 }
 
-fn load_settings(
+pub(crate) fn load_settings(
     opts: &MatchOptions,
     datasets: &[&Dataset],
 ) -> Result<(MatchSettings, bool), IdentityError> {
@@ -217,13 +224,32 @@ pub fn finish(
     let evaluation = labels
         .map(|l| resolve_labels(run, l).map(|truth| run.evaluate(&truth, opts.threshold)))
         .transpose()?;
-    let pairs_written = opts
+    // Both outputs are written to temporary files first and put in place together, so a
+    // failure leaves neither.
+    let mut pairs_written = None;
+    let pairs_file = opts
         .pairs_out
         .as_deref()
-        .map(|p| write_pairs(p, run, opts.pairs_min_probability.unwrap_or(opts.threshold)))
+        .map(|p| {
+            write_pending(p, |w| {
+                let min = opts.pairs_min_probability.unwrap_or(opts.threshold);
+                pairs_written = Some(write_pairs_to(&p.display().to_string(), w, run, min)?);
+                Ok(())
+            })
+        })
         .transpose()?;
-    if let Some(path) = &opts.clusters_out {
-        write_clusters(path, run, &clusters)?;
+    let clusters_file = opts
+        .clusters_out
+        .as_deref()
+        .map(|p| {
+            write_pending(p, |w| {
+                write_clusters_to(&p.display().to_string(), w, run, &clusters)?;
+                Ok(())
+            })
+        })
+        .transpose()?;
+    for f in [pairs_file, clusters_file].into_iter().flatten() {
+        f.commit()?;
     }
     let link = run.mode == MatchMode::Link;
     Ok(MatchReport {
@@ -231,7 +257,7 @@ pub fn finish(
         records_left: run.n_left(),
         records_right: link.then(|| run.n_records() - run.n_left()),
         total_pairs: run.total_pairs,
-        candidate_pairs: run.pairs.len(),
+        candidate_pairs: run.n_pairs(),
         threshold: opts.threshold,
         links: run.links(opts.threshold).count(),
         clusters: n_clusters,
@@ -241,6 +267,9 @@ pub fn finish(
         model: run.model.clone(),
         evaluation,
         pairs_written,
+        timings: run.timings.clone(),
+        pairs_per_second: run.n_pairs() as f64 / (run.timings.predict_ms().max(1) as f64 / 1000.0),
+        threads: rayon::current_num_threads(),
         elapsed_ms: started.elapsed().as_millis(),
     })
 }

@@ -1,7 +1,11 @@
 //! Candidate pairs: the pairs that satisfy at least one blocking rule, without duplicates.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
+use rayon::prelude::*;
+
+use super::data::NULL;
+use super::model::Segment;
 use super::settings::{BlockingKey, KeyTransform};
 use super::similarity::soundex;
 use crate::error::IdentityError;
@@ -55,11 +59,78 @@ pub fn blocking_key(value: &str, transform: KeyTransform) -> Option<String> {
     (!key.is_empty()).then_some(key)
 }
 
-/// Candidate pairs `(a, b)`, `a < b`, sorted. `value(record, column)` reads raw values.
+/// Each record's code for one blocking key (`NULL` when the key is empty). Keys are derived
+/// once per distinct value.
+fn key_codes(key: &BlockingKey, segments: &[Segment<'_>]) -> Vec<u32> {
+    let total: usize = segments.iter().map(|s| s.len).sum();
+    let mut out = Vec::with_capacity(total);
+    let mut interned: HashMap<String, u32> = HashMap::new();
+    for seg in segments {
+        let Some(col) = seg.column else {
+            out.extend(std::iter::repeat_n(NULL, seg.len));
+            continue;
+        };
+        let derived: Vec<Option<String>> = col
+            .values
+            .par_iter()
+            .map(|v| blocking_key(v, key.transform))
+            .collect();
+        let to_code: Vec<u32> = derived
+            .into_iter()
+            .map(|k| match k {
+                None => NULL,
+                Some(k) => {
+                    let n = interned.len() as u32;
+                    *interned.entry(k).or_insert(n)
+                }
+            })
+            .collect();
+        out.extend(col.codes.iter().map(|&c| match c {
+            NULL => NULL,
+            c => to_code[c as usize],
+        }));
+    }
+    out
+}
+
+/// One key per record for a whole rule: the parts' codes combined (`None` when any part is
+/// empty, so the record is not blocked by this rule).
+fn rule_keys<'a>(
+    rule: &[BlockingKey],
+    segments: &(dyn Fn(&str) -> Vec<Segment<'a>> + Sync),
+) -> Vec<(u64, u32)> {
+    let parts: Vec<Vec<u32>> = rule
+        .iter()
+        .map(|k| key_codes(k, &segments(&k.column)))
+        .collect();
+    let n = parts.first().map_or(0, Vec::len);
+    let mut keyed = Vec::with_capacity(n);
+    let mut tuples: HashMap<Vec<u32>, u64> = HashMap::new();
+    for r in 0..n {
+        if parts.iter().any(|p| p[r] == NULL) {
+            continue;
+        }
+        let key = match parts.len() {
+            1 => u64::from(parts[0][r]),
+            2 => (u64::from(parts[0][r]) << 32) | u64::from(parts[1][r]),
+            _ => {
+                let t: Vec<u32> = parts.iter().map(|p| p[r]).collect();
+                let next = tuples.len() as u64;
+                *tuples.entry(t).or_insert(next)
+            }
+        };
+        keyed.push((key, r as u32));
+    }
+    keyed
+}
+
+/// Candidate pairs `(a, b)`, `a < b`, sorted and without duplicates. `segments(column)` says
+/// where each run of records reads that column. A rule whose blocks alone would exceed
+/// `max_pairs` is refused before its pairs are made.
 pub(crate) fn candidate_pairs<'a>(
     universe: Universe,
     rules: &[Vec<BlockingKey>],
-    value: &dyn Fn(usize, &str) -> Option<&'a str>,
+    segments: &(dyn Fn(&str) -> Vec<Segment<'a>> + Sync),
     max_pairs: u64,
 ) -> Result<Vec<(u32, u32)>, IdentityError> {
     if rules.is_empty() {
@@ -77,37 +148,47 @@ pub(crate) fn candidate_pairs<'a>(
         }
         return Ok(all);
     }
-    let mut seen: HashSet<(u32, u32)> = HashSet::new();
+    let mut all: Vec<u64> = Vec::new();
     for rule in rules {
-        let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
-        'records: for r in 0..universe.n {
-            let mut key = String::new();
-            for k in rule {
-                let Some(part) = value(r, &k.column).and_then(|v| blocking_key(v, k.transform))
-                else {
-                    continue 'records;
-                };
-                key.push_str(&part);
-                key.push('\u{1f}');
+        let mut keyed = rule_keys(rule, segments);
+        keyed.par_sort_unstable();
+        let groups: Vec<&[(u64, u32)]> = keyed.chunk_by(|x, y| x.0 == y.0).collect();
+        let count = |g: &[(u64, u32)]| -> u64 {
+            match universe.mode {
+                MatchMode::Dedupe => (g.len() as u64) * (g.len() as u64 - 1) / 2,
+                MatchMode::Link => {
+                    let left = g
+                        .iter()
+                        .filter(|(_, r)| (*r as usize) < universe.n_left)
+                        .count() as u64;
+                    left * (g.len() as u64 - left)
+                }
             }
-            groups.entry(key).or_default().push(r as u32);
+        };
+        let in_rule: u64 = groups.iter().map(|g| count(g)).sum();
+        if in_rule > max_pairs {
+            return Err(IdentityError::TooManyPairs(in_rule, max_pairs));
         }
-        for members in groups.values() {
-            for (i, &a) in members.iter().enumerate() {
-                for &b in &members[i + 1..] {
+        all.reserve(in_rule as usize);
+        for g in &groups {
+            for (i, &(_, a)) in g.iter().enumerate() {
+                for &(_, b) in &g[i + 1..] {
                     if universe.eligible(a as usize, b as usize) {
-                        seen.insert((a, b));
+                        all.push((u64::from(a) << 32) | u64::from(b));
                     }
                 }
             }
-            if seen.len() as u64 > max_pairs {
-                return Err(IdentityError::TooManyPairs(seen.len() as u64, max_pairs));
-            }
+        }
+        all.par_sort_unstable();
+        all.dedup();
+        if all.len() as u64 > max_pairs {
+            return Err(IdentityError::TooManyPairs(all.len() as u64, max_pairs));
         }
     }
-    let mut pairs: Vec<(u32, u32)> = seen.into_iter().collect();
-    pairs.sort_unstable();
-    Ok(pairs)
+    Ok(all
+        .into_iter()
+        .map(|p| ((p >> 32) as u32, p as u32))
+        .collect())
 }
 
 #[cfg(test)]
@@ -137,8 +218,25 @@ mod tests {
 
     #[test]
     fn link_mode_only_pairs_across_tables() {
-        let names = ["ann", "anne", "ann", "bob"];
-        let value = |r: usize, _: &str| Some(names[r]);
+        let data = crate::matching::Dataset::new(
+            "t",
+            vec!["n".into()],
+            ["ann", "anne", "ann", "bob"]
+                .iter()
+                .enumerate()
+                .map(|(i, v)| crate::matching::Record {
+                    id: i.to_string(),
+                    values: vec![Some((*v).to_owned())],
+                })
+                .collect(),
+        )
+        .expect("data");
+        let value = |c: &str| {
+            vec![Segment {
+                column: data.column(c),
+                len: data.len(),
+            }]
+        };
         let rules = vec![vec![BlockingKey::parse("n:first3").expect("key")]];
         let u = Universe {
             mode: MatchMode::Link,

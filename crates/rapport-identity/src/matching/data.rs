@@ -1,6 +1,8 @@
-//! Records to match: a table of string values with a unique id per record.
+//! Records to match: a table of string values with a unique id per record, stored by column
+//! with every distinct value kept once (a million records of a few thousand first names hold
+//! each name once and a 4-byte code per record).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use crate::error::IdentityError;
 
@@ -11,12 +13,124 @@ pub struct Record {
     pub values: Vec<Option<String>>,
 }
 
+/// Code of a null value in a [`Column`].
+pub(crate) const NULL: u32 = u32::MAX;
+
+/// One column: a code per record into the column's distinct values.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Column {
+    pub codes: Vec<u32>,
+    pub values: Vec<Box<str>>,
+}
+
+impl Column {
+    pub fn get(&self, record: usize) -> Option<&str> {
+        match self.codes.get(record) {
+            Some(&c) if c != NULL => Some(&self.values[c as usize]),
+            _ => None,
+        }
+    }
+}
+
+/// Builds a [`Dataset`] row by row, checking each row as it comes.
+#[derive(Debug)]
+pub struct DatasetBuilder {
+    name: String,
+    columns: Vec<String>,
+    ids: Vec<Box<str>>,
+    seen: HashMap<Box<str>, u32>,
+    cols: Vec<Column>,
+    lookup: Vec<HashMap<Box<str>, u32>>,
+}
+
+impl DatasetBuilder {
+    pub fn new(name: impl Into<String>, columns: Vec<String>) -> Self {
+        let n = columns.len();
+        Self {
+            name: name.into(),
+            columns,
+            ids: Vec::new(),
+            seen: HashMap::new(),
+            cols: vec![Column::default(); n],
+            lookup: vec![HashMap::new(); n],
+        }
+    }
+
+    /// Adds a record; blank values become null. Refuses a repeated id or a row whose
+    /// length differs from the columns'.
+    pub fn push<'a>(
+        &mut self,
+        id: &str,
+        values: impl ExactSizeIterator<Item = Option<&'a str>>,
+    ) -> Result<(), IdentityError> {
+        if values.len() != self.columns.len() {
+            return Err(IdentityError::Csv {
+                path: self.name.clone(),
+                message: format!(
+                    "record {:?} has {} values for {} columns",
+                    id,
+                    values.len(),
+                    self.columns.len()
+                ),
+            });
+        }
+        if self.seen.contains_key(id) {
+            return Err(IdentityError::DuplicateId {
+                path: self.name.clone(),
+                id: id.to_owned(),
+                lines: None,
+            });
+        }
+        self.seen.insert(id.into(), self.ids.len() as u32);
+        self.ids.push(id.into());
+        for ((col, lookup), v) in self.cols.iter_mut().zip(&mut self.lookup).zip(values) {
+            let code = match v {
+                Some(v) if !v.trim().is_empty() => match lookup.get(v) {
+                    Some(&c) => c,
+                    None => {
+                        let c = col.values.len() as u32;
+                        col.values.push(v.into());
+                        lookup.insert(v.into(), c);
+                        c
+                    }
+                },
+                _ => NULL,
+            };
+            col.codes.push(code);
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The position of an already added record.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.seen.get(id).map(|&i| i as usize)
+    }
+
+    pub fn finish(self) -> Dataset {
+        Dataset {
+            name: self.name,
+            columns: self.columns,
+            ids: self.ids,
+            cols: self.cols,
+        }
+    }
+}
+
 /// A table of records with unique ids. Empty strings are stored as `None` (null).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dataset {
     name: String,
     columns: Vec<String>,
-    records: Vec<Record>,
+    ids: Vec<Box<str>>,
+    cols: Vec<Column>,
 }
 
 impl Dataset {
@@ -27,39 +141,11 @@ impl Dataset {
         columns: Vec<String>,
         records: Vec<Record>,
     ) -> Result<Self, IdentityError> {
-        let name = name.into();
-        let mut seen = HashSet::new();
-        let mut clean = Vec::with_capacity(records.len());
-        for mut r in records {
-            if !seen.insert(r.id.clone()) {
-                return Err(IdentityError::DuplicateId {
-                    path: name.clone(),
-                    id: r.id,
-                });
-            }
-            if r.values.len() != columns.len() {
-                return Err(IdentityError::Csv {
-                    path: name.clone(),
-                    message: format!(
-                        "record {:?} has {} values for {} columns",
-                        r.id,
-                        r.values.len(),
-                        columns.len()
-                    ),
-                });
-            }
-            for v in &mut r.values {
-                if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
-                    *v = None;
-                }
-            }
-            clean.push(r);
+        let mut b = DatasetBuilder::new(name, columns);
+        for r in &records {
+            b.push(&r.id, r.values.iter().map(|v| v.as_deref()))?;
         }
-        Ok(Self {
-            name,
-            columns,
-            records: clean,
-        })
+        Ok(b.finish())
     }
 
     pub fn name(&self) -> &str {
@@ -68,30 +154,48 @@ impl Dataset {
     pub fn columns(&self) -> &[String] {
         &self.columns
     }
-    pub fn records(&self) -> &[Record] {
-        &self.records
-    }
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.ids.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.ids.is_empty()
     }
     pub fn column_index(&self, column: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == column)
     }
+    /// The id of record `i`.
+    pub fn id(&self, i: usize) -> &str {
+        &self.ids[i]
+    }
+    /// The value of record `i` in column number `c`.
+    pub fn value(&self, i: usize, c: usize) -> Option<&str> {
+        self.cols.get(c).and_then(|col| col.get(i))
+    }
+    /// Record `i` as an owned [`Record`].
+    pub fn record(&self, i: usize) -> Record {
+        Record {
+            id: self.ids[i].to_string(),
+            values: (0..self.columns.len())
+                .map(|c| self.value(i, c).map(str::to_owned))
+                .collect(),
+        }
+    }
+    /// Every record, owned (for small tables and tests).
+    pub fn records(&self) -> Vec<Record> {
+        (0..self.len()).map(|i| self.record(i)).collect()
+    }
 
-    /// The value of `column` for every record, aligned to another dataset's column order
-    /// (`None` where this dataset lacks the column).
+    /// The value of `column` for every record (`None` where this dataset lacks the column).
     pub(crate) fn column_values(&self, column: &str) -> Vec<Option<&str>> {
         match self.column_index(column) {
-            Some(i) => self
-                .records
-                .iter()
-                .map(|r| r.values.get(i).and_then(|v| v.as_deref()))
-                .collect(),
-            None => vec![None; self.records.len()],
+            Some(c) => (0..self.len()).map(|i| self.value(i, c)).collect(),
+            None => vec![None; self.len()],
         }
+    }
+
+    /// The stored column, if the dataset has it.
+    pub(crate) fn column(&self, column: &str) -> Option<&Column> {
+        self.column_index(column).map(|c| &self.cols[c])
     }
 
     /// Stacks two datasets (for deduplicating their union), prefixing ids so they stay
@@ -103,20 +207,15 @@ impl Dataset {
                 columns.push(c.clone());
             }
         }
-        let mut records = Vec::with_capacity(self.len() + other.len());
+        let mut b = DatasetBuilder::new(format!("{}+{}", self.name, other.name), columns.clone());
         for (ds, prefix) in [(self, prefixes.0), (other, prefixes.1)] {
-            for r in &ds.records {
-                let values = columns
-                    .iter()
-                    .map(|c| ds.column_index(c).and_then(|i| r.values[i].clone()))
-                    .collect();
-                records.push(Record {
-                    id: format!("{prefix}{}", r.id),
-                    values,
-                });
+            let map: Vec<Option<usize>> = columns.iter().map(|c| ds.column_index(c)).collect();
+            for i in 0..ds.len() {
+                let id = format!("{prefix}{}", ds.id(i));
+                b.push(&id, map.iter().map(|c| c.and_then(|c| ds.value(i, c))))?;
             }
         }
-        Dataset::new(format!("{}+{}", self.name, other.name), columns, records)
+        Ok(b.finish())
     }
 }
 
@@ -151,7 +250,7 @@ mod tests {
         .expect("b");
         let u = a.union(&b, ("a:", "b:")).expect("union");
         assert_eq!(u.columns(), ["x", "y"]);
-        assert_eq!(u.records()[1].id, "b:1");
+        assert_eq!(u.id(1), "b:1");
         assert_eq!(
             u.records()[1].values,
             vec![Some("r".into()), Some("q".into())]

@@ -9,22 +9,29 @@ mod blocking;
 mod cluster;
 mod data;
 mod eval;
+mod incremental;
 mod model;
 mod pipeline;
+pub mod probe;
 mod settings;
 pub mod similarity;
+pub mod synthetic;
 
 pub use api::{dedupe, finish, link, MatchOptions, MatchReport};
 pub use blocking::{blocking_key, MatchMode};
 pub use cluster::{connected_components, UnionFind};
-pub use data::{Dataset, Record};
+pub use data::{Dataset, DatasetBuilder, Record};
 pub use eval::{bcubed, cluster_pairwise, pairwise_metrics, Evaluation, PairwiseMetrics, Prf};
+pub use incremental::{
+    assign_incremental, dedupe_incremental, Assignment, Bridge, IncrementalClusters,
+    IncrementalReport,
+};
 pub use model::{
     expectation_maximisation, prior_m, probability_from_weight, ComparisonParams, EmParams,
     EmResult, LevelParams, TrainedModel,
 };
 pub use pipeline::{
-    dedupe_dataset, link_datasets, FieldContribution, MatchRun, RecordRef, ScoredPair,
+    dedupe_dataset, link_datasets, FieldContribution, MatchRun, RecordRef, ScoredPair, Timings,
 };
 pub use settings::{
     infer_settings, BlockingKey, Comparison, KeyTransform, Level, MatchSettings, Preprocess,

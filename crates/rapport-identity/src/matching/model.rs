@@ -8,83 +8,188 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use rayon::prelude::*;
+
 use super::blocking::{MatchMode, Universe};
+use super::data::{Column, NULL};
 use super::settings::{Comparison, Level, MatchSettings, Preprocess};
-use super::similarity::{damerau_levenshtein, jaro_winkler, levenshtein, token_jaccard};
+use super::similarity::{
+    damerau_levenshtein, edit_lower_bound_ascii, jaro_winkler, levenshtein, token_jaccard,
+};
 use crate::standardize::text::{clean_for_matching, digits, fold};
 use crate::standardize::{DateOrder, IsoDate};
 
-/// A value made ready for one comparison.
+/// One comparison's values, prepared: a code per record into the distinct prepared texts,
+/// with dates and numbers parsed once per distinct text where a level needs them.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Prepared {
-    pub text: Option<String>,
-    pub days: Option<i64>,
-    pub num: Option<f64>,
+pub(crate) struct PreparedColumn {
+    pub codes: Vec<u32>,
+    pub texts: Vec<Box<str>>,
+    pub days: Vec<Option<i64>>,
+    pub nums: Vec<Option<f64>>,
 }
 
-/// Values of all records, by comparison then record.
+/// Values of all records, by comparison.
 pub(crate) struct PreparedTable {
-    pub columns: Vec<Vec<Prepared>>,
+    pub columns: Vec<PreparedColumn>,
 }
 
-fn prepare_one(raw: Option<&str>, p: Preprocess, order: DateOrder) -> Prepared {
-    let Some(raw) = raw else {
-        return Prepared::default();
-    };
-    let text = match p {
+/// A run of records whose values come from one stored column (or are all null when the
+/// table lacks it).
+#[derive(Clone, Copy)]
+pub(crate) struct Segment<'a> {
+    pub column: Option<&'a Column>,
+    pub len: usize,
+}
+
+fn prepare_text(raw: &str, p: Preprocess) -> String {
+    match p {
         Preprocess::Raw => raw.trim().to_owned(),
         Preprocess::Lower => fold(raw),
         Preprocess::Clean => clean_for_matching(raw),
         Preprocess::Digits => digits(raw),
-    };
-    if text.is_empty() {
-        return Prepared::default();
-    }
-    Prepared {
-        days: IsoDate::parse(raw, order)
-            .ok()
-            .map(|d| d.days_since_epoch()),
-        num: raw.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
-        text: Some(text),
     }
 }
 
+fn prepare_column(c: &Comparison, segments: &[Segment<'_>], order: DateOrder) -> PreparedColumn {
+    let wants_days = c.levels.iter().any(|l| matches!(l, Level::DateDays { .. }));
+    let wants_nums = c
+        .levels
+        .iter()
+        .any(|l| matches!(l, Level::NumericAbs { .. } | Level::NumericRel { .. }));
+    let total: usize = segments.iter().map(|s| s.len).sum();
+    let mut out = PreparedColumn {
+        codes: Vec::with_capacity(total),
+        ..PreparedColumn::default()
+    };
+    let mut interned: HashMap<String, u32> = HashMap::new();
+    for seg in segments {
+        let Some(col) = seg.column else {
+            out.codes.extend(std::iter::repeat_n(NULL, seg.len));
+            continue;
+        };
+        // Prepare each distinct raw value once, in parallel; intern the results in order.
+        let prepared: Vec<String> = col
+            .values
+            .par_iter()
+            .map(|raw| prepare_text(raw, c.preprocess))
+            .collect();
+        let raw_to_code: Vec<u32> = prepared
+            .into_iter()
+            .zip(&col.values)
+            .map(|(text, raw)| {
+                if text.is_empty() {
+                    return NULL;
+                }
+                if let Some(&code) = interned.get(&text) {
+                    return code;
+                }
+                let code = out.texts.len() as u32;
+                if wants_days {
+                    out.days.push(
+                        IsoDate::parse(raw, order)
+                            .ok()
+                            .map(|d| d.days_since_epoch()),
+                    );
+                }
+                if wants_nums {
+                    out.nums
+                        .push(raw.trim().parse::<f64>().ok().filter(|x| x.is_finite()));
+                }
+                out.texts.push(text.as_str().into());
+                interned.insert(text, code);
+                code
+            })
+            .collect();
+        out.codes.extend(col.codes.iter().map(|&r| match r {
+            NULL => NULL,
+            r => raw_to_code[r as usize],
+        }));
+    }
+    out
+}
+
 impl PreparedTable {
+    /// Prepares every comparison's column over the records of `segments(column)`, which lists
+    /// where each run of records takes that column's values from.
     pub fn new<'a>(
         settings: &MatchSettings,
-        n: usize,
-        value: &dyn Fn(usize, &str) -> Option<&'a str>,
+        segments: &(dyn Fn(&str) -> Vec<Segment<'a>> + Sync),
     ) -> Self {
         let order = settings.training.date_order;
         let columns = settings
             .comparisons
-            .iter()
-            .map(|c| {
-                (0..n)
-                    .map(|r| prepare_one(value(r, &c.column), c.preprocess, order))
-                    .collect()
-            })
+            .par_iter()
+            .map(|c| prepare_column(c, &segments(&c.column), order))
             .collect();
         Self { columns }
     }
 }
 
-fn satisfies(level: &Level, a: &Prepared, b: &Prepared, ta: &str, tb: &str) -> bool {
+/// Similarities of one pair, computed at most once each however many levels use them.
+struct PairMeasures<'a> {
+    a: &'a str,
+    b: &'a str,
+    jw: Option<f64>,
+    lev: Option<usize>,
+    dl: Option<usize>,
+    jaccard: Option<f64>,
+}
+
+impl PairMeasures<'_> {
+    fn jw(&mut self) -> f64 {
+        *self.jw.get_or_insert_with(|| jaro_winkler(self.a, self.b))
+    }
+    fn lev(&mut self) -> usize {
+        *self.lev.get_or_insert_with(|| levenshtein(self.a, self.b))
+    }
+    fn dl(&mut self) -> usize {
+        *self
+            .dl
+            .get_or_insert_with(|| damerau_levenshtein(self.a, self.b))
+    }
+    fn jaccard(&mut self) -> f64 {
+        *self
+            .jaccard
+            .get_or_insert_with(|| token_jaccard(self.a, self.b))
+    }
+}
+
+fn satisfies(
+    level: &Level,
+    col: &PreparedColumn,
+    a: u32,
+    b: u32,
+    pm: &mut PairMeasures<'_>,
+) -> bool {
+    let same = a == b;
     match level {
-        Level::Exact => ta == tb,
-        Level::JaroWinkler { min } => jaro_winkler(ta, tb) >= *min,
-        Level::Levenshtein { max } => levenshtein(ta, tb) <= *max,
-        Level::DamerauLevenshtein { max } => damerau_levenshtein(ta, tb) <= *max,
-        Level::TokenJaccard { min } => token_jaccard(ta, tb) >= *min,
-        Level::DateDays { max } => match (a.days, b.days) {
+        Level::Exact => same,
+        Level::JaroWinkler { min } => same || pm.jw() >= *min,
+        Level::Levenshtein { max } => {
+            // Lengths alone can rule a pair out (ASCII: one byte per character).
+            same || (!(pm.a.is_ascii()
+                && pm.b.is_ascii()
+                && pm.a.len().abs_diff(pm.b.len()) > *max)
+                && pm.lev() <= *max)
+        }
+        Level::DamerauLevenshtein { max } => {
+            // A cheap lower bound rules most unrelated pairs out before the full table.
+            same || (!(pm.a.is_ascii()
+                && pm.b.is_ascii()
+                && edit_lower_bound_ascii(pm.a.as_bytes(), pm.b.as_bytes()) > *max)
+                && pm.dl() <= *max)
+        }
+        Level::TokenJaccard { min } => same || pm.jaccard() >= *min,
+        Level::DateDays { max } => match (col.days[a as usize], col.days[b as usize]) {
             (Some(x), Some(y)) => (x - y).abs() <= *max,
             _ => false,
         },
-        Level::NumericAbs { max } => match (a.num, b.num) {
+        Level::NumericAbs { max } => match (col.nums[a as usize], col.nums[b as usize]) {
             (Some(x), Some(y)) => (x - y).abs() <= *max,
             _ => false,
         },
-        Level::NumericRel { max } => match (a.num, b.num) {
+        Level::NumericRel { max } => match (col.nums[a as usize], col.nums[b as usize]) {
             (Some(x), Some(y)) => (x - y).abs() <= *max * x.abs().max(y.abs()),
             _ => false,
         },
@@ -93,29 +198,37 @@ fn satisfies(level: &Level, a: &Prepared, b: &Prepared, ta: &str, tb: &str) -> b
 
 /// The level index of a pair for one comparison: 0 is null, `1..=k` the listed levels in
 /// order, `k + 1` is `else`.
-pub(crate) fn level_of(c: &Comparison, a: &Prepared, b: &Prepared) -> u8 {
-    let (Some(ta), Some(tb)) = (a.text.as_deref(), b.text.as_deref()) else {
+pub(crate) fn level_of(c: &Comparison, col: &PreparedColumn, a: usize, b: usize) -> u8 {
+    let (ca, cb) = (col.codes[a], col.codes[b]);
+    if ca == NULL || cb == NULL {
         return 0;
+    }
+    let mut pm = PairMeasures {
+        a: &col.texts[ca as usize],
+        b: &col.texts[cb as usize],
+        jw: None,
+        lev: None,
+        dl: None,
+        jaccard: None,
     };
     for (i, level) in c.levels.iter().enumerate() {
-        if satisfies(level, a, b, ta, tb) {
+        if satisfies(level, col, ca, cb, &mut pm) {
             return (i + 1) as u8;
         }
     }
     (c.levels.len() + 1) as u8
 }
 
-/// Levels of one pair for every comparison.
+/// Levels of one pair for every comparison, written into `out` (one per comparison).
 pub(crate) fn pair_levels(
     settings: &MatchSettings,
     table: &PreparedTable,
     a: usize,
     b: usize,
-    out: &mut Vec<u8>,
+    out: &mut [u8],
 ) {
-    out.clear();
-    for (c, col) in settings.comparisons.iter().zip(&table.columns) {
-        out.push(level_of(c, &col[a], &col[b]));
+    for ((c, col), slot) in settings.comparisons.iter().zip(&table.columns).zip(out) {
+        *slot = level_of(c, col, a, b);
     }
 }
 
@@ -150,8 +263,6 @@ pub struct TrainedModel {
     pub em_iterations: usize,
     pub em_converged: bool,
     pub u_pairs_sampled: usize,
-    #[serde(skip)]
-    pub(crate) tf: Vec<Option<HashMap<String, f64>>>,
 }
 
 /// m, u and the prior for EM: `m[c][l]` over levels 1..=k+1 of comparison c (index 0 unused).
@@ -253,39 +364,28 @@ pub fn prior_m(n_listed: usize) -> Vec<f64> {
 }
 
 /// Estimates u-probabilities from random eligible pairs (all pairs when there are fewer than
-/// `sample`), with a half-count added to every level so none is zero.
+/// `sample`), with a half-count added to every level so none is zero. The pairs are drawn
+/// from the seed first, then compared in parallel, so the result does not depend on threads.
 pub(crate) fn estimate_u(
     settings: &MatchSettings,
     table: &PreparedTable,
     universe: Universe,
 ) -> (Vec<Vec<f64>>, usize) {
     let sample = settings.training.u_sample_pairs;
-    let mut counts: Vec<Vec<f64>> = settings
-        .comparisons
-        .iter()
-        .map(|c| vec![0.0; c.levels.len() + 2])
-        .collect();
-    let mut levels = Vec::new();
-    let mut add = |a: usize, b: usize, counts: &mut Vec<Vec<f64>>| {
-        pair_levels(settings, table, a, b, &mut levels);
-        for (c, &l) in levels.iter().enumerate() {
-            counts[c][l as usize] += 1.0;
-        }
-    };
     let total = universe.total_pairs();
-    let mut used = 0usize;
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
     if total <= sample as u64 {
         for a in 0..universe.n {
             for b in a + 1..universe.n {
                 if universe.eligible(a, b) {
-                    add(a, b, &mut counts);
-                    used += 1;
+                    pairs.push((a as u32, b as u32));
                 }
             }
         }
     } else {
+        pairs.reserve(sample);
         let mut rng = ChaCha8Rng::seed_from_u64(settings.training.seed);
-        while used < sample {
+        while pairs.len() < sample {
             let (a, b) = match universe.mode {
                 MatchMode::Link => (
                     rng.gen_range(0..universe.n_left),
@@ -300,28 +400,61 @@ pub(crate) fn estimate_u(
                     (a.min(b), a.max(b))
                 }
             };
-            add(a, b, &mut counts);
-            used += 1;
+            pairs.push((a as u32, b as u32));
         }
     }
+    let n_comp = settings.comparisons.len();
+    let empty = || -> Vec<Vec<u64>> {
+        settings
+            .comparisons
+            .iter()
+            .map(|c| vec![0u64; c.levels.len() + 2])
+            .collect()
+    };
+    let counts = pairs
+        .par_chunks(4096)
+        .map(|chunk| {
+            let mut counts = empty();
+            let mut levels = vec![0u8; n_comp];
+            for &(a, b) in chunk {
+                pair_levels(settings, table, a as usize, b as usize, &mut levels);
+                for (c, &l) in levels.iter().enumerate() {
+                    counts[c][l as usize] += 1;
+                }
+            }
+            counts
+        })
+        .reduce(empty, |mut x, y| {
+            for (cx, cy) in x.iter_mut().zip(y) {
+                for (a, b) in cx.iter_mut().zip(cy) {
+                    *a += b;
+                }
+            }
+            x
+        });
     let u = counts
         .iter()
         .map(|c| {
-            let non_null: f64 = c.iter().skip(1).sum();
+            let non_null: f64 = c.iter().skip(1).map(|&x| x as f64).sum();
             let k = (c.len() - 1) as f64;
             let mut u = vec![0.0];
-            u.extend(c.iter().skip(1).map(|x| (x + 0.5) / (non_null + 0.5 * k)));
+            u.extend(
+                c.iter()
+                    .skip(1)
+                    .map(|&x| (x as f64 + 0.5) / (non_null + 0.5 * k)),
+            );
             u
         })
         .collect();
-    (u, used)
+    (u, pairs.len())
 }
 
-/// Relative frequency of every prepared value, for term-frequency adjustments.
+/// Relative frequency of every prepared value (by code), for the comparisons that weigh
+/// exact agreement by term frequency.
 pub(crate) fn term_frequencies(
     settings: &MatchSettings,
     table: &PreparedTable,
-) -> Vec<Option<HashMap<String, f64>>> {
+) -> Vec<Option<Vec<f64>>> {
     settings
         .comparisons
         .iter()
@@ -330,13 +463,15 @@ pub(crate) fn term_frequencies(
             if !c.term_frequency || c.levels.first() != Some(&Level::Exact) {
                 return None;
             }
-            let mut counts: HashMap<String, f64> = HashMap::new();
+            let mut counts = vec![0.0f64; col.texts.len()];
             let mut total = 0.0;
-            for v in col.iter().filter_map(|p| p.text.as_ref()) {
-                *counts.entry(v.clone()).or_insert(0.0) += 1.0;
-                total += 1.0;
+            for &code in &col.codes {
+                if code != NULL {
+                    counts[code as usize] += 1.0;
+                    total += 1.0;
+                }
             }
-            for v in counts.values_mut() {
+            for v in &mut counts {
                 *v /= total;
             }
             Some(counts)
@@ -353,7 +488,7 @@ impl TrainedModel {
         lambda: f64,
         em: (usize, bool),
         u_pairs_sampled: usize,
-        tf: Vec<Option<HashMap<String, f64>>>,
+        term_frequency: &[bool],
     ) -> Self {
         let comparisons = settings
             .comparisons
@@ -382,7 +517,7 @@ impl TrainedModel {
                 ComparisonParams {
                     column: c.column.clone(),
                     levels,
-                    term_frequency: tf[ci].is_some(),
+                    term_frequency: term_frequency.get(ci).copied().unwrap_or(false),
                 }
             })
             .collect();
@@ -393,7 +528,6 @@ impl TrainedModel {
             em_iterations: em.0,
             em_converged: em.1,
             u_pairs_sampled,
-            tf,
         }
     }
 
@@ -402,22 +536,28 @@ impl TrainedModel {
         (self.lambda / (1.0 - self.lambda)).log2()
     }
 
-    /// The evidence of one comparison at a level, with the term-frequency adjustment for an
-    /// exact match on `value` when enabled: log2(m / tf(value)), never below the next level.
-    pub(crate) fn contribution(&self, c: usize, level: u8, value: Option<&str>) -> f64 {
+    /// The evidence of comparison `c` at `level`, with the term-frequency adjustment of an
+    /// exact match on a value of relative frequency `freq` where enabled: log2(m / freq),
+    /// never below the next level. `None` gives the unadjusted evidence.
+    pub(crate) fn contribution_with_frequency(
+        &self,
+        c: usize,
+        level: u8,
+        freq: Option<f64>,
+    ) -> f64 {
         let params = &self.comparisons[c];
         let base = params.levels[level as usize].log2_bayes_factor;
-        if level != 1 {
+        if level != 1 || !params.term_frequency {
             return base;
         }
-        match (&self.tf.get(c).and_then(Option::as_ref), value) {
-            (Some(freq), Some(v)) => {
-                let tf = freq.get(v).copied().unwrap_or(0.0).max(1e-6);
+        match freq {
+            Some(f) => {
+                let tf = f.max(1e-6);
                 let m = params.levels[1].m;
                 let next = params.levels[2].log2_bayes_factor;
                 (m / tf).log2().max(next)
             }
-            _ => base,
+            None => base,
         }
     }
 }

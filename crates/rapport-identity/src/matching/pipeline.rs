@@ -2,16 +2,18 @@
 //! prior by EM on the candidate pairs, score every candidate pair, cluster, and evaluate.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::blocking::{candidate_pairs, MatchMode, Universe};
 use super::cluster::connected_components;
-use super::data::Dataset;
+use super::data::{Dataset, NULL};
 use super::eval::{bcubed, cluster_pairwise, pairwise_metrics, Evaluation};
 use super::model::{
     estimate_u, expectation_maximisation, pair_levels, prior_m, probability_from_weight,
-    term_frequencies, EmParams, PreparedTable, TrainedModel,
+    term_frequencies, EmParams, PreparedTable, Segment, TrainedModel,
 };
 use super::settings::MatchSettings;
 use crate::error::IdentityError;
@@ -48,16 +50,47 @@ pub struct RecordRef<'a> {
     pub id: &'a str,
 }
 
-/// Result of training and scoring.
-#[derive(Debug, Clone, Serialize)]
+/// How long each step of a run took, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timings {
+    /// Standardising and interning the compared values.
+    pub prepare_ms: u128,
+    /// Finding the candidate pairs.
+    pub blocking_ms: u128,
+    /// Comparing random pairs for the u-probabilities.
+    pub u_ms: u128,
+    /// Comparing every candidate pair (its level in every comparison).
+    pub compare_ms: u128,
+    /// Counting comparison patterns and running EM.
+    pub em_ms: u128,
+    /// Term frequencies and the match weight of every candidate pair.
+    pub score_ms: u128,
+}
+
+impl Timings {
+    /// Blocking, comparing and scoring: the work that grows with the candidate pairs, the
+    /// figure pairs per second are measured over.
+    pub fn predict_ms(&self) -> u128 {
+        self.blocking_ms + self.compare_ms + self.score_ms
+    }
+}
+
+/// Result of training and scoring. Pairs are kept compactly (ids, one level byte per
+/// comparison, the weight); [`MatchRun::pair`] expands one with its contributions.
+#[derive(Debug, Clone)]
 pub struct MatchRun {
     pub mode: MatchMode,
     pub settings: MatchSettings,
     pub model: TrainedModel,
-    /// Every candidate pair, scored, in candidate order.
-    pub pairs: Vec<ScoredPair>,
     pub total_pairs: u64,
-    ids: Vec<String>,
+    pub timings: Timings,
+    candidates: Vec<(u32, u32)>,
+    levels: Vec<u8>,
+    weights: Vec<f64>,
+    /// Per comparison with term-frequency adjustment: each record's value code, and the
+    /// evidence of an exact match on each code.
+    tf_exact: Vec<Option<(Vec<u32>, Vec<f64>)>>,
+    ids: Vec<Box<str>>,
     n_left: usize,
 }
 
@@ -68,12 +101,14 @@ pub fn dedupe_dataset(data: &Dataset, settings: &MatchSettings) -> Result<MatchR
         n: data.len(),
         n_left: data.len(),
     };
-    let cols: HashMap<&str, Vec<Option<&str>>> = settings_columns(settings)
-        .into_iter()
-        .map(|c| (c, data.column_values(c)))
-        .collect();
-    let ids = data.records().iter().map(|r| r.id.clone()).collect();
-    run(universe, settings, data.columns(), &cols, ids)
+    let segments = |c: &str| {
+        vec![Segment {
+            column: data.column(c),
+            len: data.len(),
+        }]
+    };
+    let ids = (0..data.len()).map(|i| data.id(i).into()).collect();
+    run(universe, settings, data.columns(), &segments, ids)
 }
 
 /// Links two datasets: only pairs with one record from each are considered.
@@ -87,15 +122,19 @@ pub fn link_datasets(
         n: left.len() + right.len(),
         n_left: left.len(),
     };
-    let cols: HashMap<&str, Vec<Option<&str>>> = settings_columns(settings)
-        .into_iter()
-        .map(|c| {
-            let mut v = left.column_values(c);
-            v.extend(right.column_values(c));
-            (c, v)
-        })
-        .collect();
     // A column must exist in at least one table; missing on one side reads as null.
+    let segments = |c: &str| {
+        vec![
+            Segment {
+                column: left.column(c),
+                len: left.len(),
+            },
+            Segment {
+                column: right.column(c),
+                len: right.len(),
+            },
+        ]
+    };
     let mut columns: Vec<String> = left.columns().to_vec();
     columns.extend(
         right
@@ -104,41 +143,23 @@ pub fn link_datasets(
             .filter(|c| !left.columns().contains(c))
             .cloned(),
     );
-    let ids = left
-        .records()
-        .iter()
-        .chain(right.records())
-        .map(|r| r.id.clone())
+    let ids = (0..left.len())
+        .map(|i| left.id(i).into())
+        .chain((0..right.len()).map(|i| right.id(i).into()))
         .collect();
-    run(universe, settings, &columns, &cols, ids)
+    run(universe, settings, &columns, &segments, ids)
 }
 
-fn settings_columns(settings: &MatchSettings) -> Vec<&str> {
-    let mut cols: Vec<&str> = settings
-        .comparisons
-        .iter()
-        .map(|c| c.column.as_str())
-        .collect();
-    for rule in &settings.blocking_rules {
-        for spec in rule {
-            let col = spec
-                .rsplit_once(':')
-                .map_or(spec.as_str(), |(c, _)| c)
-                .trim();
-            if !cols.contains(&col) {
-                cols.push(col);
-            }
-        }
-    }
-    cols
+fn ms(since: Instant) -> u128 {
+    since.elapsed().as_millis()
 }
 
-fn run(
+fn run<'a>(
     universe: Universe,
     settings: &MatchSettings,
     columns: &[String],
-    cols: &HashMap<&str, Vec<Option<&str>>>,
-    ids: Vec<String>,
+    segments: &(dyn Fn(&str) -> Vec<Segment<'a>> + Sync),
+    ids: Vec<Box<str>>,
 ) -> Result<MatchRun, IdentityError> {
     let rules = settings.validate(columns)?;
     if universe.total_pairs() == 0 {
@@ -146,25 +167,48 @@ fn run(
             "need at least two records (one per table when linking)".into(),
         ));
     }
-    let value = |r: usize, c: &str| cols.get(c).and_then(|v| v[r]);
-    let table = PreparedTable::new(settings, universe.n, &value);
+    let mut timings = Timings::default();
+    let t = Instant::now();
+    let table = PreparedTable::new(settings, segments);
+    timings.prepare_ms = ms(t);
+    let t = Instant::now();
     let candidates = candidate_pairs(
         universe,
         &rules,
-        &value,
+        segments,
         settings.training.max_candidate_pairs,
     )?;
+    timings.blocking_ms = ms(t);
+    let t = Instant::now();
     let (u, u_pairs) = estimate_u(settings, &table, universe);
+    timings.u_ms = ms(t);
 
-    let mut patterns: HashMap<Vec<u8>, f64> = HashMap::new();
-    let mut all_levels: Vec<Vec<u8>> = Vec::with_capacity(candidates.len());
-    let mut levels = Vec::new();
-    for &(a, b) in &candidates {
-        pair_levels(settings, &table, a as usize, b as usize, &mut levels);
-        *patterns.entry(levels.clone()).or_insert(0.0) += 1.0;
-        all_levels.push(levels.clone());
-    }
-    let patterns: Vec<(Vec<u8>, f64)> = patterns.into_iter().collect();
+    let t = Instant::now();
+    let n_comp = settings.comparisons.len();
+    let mut levels = vec![0u8; candidates.len() * n_comp];
+    levels
+        .par_chunks_mut(n_comp)
+        .zip(candidates.par_iter())
+        .for_each(|(out, &(a, b))| pair_levels(settings, &table, a as usize, b as usize, out));
+    timings.compare_ms = ms(t);
+
+    let t = Instant::now();
+    let patterns: HashMap<&[u8], f64> = levels
+        .par_chunks(n_comp)
+        .fold(HashMap::new, |mut m: HashMap<&[u8], f64>, lv| {
+            *m.entry(lv).or_insert(0.0) += 1.0;
+            m
+        })
+        .reduce(HashMap::new, |mut x, y| {
+            for (k, v) in y {
+                *x.entry(k).or_insert(0.0) += v;
+            }
+            x
+        });
+    let mut patterns: Vec<(Vec<u8>, f64)> =
+        patterns.into_iter().map(|(k, v)| (k.to_vec(), v)).collect();
+    // A fixed order makes EM's floating-point sums, and so the model, reproducible.
+    patterns.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let init = EmParams {
         lambda: 0.1,
         m: settings
@@ -174,7 +218,7 @@ fn run(
             .collect(),
         u: u.clone(),
     };
-    let t = &settings.training;
+    let tr = &settings.training;
     let em = if patterns.is_empty() {
         None
     } else {
@@ -184,9 +228,9 @@ fn run(
         Some(expectation_maximisation(
             &patterns,
             init.clone(),
-            false,
-            t.em_max_iterations,
-            t.em_tolerance,
+            tr.em_fix_u,
+            tr.em_max_iterations,
+            tr.em_tolerance,
         ))
     };
     let (m, lambda_c, iterations, converged) = match &em {
@@ -198,6 +242,8 @@ fn run(
         ),
         None => (init.m.clone(), init.lambda, 0, false),
     };
+    timings.em_ms = ms(t);
+    let t = Instant::now();
     // Matches are assumed to lie within the candidates, so the prior over all eligible pairs
     // is the expected number of matches among candidates over the number of eligible pairs.
     let lambda = lambda_c * candidates.len() as f64 / universe.total_pairs() as f64;
@@ -213,44 +259,68 @@ fn run(
         lambda,
         (iterations, converged),
         u_pairs,
-        tf,
+        &tf.iter().map(Option::is_some).collect::<Vec<_>>(),
     );
-    let prior = model.prior_weight();
-    let pairs = candidates
-        .iter()
-        .zip(all_levels)
-        .map(|(&(a, b), levels)| {
-            let contributions: Vec<f64> = levels
-                .iter()
-                .enumerate()
-                .map(|(c, &l)| {
-                    let v = table.columns[c][a as usize].text.as_deref();
-                    model.contribution(c, l, v)
-                })
-                .collect();
-            let match_weight = prior + contributions.iter().sum::<f64>();
-            ScoredPair {
-                left: a as usize,
-                right: b as usize,
-                match_weight,
-                match_probability: probability_from_weight(match_weight),
-                levels,
-                contributions,
-            }
+    let tf_exact: Vec<Option<(Vec<u32>, Vec<f64>)>> = tf
+        .into_iter()
+        .zip(table.columns)
+        .enumerate()
+        .map(|(c, (freq, col))| {
+            freq.map(|freq| {
+                let w = freq
+                    .iter()
+                    .map(|&f| model.contribution_with_frequency(c, 1, Some(f)))
+                    .collect();
+                (col.codes, w)
+            })
         })
         .collect();
-    Ok(MatchRun {
+    let mut out = MatchRun {
         mode: universe.mode,
         settings: settings.clone(),
         model,
-        pairs,
         total_pairs: universe.total_pairs(),
+        timings: Timings::default(),
+        candidates,
+        levels,
+        weights: Vec::new(),
+        tf_exact,
         ids,
         n_left: universe.n_left,
-    })
+    };
+    let prior = out.model.prior_weight();
+    let weights = out
+        .candidates
+        .par_iter()
+        .zip(out.levels.par_chunks(n_comp))
+        .map(|(&(a, _), lv)| {
+            prior
+                + lv.iter()
+                    .enumerate()
+                    .map(|(c, &l)| out.contribution(c, l, a as usize))
+                    .sum::<f64>()
+        })
+        .collect();
+    out.weights = weights;
+    timings.score_ms = ms(t);
+    out.timings = timings;
+    Ok(out)
 }
 
 impl MatchRun {
+    /// The evidence of comparison `c` at `level` for a pair whose left record is `a`.
+    fn contribution(&self, c: usize, level: u8, a: usize) -> f64 {
+        if level == 1 {
+            if let Some((codes, w)) = &self.tf_exact[c] {
+                return match codes[a] {
+                    NULL => self.model.comparisons[c].levels[1].log2_bayes_factor,
+                    code => w[code as usize],
+                };
+            }
+        }
+        self.model.comparisons[c].levels[level as usize].log2_bayes_factor
+    }
+
     /// Number of records (both tables in link mode).
     pub fn n_records(&self) -> usize {
         self.ids.len()
@@ -259,6 +329,43 @@ impl MatchRun {
     /// Number of records in the left table (all records in dedupe mode).
     pub fn n_left(&self) -> usize {
         self.n_left
+    }
+
+    /// Number of candidate pairs scored.
+    pub fn n_pairs(&self) -> usize {
+        self.candidates.len()
+    }
+
+    /// Candidate pair `i` with its levels and per-comparison contributions.
+    pub fn pair(&self, i: usize) -> ScoredPair {
+        let n_comp = self.model.comparisons.len();
+        let (a, b) = self.candidates[i];
+        let levels = self.levels[i * n_comp..(i + 1) * n_comp].to_vec();
+        let contributions = levels
+            .iter()
+            .enumerate()
+            .map(|(c, &l)| self.contribution(c, l, a as usize))
+            .collect();
+        let match_weight = self.weights[i];
+        ScoredPair {
+            left: a as usize,
+            right: b as usize,
+            match_weight,
+            match_probability: probability_from_weight(match_weight),
+            levels,
+            contributions,
+        }
+    }
+
+    /// Every candidate pair, scored, in candidate order (sorted by record indices).
+    pub fn pairs(&self) -> impl Iterator<Item = ScoredPair> + '_ {
+        (0..self.n_pairs()).map(|i| self.pair(i))
+    }
+
+    /// The record indices and match weight of candidate `i`, without expanding it.
+    pub fn pair_weight(&self, i: usize) -> (usize, usize, f64) {
+        let (a, b) = self.candidates[i];
+        (a as usize, b as usize, self.weights[i])
     }
 
     /// The table and id of a record index.
@@ -270,7 +377,7 @@ impl MatchRun {
         };
         RecordRef {
             side,
-            id: self.ids.get(index).map_or("", String::as_str),
+            id: self.ids.get(index).map_or("", |s| s),
         }
     }
 
@@ -281,7 +388,7 @@ impl MatchRun {
             (MatchMode::Link, _) => 0..self.n_left,
             (MatchMode::Dedupe, _) => 0..self.ids.len(),
         };
-        range.into_iter().find(|&i| self.ids[i] == id)
+        range.into_iter().find(|&i| &*self.ids[i] == id)
     }
 
     /// Why a pair scored as it did, comparison by comparison.
@@ -301,30 +408,68 @@ impl MatchRun {
             .collect()
     }
 
+    /// The weight at or above which a pair's probability reaches `threshold`.
+    fn weight_floor(threshold: f64) -> f64 {
+        if threshold <= 0.0 {
+            f64::NEG_INFINITY
+        } else if threshold >= 1.0 {
+            f64::INFINITY
+        } else {
+            (threshold / (1.0 - threshold)).log2()
+        }
+    }
+
+    fn is_link(&self, i: usize, threshold: f64, floor: f64) -> bool {
+        // Compare on the weight first (cheap), then confirm on the probability near the edge
+        // so the result is exactly `probability >= threshold`.
+        let w = self.weights[i];
+        if (w - floor).abs() > 1e-6 {
+            w > floor
+        } else {
+            probability_from_weight(w) >= threshold
+        }
+    }
+
+    /// Indices of the candidate pairs at or above a probability threshold.
+    pub fn link_indices(&self, threshold: f64) -> impl Iterator<Item = usize> + '_ {
+        let floor = Self::weight_floor(threshold);
+        (0..self.n_pairs()).filter(move |&i| self.is_link(i, threshold, floor))
+    }
+
     /// Pairs at or above a probability threshold.
-    pub fn links(&self, threshold: f64) -> impl Iterator<Item = &ScoredPair> {
-        self.pairs
-            .iter()
-            .filter(move |p| p.match_probability >= threshold)
+    pub fn links(&self, threshold: f64) -> impl Iterator<Item = ScoredPair> + '_ {
+        self.link_indices(threshold).map(|i| self.pair(i))
     }
 
     /// A cluster number per record: connected components of the links at `threshold`.
     pub fn clusters(&self, threshold: f64) -> Vec<usize> {
         connected_components(
             self.n_records(),
-            self.links(threshold).map(|p| (p.left, p.right)),
+            self.link_indices(threshold).map(|i| {
+                let (a, b) = self.candidates[i];
+                (a as usize, b as usize)
+            }),
         )
+    }
+
+    /// Whether `(a, b)` (either order) is a candidate pair.
+    pub fn is_candidate(&self, a: usize, b: usize) -> bool {
+        let key = (a.min(b) as u32, a.max(b) as u32);
+        self.candidates.binary_search(&key).is_ok()
     }
 
     /// Measures the run against labelled matching pairs (record indices).
     pub fn evaluate(&self, truth: &[(usize, usize)], threshold: f64) -> Evaluation {
-        let predicted: Vec<(usize, usize)> =
-            self.links(threshold).map(|p| (p.left, p.right)).collect();
-        let candidates: std::collections::HashSet<(usize, usize)> =
-            self.pairs.iter().map(|p| (p.left, p.right)).collect();
+        let predicted: Vec<(usize, usize)> = self
+            .link_indices(threshold)
+            .map(|i| {
+                let (a, b) = self.candidates[i];
+                (a as usize, b as usize)
+            })
+            .collect();
         let covered = truth
             .iter()
-            .filter(|(a, b)| candidates.contains(&((*a).min(*b), (*a).max(*b))))
+            .filter(|(a, b)| self.is_candidate(*a, *b))
             .count();
         let pred_clusters = self.clusters(threshold);
         let true_clusters = connected_components(self.n_records(), truth.iter().copied());

@@ -146,6 +146,9 @@ pub struct TrainingSettings {
     pub max_candidate_pairs: u64,
     /// How to read ambiguous numeric dates for date comparisons.
     pub date_order: DateOrder,
+    /// Keep the u-probabilities of random pairs fixed during EM (as Splink does by default)
+    /// instead of re-estimating them among the candidates.
+    pub em_fix_u: bool,
 }
 
 impl Default for TrainingSettings {
@@ -157,6 +160,7 @@ impl Default for TrainingSettings {
             em_tolerance: 1e-6,
             max_candidate_pairs: 50_000_000,
             date_order: DateOrder::DayFirst,
+            em_fix_u: false,
         }
     }
 }
@@ -330,6 +334,7 @@ impl MatchSettings {
             DateOrder::MonthFirst => "month_first",
         };
         let _ = writeln!(out, "date_order = {order:?}");
+        let _ = writeln!(out, "em_fix_u = {}", t.em_fix_u);
         out
     }
 }

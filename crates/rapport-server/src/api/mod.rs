@@ -10,6 +10,7 @@ pub mod extract;
 pub mod fairness;
 pub mod governance;
 pub mod ingest;
+pub mod matching;
 pub mod profiles;
 pub mod users;
 
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit", get(governance::audit))
         .route("/v1/audits/fairness", post(fairness::audit))
         .route("/v1/analyze", post(analyze::analyze))
+        .route("/v1/match", post(matching::match_record))
         .route("/v1/profiles/{id}/events", get(profiles::events))
         .route(
             "/v1/profiles/{id}/conversations",

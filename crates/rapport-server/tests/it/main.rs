@@ -9,6 +9,7 @@ mod conversations;
 mod dashboard;
 mod governance;
 mod interpretation;
+mod matching;
 mod openapi;
 mod roles;
 mod scaleout;

@@ -129,9 +129,9 @@ fn model_from(m: Vec<Vec<f64>>, u: Vec<Vec<f64>>, lambda: f64) -> (MatchSettings
         comparisons,
         training: Default::default(),
     };
-    let tf = vec![None; m.len()];
+    let tf = vec![false; m.len()];
     let p = EmParams { lambda, m, u };
-    let model = TrainedModel::from_params(&settings, &p, lambda, (1, true), 0, tf);
+    let model = TrainedModel::from_params(&settings, &p, lambda, (1, true), 0, &tf);
     (settings, model)
 }
 
@@ -140,7 +140,7 @@ fn weight(model: &TrainedModel, levels: &[u8]) -> f64 {
         + levels
             .iter()
             .enumerate()
-            .map(|(c, &l)| model.contribution(c, l, None))
+            .map(|(c, &l)| model.contribution_with_frequency(c, l, None))
             .sum::<f64>()
 }
 

@@ -35,22 +35,20 @@ fn dedupe_finds_the_duplicates_and_explains_them() {
     // Tiny data: block on nothing so every pair is scored.
     settings.blocking_rules.clear();
     let run = dedupe_dataset(&data, &settings).expect("run");
-    assert_eq!(run.pairs.len(), 16 * 15 / 2);
+    assert_eq!(run.n_pairs(), 16 * 15 / 2);
     let score = |a: &str, b: &str| {
         let (ia, ib) = (
             run.index_of(None, a).expect("a"),
             run.index_of(None, b).expect("b"),
         );
-        run.pairs
-            .iter()
+        run.pairs()
             .find(|p| (p.left, p.right) == (ia.min(ib), ia.max(ib)))
             .expect("pair")
-            .clone()
     };
     let same = score("1", "2");
     let different = score("1", "7");
     assert!(same.match_weight > different.match_weight);
-    for p in &run.pairs {
+    for p in run.pairs() {
         assert!((0.0..=1.0).contains(&p.match_probability));
         let total: f64 = run.model.prior_weight() + p.contributions.iter().sum::<f64>();
         assert!((total - p.match_weight).abs() < 1e-9);
@@ -75,16 +73,14 @@ fn link_mode_only_scores_cross_pairs() {
     let data = people();
     let (left, right): (Vec<_>, Vec<_>) = data
         .records()
-        .iter()
-        .cloned()
+        .into_iter()
         .partition(|r| r.id.parse::<u32>().unwrap_or(0) % 2 == 1);
     let l = Dataset::new("l", data.columns().to_vec(), left).expect("l");
     let r = Dataset::new("r", data.columns().to_vec(), right).expect("r");
     let settings = infer_settings(&[&l, &r]);
     let run = link_datasets(&l, &r, &settings).expect("run");
     assert!(run
-        .pairs
-        .iter()
+        .pairs()
         .all(|p| p.left < run.n_left() && p.right >= run.n_left()));
     assert_eq!(run.record(0).side, Some("left"));
     let truth = vec![(
