@@ -111,6 +111,9 @@ pub enum Command {
     Analyze(crate::analyze::AnalyzeArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Copy workspaces between stores (SQLite and PostgreSQL, either way), verified by row
+    /// counts and checksums per table.
+    Transfer(crate::transfer::TransferArgs),
     /// Measure performance.
     Bench {
         #[command(subcommand)]
@@ -449,6 +452,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             crate::audit::verify(s.as_ref(), json).await
         }
         Command::Bench { command } => crate::bench::run(command, &config).await,
+        Command::Transfer(args) => crate::transfer::run(args, &config).await,
     }
 }
 

@@ -14,6 +14,7 @@ mod import;
 mod matching;
 mod models;
 mod scaleout;
+mod transfer;
 
 use std::process::ExitCode;
 

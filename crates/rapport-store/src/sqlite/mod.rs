@@ -13,6 +13,7 @@ mod govern;
 mod read;
 pub mod schema;
 mod store_impl;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
