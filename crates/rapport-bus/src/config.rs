@@ -172,6 +172,11 @@ pub struct BusConfig {
     pub dedupe_window: Duration,
     /// How long accepted events are kept on the broker (applied or not).
     pub retention: Duration,
+    /// Copies the broker keeps of every stream (events, dead letters, leases): 1 on a single
+    /// NATS server, 3 on a three-server cluster (a publish is then confirmed once a majority
+    /// stored it, so one server may fail without losing an acknowledged event). Applies when
+    /// the streams are created. 1-5, as JetStream allows.
+    pub replicas: usize,
 }
 
 impl Default for BusConfig {
@@ -186,6 +191,7 @@ impl Default for BusConfig {
             fetch_wait: Duration::from_secs(1),
             dedupe_window: Duration::from_secs(120),
             retention: Duration::from_secs(7 * 24 * 3600),
+            replicas: 1,
         }
     }
 }
@@ -205,6 +211,7 @@ impl BusConfig {
             fetch_wait: Duration::from_millis(200),
             dedupe_window: Duration::from_secs(60),
             retention: Duration::from_secs(3600),
+            replicas: 1,
         }
     }
 
@@ -236,6 +243,9 @@ impl BusConfig {
         }
         if self.dedupe_window.is_zero() || self.dedupe_window > self.retention {
             problems.push("dedupe_window must be positive and no longer than retention".to_owned());
+        }
+        if !(1..=5).contains(&self.replicas) {
+            problems.push(format!("replicas must be 1-5, not {}", self.replicas));
         }
         if problems.is_empty() {
             Ok(())
@@ -283,10 +293,11 @@ mod tests {
         let cfg = BusConfig {
             partitions: 0,
             max_attempts: 0,
+            replicas: 7,
             ..BusConfig::default()
         };
         match cfg.validate() {
-            Err(BusError::InvalidConfig(p)) => assert_eq!(p.len(), 2, "{p:?}"),
+            Err(BusError::InvalidConfig(p)) => assert_eq!(p.len(), 3, "{p:?}"),
             other => panic!("{other:?}"),
         }
         BusConfig::default().validate().expect("defaults are valid");

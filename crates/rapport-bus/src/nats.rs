@@ -63,6 +63,21 @@ fn with_msg_id(id: &str) -> HeaderMap {
     h
 }
 
+/// The servers of `url`: one `nats://HOST:PORT`, or several separated by commas (the seed
+/// servers of a cluster; the client learns the rest from them and fails over between them).
+fn seed_servers(url: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>().map_err(|e| {
+                let shown = u.rsplit_once('@').map_or(u, |(_, host)| host);
+                BusError::InvalidInput(format!("NATS server {shown:?} is not a URL: {e}"))
+            })
+        })
+        .collect()
+}
+
 /// A [`Bus`] on NATS JetStream.
 pub struct NatsBus {
     config: BusConfig,
@@ -85,7 +100,7 @@ impl NatsBus {
             async_nats::ConnectOptions::new()
                 .connection_timeout(t)
                 .request_timeout(Some(t))
-                .connect(url),
+                .connect(seed_servers(url)?),
         )
         .await
         .map_err(|_| BusError::Unavailable(format!("no answer from {url} within {t:?}")))?
@@ -110,6 +125,7 @@ impl NatsBus {
                 subjects: vec![names.dlq_wildcard()],
                 storage: stream::StorageType::File,
                 description: Some("rapport bus dead letters".to_owned()),
+                num_replicas: config.replicas,
                 ..Default::default()
             })
             .await
@@ -147,7 +163,7 @@ impl NatsBus {
         let t = Duration::from_secs(5);
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(t)
-            .connect(url)
+            .connect(seed_servers(url)?)
             .await
             .map_err(|e| unavailable("connecting to NATS", e))?;
         let js = jetstream::ContextBuilder::new().timeout(t).build(client);
@@ -204,6 +220,7 @@ async fn ensure_events_stream(
             max_age: config.retention,
             duplicate_window: config.dedupe_window,
             description: Some(description.clone()),
+            num_replicas: config.replicas,
             ..Default::default()
         })
         .await
@@ -532,7 +549,7 @@ impl NatsLeases {
             deny_delete: true,
             allow_direct: true,
             discard: stream::DiscardPolicy::New,
-            num_replicas: 1,
+            num_replicas: config.replicas,
             ..Default::default()
         })
         .await

@@ -209,3 +209,273 @@ async fn publish_fails_within_the_timeout_when_nats_goes_away() {
     })
     .await;
 }
+
+// --- A three-server cluster -------------------------------------------------------------------
+
+/// The NATS server binary, or `None` (after saying so) when this machine has none; under
+/// `CI=true` a missing server is a failure.
+fn nats_server_binary(test: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([std::path::PathBuf::from("/usr/sbin"), "/usr/bin".into()])
+        .map(|d| d.join("nats-server"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "nats-server is not installed, but CI=true: CI must run the cluster test \
+             (apt-get install nats-server)"
+        );
+        eprintln!("skipped {test}: nats-server is not installed");
+    }
+    found
+}
+
+/// Loopback ports that were free a moment ago.
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().expect("addr").port())
+        .collect()
+}
+
+/// Three `nats-server` processes with JetStream, routed to each other on loopback, each with
+/// its own store directory. Every process is killed when this is dropped, passed or failed.
+struct Cluster {
+    servers: Vec<Option<std::process::Child>>,
+    client_ports: Vec<u16>,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(binary: &std::path::Path) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports = free_ports(6);
+        let (client_ports, route_ports) = (ports[..3].to_vec(), ports[3..].to_vec());
+        let routes: Vec<String> = route_ports
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        let mut cluster = Self {
+            servers: Vec::new(),
+            client_ports: client_ports.clone(),
+            dir,
+        };
+        for i in 0..3 {
+            let store = cluster.dir.path().join(format!("n{i}"));
+            let conf = cluster.dir.path().join(format!("n{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "server_name: n{i}\nlisten: 127.0.0.1:{}\n\
+                     jetstream {{ store_dir: {:?} }}\n\
+                     cluster {{ name: rapport_test\n  listen: 127.0.0.1:{}\n  routes: [{}]\n}}\n",
+                    client_ports[i],
+                    store.display().to_string(),
+                    route_ports[i],
+                    routes.join(", ")
+                ),
+            )
+            .expect("write config");
+            let log = std::fs::File::create(cluster.dir.path().join(format!("n{i}.log")))
+                .expect("log file");
+            let child = std::process::Command::new(binary)
+                .arg("-c")
+                .arg(&conf)
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("start nats-server");
+            cluster.servers.push(Some(child));
+        }
+        cluster
+    }
+
+    /// Every server's URL, comma-separated (the form `bus.url` takes).
+    fn url(&self) -> String {
+        self.client_ports
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn index_of(&self, server_name: &str) -> Option<usize> {
+        server_name.strip_prefix('n')?.parse().ok()
+    }
+
+    /// Kills server `i` (SIGKILL: no goodbye to its peers).
+    fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.servers[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The servers' logs, for a failure message.
+    fn logs(&self) -> String {
+        (0..3)
+            .map(|i| {
+                let text = std::fs::read_to_string(self.dir.path().join(format!("n{i}.log")))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                format!(
+                    "--- n{i} ---\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.servers.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// Which server leads the replicated events stream, asked of the cluster directly.
+async fn events_leader(url: &str, stream: &str) -> Option<String> {
+    let client = async_nats::connect(url.split(',').next()?).await.ok()?;
+    let js = async_nats::jetstream::new(client);
+    let mut s = js.get_stream(stream).await.ok()?;
+    let info = s.info().await.ok()?;
+    info.cluster.as_ref()?.leader.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_node_cluster_survives_losing_a_server() {
+    const EVENTS: usize = 600;
+    const CUSTOMERS: usize = 20;
+    let Some(binary) = nats_server_binary("three_node_cluster_survives_losing_a_server") else {
+        return;
+    };
+    let mut cluster = Cluster::start(&binary);
+    let url = cluster.url();
+    let cfg = BusConfig {
+        replicas: 3,
+        partitions: 4,
+        ..BusConfig::for_tests(Prefix::unique("rbc"))
+    };
+
+    // The cluster is ready once it can place streams of three replicas, which needs its
+    // JetStream meta leader to be elected; until then creating the bus fails.
+    let started = Instant::now();
+    let bus = loop {
+        match NatsBus::connect(&url, cfg.clone()).await {
+            Ok(b) => break Arc::new(b),
+            Err(e) if started.elapsed() < Duration::from_secs(90) => {
+                eprintln!("cluster not ready yet: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => panic!("the cluster never took the bus: {e}\n{}", cluster.logs()),
+        }
+    };
+    let stream = cfg.names().events_stream();
+    let mut worker = bus
+        .join(rapport_bus::WorkerId::generate())
+        .await
+        .expect("join");
+
+    // Publisher: customer c's events are numbered 0, 1, 2, ... in publish order; a publish
+    // that fails (the server went away under it) is retried with the same id, as an API
+    // client retries with the same messageId, so every event ends up acknowledged once.
+    let ws = WorkspaceId::generate();
+    let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let retries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let publisher = {
+        let (bus, acked, retries, ws) = (bus.clone(), acked.clone(), retries.clone(), ws.clone());
+        tokio::spawn(async move {
+            let mut next = vec![0usize; CUSTOMERS];
+            for i in 0..EVENTS {
+                let c = (i * 7) % CUSTOMERS;
+                let key = format!("user_id:c{c}");
+                let e = conformance::envelope(&ws, &key, &format!("c{c}-{}", next[c]), next[c]);
+                next[c] += 1;
+                loop {
+                    match bus.publish(&e).await {
+                        Ok(_) => break,
+                        Err(_) => {
+                            retries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+                acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            next
+        })
+    };
+
+    // Stop the server leading the events stream once a third of the events are in.
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < EVENTS / 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let leader = events_leader(&url, &stream).await;
+    let victim = leader
+        .as_deref()
+        .and_then(|l| cluster.index_of(l))
+        .unwrap_or(0);
+    cluster.kill(victim);
+    eprintln!(
+        "killed n{victim} (events stream leader: {leader:?}) after {} acknowledged events",
+        acked.load(std::sync::atomic::Ordering::SeqCst)
+    );
+
+    // Consumer: applies each event once, as the store does (a redelivered id is acknowledged
+    // and skipped), recording the order per customer.
+    let mut applied: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut order: std::collections::HashMap<String, Vec<usize>> = Default::default();
+    let mut redelivered = 0usize;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while applied.len() < EVENTS {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let d = match tokio::time::timeout(remaining, worker.next()).await {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => panic!("worker failed: {e}\n{}", cluster.logs()),
+            Err(_) => panic!(
+                "only {} of {EVENTS} events applied; {} acknowledged\n{}",
+                applied.len(),
+                acked.load(std::sync::atomic::Ordering::SeqCst),
+                cluster.logs()
+            ),
+        };
+        let id = d.event_id().to_owned();
+        if applied.insert(id) {
+            let n: serde_json::Value = d.envelope().payload_json().expect("payload");
+            order
+                .entry(d.envelope().partition_key().to_owned())
+                .or_default()
+                .push(n["n"].as_u64().expect("n") as usize);
+        } else {
+            redelivered += 1;
+        }
+        d.ack().await.expect("ack");
+    }
+    let published = publisher.await.expect("publisher");
+    eprintln!(
+        "{EVENTS} events applied once each; {} publish retries, {redelivered} redeliveries skipped",
+        retries.load(std::sync::atomic::Ordering::SeqCst)
+    );
+
+    // Every acknowledged event arrived, once, in its customer's order.
+    assert_eq!(applied.len(), EVENTS);
+    assert_eq!(order.len(), CUSTOMERS);
+    for (c, count) in published.iter().enumerate() {
+        let seen = &order[&format!("user_id:c{c}")];
+        assert_eq!(
+            seen,
+            &(0..*count).collect::<Vec<_>>(),
+            "customer c{c}'s events out of order or missing"
+        );
+    }
+    let _ = worker.leave().await;
+    let _ = bus.destroy().await;
+}

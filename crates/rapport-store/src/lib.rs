@@ -21,6 +21,7 @@ mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
+pub mod transfer;
 mod types;
 
 pub use error::StoreError;

@@ -131,6 +131,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::predict::ClvCommand,
     },
+    /// Copy workspaces between stores (SQLite and PostgreSQL, either way), verified by row
+    /// counts and checksums per table.
+    Transfer(crate::transfer::TransferArgs),
     /// Measure performance.
     Bench {
         #[command(subcommand)]
@@ -473,6 +476,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             crate::audit::verify(s.as_ref(), json).await
         }
         Command::Bench { command } => crate::bench::run(command, &config).await,
+        Command::Transfer(args) => crate::transfer::run(args, &config).await,
     }
 }
 

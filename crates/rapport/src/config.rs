@@ -117,7 +117,6 @@ pub struct StorageConfig {
 pub struct SecretUrl(String);
 
 impl SecretUrl {
-    #[cfg(test)]
     pub fn new(url: impl Into<String>) -> Self {
         Self(url.into())
     }
@@ -340,6 +339,8 @@ pub struct BusSection {
     pub worker_concurrency: usize,
     /// Longest wait between attempts to reach the bus when it is down at start.
     pub connect_backoff_max_ms: u64,
+    /// Copies NATS keeps of each stream: 1 for one server, 3 for a cluster of three.
+    pub replicas: usize,
 }
 
 /// A bus URL; `Debug` and `config check` hide the password in it.
@@ -352,18 +353,23 @@ impl BusUrl {
         &self.0
     }
 
-    /// The URL with any password replaced by `<redacted>`.
+    /// The URL with any password replaced by `<redacted>` (in each server of a
+    /// comma-separated list).
     pub fn redacted(&self) -> String {
-        match self.0.split_once("://") {
-            Some((scheme, rest)) => match rest.split_once('@') {
-                Some((user, host)) => {
-                    let name = user.split_once(':').map_or(user, |(n, _)| n);
-                    format!("{scheme}://{name}:<redacted>@{host}")
-                }
-                None => self.0.clone(),
-            },
-            None => self.0.clone(),
-        }
+        self.0
+            .split(',')
+            .map(|one| match one.split_once("://") {
+                Some((scheme, rest)) => match rest.rsplit_once('@') {
+                    Some((user, host)) => {
+                        let name = user.split_once(':').map_or(user, |(n, _)| n);
+                        format!("{scheme}://{name}:<redacted>@{host}")
+                    }
+                    None => one.to_owned(),
+                },
+                None => one.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -397,6 +403,7 @@ impl Default for BusSection {
             retention_hours: d.retention.as_secs() / 3600,
             worker_concurrency: 16,
             connect_backoff_max_ms: 30_000,
+            replicas: d.replicas,
         }
     }
 }
@@ -419,6 +426,7 @@ impl BusSection {
             fetch_wait: Duration::from_millis(self.fetch_wait_ms),
             dedupe_window: Duration::from_secs(self.dedupe_window_secs),
             retention: Duration::from_secs(self.retention_hours.saturating_mul(3600)),
+            replicas: self.replicas,
         };
         if let Err(rapport_bus::BusError::InvalidConfig(p)) = cfg.validate() {
             problems.extend(p.into_iter().map(|p| format!("bus: {p}")));
@@ -860,5 +868,20 @@ mod tests {
             assert!(!text.contains("s3cret"), "{text}");
             assert!(text.contains("postgres://rapport:***@db/x"), "{text}");
         }
+    }
+
+    #[test]
+    fn every_server_of_a_bus_url_list_hides_its_password() {
+        let url = BusUrl("nats://a:pw1@n1:4222,nats://n2:4222,nats://b:pw2@n3:4222".into());
+        assert_eq!(
+            url.redacted(),
+            "nats://a:<redacted>@n1:4222,nats://n2:4222,nats://b:<redacted>@n3:4222"
+        );
+        let mut config = Config::default();
+        config.bus.url = url;
+        config.bus.replicas = 3;
+        assert!(config.bus.bus_config().is_ok());
+        config.bus.replicas = 0;
+        assert!(config.bus.bus_config().is_err());
     }
 }

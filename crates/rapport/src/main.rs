@@ -19,6 +19,7 @@ mod models;
 mod predict;
 mod scaleout;
 mod users;
+mod transfer;
 
 use std::process::ExitCode;
 

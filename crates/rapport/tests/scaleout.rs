@@ -64,6 +64,7 @@ fn bus_config(prefix: &Prefix) -> BusConfig {
         fetch_wait: Duration::from_millis(200),
         dedupe_window: Duration::from_secs(60),
         retention: Duration::from_secs(3600),
+        replicas: 1,
     }
 }
 

@@ -45,6 +45,7 @@ mod read;
 pub mod schema;
 mod store_impl;
 mod users;
+mod transfer;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -149,6 +150,26 @@ impl PostgresStore {
         schema: &str,
         options: PostgresOptions,
     ) -> Result<Self, StoreError> {
+        Self::open_with(url, schema, options, true).await
+    }
+
+    /// As [`PostgresStore::open`], but a schema that does not exist yet is
+    /// [`StoreError::NotFound`] instead of being created (for reading from a store that must
+    /// already be there, such as the source of a transfer).
+    pub async fn open_existing(
+        url: &str,
+        schema: &str,
+        options: PostgresOptions,
+    ) -> Result<Self, StoreError> {
+        Self::open_with(url, schema, options, false).await
+    }
+
+    async fn open_with(
+        url: &str,
+        schema: &str,
+        options: PostgresOptions,
+        create: bool,
+    ) -> Result<Self, StoreError> {
         if !valid_schema_name(schema) {
             return Err(StoreError::InvalidInput(format!(
                 "schema name {schema:?} must be lowercase letters, digits and _, start with a letter or _, and fit in 63 bytes"
@@ -188,6 +209,22 @@ impl PostgresStore {
             options,
         };
         let mut client = store.connect_with_retry().await?;
+        if !create {
+            let exists = client
+                .query_opt(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                    &[&store.schema],
+                )
+                .await
+                .map_err(pg_error)?
+                .is_some();
+            if !exists {
+                return Err(StoreError::NotFound(format!(
+                    "PostgreSQL schema {} at {}",
+                    store.schema, store.target
+                )));
+            }
+        }
         schema::migrate(&mut client, &store.schema).await?;
         apply::ensure_default_workspace(&mut client).await?;
         Ok(store)

@@ -14,6 +14,7 @@ mod read;
 pub mod schema;
 mod store_impl;
 mod users;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
