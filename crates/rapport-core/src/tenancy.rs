@@ -92,10 +92,12 @@ pub enum Permission {
     ApproveActions,
     /// Reload the oversight policy.
     ManagePolicy,
+    /// Undo merges of profiles (unmerge) and keep two profiles from merging again.
+    ManageIdentity,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 12] = [
         Permission::Ingest,
         Permission::ReadCustomers,
         Permission::ManageConsent,
@@ -107,6 +109,7 @@ impl Permission {
         Permission::RequestActions,
         Permission::ApproveActions,
         Permission::ManagePolicy,
+        Permission::ManageIdentity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +125,7 @@ impl Permission {
             Permission::RequestActions => "request_actions",
             Permission::ApproveActions => "approve_actions",
             Permission::ManagePolicy => "manage_policy",
+            Permission::ManageIdentity => "manage_identity",
         }
     }
 }
@@ -165,6 +169,7 @@ impl KeyRole {
             RequestActions => matches!(self, Agent | Supervisor | Admin),
             ApproveActions => matches!(self, Supervisor | Admin),
             ManagePolicy => matches!(self, Admin),
+            ManageIdentity => matches!(self, Supervisor | Admin),
         }
     }
 

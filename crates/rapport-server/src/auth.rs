@@ -178,7 +178,8 @@ pub mod perm {
         ManageDeadLetters,
         RequestActions,
         ApproveActions,
-        ManagePolicy
+        ManagePolicy,
+        ManageIdentity
     );
 }
 

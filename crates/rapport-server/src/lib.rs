@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod governance;
+pub mod identity;
 pub mod openapi;
 pub mod policy_watch;
 pub mod sink;

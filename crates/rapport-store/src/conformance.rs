@@ -812,6 +812,7 @@ fn standardized(v: Value, std: Value, issues: &[(&str, &str, &str)]) -> Event {
         email,
         phone,
         consents: Vec::new(),
+        external_ids: Vec::new(),
     })
 }
 

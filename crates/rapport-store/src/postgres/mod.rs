@@ -44,6 +44,7 @@ mod govern;
 mod read;
 pub mod schema;
 mod store_impl;
+mod unmerge;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -87,6 +88,7 @@ pub struct PostgresStore {
     /// `host:port/database`, for messages; never the password.
     target: String,
     options: PostgresOptions,
+    policy: crate::PolicyCell,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -185,6 +187,7 @@ impl PostgresStore {
             schema: schema.to_owned(),
             target,
             options,
+            policy: crate::PolicyCell::default(),
         };
         let mut client = store.connect_with_retry().await?;
         schema::migrate(&mut client, &store.schema).await?;

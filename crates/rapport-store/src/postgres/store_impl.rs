@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rapport_core::stitch::StitchPolicy;
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
     AuditEntry, AuditRecord, Channel, ConsentChange, ConsentRecord, Conversation, ConversationId,
@@ -17,8 +18,8 @@ use super::{decide, exec, govern, pg_error, query, query_opt, read, PostgresStor
 use crate::sqlite::apply::PreparedEvent;
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
-    ErasureOutcome, EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store,
-    StoreError, Workspace, WorkspaceStats,
+    ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord,
+    ProfileSummary, Store, StoreError, UnmergeOutcome, UnmergeRequest, Workspace, WorkspaceStats,
 };
 
 impl PostgresStore {
@@ -187,10 +188,11 @@ impl Store for PostgresStore {
         let prepared: Arc<Vec<PreparedEvent>> =
             Arc::new(events.iter().map(PreparedEvent::new).collect());
         drop(events);
+        let policy = self.policy.get();
         self.write(|tx| {
-            let (ws, prepared) = (workspace.clone(), prepared.clone());
+            let (ws, prepared, policy) = (workspace.clone(), prepared.clone(), policy.clone());
             Box::pin(async move {
-                let mut applier = Applier::new(tx, &ws);
+                let mut applier = Applier::new(tx, &ws).with_policy(policy);
                 applier.prefetch(&prepared).await?;
                 for e in prepared.iter() {
                     applier.apply(e).await?;
@@ -274,11 +276,13 @@ impl Store for PostgresStore {
         customer: CustomerRef,
         conversation: NewConversation,
     ) -> Result<Conversation, StoreError> {
+        let policy = self.policy.get();
         self.write(|tx| {
             let (ws, customer, conversation) =
                 (workspace.clone(), customer.clone(), conversation.clone());
+            let policy = policy.clone();
             Box::pin(async move {
-                let mut applier = Applier::new(tx, &ws);
+                let mut applier = Applier::new(tx, &ws).with_policy(policy);
                 let conv = applier.open_conversation(&customer, &conversation).await?;
                 applier.finish().await?;
                 Ok(conv)
@@ -430,6 +434,39 @@ impl Store for PostgresStore {
                     .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))?;
                 read::merges(tx, ws.as_str(), &canonical).await
             })
+        })
+        .await
+    }
+
+    fn set_stitch_policy(&self, policy: Option<Arc<dyn StitchPolicy>>) {
+        self.policy.set(policy);
+    }
+
+    async fn unmerge(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        request: UnmergeRequest,
+        audit: AuditEntry,
+    ) -> Result<UnmergeOutcome, StoreError> {
+        self.write(|tx| {
+            let (ws, id) = (workspace.clone(), profile.clone());
+            let (request, audit) = (request.clone(), audit.clone());
+            Box::pin(async move {
+                super::unmerge::unmerge(tx, ws.as_str(), id.as_str(), &request, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn identity_health(
+        &self,
+        workspace: &WorkspaceId,
+        since: DateTime<Utc>,
+    ) -> Result<IdentityHealth, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| {
+            Box::pin(async move { super::unmerge::identity_health(tx, ws.as_str(), since).await })
         })
         .await
     }

@@ -13,6 +13,7 @@ mod govern;
 mod read;
 pub mod schema;
 mod store_impl;
+mod unmerge;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -45,6 +46,7 @@ pub struct SqliteStore {
         )>,
     >,
     readers: Arc<Mutex<Vec<Connection>>>,
+    pub(crate) policy: crate::PolicyCell,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -111,6 +113,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            policy: crate::PolicyCell::default(),
         })
     }
 
