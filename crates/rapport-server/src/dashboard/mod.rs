@@ -4,6 +4,7 @@
 
 mod analysis;
 mod governance;
+mod identity;
 mod layout;
 mod operations;
 mod oversight;
@@ -41,6 +42,8 @@ pub fn routes() -> Router<AppState> {
         .route("/handoffs/{id}/resolve", post(oversight::resolve))
         .route("/dead-letters", get(operations::dead_letters))
         .route("/dead-letters/{id}/replay", post(operations::replay))
+        .route("/data-quality", get(identity::data_quality))
+        .route("/customers/{id}/unmerge", post(identity::unmerge))
 }
 
 /// A signed-in dashboard user; anyone else is sent to the login page.

@@ -7,6 +7,7 @@ mod common;
 mod conversations;
 mod dashboard;
 mod governance;
+mod identity;
 mod interpretation;
 mod openapi;
 mod roles;
