@@ -170,6 +170,9 @@ pub struct Standardized {
     /// Consent the event states (Segment's `context.consent.categoryPreferences`), limited to
     /// the purposes the workspace knows.
     pub consents: Vec<(crate::Purpose, bool)>,
+    /// Ids in other systems (CRM, billing, ...) the event names, of the systems the workspace
+    /// identifies customers by: from `context.externalIds` and from configured traits.
+    pub external_ids: Vec<Identifier>,
 }
 
 /// Why the parts of an event do not make a valid event.
@@ -251,6 +254,37 @@ impl Event {
         self
     }
 
+    /// The same event naming these external ids too (kept with the identity stage's reading).
+    pub fn with_external_ids(mut self, ids: Vec<Identifier>) -> Self {
+        if ids.is_empty() {
+            return self;
+        }
+        self.0
+            .standard
+            .get_or_insert_with(Standardized::default)
+            .external_ids
+            .extend(ids);
+        self
+    }
+
+    /// Segment's `context.externalIds`: `(type, id)` of each entry with string fields.
+    pub fn context_external_ids(&self) -> Vec<(String, String)> {
+        let Some(Value::Array(list)) = self.context.get("externalIds") else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter_map(|e| {
+                let kind = e.get("type")?.as_str()?;
+                let id = match e.get("id")? {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => return None,
+                };
+                Some((kind.to_owned(), id))
+            })
+            .collect()
+    }
+
     /// Every identifier this event names, strongest first: user id, email, phone, anonymous id.
     /// Trait values that are not valid emails or phones are ignored here (they stay traits).
     /// Once standardised, the standardised email and phone are used.
@@ -261,6 +295,7 @@ impl Event {
             out.extend(std.email.clone());
             out.extend(std.phone.clone());
             out.extend(self.anonymous_id.clone());
+            out.extend(std.external_ids.iter().cloned());
             return out;
         }
         let traits = self.profile_traits();

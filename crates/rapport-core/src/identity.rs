@@ -13,14 +13,17 @@ pub enum IdentifierKind {
     Email,
     Phone,
     AnonymousId,
+    /// An id in another system (CRM, billing, ...), written `system:id`, e.g. `crm:00Q5e`.
+    External,
 }
 
 impl IdentifierKind {
-    pub const ALL: [IdentifierKind; 4] = [
+    pub const ALL: [IdentifierKind; 5] = [
         IdentifierKind::UserId,
         IdentifierKind::Email,
         IdentifierKind::Phone,
         IdentifierKind::AnonymousId,
+        IdentifierKind::External,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +32,7 @@ impl IdentifierKind {
             IdentifierKind::Email => "email",
             IdentifierKind::Phone => "phone",
             IdentifierKind::AnonymousId => "anonymous_id",
+            IdentifierKind::External => "external",
         }
     }
 
@@ -48,6 +52,8 @@ pub enum IdentifierError {
     BadEmail(String),
     #[error("phone {0:?} has too few or too many digits")]
     BadPhone(String),
+    #[error("external id {0:?} is not `system:id` with a system of lowercase letters, digits, `_` or `-`")]
+    BadExternal(String),
 }
 
 /// A normalised identifier value of one kind. Built only through [`Identifier::new`] (reading
@@ -99,6 +105,16 @@ impl Identifier {
                     digits
                 }
             }
+            IdentifierKind::External => {
+                let ok = matches!(trimmed.split_once(':'), Some((system, id))
+                    if !system.is_empty() && system.len() <= 32 && !id.trim().is_empty()
+                        && system.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'));
+                if !ok {
+                    return Err(IdentifierError::BadExternal(trimmed.to_owned()));
+                }
+                let (system, id) = trimmed.split_once(':').unwrap_or_default();
+                format!("{system}:{}", id.trim())
+            }
         };
         Ok(Self { kind, value })
     }
@@ -109,6 +125,22 @@ impl Identifier {
 
     pub fn value(&self) -> &str {
         &self.value
+    }
+
+    /// An external system's id: `external("crm", "00Q5e")` is `external:crm:00Q5e`.
+    pub fn external(system: &str, id: &str) -> Result<Self, IdentifierError> {
+        Self::new(
+            IdentifierKind::External,
+            &format!("{}:{}", system.trim(), id.trim()),
+        )
+    }
+
+    /// The system an external id belongs to (`crm` for `crm:00Q5e`); `None` for other kinds.
+    pub fn external_system(&self) -> Option<&str> {
+        match self.kind {
+            IdentifierKind::External => self.value.split_once(':').map(|(s, _)| s),
+            _ => None,
+        }
     }
 
     /// Rebuilds an identifier read back from storage, which only ever holds normalised values.
@@ -157,6 +189,29 @@ mod tests {
         assert_eq!(p.value(), "+447700900123");
         assert!(Identifier::new(IdentifierKind::Phone, "12").is_err());
         assert!(Identifier::new(IdentifierKind::Phone, "call me").is_err());
+    }
+
+    #[test]
+    fn external_ids_name_their_system() {
+        let e = Identifier::external("crm", " 00Q5e ").unwrap();
+        assert_eq!(e.value(), "crm:00Q5e");
+        assert_eq!(e.external_system(), Some("crm"));
+        assert_eq!(
+            Identifier::new(IdentifierKind::External, "crm:00Q5e").unwrap(),
+            e
+        );
+        for bad in ["00Q5e", ":x", "crm:", "CRM:x", "c r m:x"] {
+            assert!(
+                Identifier::new(IdentifierKind::External, bad).is_err(),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Identifier::new(IdentifierKind::UserId, "u")
+                .unwrap()
+                .external_system(),
+            None
+        );
     }
 
     #[test]

@@ -96,10 +96,12 @@ pub enum Permission {
     ManageUsers,
     /// Mark alerts as seen to.
     AcknowledgeAlerts,
+    /// Undo merges of profiles (unmerge) and keep two profiles from merging again.
+    ManageIdentity,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::Ingest,
         Permission::ReadCustomers,
         Permission::ManageConsent,
@@ -113,6 +115,7 @@ impl Permission {
         Permission::ManagePolicy,
         Permission::ManageUsers,
         Permission::AcknowledgeAlerts,
+        Permission::ManageIdentity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +133,7 @@ impl Permission {
             Permission::ManagePolicy => "manage_policy",
             Permission::ManageUsers => "manage_users",
             Permission::AcknowledgeAlerts => "acknowledge_alerts",
+            Permission::ManageIdentity => "manage_identity",
         }
     }
 }
@@ -175,6 +179,7 @@ impl KeyRole {
             ManagePolicy => matches!(self, Admin),
             ManageUsers => matches!(self, Admin),
             AcknowledgeAlerts => matches!(self, Agent | Supervisor | Admin),
+            ManageIdentity => matches!(self, Supervisor | Admin),
         }
     }
 

@@ -9,11 +9,23 @@
 //! 3. Profile-theft guard: an unauthenticated event (no user id, or a source not trusted)
 //!    never merges two profiles that both carry a user id.
 //! 4. Per-type limits (e.g. one user id, five emails per profile, optionally counted within a
-//!    time window): a merge or attachment that would exceed one is refused.
+//!    time window): a merge or attachment that would exceed one is refused. The limit of
+//!    `external` applies to each external system separately (one CRM id, one billing id).
+//! 5. A user id nobody holds yet says who the event is about: a profile whose user-id limit is
+//!    already full (it has another user id) is someone else, so it is neither joined nor given
+//!    the event, and the event starts a profile of its own if nothing else is left. (Without
+//!    this, a shared device's anonymous id would put a second customer's events on the first
+//!    customer's profile.) Other kinds only refuse the extra identifier.
+//!
+//! The store applies these decisions in live stitching through [`StitchPolicy`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rapport_core::identity::{Identifier, IdentifierKind};
+pub use rapport_core::stitch::{
+    HeldIdentifier, IncomingIdentity, Merge, ProfileIdentifiers, Refusal, RefusedIdentifier,
+    RefusedMerge, StitchDecision, StitchPolicy,
+};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
@@ -117,6 +129,13 @@ pub struct IdentityGuards {
     patterns: Vec<Regex>,
 }
 
+/// Two sets of guards are equal when their policies are (the rest is derived from it).
+impl PartialEq for IdentityGuards {
+    fn eq(&self, other: &Self) -> bool {
+        self.policy == other.policy
+    }
+}
+
 impl IdentityGuards {
     /// Validates the policy, reporting every problem at once.
     pub fn new(policy: IdentityPolicy) -> Result<Self, IdentityError> {
@@ -196,122 +215,23 @@ impl IdentityGuards {
     }
 }
 
-/// An identifier held by a profile, with when it was attached (seconds since the epoch), if
-/// known. Identifiers without a time always count toward limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldIdentifier {
-    pub identifier: Identifier,
-    pub attached_at: Option<i64>,
-}
-
-/// A profile an incoming identifier points to, with everything it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileIdentifiers {
-    pub profile_id: String,
-    pub identifiers: Vec<HeldIdentifier>,
-}
-
-/// The identity part of an incoming event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncomingIdentity {
-    pub identifiers: Vec<Identifier>,
-    /// Where the event came from (write key name, integration), matched to trusted sources.
-    pub source: Option<String>,
-    /// Event time in seconds since the epoch, for windowed limits.
-    pub at: i64,
-}
-
-/// Why something was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "reason", rename_all = "snake_case")]
-pub enum Refusal {
-    /// The value is a placeholder or matches a blocked pattern.
-    Blocked { detail: String },
-    /// Profile-theft guard: both profiles have a user id and the event is not authenticated.
-    UnauthenticatedMerge { detail: String },
-    /// Merging or attaching would give the profile too many identifiers of one kind.
-    LimitExceeded {
-        kind: IdentifierKind,
-        max: usize,
-        would_have: usize,
-    },
-    /// The identifier already belongs to a profile this event was not allowed to merge.
-    HeldByUnmergedProfile { profile_id: String },
-}
-
-impl Refusal {
-    /// One sentence for the merge log and for the customer it concerns.
-    pub fn explain(&self) -> String {
-        match self {
-            Refusal::Blocked { detail } => format!("refused: {detail}"),
-            Refusal::UnauthenticatedMerge { detail } => format!("refused: {detail}"),
-            Refusal::LimitExceeded {
-                kind,
-                max,
-                would_have,
-            } => format!(
-                "refused: a profile may hold at most {max} {} identifiers and would hold {would_have}",
-                kind.as_str()
-            ),
-            Refusal::HeldByUnmergedProfile { profile_id } => format!(
-                "refused: already held by profile {profile_id}, which this event may not merge"
-            ),
-        }
-    }
-}
-
-/// A merge the event is allowed to make.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Merge {
-    pub from_profile: String,
-    pub into_profile: String,
-    /// The incoming identifier that links the two.
-    pub via: Identifier,
-    pub reason: String,
-}
-
-/// A merge the event asked for implicitly and was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RefusedMerge {
-    pub profile_id: String,
-    pub via: Identifier,
-    pub refusal: Refusal,
-}
-
-/// An identifier the event carried that will not be attached.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RefusedIdentifier {
-    pub identifier: Identifier,
-    pub refusal: Refusal,
-}
-
-/// The outcome of [`decide_stitch`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StitchDecision {
-    /// The profile the event lands on; `None` means a new profile is created.
-    pub target: Option<String>,
-    /// Whether the event counted as authenticated (user id from a trusted source).
-    pub authenticated: bool,
-    pub merges: Vec<Merge>,
-    pub refused_merges: Vec<RefusedMerge>,
-    /// Identifiers to attach to the target (those it does not already hold).
-    pub attach: Vec<Identifier>,
-    pub refused: Vec<RefusedIdentifier>,
-}
-
 /// Counts identifiers of a kind that count toward its limit at time `at`.
+/// External ids are counted per system, so the largest count of any one system is returned.
 fn counted(held: &[HeldIdentifier], kind: IdentifierKind, limit: KindLimit, at: i64) -> usize {
-    let mut values = BTreeSet::new();
+    let mut values: BTreeMap<Option<&str>, BTreeSet<&str>> = BTreeMap::new();
     for h in held.iter().filter(|h| h.identifier.kind() == kind) {
         let in_window = match (limit.window_days, h.attached_at) {
             (Some(days), Some(t)) => at - t <= i64::from(days) * 86_400,
             _ => true,
         };
         if in_window {
-            values.insert(h.identifier.value());
+            values
+                .entry(h.identifier.external_system())
+                .or_default()
+                .insert(h.identifier.value());
         }
     }
-    values.len()
+    values.values().map(BTreeSet::len).max().unwrap_or(0)
 }
 
 /// Decides what an event may do to the identity graph.
@@ -366,6 +286,38 @@ pub fn decide_stitch(
     };
     let mut merged: Vec<HeldIdentifier> = Vec::new();
     let mut unmerged: Vec<(&str, &ProfileIdentifiers)> = Vec::new();
+
+    // Rule 5: a new user id keeps the event off profiles that belong to another user.
+    if let Some(lead) = usable
+        .first()
+        .filter(|l| l.kind() == IdentifierKind::UserId)
+    {
+        let lead_limit = guards.limit(lead.kind());
+        if let (false, Some(limit)) = (profiles.iter().any(|p| holds(p, lead)), lead_limit) {
+            reached.retain(|&(p, via)| {
+                let mut with_lead = p.identifiers.clone();
+                with_lead.push(HeldIdentifier {
+                    identifier: lead.clone(),
+                    attached_at: Some(event.at),
+                });
+                let would_have = counted(&with_lead, lead.kind(), limit, event.at);
+                if would_have <= limit.max {
+                    return true;
+                }
+                decision.refused_merges.push(RefusedMerge {
+                    profile_id: p.profile_id.clone(),
+                    via: via.clone(),
+                    refusal: Refusal::LimitExceeded {
+                        kind: lead.kind(),
+                        max: limit.max,
+                        would_have,
+                    },
+                });
+                unmerged.push((p.profile_id.as_str(), p));
+                false
+            });
+        }
+    }
     let mut reached_iter = reached.into_iter();
     if let Some((first, _)) = reached_iter.next() {
         decision.target = Some(first.profile_id.clone());
@@ -445,6 +397,16 @@ pub fn decide_stitch(
         }
     }
     decision
+}
+
+impl StitchPolicy for IdentityGuards {
+    fn blocked(&self, id: &Identifier) -> Option<String> {
+        self.blocked_reason(id)
+    }
+
+    fn decide(&self, event: &IncomingIdentity, profiles: &[ProfileIdentifiers]) -> StitchDecision {
+        decide_stitch(event, profiles, self)
+    }
 }
 
 fn exceeded_limit(held: &[HeldIdentifier], guards: &IdentityGuards, at: i64) -> Option<Refusal> {

@@ -216,7 +216,8 @@ pub mod perm {
         ApproveActions,
         ManagePolicy,
         ManageUsers,
-        AcknowledgeAlerts
+        AcknowledgeAlerts,
+        ManageIdentity
     );
 }
 

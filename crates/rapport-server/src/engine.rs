@@ -52,6 +52,11 @@ pub struct EngineOptions {
     pub ai_disclosure: String,
     /// Fairness audits of stored decisions run on a schedule.
     pub fairness_audits: Vec<rapport_govern::fairness::scheduled::ScheduledAudit>,
+    /// The identity guards live stitching applies (blocked values, per-kind limits, the
+    /// profile-theft guard); `None` leaves the store's built-in rule alone.
+    pub guards: Option<rapport_identity::IdentityGuards>,
+    /// External systems whose ids identify customers.
+    pub external_ids: ExternalIdSources,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -78,6 +83,8 @@ impl Default for EngineOptions {
             policy_file: None,
             ai_disclosure: DEFAULT_AI_DISCLOSURE.to_owned(),
             fairness_audits: Vec::new(),
+            guards: rapport_identity::IdentityGuards::new(Default::default()).ok(),
+            external_ids: ExternalIdSources::default(),
         }
     }
 }
@@ -131,7 +138,45 @@ pub fn standardize(event: Event, policy: &StandardizePolicy, purposes: &PurposeR
         email,
         phone,
         consents,
+        external_ids: Vec::new(),
     })
+}
+
+/// Which external systems identify customers, and where their ids are found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExternalIdSources {
+    /// Systems whose ids in Segment's `context.externalIds` (by `type`) identify customers.
+    pub systems: Vec<String>,
+    /// Traits holding a system's id: trait name → system (`crm_id` → `crm`).
+    pub traits: std::collections::BTreeMap<String, String>,
+}
+
+impl ExternalIdSources {
+    /// The external ids an event names, of the configured systems only. Values that do not
+    /// make an identifier are left where they are (in the body, or as traits).
+    pub fn find(&self, event: &Event) -> Vec<Identifier> {
+        if self.systems.is_empty() && self.traits.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<Identifier> = Vec::new();
+        for (system, id) in event.context_external_ids() {
+            if self.systems.iter().any(|s| *s == system) {
+                out.extend(Identifier::external(&system, &id).ok());
+            }
+        }
+        let traits = event.profile_traits();
+        for (name, system) in &self.traits {
+            let id = match traits.get(name) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => continue,
+            };
+            out.extend(Identifier::external(system, &id).ok());
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
 }
 
 /// The identifier an email is known by under the policy (its match key: `John.Doe+x@gmail.com`
@@ -172,6 +217,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, options: EngineOptions) -> Result<Self, InterpretError> {
+        store.set_stitch_policy(options.guards.clone().map(|g| {
+            let policy: Arc<dyn rapport_core::stitch::StitchPolicy> = Arc::new(g);
+            policy
+        }));
         Ok(Self {
             store,
             interpreter: default_interpreter()?,
@@ -205,9 +254,13 @@ impl Engine {
 
     fn standardize_all(&self, events: Vec<Event>) -> Vec<Event> {
         let (policy, purposes) = (&self.options.standardize, &self.options.purposes);
+        let external = &self.options.external_ids;
         events
             .into_iter()
-            .map(|e| standardize(e, policy, purposes))
+            .map(|e| {
+                let ids = external.find(&e);
+                standardize(e, policy, purposes).with_external_ids(ids)
+            })
             .collect()
     }
 

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod fairness_watch;
 pub mod governance;
+pub mod identity;
 pub mod openapi;
 pub mod policy_watch;
 pub mod sink;

@@ -949,6 +949,7 @@ fn standardized(v: Value, std: Value, issues: &[(&str, &str, &str)]) -> Event {
         email,
         phone,
         consents: Vec::new(),
+        external_ids: Vec::new(),
     })
 }
 

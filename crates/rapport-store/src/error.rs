@@ -7,6 +7,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// An unmerge of a profile (or a merge) that was never merged, or already undone.
+    #[error("{0}")]
+    NotMerged(String),
     #[error("{0}")]
     InvalidInput(String),
     /// The data directory or database could not be used (permissions, disk, corruption).
@@ -20,7 +23,7 @@ impl Coded for StoreError {
     fn kind(&self) -> ErrorKind {
         match self {
             StoreError::NotFound(_) => ErrorKind::NotFound,
-            StoreError::Conflict(_) => ErrorKind::Conflict,
+            StoreError::Conflict(_) | StoreError::NotMerged(_) => ErrorKind::Conflict,
             StoreError::InvalidInput(_) => ErrorKind::InvalidInput,
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::Internal(_) => ErrorKind::Internal,
@@ -31,6 +34,7 @@ impl Coded for StoreError {
         match self {
             StoreError::NotFound(_) => "not_found",
             StoreError::Conflict(_) => "conflict",
+            StoreError::NotMerged(_) => "not_merged",
             StoreError::InvalidInput(_) => "invalid_input",
             StoreError::Unavailable(_) => "store_unavailable",
             StoreError::Internal(_) => "internal",

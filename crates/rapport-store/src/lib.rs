@@ -17,12 +17,29 @@
 
 pub mod conformance;
 pub mod conformance_gov;
+pub mod conformance_identity;
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 pub mod transfer;
 mod types;
+
+/// The stitching rules a store applies, shared with its writer and swappable while running.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct PolicyCell(Arc<std::sync::RwLock<Option<Arc<dyn StitchPolicy>>>>);
+
+impl PolicyCell {
+    pub(crate) fn set(&self, policy: Option<Arc<dyn StitchPolicy>>) {
+        if let Ok(mut p) = self.0.write() {
+            *p = policy;
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<Arc<dyn StitchPolicy>> {
+        self.0.read().ok().and_then(|p| p.clone())
+    }
+}
 
 pub use error::StoreError;
 pub use types::*;
@@ -31,6 +48,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rapport_core::stitch::StitchPolicy;
 use rapport_core::{
     AuditEntry, AuditRecord, ConsentChange, ConsentRecord, Conversation, ConversationId,
     CustomerRef, DecisionRecord, Event, Handoff, Identifier, KeyRole, NewConversation, NewMessage,
@@ -203,6 +221,36 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         id: &ProfileId,
     ) -> Result<Vec<MergeRecord>, StoreError>;
+
+    /// Sets the rules of live stitching (the identity stage's guards: blocked values, limits,
+    /// the profile-theft guard). Without one (`None`, the default) only the built-in rule
+    /// applies: two profiles that each have a user id never merge. Takes effect from the next
+    /// write.
+    fn set_stitch_policy(&self, policy: Option<Arc<dyn StitchPolicy>>);
+
+    /// Undoes one merge of a profile (resolved through redirects): the merged profile gets back
+    /// the events, identifiers and conversations that first landed on its side, both profiles'
+    /// traits, data-quality flags and counters are rebuilt by replaying their events, and the
+    /// merged id resolves to itself again. The survivor keeps its id, consents and decisions.
+    /// With `add_guard` the two are kept from merging again. `audit` is recorded in the same
+    /// transaction, with what was done added to its details. [`StoreError::NotMerged`] when the
+    /// profile was never merged or the merge is not one of its own or was undone already;
+    /// [`StoreError::NotFound`] for an unknown profile.
+    async fn unmerge(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        request: UnmergeRequest,
+        audit: AuditEntry,
+    ) -> Result<UnmergeOutcome, StoreError>;
+
+    /// Merges, refused merges and unmerges per day since `since`, the latest refusals and
+    /// unmerges, and data-quality flags by code.
+    async fn identity_health(
+        &self,
+        workspace: &WorkspaceId,
+        since: DateTime<Utc>,
+    ) -> Result<IdentityHealth, StoreError>;
 
     /// Finishes queued writes and lets go of the backend's threads or connections; writes
     /// after it fail with [`StoreError::Unavailable`]. Dropping a store closes it too; this is

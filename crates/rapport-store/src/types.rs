@@ -128,15 +128,74 @@ pub struct WorkspaceStats {
 /// One merge of two profiles, and why it happened. Names identifiers by kind only.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MergeRecord {
+    /// The merge's number in the merge log (what an unmerge names).
+    pub id: i64,
     pub survivor: ProfileId,
     pub merged: ProfileId,
     /// The event whose identifiers joined the two profiles, if an event did.
     pub message_id: Option<String>,
-    /// Kinds of the identifiers that event carried (`user_id`, `email`, ...).
+    /// Kinds of the identifiers that event carried (`user_id`, `email`, ...); for a refused
+    /// merge, the kind of the identifier that would have joined them.
     pub identifier_kinds: Vec<String>,
     /// `identify`, `alias`, `shared_identifier` (any other call) or `conversation`.
     pub rule: String,
+    /// `merged`, `refused` (a guard kept the two apart) or `unmerged` (undone since).
+    pub status: String,
+    /// For a refused merge, the guard that refused: `blocked`, `unauthenticated_merge`,
+    /// `limit_exceeded` or `merge_blocked` (an operator unmerged the two and said so).
+    pub refusal: Option<String>,
     pub at: DateTime<Utc>,
+    pub unmerged_at: Option<DateTime<Utc>>,
+}
+
+/// What an unmerge should undo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnmergeRequest {
+    /// The merge to undo (its [`MergeRecord::id`]); `None` undoes the profile's latest merge.
+    pub merge_id: Option<i64>,
+    /// Keep the two profiles from merging again.
+    pub add_guard: bool,
+}
+
+/// What an unmerge did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnmergeOutcome {
+    pub merge_id: i64,
+    /// The profile that keeps its id and what was not the other side's.
+    pub survivor: ProfileId,
+    /// The profile given back its own events, identifiers and traits; its id resolves to itself
+    /// again.
+    pub restored: ProfileId,
+    pub events_moved: u64,
+    pub identifiers_moved: u64,
+    pub conversations_moved: u64,
+    pub guard_added: bool,
+}
+
+/// Merges, refusals and unmerges of one day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IdentityDay {
+    /// Days since the epoch (UTC).
+    pub day: i64,
+    pub merged: u64,
+    pub refused: u64,
+    pub unmerged: u64,
+}
+
+/// The identity graph's health in a workspace, for the data-quality page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IdentityHealth {
+    /// Oldest day first.
+    pub days: Vec<IdentityDay>,
+    /// The most recent refused merges, newest first.
+    pub refused: Vec<MergeRecord>,
+    /// The most recent unmerges, newest first.
+    pub unmerged: Vec<MergeRecord>,
+    /// Data-quality flags on live profiles by code (`invalid_email`, `blocked_identifier`, ...),
+    /// most frequent first.
+    pub invalid_values: Vec<(String, u64)>,
+    /// A few flagged values: profile id, field, code.
+    pub flagged_profiles: Vec<(ProfileId, String, String)>,
 }
 
 /// Which audit records to read.

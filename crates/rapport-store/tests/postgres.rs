@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rapport_core::{Identifier, IdentifierKind};
 use rapport_store::conformance::{self, event, DynStore};
+use rapport_store::conformance_identity;
 use rapport_store::postgres::{schema::SCHEMA_VERSION, PostgresOptions, PostgresStore};
 use rapport_store::{Store, StoreError};
 use serde_json::json;
@@ -128,6 +129,24 @@ async fn postgres_passes_the_conformance_suite() {
         let schema = schemas.fresh();
         Arc::new(schemas.open(&schema).await) as DynStore
     })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_passes_the_identity_conformance_suite() {
+    let url = server_or_skip!("postgres_passes_the_identity_conformance_suite");
+    let schemas = Schemas::new(&url);
+    let guards = Arc::new(
+        rapport_identity::IdentityGuards::from_toml(conformance_identity::POLICY_TOML)
+            .expect("the suite's guards are valid"),
+    );
+    conformance_identity::run_all(
+        || async {
+            let schema = schemas.fresh();
+            Arc::new(schemas.open(&schema).await) as DynStore
+        },
+        guards,
+    )
     .await;
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use rapport_store::conformance::{self, event, DynStore};
+use rapport_store::conformance_identity;
 use rapport_store::sqlite::SqliteStore;
 use rapport_store::Store;
 use serde_json::json;
@@ -22,6 +23,124 @@ async fn sqlite_passes_the_conformance_suite() {
         async move { store as DynStore }
     })
     .await;
+}
+
+fn guards() -> Arc<dyn rapport_core::stitch::StitchPolicy> {
+    Arc::new(
+        rapport_identity::IdentityGuards::from_toml(conformance_identity::POLICY_TOML)
+            .expect("the suite's guards are valid"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_passes_the_identity_conformance_suite() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    conformance_identity::run_all(
+        || {
+            let (dir, store) = fresh();
+            dirs.lock().expect("dirs").push(dir);
+            async move { store as DynStore }
+        },
+        guards(),
+    )
+    .await;
+}
+
+/// Canonical ids are stable across restarts: a merged id resolves to the survivor after
+/// reopening, and to itself after an unmerge and another reopening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_and_unmerged_ids_resolve_the_same_after_reopening() {
+    use rapport_core::{Actor, AuditEntry, Identifier, IdentifierKind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let anon = Identifier::new(IdentifierKind::AnonymousId, "a-1").expect("id");
+    let user = Identifier::new(IdentifierKind::UserId, "u-1").expect("id");
+    let (older, newer) = {
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store.set_stitch_policy(Some(guards()));
+        let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+        store
+            .ingest(
+                &ws,
+                vec![
+                    event(json!({"type": "page", "anonymousId": "a-1", "name": "Home"})),
+                    event(json!({"type": "identify", "userId": "u-1", "traits": {"name": "U"}})),
+                ],
+            )
+            .await
+            .expect("ingest");
+        let older = store
+            .profile_by_identifier(&ws, &anon)
+            .await
+            .expect("read")
+            .expect("p")
+            .id;
+        let newer = store
+            .profile_by_identifier(&ws, &user)
+            .await
+            .expect("read")
+            .expect("p")
+            .id;
+        store
+            .ingest(
+                &ws,
+                vec![event(
+                    json!({"type": "identify", "userId": "u-1", "anonymousId": "a-1"}),
+                )],
+            )
+            .await
+            .expect("merge");
+        (older, newer)
+    };
+    {
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+        let p = store
+            .profile(&ws, &newer)
+            .await
+            .expect("read")
+            .expect("redirect");
+        assert_eq!(p.id, older, "the merged id keeps resolving to the survivor");
+        let entry = AuditEntry::new(
+            Some(ws.clone()),
+            Actor::System,
+            "profile.unmerged",
+            None,
+            json!({}),
+        );
+        store
+            .unmerge(&ws, &newer, Default::default(), entry)
+            .await
+            .expect("unmerge");
+    }
+    let store = SqliteStore::open(dir.path()).expect("reopen");
+    let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+    assert_eq!(
+        store
+            .profile(&ws, &newer)
+            .await
+            .expect("read")
+            .expect("p")
+            .id,
+        newer
+    );
+    assert_eq!(
+        store
+            .profile(&ws, &older)
+            .await
+            .expect("read")
+            .expect("p")
+            .id,
+        older
+    );
+    assert_eq!(
+        store
+            .profile_by_identifier(&ws, &user)
+            .await
+            .expect("read")
+            .expect("p")
+            .id,
+        newer
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

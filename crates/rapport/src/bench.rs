@@ -4,6 +4,12 @@
 //!
 //! The server runs as a separate process (this same binary, `rapport serve`) so its resident
 //! memory can be read from `/proc`; the load generator runs here, on the same machine.
+//!
+//! The stitching phases measure what identity resolution under the identity guards costs a
+//! single event: two servers in the same run, one with the guards (`identity.guards = true`,
+//! the default) and one with only the store's built-in rule (`identity.guards = false`), get
+//! the same sequence of identify events that create anonymous profiles, merge them into known
+//! customers, attach new identifiers and return, one request at a time by default.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -57,6 +63,12 @@ pub struct IngestArgs {
     /// resident memory (0 skips it).
     #[arg(long, default_value_t = 0)]
     pub memory_events: u64,
+    /// Concurrent connections in the stitching phases (guards on vs. built-in rule only).
+    #[arg(long, default_value_t = 1)]
+    pub stitch_connections: usize,
+    /// Run only the stitching phases (skip raw SQLite, batch and single-event throughput).
+    #[arg(long)]
+    pub stitching_only: bool,
 }
 
 pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
@@ -173,6 +185,14 @@ impl Drop for ServerProcess {
 }
 
 async fn start_server(data_dir: &Path) -> Result<(ServerProcess, String)> {
+    start_server_with(data_dir, &[]).await
+}
+
+/// Starts a server with extra environment (configuration overrides).
+async fn start_server_with(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+) -> Result<(ServerProcess, String)> {
     let exe = std::env::current_exe()?;
     let dir = data_dir.to_str().context("data dir is not UTF-8")?;
     let out = tokio::process::Command::new(&exe)
@@ -194,6 +214,7 @@ async fn start_server(data_dir: &Path) -> Result<(ServerProcess, String)> {
     let mut child = tokio::process::Command::new(&exe)
         .args(["serve", "--data-dir", dir, "--addr", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -339,6 +360,8 @@ pub(crate) struct Bodies {
     size: usize,
     /// Distinguishes message ids of different body sets.
     tag: &'static str,
+    /// Identify events that exercise stitching instead of the templates (see [`Bodies::stitching`]).
+    stitch: bool,
 }
 
 impl Bodies {
@@ -368,10 +391,48 @@ impl Bodies {
             size,
             tag,
             customers: customers.max(1) as u64,
+            stitch: false,
         }
     }
 
+    /// Single identify events for `/v1/identify`, in groups of four per customer: a new
+    /// anonymous visitor (a new profile), the visitor signing in with user id and email (a
+    /// merge into the customer's profile), a return on the same device (identifiers already
+    /// known), and a sign-in by user id alone.
+    pub(crate) fn stitching(customers: usize, tag: &'static str) -> Self {
+        Self {
+            templates: Vec::new(),
+            size: 1,
+            tag,
+            customers: customers.max(1) as u64,
+            stitch: true,
+        }
+    }
+
+    fn stitch_body(&self, n: u64) -> Bytes {
+        let customer = format!("bench-user-{}", (n / 4) % self.customers);
+        let device = format!("{}-device-{}", self.tag, n / 4);
+        let message_id = format!("{}-{n}", self.tag);
+        let context =
+            json!({"library": {"name": "analytics-node", "version": "2.1.0"}, "ip": "203.0.113.7"});
+        let body = match n % 4 {
+            0 => json!({"anonymousId": device, "messageId": message_id, "context": context,
+                        "traits": {"plan": "trial"}}),
+            1 => json!({"userId": customer, "anonymousId": device, "messageId": message_id,
+                        "context": context, "traits": {"email": format!("{customer}@example.com"), "name": "Bench Customer"}}),
+            2 => {
+                json!({"userId": customer, "anonymousId": device, "messageId": message_id, "context": context})
+            }
+            _ => json!({"userId": customer, "messageId": message_id, "context": context,
+                        "traits": {"last_login": "2026-01-15"}}),
+        };
+        Bytes::from(body.to_string())
+    }
+
     fn body(&self, request: u64) -> Bytes {
+        if self.stitch {
+            return self.stitch_body(request);
+        }
         let mut out = String::with_capacity(self.size * 520 + 16);
         if self.size > 1 {
             out.push_str("{\"batch\":[");
@@ -396,6 +457,22 @@ impl Bodies {
 }
 
 async fn ingest(args: IngestArgs) -> Result<()> {
+    if args.stitching_only {
+        let tmp = std::env::temp_dir().join(format!("rapport-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        let cleanup = scopeguard(tmp.clone());
+        let table = stitching(&args, &tmp).await?;
+        print_header(
+            &args,
+            "the stitching phases (guards on, then built-in rule only)",
+        );
+        println!("| measurement | result | vs built-in rule |");
+        println!("|---|---|---|");
+        print!("{table}");
+        drop(cleanup);
+        return Ok(());
+    }
     let tmp = std::env::temp_dir().join(format!("rapport-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
@@ -521,6 +598,7 @@ async fn ingest(args: IngestArgs) -> Result<()> {
     sampler.abort();
     let hwm = rss_kib(server.pid, "VmHWM:");
     drop(server);
+    let stitch_table = stitching(&args, &tmp).await?;
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -533,15 +611,11 @@ async fn ingest(args: IngestArgs) -> Result<()> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    println!(
-        "## rapport bench ingest --seconds {} --rounds {}",
-        args.seconds, args.rounds
+    let _ = (cpu, cores);
+    print_header(
+        &args,
+        "the raw baseline, then the batch phase, then the single-event phase",
     );
-    println!();
-    println!("Machine: {cores} cores, {cpu}. Load generator and server on the same machine, loopback HTTP/1.1.");
-    println!("Each round runs the raw baseline, then the batch phase, then the single-event phase, {} s each;", args.seconds);
-    println!("rates are medians over rounds, ratios are medians of the per-round ratios.");
-    println!();
     let ratio =
         |xs: &[(f64, u64, u64)]| median(xs.iter().zip(&raws).map(|(x, r)| x.0 / r).collect());
     let rates = |xs: &[(f64, u64, u64)]| median(xs.iter().map(|x| x.0).collect());
@@ -600,8 +674,135 @@ async fn ingest(args: IngestArgs) -> Result<()> {
             hwm as f64 / 1024.0
         );
     }
+    print!("{stitch_table}");
     drop(cleanup);
     Ok(())
+}
+
+fn print_header(args: &IngestArgs, phases: &str) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "## rapport bench ingest --seconds {} --rounds {}{}",
+        args.seconds,
+        args.rounds,
+        if args.stitching_only {
+            " --stitching-only"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!("Machine: {cores} cores, {cpu}. Load generator and server on the same machine, loopback HTTP/1.1.");
+    println!("Each round runs {phases}, {} s each;", args.seconds);
+    println!("rates are medians over rounds, ratios are medians of the per-round ratios.");
+    println!();
+}
+
+/// The stitching phases: the same identify sequence against a server with the identity guards
+/// and one with the built-in rule only, alternating within each round. Returns table rows.
+async fn stitching(args: &IngestArgs, tmp: &Path) -> Result<String> {
+    let (on, on_key) = start_server_with(&tmp.join("stitch-on"), &[]).await?;
+    let (off, off_key) = start_server_with(
+        &tmp.join("stitch-off"),
+        &[("RAPPORT__IDENTITY__GUARDS", "false")],
+    )
+    .await?;
+    let basic = |k: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{k}:"))
+        )
+    };
+    let bodies_on = Arc::new(Bodies::stitching(args.customers, "stitch"));
+    let bodies_off = Arc::new(Bodies::stitching(args.customers, "stitch"));
+    let (next_on, next_off) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (mut lat_on, mut lat_off) = (Vec::new(), Vec::new());
+    let mut ratios = Vec::new();
+    let (mut rates_on, mut rates_off) = (Vec::new(), Vec::new());
+    let mut failed = 0;
+    for round in 1..=args.rounds {
+        let phase = |label: &str| {
+            eprintln!(
+                "round {round}/{}: stitching, {label}, {} connection(s) ({} s)...",
+                args.rounds, args.stitch_connections, args.seconds
+            )
+        };
+        phase("identity guards");
+        let mut r_on = load(
+            format!("{}/v1/identify", on.base),
+            basic(&on_key),
+            bodies_on.clone(),
+            next_on.clone(),
+            args.stitch_connections,
+            Some(Duration::from_secs(args.seconds)),
+            None,
+        )
+        .await;
+        phase("built-in rule only");
+        let mut r_off = load(
+            format!("{}/v1/identify", off.base),
+            basic(&off_key),
+            bodies_off.clone(),
+            next_off.clone(),
+            args.stitch_connections,
+            Some(Duration::from_secs(args.seconds)),
+            None,
+        )
+        .await;
+        ratios.push(r_on.percentile_ms(0.5) / r_off.percentile_ms(0.5).max(1e-9));
+        rates_on.push(r_on.rate());
+        rates_off.push(r_off.rate());
+        failed += r_on.failures + r_off.failures;
+        lat_on.extend(r_on.latencies_us);
+        lat_off.extend(r_off.latencies_us);
+    }
+    drop((on, off));
+    let mut all_on = PhaseResult {
+        events: 0,
+        requests: 0,
+        seconds: 1.0,
+        failures: 0,
+        latencies_us: lat_on,
+    };
+    let mut all_off = PhaseResult {
+        events: 0,
+        requests: 0,
+        seconds: 1.0,
+        failures: 0,
+        latencies_us: lat_off,
+    };
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "| HTTP /v1/identify stitching sequence, built-in rule only (`identity.guards = false`), {} connection(s) | p50 {:.2} ms, p99 {:.2} ms, {:.0} events/s | 1.00 |",
+        args.stitch_connections,
+        all_off.percentile_ms(0.5),
+        all_off.percentile_ms(0.99),
+        median(rates_off.clone())
+    );
+    let _ = writeln!(
+        out,
+        "| HTTP /v1/identify stitching sequence, identity guards (default), {} connection(s) | p50 {:.2} ms, p99 {:.2} ms, {:.0} events/s ({} requests failed in both) | p50 {:.2} (rounds: {}) |",
+        args.stitch_connections,
+        all_on.percentile_ms(0.5),
+        all_on.percentile_ms(0.99),
+        median(rates_on),
+        failed,
+        median(ratios.clone()),
+        ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ")
+    );
+    Ok(out)
 }
 
 pub(crate) fn median(mut xs: Vec<f64>) -> f64 {

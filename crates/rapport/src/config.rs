@@ -77,6 +77,94 @@ pub struct IdentityConfig {
     pub default_phone_region: String,
     /// Strip `+tag` from every email's match key, not only for providers known to ignore it.
     pub strip_plus_tags_everywhere: bool,
+    /// Apply the guards below in live stitching. `false` leaves only the built-in rule (two
+    /// profiles that each have a user id never merge).
+    pub guards: bool,
+    /// Values that never identify anyone (compared trimmed, case-insensitively).
+    pub blocked_values: Vec<String>,
+    /// Regular expressions; an identifier value matching one identifies nobody.
+    pub blocked_patterns: Vec<String>,
+    /// Identifier kinds from strongest to weakest: when limits conflict, the stronger wins.
+    pub priority: Vec<String>,
+    /// Libraries (`context.library.name`) whose events count as authenticated when they carry
+    /// a user id. Unset, a user id from any source authenticates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trusted_sources: Option<Vec<String>>,
+    /// Most identifiers of a kind a profile may hold, optionally counted within a window:
+    /// `email = { max = 5, window_days = 365 }`. For `external`, per external system.
+    pub limits: std::collections::BTreeMap<String, rapport_identity::guards::KindLimit>,
+    /// External systems whose ids in `context.externalIds` (by `type`) identify customers.
+    pub external_ids: Vec<String>,
+    /// Traits holding an external system's id: trait name → system, e.g. `crm_id = "crm"`.
+    pub external_id_traits: std::collections::BTreeMap<String, String>,
+}
+
+impl IdentityConfig {
+    /// The guards these settings describe, or every problem with them.
+    pub fn guards(&self) -> Result<rapport_identity::IdentityGuards, Vec<String>> {
+        use rapport_core::IdentifierKind;
+        let mut problems = Vec::new();
+        let mut priority = Vec::new();
+        for k in &self.priority {
+            match IdentifierKind::parse(k) {
+                Some(kind) => priority.push(kind),
+                None => problems.push(format!(
+                    "identity.priority: {k:?} is not an identifier kind ({})",
+                    kinds_list()
+                )),
+            }
+        }
+        let mut limits = std::collections::BTreeMap::new();
+        for (k, limit) in &self.limits {
+            match IdentifierKind::parse(k) {
+                Some(kind) => {
+                    limits.insert(kind, *limit);
+                }
+                None => problems.push(format!(
+                    "identity.limits: {k:?} is not an identifier kind ({})",
+                    kinds_list()
+                )),
+            }
+        }
+        for system in self
+            .external_ids
+            .iter()
+            .chain(self.external_id_traits.values())
+        {
+            if rapport_core::Identifier::external(system, "x").is_err() {
+                problems.push(format!(
+                    "identity external system {system:?} must be lowercase letters, digits, `_` or `-` (at most 32)"
+                ));
+            }
+        }
+        let policy = rapport_identity::IdentityPolicy {
+            blocked_values: self.blocked_values.clone(),
+            blocked_patterns: self.blocked_patterns.clone(),
+            limits,
+            priority,
+            trusted_sources: self.trusted_sources.clone(),
+        };
+        match rapport_identity::IdentityGuards::new(policy) {
+            Ok(g) if problems.is_empty() => Ok(g),
+            Ok(_) => Err(problems),
+            Err(rapport_identity::IdentityError::InvalidSettings(more)) => {
+                problems.extend(more.into_iter().map(|m| format!("identity: {m}")));
+                Err(problems)
+            }
+            Err(e) => {
+                problems.push(format!("identity: {e}"));
+                Err(problems)
+            }
+        }
+    }
+}
+
+fn kinds_list() -> String {
+    rapport_core::IdentifierKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -274,9 +362,28 @@ impl Default for Config {
                 live_interval_ms: 1500,
                 data_dir: PathBuf::from("rapport-demo-data"),
             },
-            identity: IdentityConfig {
-                default_phone_region: "US".into(),
-                strip_plus_tags_everywhere: false,
+            identity: {
+                let policy = rapport_identity::IdentityPolicy::default();
+                IdentityConfig {
+                    default_phone_region: "US".into(),
+                    strip_plus_tags_everywhere: false,
+                    guards: true,
+                    blocked_values: policy.blocked_values,
+                    blocked_patterns: policy.blocked_patterns,
+                    priority: policy
+                        .priority
+                        .iter()
+                        .map(|k| k.as_str().to_owned())
+                        .collect(),
+                    trusted_sources: policy.trusted_sources,
+                    limits: policy
+                        .limits
+                        .iter()
+                        .map(|(k, l)| (k.as_str().to_owned(), *l))
+                        .collect(),
+                    external_ids: Vec::new(),
+                    external_id_traits: Default::default(),
+                }
             },
             interpret: InterpretConfig {
                 keep_raw_text: true,
@@ -612,6 +719,9 @@ impl Config {
                 "identity.default_phone_region {region:?} is not an ISO 3166-1 alpha-2 region such as \"US\" or \"GB\""
             ));
         }
+        if let Err(errors) = self.identity.guards() {
+            problems.extend(errors);
+        }
         if self
             .governance
             .link_secret
@@ -693,6 +803,15 @@ impl Config {
             policy_file: self.governance.policy_file.clone(),
             ai_disclosure: self.governance.ai_disclosure.clone(),
             fairness_audits: self.governance.fairness_audits.clone(),
+            guards: if self.identity.guards {
+                self.identity.guards().ok()
+            } else {
+                None
+            },
+            external_ids: rapport_server::engine::ExternalIdSources {
+                systems: self.identity.external_ids.clone(),
+                traits: self.identity.external_id_traits.clone(),
+            },
         }
     }
 
@@ -782,6 +901,69 @@ mod tests {
             ),
             (None, "rapport", 30)
         );
+    }
+
+    #[test]
+    fn identity_guards_are_configured_and_checked_as_a_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("rapport.toml");
+        std::fs::write(
+            &file,
+            r#"
+            [identity]
+            blocked_values = ["nobody"]
+            blocked_patterns = ["@mailinator\\.com$"]
+            trusted_sources = ["analytics-node"]
+            external_ids = ["crm"]
+            external_id_traits = { billing_account = "billing" }
+            [identity.limits]
+            user_id = { max = 1 }
+            email = { max = 3, window_days = 90 }
+            external = { max = 1 }
+            "#,
+        )
+        .expect("write");
+        let c = load(Some(&file), &[]).expect("valid");
+        let g = c.identity.guards().expect("valid guards");
+        let p = g.policy();
+        assert_eq!(p.blocked_values, vec!["nobody".to_owned()]);
+        assert_eq!(p.trusted_sources, Some(vec!["analytics-node".to_owned()]));
+        assert_eq!(p.limits.len(), 3);
+        let opts = c.engine_options();
+        assert!(opts.guards.is_some());
+        assert_eq!(opts.external_ids.systems, vec!["crm".to_owned()]);
+        assert_eq!(opts.external_ids.traits["billing_account"], "billing");
+        let off = load(None, &env(&[("RAPPORT__IDENTITY__GUARDS", "false")])).expect("valid");
+        assert!(off.engine_options().guards.is_none());
+
+        std::fs::write(
+            &file,
+            r#"
+            [identity]
+            blocked_patterns = ["("]
+            priority = ["user_id", "fax"]
+            external_ids = ["CRM"]
+            [identity.limits]
+            email = { max = 0 }
+            pager = { max = 1 }
+            "#,
+        )
+        .expect("write");
+        let p = load(Some(&file), &[]).expect_err("invalid");
+        assert_eq!(p.len(), 5, "every problem at once: {p:?}");
+        assert!(p
+            .iter()
+            .any(|m| m.contains("\"fax\" is not an identifier kind")));
+        assert!(p
+            .iter()
+            .any(|m| m.contains("\"pager\" is not an identifier kind")));
+        assert!(p.iter().any(|m| m.contains("\"CRM\"")));
+        assert!(p.iter().any(|m| m.contains("blocked pattern")));
+        assert!(p
+            .iter()
+            .any(|m| m.contains("limit for email must be at least 1")));
+        std::fs::write(&file, "[identity]\nsurprise = 1\n").expect("write");
+        assert!(load(Some(&file), &[]).is_err(), "unknown keys are refused");
     }
 
     #[test]

@@ -18,8 +18,8 @@ mod matching;
 mod models;
 mod predict;
 mod scaleout;
-mod users;
 mod transfer;
+mod users;
 
 use std::process::ExitCode;
 

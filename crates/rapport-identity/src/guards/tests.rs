@@ -249,3 +249,55 @@ fn policy_loads_from_toml_and_reports_all_problems() {
     }
     assert!(IdentityGuards::from_toml("surprise = 1").is_err());
 }
+
+#[test]
+fn a_new_user_id_on_a_shared_device_starts_its_own_profile() {
+    let first = profile("p1", &[uid("u1"), anon("device-1")]);
+    let ev = event(&[uid("u2"), anon("device-1")], None);
+    let d = decide_stitch(&ev, &[first], &guards());
+    assert_eq!(d.target, None, "the event is not u1's");
+    assert_eq!(d.attach, vec![uid("u2")]);
+    assert_eq!(d.refused_merges.len(), 1);
+    assert_eq!(d.refused_merges[0].refusal.code(), "limit_exceeded");
+    assert!(matches!(
+        d.refused[0].refusal,
+        Refusal::HeldByUnmergedProfile { .. }
+    ));
+    // An anonymous profile on the same device is still joined.
+    let anon_only = profile("p0", &[anon("device-2")]);
+    let ev = event(&[uid("u3"), anon("device-2")], None);
+    let d = decide_stitch(&ev, &[anon_only], &guards());
+    assert_eq!(d.target.as_deref(), Some("p0"));
+    assert_eq!(d.attach, vec![uid("u3")]);
+}
+
+#[test]
+fn external_id_limits_count_each_system_separately() {
+    let mut policy = IdentityPolicy::default();
+    policy.limits.insert(
+        IdentifierKind::External,
+        KindLimit {
+            max: 1,
+            window_days: None,
+        },
+    );
+    let g = IdentityGuards::new(policy).expect("valid");
+    let crm = |v: &str| Identifier::external("crm", v).expect("valid");
+    let billing = |v: &str| Identifier::external("billing", v).expect("valid");
+    let p = profile("p", &[uid("u1"), crm("c-1")]);
+    let ev = event(&[uid("u1"), billing("b-1"), crm("c-2")], None);
+    let d = decide_stitch(&ev, &[p], &g);
+    assert_eq!(d.attach, vec![billing("b-1")]);
+    assert_eq!(d.refused.len(), 1);
+    assert_eq!(d.refused[0].identifier, crm("c-2"));
+}
+
+#[test]
+fn the_policy_answers_through_the_store_contract() {
+    let g = guards();
+    let policy: &dyn StitchPolicy = &g;
+    assert!(policy.blocked(&uid("null")).is_some());
+    assert!(policy.blocked(&uid("u-42")).is_none());
+    let d = policy.decide(&event(&[uid("u-42")], None), &[]);
+    assert_eq!(d.attach, vec![uid("u-42")]);
+}

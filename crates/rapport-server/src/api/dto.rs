@@ -346,6 +346,8 @@ impl StatsDto {
 /// One merge that formed a profile, and why. Identifiers are named by kind only.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MergeDto {
+    /// The merge's number, which `POST /v1/profiles/{id}/unmerge` names.
+    pub id: i64,
     pub survivor: String,
     pub merged: String,
     /// The event whose identifiers joined the two profiles.
@@ -354,18 +356,28 @@ pub struct MergeDto {
     pub identifier_kinds: Vec<String>,
     /// `identify`, `alias`, `shared_identifier` or `conversation`.
     pub rule: String,
+    /// `merged`, `refused` (a guard kept the two apart) or `unmerged` (undone since).
+    pub status: String,
+    /// For a refused merge, the guard that refused it: `blocked`, `unauthenticated_merge`,
+    /// `limit_exceeded` or `merge_blocked`.
+    pub refusal: Option<String>,
     pub at: DateTime<Utc>,
+    pub unmerged_at: Option<DateTime<Utc>>,
 }
 
 impl From<rapport_store::MergeRecord> for MergeDto {
     fn from(m: rapport_store::MergeRecord) -> Self {
         Self {
+            id: m.id,
             survivor: m.survivor.to_string(),
             merged: m.merged.to_string(),
             message_id: m.message_id,
             identifier_kinds: m.identifier_kinds,
             rule: m.rule,
+            status: m.status,
+            refusal: m.refusal,
             at: m.at,
+            unmerged_at: m.unmerged_at,
         }
     }
 }
@@ -373,4 +385,45 @@ impl From<rapport_store::MergeRecord> for MergeDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MergeListDto {
     pub merges: Vec<MergeDto>,
+}
+
+/// Which merge to undo.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnmergeDto {
+    /// The merge's `id` from `GET /v1/profiles/{id}/merges`; absent, the latest merge.
+    pub merge_id: Option<i64>,
+    /// Also keep the two profiles from merging again (the identifier that joined them no
+    /// longer links them).
+    #[serde(default)]
+    pub add_guard: bool,
+}
+
+/// What an unmerge did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UnmergeResultDto {
+    pub merge_id: i64,
+    /// Keeps its id and everything that was not the other side's.
+    pub survivor: String,
+    /// Given back its own events, identifiers, conversations and traits; its id resolves to
+    /// itself again.
+    pub restored: String,
+    pub events_moved: u64,
+    pub identifiers_moved: u64,
+    pub conversations_moved: u64,
+    pub guard_added: bool,
+}
+
+impl From<rapport_store::UnmergeOutcome> for UnmergeResultDto {
+    fn from(o: rapport_store::UnmergeOutcome) -> Self {
+        Self {
+            merge_id: o.merge_id,
+            survivor: o.survivor.to_string(),
+            restored: o.restored.to_string(),
+            events_moved: o.events_moved,
+            identifiers_moved: o.identifiers_moved,
+            conversations_moved: o.conversations_moved,
+            guard_added: o.guard_added,
+        }
+    }
 }

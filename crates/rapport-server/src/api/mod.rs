@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
             get(profiles::conversations),
         )
         .route("/v1/profiles/{id}/merges", get(profiles::merges))
+        .route("/v1/profiles/{id}/unmerge", post(profiles::unmerge))
         .route("/v1/conversations", post(conversations::open))
         .route(
             "/v1/conversations/{id}",

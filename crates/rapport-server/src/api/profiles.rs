@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 
 use super::dto::{
     ConversationDto, ConversationListDto, EventPageDto, MergeListDto, ProfileDto, ProfileListDto,
-    StatsDto,
+    StatsDto, UnmergeDto, UnmergeResultDto,
 };
 use crate::auth::{perm, Can};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -179,6 +179,39 @@ pub async fn merges(
     Ok(Json(MergeListDto {
         merges: merges.into_iter().map(Into::into).collect(),
     }))
+}
+
+/// Undoes a merge of the profile: the merged profile gets back its own events, identifiers,
+/// conversations and traits (both sides are rebuilt by replaying their events) and its id
+/// resolves to itself again; the survivor keeps its id. `add_guard` keeps the two from merging
+/// again. 409 `not_merged` when the profile was never merged (or the merge is not its own or
+/// was undone already). Audited.
+#[utoipa::path(post, path = "/v1/profiles/{id}/unmerge", tag = "profiles",
+    params(("id" = String, Path, description = "Profile id")),
+    request_body = UnmergeDto,
+    responses((status = 200, body = UnmergeResultDto), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("basic" = []), ("bearer" = [])))]
+pub async fn unmerge(
+    State(state): State<AppState>,
+    Can(caller, _): Can<perm::ManageIdentity>,
+    Path(id): Path<String>,
+    super::extract::Json(body): super::extract::Json<UnmergeDto>,
+) -> ApiResult<Json<UnmergeResultDto>> {
+    let id = profile_id(&id)?;
+    let outcome = state
+        .engine
+        .unmerge(
+            &caller.workspace_id,
+            &id,
+            rapport_store::UnmergeRequest {
+                merge_id: body.merge_id,
+                add_guard: body.add_guard,
+            },
+            caller.actor(),
+        )
+        .await?;
+    Ok(Json(outcome.into()))
 }
 
 /// Profiles by name or email prefix, most recently active first.

@@ -62,6 +62,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
                         a href="/audit" { "Audit" }
                         a href="/fairness" { "Fairness" }
                         a href="/dead-letters" { "Dead letters" }
+                        a href="/data-quality" { "Data quality" }
                     }
                     span.ws { "workspace " strong { (workspace) } }
                     form method="post" action="/logout" { button type="submit" { "Sign out" } }

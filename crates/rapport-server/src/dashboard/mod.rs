@@ -5,6 +5,7 @@
 mod alerts;
 mod analysis;
 mod governance;
+mod identity;
 mod layout;
 mod operations;
 mod oversight;
@@ -44,6 +45,8 @@ pub fn routes() -> Router<AppState> {
         .route("/handoffs/{id}/resolve", post(oversight::resolve))
         .route("/dead-letters", get(operations::dead_letters))
         .route("/dead-letters/{id}/replay", post(operations::replay))
+        .route("/data-quality", get(identity::data_quality))
+        .route("/customers/{id}/unmerge", post(identity::unmerge))
 }
 
 /// A signed-in dashboard user; anyone else is sent to the login page.

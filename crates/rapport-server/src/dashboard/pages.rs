@@ -275,14 +275,7 @@ pub async fn customer(
         (Ok(e), Ok(c)) => (e, c),
         (Err(e), _) | (_, Err(e)) => return failure(e),
     };
-    let merges = if profile.merged_ids.is_empty() {
-        Vec::new()
-    } else {
-        match state.store.merges(ws, &profile.id).await {
-            Ok(m) => m,
-            Err(e) => return failure(e),
-        }
-    };
+    let graph = super::identity::graph_panel(&state, &user, &profile).await;
     let title = profile
         .name
         .clone()
@@ -330,18 +323,7 @@ pub async fn customer(
                 p { (chips(profile.channels.iter().map(|c| c.as_str()))) }
                 (consent)
                 (decisions)
-                @if !merges.is_empty() {
-                    h2 { "Merged profiles" }
-                    table #merges {
-                        @for m in &merges {
-                            tr {
-                                td.mono { (m.merged) }
-                                td { "by " (m.rule.replace('_', " ")) " on shared " (m.identifier_kinds.join(", ").replace('_', " ")) }
-                                td { (ago(Some(m.at))) }
-                            }
-                        }
-                    }
-                }
+                (graph)
             }
         }
         h2 { "Conversations" }

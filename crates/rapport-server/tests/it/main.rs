@@ -8,6 +8,7 @@ mod common;
 mod conversations;
 mod dashboard;
 mod governance;
+mod identity;
 mod interpretation;
 mod matching;
 mod openapi;

@@ -4,9 +4,14 @@
 //! writers (see the module docs of `postgres`) and that rows are gathered and written in bulk.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::Utc;
 use deadpool_postgres::{Client, Transaction};
+use rapport_core::stitch::{
+    HeldIdentifier, IncomingIdentity, ProfileIdentifiers, Refusal, RefusedIdentifier, RefusedMerge,
+    StitchDecision, StitchPolicy,
+};
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
     Actor, AuditEntry, ConsentState, Conversation, ConversationId, ConversationStatus, CustomerRef,
@@ -18,7 +23,9 @@ use serde_json::{json, Map, Value};
 use super::flush::{write_channel_days, EventRow, Pending, QualityOp, TraitValue};
 use super::govern::{self, ConsentRow};
 use super::{exec, pg_error, query, query_opt, read, Failure};
-use crate::sqlite::apply::{DisplayFields, PreparedEvent, DISPLAY_TRAITS};
+use crate::sqlite::apply::{
+    identifier_flag, operator_block, refusal_rule, DisplayFields, PreparedEvent, DISPLAY_TRAITS,
+};
 use crate::{IngestSummary, StoreError};
 
 pub(super) fn now_ms() -> i64 {
@@ -48,6 +55,7 @@ struct MergeCause {
     message_id: Option<String>,
     rule: &'static str,
     kinds: Vec<&'static str>,
+    source: Option<String>,
 }
 
 type IdKey = (&'static str, String);
@@ -81,6 +89,10 @@ pub(super) struct Applier<'t> {
     consent_states: HashMap<String, HashMap<String, (ConsentState, i64)>>,
     /// Audit records this transaction owes, appended last (see `govern`).
     audit: Vec<AuditEntry>,
+    /// The identity stage's guards; `None` applies the built-in rule only.
+    policy: Option<Arc<dyn StitchPolicy>>,
+    /// Pairs of profiles an operator unmerged and said must stay apart, loaded on first use.
+    blocks: Option<HashSet<(String, String)>>,
 }
 
 impl<'t> Applier<'t> {
@@ -100,7 +112,15 @@ impl<'t> Applier<'t> {
             tombstoned: HashSet::new(),
             consent_states: HashMap::new(),
             audit: Vec::new(),
+            policy: None,
+            blocks: None,
         }
+    }
+
+    /// Applies `policy` in stitching (the identity stage's guards).
+    pub(super) fn with_policy(mut self, policy: Option<Arc<dyn StitchPolicy>>) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Reads, in one query each, which of a batch's `messageId`s were applied and who owns
@@ -269,6 +289,9 @@ impl<'t> Applier<'t> {
     /// with the same guard as SQLite: two profiles that each carry a user id never merge, and a
     /// user id never joins a profile that already has another one.
     async fn resolve(&mut self, ids: &[Identifier], ts: i64) -> Result<String, Failure> {
+        if let Some(policy) = self.policy.clone() {
+            return self.resolve_guarded(policy.as_ref(), ids, ts).await;
+        }
         let owners: Vec<Option<String>> =
             ids.iter().map(|i| self.ids.get(&key(i)).cloned()).collect();
         self.lock(owners.iter().flatten().cloned().collect())
@@ -309,9 +332,25 @@ impl<'t> Applier<'t> {
             let primary_has_user = self.has_user_id(&primary)?;
             let mut group = vec![primary.clone()];
             for c in candidates.into_iter().filter(|c| *c != primary) {
-                if !(primary_has_user && self.has_user_id(&c)?) {
-                    group.push(c);
+                if primary_has_user && self.has_user_id(&c)? {
+                    continue;
                 }
+                if self.blocked_pair(&primary, &c).await? {
+                    let kind = self
+                        .cause
+                        .kinds
+                        .first()
+                        .and_then(|k| IdentifierKind::parse(k));
+                    self.log_refused(
+                        &primary,
+                        &c,
+                        kind.unwrap_or(IdentifierKind::AnonymousId),
+                        &operator_block(),
+                    )
+                    .await?;
+                    continue;
+                }
+                group.push(c);
             }
             self.merge_all(group).await?
         };
@@ -322,6 +361,198 @@ impl<'t> Applier<'t> {
             }
         }
         Ok(target)
+    }
+
+    /// Whether an operator said `a` and `b` must stay apart (see `merge_blocks`).
+    async fn blocked_pair(&mut self, a: &str, b: &str) -> Result<bool, Failure> {
+        if self.blocks.is_none() {
+            let rows = query(
+                self.tx,
+                "SELECT a, b FROM merge_blocks WHERE workspace_id = $1",
+                &[&self.ws],
+            )
+            .await?;
+            self.blocks = Some(rows.iter().map(|r| (r.get(0), r.get(1))).collect());
+        }
+        let Some(set) = self.blocks.as_ref().filter(|s| !s.is_empty()) else {
+            return Ok(false);
+        };
+        let (a, b) = (a.to_owned(), b.to_owned());
+        Ok(set.contains(&(a.clone(), b.clone())) || set.contains(&(b, a)))
+    }
+
+    /// Stitching under the identity stage's guards, as in SQLite: the guards are asked only
+    /// when the event reaches several profiles or brings a new identifier.
+    async fn resolve_guarded(
+        &mut self,
+        policy: &dyn StitchPolicy,
+        ids: &[Identifier],
+        ts: i64,
+    ) -> Result<String, Failure> {
+        let mut usable: Vec<&Identifier> = Vec::with_capacity(ids.len());
+        let mut blocked = false;
+        for id in ids {
+            if policy.blocked(id).is_some() {
+                blocked = true;
+            } else if !usable.contains(&id) {
+                usable.push(id);
+            }
+        }
+        let known: Vec<String> = usable
+            .iter()
+            .filter_map(|i| self.ids.get(&key(i)).cloned())
+            .collect();
+        self.lock(known.clone()).await?;
+        let mut owners: Vec<String> = Vec::new();
+        for o in &known {
+            let c = self.canonical(o);
+            if !owners.contains(&c) {
+                owners.push(c);
+            }
+        }
+        let unowned = usable.len() - known.len();
+        if !blocked && unowned == 0 && owners.len() == 1 {
+            return Ok(owners.swap_remove(0));
+        }
+        let profiles = if owners.is_empty() {
+            Vec::new()
+        } else {
+            // What each reached profile holds, this transaction's own attachments included.
+            self.flush().await?;
+            let rows = query(
+                self.tx,
+                "SELECT profile_id, kind, value, first_seen FROM identities
+                 WHERE workspace_id = $1 AND profile_id = ANY($2::text[])",
+                &[&self.ws, &owners],
+            )
+            .await?;
+            let mut by_profile: Vec<ProfileIdentifiers> = owners
+                .iter()
+                .map(|p| ProfileIdentifiers {
+                    profile_id: p.clone(),
+                    identifiers: Vec::new(),
+                })
+                .collect();
+            for r in rows {
+                let p: String = r.get(0);
+                let Some(kind) = IdentifierKind::parse(r.get::<_, &str>(1)) else {
+                    return Err(StoreError::Internal("unreadable identifier kind".into()).into());
+                };
+                if let Some(entry) = by_profile.iter_mut().find(|e| e.profile_id == p) {
+                    entry.identifiers.push(HeldIdentifier {
+                        identifier: Identifier::from_trusted(kind, r.get(2)),
+                        attached_at: Some(r.get::<_, i64>(3).div_euclid(1000)),
+                    });
+                }
+            }
+            by_profile
+        };
+        let incoming = IncomingIdentity {
+            identifiers: ids.to_vec(),
+            source: self.cause.source.clone(),
+            at: ts.div_euclid(1000),
+        };
+        let mut decision = policy.decide(&incoming, &profiles);
+        let target = decision.target.clone();
+        let mut kept = Vec::with_capacity(decision.merges.len());
+        for m in std::mem::take(&mut decision.merges) {
+            let blocked_pair = match &target {
+                Some(t) => self.blocked_pair(t, &m.from_profile).await?,
+                None => false,
+            };
+            if blocked_pair {
+                decision.refused_merges.push(RefusedMerge {
+                    profile_id: m.from_profile,
+                    via: m.via,
+                    refusal: operator_block(),
+                });
+            } else {
+                kept.push(m);
+            }
+        }
+        decision.merges = kept;
+        self.apply_decision(decision, ts).await
+    }
+
+    /// Carries out a stitching decision: creates or merges, attaches, and records refusals.
+    async fn apply_decision(&mut self, d: StitchDecision, ts: i64) -> Result<String, Failure> {
+        let target = match d.target {
+            Some(t) => t,
+            None => self.create_profile(),
+        };
+        let mut group = vec![target];
+        group.extend(d.merges.iter().map(|m| m.from_profile.clone()));
+        let survivor = self.merge_all(group).await?;
+        for id in &d.attach {
+            self.attach(&survivor, id, ts);
+        }
+        for r in &d.refused_merges {
+            self.log_refused(&survivor, &r.profile_id, r.via.kind(), &r.refusal)
+                .await?;
+        }
+        for r in &d.refused {
+            self.flag_identifier(&survivor, r, ts);
+        }
+        Ok(survivor)
+    }
+
+    /// Records a merge a guard refused, in the merge log and the audit trail, naming only
+    /// profile ids, the identifier's kind and the rule.
+    async fn log_refused(
+        &mut self,
+        target: &str,
+        other: &str,
+        kind: IdentifierKind,
+        refusal: &Refusal,
+    ) -> Result<(), Failure> {
+        let rule = refusal_rule(refusal);
+        let kinds = vec![kind.as_str()];
+        exec(
+            self.tx,
+            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status, refusal)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'refused', $8)",
+            &[
+                &self.ws,
+                &target,
+                &other,
+                &self.cause.message_id,
+                &kinds,
+                &self.cause.rule,
+                &now_ms(),
+                &rule,
+            ],
+        )
+        .await?;
+        self.audit.push(AuditEntry::new(
+            Some(WorkspaceId::from_trusted(self.ws.clone())),
+            Actor::System,
+            "profile.merge_refused",
+            Some(target.to_owned()),
+            json!({
+                "other": other,
+                "refusal": rule,
+                "identifier_kind": kind.as_str(),
+                "rule": self.cause.rule,
+                "event": self.cause.message_id,
+            }),
+        ));
+        Ok(())
+    }
+
+    /// Flags an identifier the guards refused on the profile the event landed on.
+    fn flag_identifier(&mut self, profile: &str, refused: &RefusedIdentifier, ts: i64) {
+        if let Some((code, problem)) = identifier_flag(refused) {
+            self.pending.quality.push(QualityOp {
+                profile: profile.to_owned(),
+                field: format!("identifier.{}", refused.identifier.kind().as_str()),
+                ts,
+                flag: Some((
+                    refused.identifier.value().to_owned(),
+                    code.to_owned(),
+                    problem,
+                )),
+            });
+        }
     }
 
     /// Merges a group into its oldest member (so the canonical id is stable) and returns it.
@@ -399,8 +630,8 @@ impl<'t> Applier<'t> {
         self.consent_states.remove(loser);
         exec(
             tx,
-            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'merged')",
             &[
                 &self.ws,
                 &survivor,
@@ -527,6 +758,7 @@ impl<'t> Applier<'t> {
                 k.dedup();
                 k
             },
+            source: event.source.clone(),
         };
         let profile = self.resolve(&ids, event.ts).await?;
         self.record(EventRow {
@@ -538,6 +770,7 @@ impl<'t> Applier<'t> {
             ts: event.ts,
             received_at: event.received_at,
             body: event.body.clone(),
+            replay: event.replay.clone(),
         });
         for (k, v, std) in &event.traits {
             self.pending.put_trait(
@@ -728,6 +961,7 @@ impl<'t> Applier<'t> {
                     message_id: None,
                     rule: "conversation",
                     kinds: vec![id.kind().as_str()],
+                    source: None,
                 };
                 self.resolve(std::slice::from_ref(id), ts).await
             }
@@ -745,8 +979,8 @@ impl<'t> Applier<'t> {
         let id = ConversationId::generate();
         exec(
             self.tx,
-            "INSERT INTO conversations (id, workspace_id, profile_id, channel, subject, status, opened_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'open', $6, $6)",
+            "INSERT INTO conversations (id, workspace_id, profile_id, channel, subject, status, opened_at, updated_at, origin)
+             VALUES ($1, $2, $3, $4, $5, 'open', $6, $6, $3)",
             &[&id.as_str(), &self.ws, &profile, &new.channel.as_str(), &new.subject, &opened],
         )
         .await?;
@@ -840,6 +1074,7 @@ impl<'t> Applier<'t> {
             ts: sent,
             received_at: now_ms(),
             body: body.to_string(),
+            replay: None,
         });
         Ok((
             Message {

@@ -40,6 +40,8 @@ pub(super) struct EventRow {
     pub(super) ts: i64,
     pub(super) received_at: i64,
     pub(super) body: String,
+    /// The traits and flags the event applied, for unmerge (see `sqlite::apply::Replay`).
+    pub(super) replay: Option<String>,
 }
 
 /// The latest value of one trait seen in this transaction.
@@ -117,8 +119,8 @@ impl Pending {
             // one of them committed, which this transaction did not see when it resolved.
             let inserted = exec(
                 tx,
-                "INSERT INTO identities (workspace_id, kind, value, profile_id, first_seen)
-                 SELECT $1::text, k, v, p, f FROM unnest($2::text[], $3::text[], $4::text[], $5::int8[]) AS u(k, v, p, f)
+                "INSERT INTO identities (workspace_id, kind, value, profile_id, first_seen, origin)
+                 SELECT $1::text, k, v, p, f, p FROM unnest($2::text[], $3::text[], $4::text[], $5::int8[]) AS u(k, v, p, f)
                  ON CONFLICT DO NOTHING",
                 &[&ws, &kinds, &values, &profiles, &seen],
             )
@@ -180,16 +182,17 @@ async fn write_events(tx: &Transaction<'_>, ws: &str, events: &[EventRow]) -> Re
     let ts: Vec<i64> = events.iter().map(|e| e.ts).collect();
     let received: Vec<i64> = events.iter().map(|e| e.received_at).collect();
     let bodies: Vec<&str> = events.iter().map(|e| e.body.as_str()).collect();
+    let replays: Vec<Option<&str>> = events.iter().map(|e| e.replay.as_deref()).collect();
     // In array order, so `seq` follows the order events were applied in.
     let inserted = exec(
         tx,
-        "INSERT INTO events (workspace_id, message_id, profile_id, type, name, channel, ts, received_at, body)
-         SELECT $1::text, m, p, t, nm, ch, ts, ra, b
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[])
-              WITH ORDINALITY AS u(m, p, t, nm, ch, ts, ra, b, n)
+        "INSERT INTO events (workspace_id, message_id, profile_id, type, name, channel, ts, received_at, body, origin, replay)
+         SELECT $1::text, m, p, t, nm, ch, ts, ra, b, p, rp
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[], $10::text[])
+              WITH ORDINALITY AS u(m, p, t, nm, ch, ts, ra, b, rp, n)
          ORDER BY n
          ON CONFLICT (workspace_id, message_id) DO NOTHING",
-        &[&ws, &message_ids, &profiles, &types, &names, &channels, &ts, &received, &bodies],
+        &[&ws, &message_ids, &profiles, &types, &names, &channels, &ts, &received, &bodies, &replays],
     )
     .await?;
     if inserted < events.len() as u64 {

@@ -44,8 +44,9 @@ mod govern;
 mod read;
 pub mod schema;
 mod store_impl;
-mod users;
 mod transfer;
+mod unmerge;
+mod users;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -89,6 +90,7 @@ pub struct PostgresStore {
     /// `host:port/database`, for messages; never the password.
     target: String,
     options: PostgresOptions,
+    policy: crate::PolicyCell,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -207,6 +209,7 @@ impl PostgresStore {
             schema: schema.to_owned(),
             target,
             options,
+            policy: crate::PolicyCell::default(),
         };
         let mut client = store.connect_with_retry().await?;
         if !create {

@@ -396,23 +396,16 @@ pub(super) async fn merges(
 ) -> Result<Vec<MergeRecord>, StoreError> {
     let rows = query(
         tx,
-        "SELECT survivor, merged, message_id, identifier_kinds, rule, at FROM merge_log
-         WHERE workspace_id = $1 AND (survivor = $2
-            OR survivor IN (SELECT id FROM profiles WHERE merged_into = $2))
-         ORDER BY seq",
+        &format!(
+            "SELECT {} FROM merge_log
+             WHERE workspace_id = $1 AND (survivor = $2
+                OR survivor IN (SELECT id FROM profiles WHERE merged_into = $2))
+             ORDER BY seq",
+            super::unmerge::MERGE_COLUMNS
+        ),
         &[&ws, &canonical],
     )
     .await
     .map_err(pg_error)?;
-    Ok(rows
-        .iter()
-        .map(|r| MergeRecord {
-            survivor: ProfileId::from_trusted(r.get(0)),
-            merged: ProfileId::from_trusted(r.get(1)),
-            message_id: r.get(2),
-            identifier_kinds: r.get(3),
-            rule: r.get(4),
-            at: from_millis(r.get(5)),
-        })
-        .collect())
+    Ok(rows.iter().map(super::unmerge::merge_from).collect())
 }

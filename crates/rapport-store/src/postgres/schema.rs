@@ -236,7 +236,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_id, profile_id)
     );
     "#,
-    // 5: people's dashboard accounts and alerts, as SQLite's migration 8.
+    // 5: guarded stitching and unmerge, as SQLite's migration 8.
+    r#"
+    ALTER TABLE merge_log ADD COLUMN status TEXT NOT NULL DEFAULT 'merged';
+    ALTER TABLE merge_log ADD COLUMN refusal TEXT;
+    ALTER TABLE merge_log ADD COLUMN unmerged_at BIGINT;
+    CREATE INDEX merge_log_time ON merge_log (workspace_id, at);
+    ALTER TABLE events ADD COLUMN origin TEXT;
+    ALTER TABLE events ADD COLUMN replay TEXT;
+    ALTER TABLE identities ADD COLUMN origin TEXT;
+    ALTER TABLE conversations ADD COLUMN origin TEXT;
+    CREATE TABLE merge_blocks (
+        workspace_id TEXT NOT NULL,
+        a TEXT NOT NULL,
+        b TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (workspace_id, a, b)
+    );
+    "#,
+    // 6: people's dashboard accounts and alerts, as SQLite's migration 9.
     r#"
     CREATE TABLE users (
         id TEXT PRIMARY KEY,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rapport_core::stitch::StitchPolicy;
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
     AuditEntry, AuditRecord, Channel, ConsentChange, ConsentRecord, Conversation, ConversationId,
@@ -17,8 +18,9 @@ use super::{decide, exec, govern, pg_error, query, query_opt, read, users, Postg
 use crate::sqlite::apply::PreparedEvent;
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
-    ErasureOutcome, EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store,
-    StoreError, UserRecord, Workspace, WorkspaceStats,
+    ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord,
+    ProfileSummary, Store, StoreError, UnmergeOutcome, UnmergeRequest, UserRecord, Workspace,
+    WorkspaceStats,
 };
 
 impl PostgresStore {
@@ -259,10 +261,11 @@ impl Store for PostgresStore {
         let prepared: Arc<Vec<PreparedEvent>> =
             Arc::new(events.iter().map(PreparedEvent::new).collect());
         drop(events);
+        let policy = self.policy.get();
         self.write(|tx| {
-            let (ws, prepared) = (workspace.clone(), prepared.clone());
+            let (ws, prepared, policy) = (workspace.clone(), prepared.clone(), policy.clone());
             Box::pin(async move {
-                let mut applier = Applier::new(tx, &ws);
+                let mut applier = Applier::new(tx, &ws).with_policy(policy);
                 applier.prefetch(&prepared).await?;
                 for e in prepared.iter() {
                     applier.apply(e).await?;
@@ -346,11 +349,13 @@ impl Store for PostgresStore {
         customer: CustomerRef,
         conversation: NewConversation,
     ) -> Result<Conversation, StoreError> {
+        let policy = self.policy.get();
         self.write(|tx| {
             let (ws, customer, conversation) =
                 (workspace.clone(), customer.clone(), conversation.clone());
+            let policy = policy.clone();
             Box::pin(async move {
-                let mut applier = Applier::new(tx, &ws);
+                let mut applier = Applier::new(tx, &ws).with_policy(policy);
                 let conv = applier.open_conversation(&customer, &conversation).await?;
                 applier.finish().await?;
                 Ok(conv)
@@ -502,6 +507,39 @@ impl Store for PostgresStore {
                     .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))?;
                 read::merges(tx, ws.as_str(), &canonical).await
             })
+        })
+        .await
+    }
+
+    fn set_stitch_policy(&self, policy: Option<Arc<dyn StitchPolicy>>) {
+        self.policy.set(policy);
+    }
+
+    async fn unmerge(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        request: UnmergeRequest,
+        audit: AuditEntry,
+    ) -> Result<UnmergeOutcome, StoreError> {
+        self.write(|tx| {
+            let (ws, id) = (workspace.clone(), profile.clone());
+            let (request, audit) = (request.clone(), audit.clone());
+            Box::pin(async move {
+                super::unmerge::unmerge(tx, ws.as_str(), id.as_str(), &request, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn identity_health(
+        &self,
+        workspace: &WorkspaceId,
+        since: DateTime<Utc>,
+    ) -> Result<IdentityHealth, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| {
+            Box::pin(async move { super::unmerge::identity_health(tx, ws.as_str(), since).await })
         })
         .await
     }

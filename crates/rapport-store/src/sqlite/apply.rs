@@ -2,9 +2,14 @@
 //! stitching, last-writer-wins traits, merges), conversations and messages.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::Utc;
 use rapport_core::profile::display_name;
+use rapport_core::stitch::{
+    HeldIdentifier, IncomingIdentity, ProfileIdentifiers, Refusal, RefusedIdentifier,
+    StitchDecision, StitchPolicy,
+};
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
     Channel, Conversation, ConversationId, ConversationStatus, CustomerRef, Event, EventType,
@@ -133,6 +138,7 @@ pub(super) struct TimelineRow<'a> {
     ts: i64,
     received_at: i64,
     body: &'a str,
+    replay: Option<&'a str>,
 }
 
 /// An event made ready for the writer before it reaches the writer's thread: its body
@@ -155,11 +161,50 @@ pub(crate) struct PreparedEvent {
     pub(crate) standardized: bool,
     /// Consent the event states, by purpose.
     pub(crate) consents: Vec<(String, bool)>,
+    /// The library that sent the event (`context.library.name`), for trusted sources.
+    pub(crate) source: Option<String>,
+    /// The traits and data-quality flags as applied, kept with the event so an unmerge can
+    /// replay them (see [`Replay`]); `None` when the event sets no trait.
+    pub(crate) replay: Option<String>,
+}
+
+/// What an event did to its profile's traits, stored with it for unmerge.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Replay {
+    /// Key, raw value (JSON), standardised value (JSON) when it differs.
+    pub(crate) traits: Vec<(String, String, Option<String>)>,
+    pub(crate) issues: Vec<rapport_core::DataQualityIssue>,
+    pub(crate) standardized: bool,
+}
+
+impl Replay {
+    /// The replay of an event stored before replays were kept: its raw traits, read again
+    /// from the body as received (identify traits and `context.traits`).
+    pub(crate) fn from_body(event_type: &str, body: &str) -> Self {
+        let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let mut traits = Map::new();
+        if let Some(Value::Object(m)) = body.get("context").and_then(|c| c.get("traits")) {
+            traits.extend(m.clone());
+        }
+        if event_type == EventType::Identify.as_str() {
+            if let Some(Value::Object(m)) = body.get("traits") {
+                traits.extend(m.clone());
+            }
+        }
+        Self {
+            traits: traits
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string(), None))
+                .collect(),
+            issues: Vec::new(),
+            standardized: false,
+        }
+    }
 }
 
 impl PreparedEvent {
     pub(crate) fn new(event: &Event) -> Self {
-        Self {
+        let mut prepared = Self {
             event_type: event.event_type,
             message_id: event.message_id.clone(),
             name: event.name.clone(),
@@ -201,7 +246,23 @@ impl PreparedEvent {
                         .collect()
                 })
                 .unwrap_or_default(),
+            source: event
+                .context
+                .get("library")
+                .and_then(|l| l.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            replay: None,
+        };
+        if !prepared.traits.is_empty() || !prepared.issues.is_empty() {
+            let replay = Replay {
+                traits: prepared.traits.clone(),
+                issues: prepared.issues.clone(),
+                standardized: prepared.standardized,
+            };
+            prepared.replay = serde_json::to_string(&replay).ok();
         }
+        prepared
     }
 
     fn row(&self) -> TimelineRow<'_> {
@@ -213,6 +274,7 @@ impl PreparedEvent {
             ts: self.ts,
             received_at: self.received_at,
             body: &self.body,
+            replay: self.replay.as_deref(),
         }
     }
 }
@@ -229,6 +291,10 @@ pub(super) struct Applier<'c> {
     /// identifiers it carried.
     cause: MergeCause,
     tombstones: Option<super::govern::TombstoneGuard>,
+    /// The identity stage's guards; `None` applies the built-in rule only.
+    policy: Option<Arc<dyn StitchPolicy>>,
+    /// Pairs of profiles an operator unmerged and said must stay apart, loaded on first use.
+    blocks: Option<HashSet<(String, String)>>,
 }
 
 #[derive(Default, Clone)]
@@ -236,6 +302,7 @@ struct MergeCause {
     message_id: Option<String>,
     rule: &'static str,
     kinds: Vec<&'static str>,
+    source: Option<String>,
 }
 
 impl<'c> Applier<'c> {
@@ -249,7 +316,15 @@ impl<'c> Applier<'c> {
             summary: IngestSummary::default(),
             cause: MergeCause::default(),
             tombstones: None,
+            policy: None,
+            blocks: None,
         }
+    }
+
+    /// Applies `policy` in stitching (the identity stage's guards).
+    pub(super) fn with_policy(mut self, policy: Option<Arc<dyn StitchPolicy>>) -> Self {
+        self.policy = policy;
+        self
     }
 
     fn lookup(&self, kind: IdentifierKind, value: &str) -> Result<Option<String>, StoreError> {
@@ -294,8 +369,8 @@ impl<'c> Applier<'c> {
     fn attach(&self, profile: &str, id: &Identifier, ts: i64) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO identities (workspace_id, kind, value, profile_id, first_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                "INSERT INTO identities (workspace_id, kind, value, profile_id, first_seen, origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?4) ON CONFLICT DO NOTHING",
             )?
             .execute(params![
                 self.ws,
@@ -320,8 +395,8 @@ impl<'c> Applier<'c> {
         let c = self.conn;
         let kinds = serde_json::to_string(&self.cause.kinds).unwrap_or_else(|_| "[]".into());
         c.prepare_cached(
-            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'merged')",
         )?
         .execute(params![
             self.ws,
@@ -418,6 +493,9 @@ impl<'c> Applier<'c> {
     /// never added to a profile that already has another one (a shared device or a shared
     /// inbox must not fuse two customers). The identity stage adds configurable guards.
     fn resolve(&mut self, ids: &[Identifier], ts: i64) -> Result<String, StoreError> {
+        if let Some(policy) = self.policy.clone() {
+            return self.resolve_guarded(policy.as_ref(), ids, ts);
+        }
         let mut found: Vec<(Identifier, String)> = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(p) = self.lookup(id.kind(), id.value())? {
@@ -456,9 +534,24 @@ impl<'c> Applier<'c> {
             let primary_has_user = self.has_user_id(&primary)?;
             let mut group = vec![primary.clone()];
             for c in candidates.into_iter().filter(|c| *c != primary) {
-                if !(primary_has_user && self.has_user_id(&c)?) {
-                    group.push(c);
+                if primary_has_user && self.has_user_id(&c)? {
+                    continue;
                 }
+                if self.blocked_pair(&primary, &c)? {
+                    let kind = self
+                        .cause
+                        .kinds
+                        .first()
+                        .and_then(|k| IdentifierKind::parse(k));
+                    self.log_refused(
+                        &primary,
+                        &c,
+                        kind.unwrap_or(IdentifierKind::AnonymousId),
+                        &operator_block(),
+                    )?;
+                    continue;
+                }
+                group.push(c);
             }
             self.merge_all(group)?
         };
@@ -484,6 +577,214 @@ impl<'c> Applier<'c> {
             self.merge(&survivor, &loser)?;
         }
         Ok(survivor)
+    }
+
+    /// Whether an operator said `a` and `b` must stay apart (see `merge_blocks`).
+    fn blocked_pair(&mut self, a: &str, b: &str) -> Result<bool, StoreError> {
+        if self.blocks.is_none() {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT a, b FROM merge_blocks WHERE workspace_id = ?1")?;
+            let rows = stmt.query_map([&self.ws], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            self.blocks = Some(rows.collect::<Result<_, _>>()?);
+        }
+        let blocks = self.blocks.as_ref().map_or(0, HashSet::len);
+        if blocks == 0 {
+            return Ok(false);
+        }
+        let set = self.blocks.as_ref().expect("loaded above");
+        let (a, b) = (a.to_owned(), b.to_owned());
+        Ok(set.contains(&(a.clone(), b.clone())) || set.contains(&(b, a)))
+    }
+
+    /// Everything a profile holds, with when each was attached (seconds).
+    fn held(&self, profile: &str) -> Result<ProfileIdentifiers, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT kind, value, first_seen FROM identities WHERE profile_id = ?1",
+        )?;
+        let rows = stmt.query_map([profile], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut identifiers = Vec::new();
+        for row in rows {
+            let (kind, value, first_seen) = row?;
+            let kind = IdentifierKind::parse(&kind)
+                .ok_or_else(|| StoreError::Internal("unreadable identifier kind".into()))?;
+            identifiers.push(HeldIdentifier {
+                identifier: Identifier::from_trusted(kind, value),
+                attached_at: Some(first_seen.div_euclid(1000)),
+            });
+        }
+        Ok(ProfileIdentifiers {
+            profile_id: profile.to_owned(),
+            identifiers,
+        })
+    }
+
+    /// Stitching under the identity stage's guards. The common case (every identifier the event
+    /// names already belongs to one profile) costs no more than the built-in rule: the guards
+    /// are asked only when the event reaches several profiles or brings a new identifier.
+    fn resolve_guarded(
+        &mut self,
+        policy: &dyn StitchPolicy,
+        ids: &[Identifier],
+        ts: i64,
+    ) -> Result<String, StoreError> {
+        let mut usable: Vec<&Identifier> = Vec::with_capacity(ids.len());
+        let mut blocked = false;
+        for id in ids {
+            if policy.blocked(id).is_some() {
+                blocked = true;
+            } else if !usable.contains(&id) {
+                usable.push(id);
+            }
+        }
+        let mut owners: Vec<String> = Vec::new();
+        let mut unowned = 0;
+        for id in &usable {
+            match self.lookup(id.kind(), id.value())? {
+                Some(p) => {
+                    if !owners.contains(&p) {
+                        owners.push(p);
+                    }
+                }
+                None => unowned += 1,
+            }
+        }
+        if !blocked && unowned == 0 && owners.len() == 1 {
+            return Ok(owners.swap_remove(0));
+        }
+        let mut profiles = Vec::with_capacity(owners.len());
+        for p in &owners {
+            profiles.push(self.held(p)?);
+        }
+        let incoming = IncomingIdentity {
+            identifiers: ids.to_vec(),
+            source: self.cause.source.clone(),
+            at: ts.div_euclid(1000),
+        };
+        let mut decision = policy.decide(&incoming, &profiles);
+        // An operator's unmerge with a guard outranks the rules.
+        let target = decision.target.clone();
+        let mut kept = Vec::with_capacity(decision.merges.len());
+        for m in std::mem::take(&mut decision.merges) {
+            match &target {
+                Some(t) if self.blocked_pair(t, &m.from_profile)? => {
+                    decision
+                        .refused_merges
+                        .push(rapport_core::stitch::RefusedMerge {
+                            profile_id: m.from_profile,
+                            via: m.via,
+                            refusal: operator_block(),
+                        });
+                }
+                _ => kept.push(m),
+            }
+        }
+        decision.merges = kept;
+        self.apply_decision(decision, ts)
+    }
+
+    /// Carries out a stitching decision: creates or merges, attaches, and records refusals.
+    fn apply_decision(&mut self, d: StitchDecision, ts: i64) -> Result<String, StoreError> {
+        let target = match d.target {
+            Some(t) => t,
+            None => self.create_profile()?,
+        };
+        let mut group = vec![target];
+        group.extend(d.merges.iter().map(|m| m.from_profile.clone()));
+        let survivor = if group.len() == 1 {
+            group.swap_remove(0)
+        } else {
+            self.merge_all(group)?
+        };
+        for id in &d.attach {
+            self.attach(&survivor, id, ts)?;
+        }
+        for r in &d.refused_merges {
+            self.log_refused(&survivor, &r.profile_id, r.via.kind(), &r.refusal)?;
+        }
+        for r in &d.refused {
+            self.flag_identifier(&survivor, r, ts)?;
+        }
+        Ok(survivor)
+    }
+
+    /// Records a merge a guard refused, in the merge log and the audit trail. Only profile ids,
+    /// the identifier's kind and the rule are kept: no personal data.
+    fn log_refused(
+        &mut self,
+        target: &str,
+        other: &str,
+        kind: IdentifierKind,
+        refusal: &Refusal,
+    ) -> Result<(), StoreError> {
+        let rule = refusal_rule(refusal);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status, refusal)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'refused', ?8)",
+            )?
+            .execute(params![
+                self.ws,
+                target,
+                other,
+                self.cause.message_id,
+                serde_json::to_string(&[kind.as_str()]).unwrap_or_else(|_| "[]".into()),
+                self.cause.rule,
+                now_ms(),
+                rule
+            ])?;
+        super::govern::append_audit(
+            self.conn,
+            &[rapport_core::AuditEntry::new(
+                Some(WorkspaceId::from_trusted(self.ws.clone())),
+                rapport_core::Actor::System,
+                "profile.merge_refused",
+                Some(target.to_owned()),
+                json!({
+                    "other": other,
+                    "refusal": rule,
+                    "identifier_kind": kind.as_str(),
+                    "rule": self.cause.rule,
+                    "event": self.cause.message_id,
+                }),
+            )],
+        )?;
+        Ok(())
+    }
+
+    /// Flags an identifier the guards refused on the profile the event landed on (a
+    /// data-quality issue: the value is kept there, never silently dropped).
+    fn flag_identifier(
+        &mut self,
+        profile: &str,
+        refused: &RefusedIdentifier,
+        ts: i64,
+    ) -> Result<(), StoreError> {
+        let Some((code, problem)) = identifier_flag(refused) else {
+            return Ok(());
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO data_quality (profile_id, field, raw, code, problem, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (profile_id, field) DO UPDATE SET raw = excluded.raw, code = excluded.code,
+                    problem = excluded.problem, ts = excluded.ts
+                 WHERE excluded.ts >= data_quality.ts",
+            )?
+            .execute(params![
+                profile,
+                format!("identifier.{}", refused.identifier.kind().as_str()),
+                refused.identifier.value(),
+                code,
+                problem,
+                ts
+            ])?;
+        Ok(())
     }
 
     fn is_duplicate(&self, message_id: &str) -> Result<bool, StoreError> {
@@ -544,6 +845,7 @@ impl<'c> Applier<'c> {
                 k.dedup();
                 k
             },
+            source: event.source.clone(),
         };
         let profile = self.resolve(&ids, event.ts)?;
         self.record(&profile, &event.row())?;
@@ -615,8 +917,8 @@ impl<'c> Applier<'c> {
     fn record(&mut self, profile: &str, row: &TimelineRow<'_>) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO events (workspace_id, message_id, profile_id, type, name, channel, ts, received_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO events (workspace_id, message_id, profile_id, type, name, channel, ts, received_at, body, origin, replay)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?3, ?10)",
             )?
             .execute(params![
                 self.ws,
@@ -627,7 +929,8 @@ impl<'c> Applier<'c> {
                 row.channel.as_str(),
                 row.ts,
                 row.received_at,
-                row.body
+                row.body,
+                row.replay
             ])?;
         self.deltas
             .entry(profile.to_owned())
@@ -699,6 +1002,7 @@ impl<'c> Applier<'c> {
                     message_id: None,
                     rule: "conversation",
                     kinds: vec![id.kind().as_str()],
+                    source: None,
                 };
                 self.resolve(std::slice::from_ref(id), ts)
             }
@@ -715,8 +1019,8 @@ impl<'c> Applier<'c> {
         let id = ConversationId::generate();
         self.conn
             .prepare_cached(
-                "INSERT INTO conversations (id, workspace_id, profile_id, channel, subject, status, opened_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6)",
+                "INSERT INTO conversations (id, workspace_id, profile_id, channel, subject, status, opened_at, updated_at, origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?6, ?3)",
             )?
             .execute(params![id.as_str(), self.ws, profile, new.channel.as_str(), new.subject, opened])?;
         Ok(Conversation {
@@ -797,6 +1101,7 @@ impl<'c> Applier<'c> {
                 ts: sent,
                 received_at: now_ms(),
                 body: &body,
+                replay: None,
             },
         )?;
         Ok((
@@ -812,5 +1117,39 @@ impl<'c> Applier<'c> {
             },
             true,
         ))
+    }
+}
+
+/// The refusal of a merge an operator undid with a guard.
+pub(crate) fn operator_block() -> Refusal {
+    Refusal::Blocked {
+        detail: "an operator unmerged these profiles".into(),
+    }
+}
+
+/// The code a refused merge is logged with. A pair an operator kept apart is told apart from
+/// placeholder values, which are blocked by policy.
+pub(crate) fn refusal_rule(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::Blocked { detail } if detail.starts_with("an operator") => "merge_blocked",
+        other => other.code(),
+    }
+}
+
+/// The data-quality flag (code, problem) for an identifier the guards refused; none for one
+/// refused only because its profile was not merged (that is in the merge log).
+pub(crate) fn identifier_flag(refused: &RefusedIdentifier) -> Option<(&'static str, String)> {
+    match &refused.refusal {
+        Refusal::Blocked { .. } => Some((
+            "blocked_identifier",
+            format!(
+                "a placeholder {} (blocked by the identity guards); it identifies nobody",
+                refused.identifier.kind().as_str()
+            ),
+        )),
+        Refusal::LimitExceeded { .. } | Refusal::UnauthenticatedMerge { .. } => {
+            Some(("identifier_limit", refused.refusal.explain()))
+        }
+        Refusal::HeldByUnmergedProfile { .. } => None,
     }
 }

@@ -13,8 +13,9 @@ mod govern;
 mod read;
 pub mod schema;
 mod store_impl;
-mod users;
 mod transfer;
+mod unmerge;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,7 @@ pub struct SqliteStore {
         )>,
     >,
     readers: Arc<Mutex<Vec<Connection>>>,
+    pub(crate) policy: crate::PolicyCell,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -113,6 +115,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            policy: crate::PolicyCell::default(),
         })
     }
 

@@ -214,7 +214,30 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_id, profile_id)
     ) WITHOUT ROWID;
     "#,
-    // 8: people's dashboard accounts (passwords as Argon2 hashes only), and alerts (whole, as
+    // 8: guarded stitching and unmerge. The merge log also holds refused merges (`status`
+    // `refused`, with the rule that refused in `refusal`) and undone ones (`unmerged`). Events,
+    // identities and conversations remember the profile they first landed on (`origin`), and
+    // events the traits and data-quality flags they carried as applied (`replay`, JSON), so an
+    // unmerge can give each side back its own and rebuild both by replaying their events.
+    // `merge_blocks` holds pairs of profiles an operator said must not merge again.
+    r#"
+    ALTER TABLE merge_log ADD COLUMN status TEXT NOT NULL DEFAULT 'merged';
+    ALTER TABLE merge_log ADD COLUMN refusal TEXT;
+    ALTER TABLE merge_log ADD COLUMN unmerged_at INTEGER;
+    CREATE INDEX merge_log_time ON merge_log(workspace_id, at);
+    ALTER TABLE events ADD COLUMN origin TEXT;
+    ALTER TABLE events ADD COLUMN replay TEXT;
+    ALTER TABLE identities ADD COLUMN origin TEXT;
+    ALTER TABLE conversations ADD COLUMN origin TEXT;
+    CREATE TABLE merge_blocks (
+        workspace_id TEXT NOT NULL,
+        a TEXT NOT NULL,
+        b TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, a, b)
+    ) WITHOUT ROWID;
+    "#,
+    // 9: people's dashboard accounts (passwords as Argon2 hashes only), and alerts (whole, as
     // JSON, beside the columns they are listed by; they hold no personal data).
     r#"
     CREATE TABLE users (

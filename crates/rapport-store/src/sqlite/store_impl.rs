@@ -1,7 +1,10 @@
 //! [`Store`] for [`SqliteStore`]: each method is a write job or a read on the pool.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rapport_core::stitch::StitchPolicy;
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
     AuditEntry, AuditRecord, Channel, ConsentChange, ConsentRecord, Conversation, ConversationId,
@@ -14,8 +17,9 @@ use super::apply::{now_ms, Applier, PreparedEvent};
 use super::{decide, govern, read, users, SqliteStore};
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
-    ErasureOutcome, EventCursor, EventPage, IngestSummary, MergeRecord, ProfileSummary, Store,
-    StoreError, UserRecord, Workspace, WorkspaceStats,
+    ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord,
+    ProfileSummary, Store, StoreError, UnmergeOutcome, UnmergeRequest, UserRecord, Workspace,
+    WorkspaceStats,
 };
 
 fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
@@ -229,8 +233,9 @@ impl Store for SqliteStore {
         let ws = workspace.clone();
         let prepared: Vec<PreparedEvent> = events.iter().map(PreparedEvent::new).collect();
         drop(events);
+        let policy = self.policy.get();
         self.write(move |c| {
-            let mut applier = Applier::new(c, &ws);
+            let mut applier = Applier::new(c, &ws).with_policy(policy);
             for e in &prepared {
                 applier.apply(e)?;
             }
@@ -302,8 +307,9 @@ impl Store for SqliteStore {
         conversation: NewConversation,
     ) -> Result<Conversation, StoreError> {
         let ws = workspace.clone();
+        let policy = self.policy.get();
         self.write(move |c| {
-            let mut applier = Applier::new(c, &ws);
+            let mut applier = Applier::new(c, &ws).with_policy(policy);
             let conv = applier.open_conversation(&customer, &conversation)?;
             applier.finish()?;
             Ok(conv)
@@ -416,26 +422,44 @@ impl Store for SqliteStore {
         self.read(move |c| {
             let canonical = read::canonical_profile(c, ws.as_str(), id.as_str())?
                 .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))?;
-            let mut stmt = c.prepare_cached(
-                "SELECT survivor, merged, message_id, identifier_kinds, rule, at FROM merge_log
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {} FROM merge_log
                  WHERE workspace_id = ?1 AND (survivor = ?2
                     OR survivor IN (SELECT id FROM profiles WHERE merged_into = ?2))
                  ORDER BY seq",
-            )?;
-            let rows = stmt.query_map(params![ws.as_str(), canonical], |r| {
-                Ok(MergeRecord {
-                    survivor: ProfileId::from_trusted(r.get(0)?),
-                    merged: ProfileId::from_trusted(r.get(1)?),
-                    message_id: r.get(2)?,
-                    identifier_kinds: serde_json::from_str(&r.get::<_, String>(3)?)
-                        .unwrap_or_default(),
-                    rule: r.get(4)?,
-                    at: from_millis(r.get(5)?),
-                })
-            })?;
+                super::unmerge::MERGE_COLUMNS
+            ))?;
+            let rows =
+                stmt.query_map(params![ws.as_str(), canonical], super::unmerge::merge_from)?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+
+    fn set_stitch_policy(&self, policy: Option<Arc<dyn StitchPolicy>>) {
+        self.policy.set(policy);
+    }
+
+    async fn unmerge(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        request: UnmergeRequest,
+        audit: AuditEntry,
+    ) -> Result<UnmergeOutcome, StoreError> {
+        let (ws, id) = (workspace.clone(), profile.clone());
+        self.write(move |c| super::unmerge::unmerge(c, ws.as_str(), id.as_str(), &request, &audit))
+            .await
+    }
+
+    async fn identity_health(
+        &self,
+        workspace: &WorkspaceId,
+        since: DateTime<Utc>,
+    ) -> Result<IdentityHealth, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| super::unmerge::identity_health(c, ws.as_str(), since))
+            .await
     }
 
     async fn record_consents(
