@@ -13,6 +13,10 @@ use rapport_interpret::intent_eval::{evaluate, tune_threshold, ThresholdGoal};
 use rapport_interpret::linear::SgdConfig;
 use rapport_interpret::{IntentClassifier, IntentConfig};
 
+fn r(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
 fn main() {
     let path = common::data_dir().join("clinc150/data_full.json");
     let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
@@ -28,9 +32,6 @@ fn main() {
     let (val, test) = (with_oos("val", "oos_val"), with_oos("test", "oos_test"));
     let refs = |v: &[(String, String)]| -> Vec<(String, String)> { v.to_vec() };
     let (val, test) = (refs(&val), refs(&test));
-    let r = |v: &[(String, String)]| -> Vec<(&str, &str)> {
-        v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
-    };
     let mut labels = Vec::new();
     let ytrain = common::encode(&train, &mut labels);
     let examples: Vec<(&str, usize)> = train.iter().map(|(t, _)| t.as_str()).zip(ytrain).collect();

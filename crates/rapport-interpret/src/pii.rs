@@ -241,6 +241,7 @@ pub(crate) struct PiiDetector {
     name_signoff: Regex,
     name_title: Regex,
     reference_before: Regex,
+    code_before: Regex,
 }
 
 fn re(p: &str) -> Result<Regex, InterpretError> {
@@ -312,6 +313,10 @@ impl PiiDetector {
             reference_before: re(
                 r"(?i)(order|ref|reference|invoice|tracking|ticket|case|account|customer|booking|parcel|sku|serial|item|product|model|part|version|claim|policy)( (no|number|id|#|code))?[ .:#]*$",
             )?,
+            // Narrower than `reference_before`: "my account 4111 ..." may well be a card.
+            code_before: re(
+                r"(?i)\b(order|ref|reference|invoice|tracking|ticket|case|parcel|sku|serial|booking|claim)( (no|number|id|#|code))?[ .:#]*$",
+            )?,
         })
     }
 
@@ -337,7 +342,7 @@ impl PiiDetector {
             if (13..=19).contains(&digits.len())
                 && luhn_valid(&digits)
                 && !joined_before(text, m.start())
-                && !self.reference_before.is_match(&text[..m.start()])
+                && !self.code_before.is_match(&text[..m.start()])
             {
                 add(PiiKind::Card, m.start(), m.end(), &mut found);
             }
@@ -593,6 +598,11 @@ mod tests {
         assert_eq!(kinds("card 4111 1111 1111 1111 ok"), [PiiKind::Card]);
         assert!(!kinds("ref 4111 1111 1111 1112").contains(&PiiKind::Card));
         assert!(!kinds("number 1234567890123456").contains(&PiiKind::Card));
+        assert_eq!(
+            kinds("charge my account 4111 1111 1111 1111"),
+            [PiiKind::Card]
+        );
+        assert!(kinds("tracking 4111 1111 1111 1111 0265").is_empty());
     }
 
     #[test]
