@@ -39,7 +39,7 @@ fn write_data(path: &Path, n: usize, offset: usize) {
         // A deterministic but noisy label: the score plus a hash-like wobble.
         let wobble = ((k * 7919) % 100) as f64 / 100.0 * 3.0 - 1.5;
         let churned = (score + wobble > 0.5) as u8;
-        let tickets = if k % 11 == 0 {
+        let tickets = if k.is_multiple_of(11) {
             String::new()
         } else {
             tickets.to_string()
