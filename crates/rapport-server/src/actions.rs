@@ -106,7 +106,7 @@ fn clear(
     policy: &Policy,
     permitted: Permitted<ActionRequest>,
     traits: &Map<String, Value>,
-) -> Result<Cleared<ActionRequest>, (Permitted<ActionRequest>, policy::Assessment)> {
+) -> Result<Cleared<ActionRequest>, Box<(Permitted<ActionRequest>, policy::Assessment)>> {
     let a = permitted.action();
     let assessment = policy.assess(&Subject {
         kind: &a.kind,
@@ -114,7 +114,7 @@ fn clear(
         traits,
     });
     if assessment.is_high_stakes() {
-        Err((permitted, assessment))
+        Err(Box::new((permitted, assessment)))
     } else {
         Ok(Cleared { permitted })
     }
@@ -430,7 +430,8 @@ impl Engine {
                 }
                 Ok(saved)
             }
-            Err((_held, assessment)) => {
+            Err(held) => {
+                let (_permitted, assessment) = *held;
                 let demand = assessment.demand(now).expect("held means a demand");
                 decision.status = DecisionStatus::PendingApproval;
                 let notes: Vec<&str> = assessment

@@ -160,7 +160,7 @@ impl ExternalIdSources {
         }
         let mut out: Vec<Identifier> = Vec::new();
         for (system, id) in event.context_external_ids() {
-            if self.systems.iter().any(|s| *s == system) {
+            if self.systems.contains(&system) {
                 out.extend(Identifier::external(&system, &id).ok());
             }
         }
