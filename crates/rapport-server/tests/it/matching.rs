@@ -49,10 +49,10 @@ async fn a_record_finds_its_profile_first_with_explanations() {
     .await;
     let (_, events_before) = app.get("/v1/stats").await;
 
-    // Another system's copy of Ada: other email format, phone written differently, a typo.
+    // Another system's copy of Ada: email in capitals, phone written differently, a typo.
     let (status, body) = post_match(
         &app,
-        &json!({"traits": {"name": "Ada Lovelase", "phone": "+1 202 555 0143",
+        &json!({"traits": {"name": "Adda Lovelace", "phone": "+1 202 555 0143",
                             "birthday": "1815-12-10", "email": "ADA.LOVELACE@example.com"}}),
     )
     .await;
