@@ -1003,15 +1003,15 @@ fn identify(p: &Profile, ms: i64) -> Draft {
     // An age band (what fairness audits group offers by) and, for about one customer in
     // sixty, a vulnerability flag (what the oversight policy holds every action for).
     traits["age_band"] = Value::from(age_band(h));
-    if h % 61 == 0 {
+    if h.is_multiple_of(61) {
         traits["vulnerable"] = Value::from(true);
     }
     context["consent"] = json!({"categoryPreferences": {
-        "Analytics": h % 10 != 0,
+        "Analytics": !h.is_multiple_of(10),
         "Marketing Email": h % 5 < 3,
-        "Marketing SMS": h % 4 == 0,
+        "Marketing SMS": h.is_multiple_of(4),
         "Personalization": h % 10 < 7,
-        "Profiling": (h / 10) % 2 == 0,
+        "Profiling": (h / 10).is_multiple_of(2),
     }});
     let body = json!({ "traits": traits, "context": context });
     Draft::new(p, ms, Ids::Both, "identify", body)

@@ -60,9 +60,9 @@ pub async fn seed(engine: &Engine, ws: &WorkspaceId, customers: usize) -> Result
     let model = Actor::Model("retention-rules 1".into());
     for i in 1..=customers {
         // Every 9th customer is considered for a retention offer; a few get other actions.
-        let offer = i % 9 == 0;
-        let refund = i % 97 == 0;
-        let closure = i % 401 == 0;
+        let offer = i.is_multiple_of(9);
+        let refund = i.is_multiple_of(97);
+        let closure = i.is_multiple_of(401);
         if !(offer || refund || closure) {
             continue;
         }
@@ -83,7 +83,7 @@ pub async fn seed(engine: &Engine, ws: &WorkspaceId, customers: usize) -> Result
         let mut asks: Vec<ActionInput> = Vec::new();
         if offer {
             let older = matches!(band, "50-64" | "65+");
-            let percent = if i % 8 == 0 { 30 } else { 10 + 5 * (h % 2) };
+            let percent = if i.is_multiple_of(8) { 30 } else { 10 + 5 * (h % 2) };
             asks.push(ActionInput {
                 profile: profile.id.clone(),
                 kind: "offer.retention".into(),
@@ -107,7 +107,7 @@ pub async fn seed(engine: &Engine, ws: &WorkspaceId, customers: usize) -> Result
             });
         }
         if refund {
-            let amount = if i % 2 == 0 { 35 } else { 140 + (h % 90) };
+            let amount = if i.is_multiple_of(2) { 35 } else { 140 + (h % 90) };
             asks.push(ActionInput {
                 profile: profile.id.clone(),
                 kind: "refund".into(),
