@@ -83,7 +83,11 @@ pub async fn seed(engine: &Engine, ws: &WorkspaceId, customers: usize) -> Result
         let mut asks: Vec<ActionInput> = Vec::new();
         if offer {
             let older = matches!(band, "50-64" | "65+");
-            let percent = if i.is_multiple_of(8) { 30 } else { 10 + 5 * (h % 2) };
+            let percent = if i.is_multiple_of(8) {
+                30
+            } else {
+                10 + 5 * (h % 2)
+            };
             asks.push(ActionInput {
                 profile: profile.id.clone(),
                 kind: "offer.retention".into(),
@@ -107,7 +111,11 @@ pub async fn seed(engine: &Engine, ws: &WorkspaceId, customers: usize) -> Result
             });
         }
         if refund {
-            let amount = if i.is_multiple_of(2) { 35 } else { 140 + (h % 90) };
+            let amount = if i.is_multiple_of(2) {
+                35
+            } else {
+                140 + (h % 90)
+            };
             asks.push(ActionInput {
                 profile: profile.id.clone(),
                 kind: "refund".into(),
