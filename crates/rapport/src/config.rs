@@ -928,7 +928,12 @@ mod tests {
         let p = g.policy();
         assert_eq!(p.blocked_values, vec!["nobody".to_owned()]);
         assert_eq!(p.trusted_sources, Some(vec!["analytics-node".to_owned()]));
-        assert_eq!(p.limits.len(), 3);
+        // Configured limits are laid over the defaults (which also limit other kinds).
+        use rapport_core::IdentifierKind as K;
+        assert_eq!(p.limits[&K::UserId].max, 1);
+        assert_eq!(p.limits[&K::Email].max, 3);
+        assert_eq!(p.limits[&K::Email].window_days, Some(90));
+        assert_eq!(p.limits[&K::External].max, 1);
         let opts = c.engine_options();
         assert!(opts.guards.is_some());
         assert_eq!(opts.external_ids.systems, vec!["crm".to_owned()]);

@@ -19,22 +19,7 @@ async fn post(app: &TestApp, key: &str, path: &str, body: &Value) -> (u16, Value
 }
 
 async fn dashboard_cookie(app: &TestApp) -> String {
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-        .post(app.url("/login"))
-        .form(&[("key", app.admin_key.as_str())])
-        .send()
-        .await
-        .expect("login");
-    resp.headers()["set-cookie"]
-        .to_str()
-        .expect("cookie")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned()
+    app.admin_session().await
 }
 
 #[tokio::test]
