@@ -1,0 +1,1 @@
+//! Next-best-action arbitration (see the crate docs).

@@ -1,0 +1,1 @@
+//! Routing of conversations to agents (see the crate docs).
