@@ -34,6 +34,7 @@ where
     failing_message_is_dead_lettered_and_replayed(make().await).await;
     abandoned_message_is_dead_lettered(make().await).await;
     dead_letters_page_and_discard(make().await).await;
+    erasure_removes_a_customer_everywhere(make().await).await;
 }
 
 /// An envelope for customer `key` whose JSON payload is `{"n": n}`.
@@ -650,4 +651,73 @@ pub async fn dead_letters_page_and_discard(bus: DynBus) {
     assert!(next_within(&mut w, Duration::from_millis(300))
         .await
         .is_none());
+}
+
+pub async fn erasure_removes_a_customer_everywhere(bus: DynBus) {
+    let ws = WorkspaceId::generate();
+    let other_ws = WorkspaceId::generate();
+    let gone = "user_id:gone";
+    let mut w = sole_worker(&bus).await;
+    bus.publish_many(&[
+        envelope(&ws, gone, "g-applied", 1),
+        envelope(&ws, "user_id:kept", "k-applied", 2),
+        envelope(&ws, gone, "g-dead", 3),
+    ])
+    .await
+    .expect("publish");
+    for _ in 0..3 {
+        let d = next_within(&mut w, Duration::from_secs(5))
+            .await
+            .expect("delivered");
+        if d.event_id() == "g-dead" {
+            d.dead_letter("permanently invalid")
+                .await
+                .expect("dead letter");
+        } else {
+            d.ack().await.expect("ack");
+        }
+    }
+    w.leave().await.expect("leave");
+    // Queued while no worker runs: one of the erased customer's, one of another customer's,
+    // and one with the same key in another workspace.
+    bus.publish_many(&[
+        envelope(&ws, gone, "g-queued", 4),
+        envelope(&ws, "user_id:kept", "k-queued", 5),
+        envelope(&other_ws, gone, "o-queued", 6),
+    ])
+    .await
+    .expect("publish");
+
+    let doomed = |e: &Envelope| e.partition_key() == gone;
+    let first = bus.erase_where(&ws, None, &doomed).await.expect("erase");
+    assert!(first.events >= 1, "the queued event is erased: {first:?}");
+    assert_eq!(first.dead_letters, 1, "{first:?}");
+    assert!(bus.dead_letters(None, 10).await.expect("list").is_empty());
+
+    // A second pass from the cursor sees only what came later.
+    bus.publish(&envelope(&ws, gone, "g-late", 7))
+        .await
+        .expect("publish late");
+    let second = bus
+        .erase_where(&ws, Some(first.cursor), &doomed)
+        .await
+        .expect("erase again");
+    assert_eq!((second.events, second.dead_letters), (1, 0), "{second:?}");
+    assert!(second.cursor >= first.cursor);
+    let third = bus.erase_where(&ws, None, &doomed).await.expect("erase");
+    assert_eq!((third.events, third.dead_letters), (0, 0), "{third:?}");
+
+    let mut w = sole_worker(&bus).await;
+    let mut seen = Vec::new();
+    while let Some(d) = next_within(&mut w, Duration::from_millis(1500)).await {
+        seen.push(d.event_id().to_owned());
+        d.ack().await.expect("ack");
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["k-queued", "o-queued"],
+        "erased events are never delivered; others are"
+    );
+    w.leave().await.expect("leave");
 }

@@ -21,9 +21,10 @@ use tokio::time::Instant;
 
 use crate::backend::{Fetched, LeaseStore, PartitionQueue, Settle};
 use crate::{
-    Bus, BusConfig, BusError, DeadLetter, DeadLetterDraft, DeadLetterId, Envelope, Partition,
-    Partitioner, Published, Worker, WorkerId,
+    Bus, BusConfig, BusError, DeadLetter, DeadLetterDraft, DeadLetterId, Doomed, Envelope,
+    EraseCursor, Erased, Partition, Partitioner, Published, Worker, WorkerId,
 };
+use rapport_core::WorkspaceId;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -218,6 +219,38 @@ impl Bus for InProcessBus {
             .remove(&id.0)
             .map(|_| ())
             .ok_or_else(|| BusError::NotFound(format!("dead letter {}", id.0)))
+    }
+
+    async fn erase_where(
+        &self,
+        workspace: &WorkspaceId,
+        _after: Option<EraseCursor>,
+        doomed: Doomed<'_>,
+    ) -> Result<Erased, BusError> {
+        // Acknowledged messages are not kept here, so only the backlog and the dead letters
+        // can hold the customer; both are small enough to scan whole every time.
+        let picks = |raw: &Bytes| {
+            Envelope::decode(raw).is_ok_and(|e| e.workspace() == workspace && doomed(&e))
+        };
+        let mut out = Erased::default();
+        for log in &self.inner.logs {
+            let mut st = lock(&log.state);
+            let before = st.pending.len();
+            // A removed head that is out for delivery is settled as a no-op later.
+            st.pending.retain(|p| !picks(&p.raw));
+            out.events += before - st.pending.len();
+            out.cursor = out.cursor.max(EraseCursor(st.next_sequence));
+        }
+        let mut dead = lock(&self.inner.dead);
+        let before = dead.letters.len();
+        dead.letters.retain(|id, body| {
+            !DeadLetter::decode(DeadLetterId(*id), body)
+                .ok()
+                .and_then(|l| l.envelope)
+                .is_some_and(|e| e.workspace() == workspace && doomed(&e))
+        });
+        out.dead_letters = before - dead.letters.len();
+        Ok(out)
     }
 }
 

@@ -67,6 +67,25 @@ pub use nats::NatsBus;
 pub use partition::{Partition, Partitioner};
 pub use worker::{Ownership, Worker};
 
+/// Picks the envelopes an erasure removes (see [`Bus::erase_where`]).
+pub type Doomed<'a> = &'a (dyn Fn(&Envelope) -> bool + Send + Sync);
+
+/// Where an erasure's scan of the event log stopped: a later pass given it looks only at what
+/// arrived since.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EraseCursor(pub u64);
+
+/// What [`Bus::erase_where`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Messages removed from the event log, applied or not.
+    pub events: usize,
+    /// Dead letters removed.
+    pub dead_letters: usize,
+    /// Pass to the next call to scan only messages stored after this one.
+    pub cursor: EraseCursor,
+}
+
 use async_trait::async_trait;
 
 /// The event bus. Implementations must pass [`conformance`].
@@ -112,4 +131,20 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Removes a dead letter for good.
     async fn discard_dead_letter(&self, id: DeadLetterId) -> Result<(), BusError>;
+
+    /// Erases every message the bus still holds for `workspace` that `doomed` picks: on the
+    /// event log (acknowledged ones too, which a broker keeps for its retention time, and
+    /// ones not applied yet, which are then never delivered) and among the dead letters. This
+    /// is the event log's part of a data-subject erasure, so a backend must leave nothing of
+    /// the erased bodies in its files (NATS overwrites them: a secure delete).
+    ///
+    /// With `after`, only messages stored after that cursor are scanned on the event log
+    /// (dead letters are always scanned): a second pass after the store's erasure catches
+    /// events that arrived meanwhile. Dead letters whose body cannot be read are kept.
+    async fn erase_where(
+        &self,
+        workspace: &rapport_core::WorkspaceId,
+        after: Option<EraseCursor>,
+        doomed: Doomed<'_>,
+    ) -> Result<Erased, BusError>;
 }

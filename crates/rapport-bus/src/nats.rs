@@ -31,9 +31,10 @@ use futures_util::StreamExt;
 
 use crate::backend::{Fetched, LeaseStore, PartitionQueue, Settle};
 use crate::{
-    Bus, BusConfig, BusError, DeadLetter, DeadLetterDraft, DeadLetterId, Envelope, Names,
-    Partition, Partitioner, Prefix, Published, Worker, WorkerId,
+    Bus, BusConfig, BusError, DeadLetter, DeadLetterDraft, DeadLetterId, Doomed, Envelope,
+    EraseCursor, Erased, Names, Partition, Partitioner, Prefix, Published, Worker, WorkerId,
 };
+use rapport_core::WorkspaceId;
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(format!("{what}: {e}"))
@@ -417,21 +418,159 @@ impl Bus for NatsBus {
         match self.dlq.delete_message(id.0).await {
             Ok(_) => Ok(()),
             Err(e) => match e.kind() {
-                // NATS 2.9 answers a delete of a missing message with "stream message
-                // delete failed" whose text says no message was found.
-                stream::DeleteMessageErrorKind::JetStream(j)
-                    if j.error_code() == jetstream::ErrorCode::NO_MESSAGE_FOUND
-                        || j.error_code() == jetstream::ErrorCode::SEQUENCE_NOT_FOUND
-                        || (j.error_code()
-                            == jetstream::ErrorCode::STREAM_MESSAGE_DELETE_FAILED
-                            && j.to_string().contains("no message found")) =>
-                {
+                stream::DeleteMessageErrorKind::JetStream(j) if is_missing(&j) => {
                     Err(BusError::NotFound(format!("dead letter {}", id.0)))
                 }
                 _ => Err(unavailable("deleting a dead letter", e)),
             },
         }
     }
+
+    async fn erase_where(
+        &self,
+        workspace: &WorkspaceId,
+        after: Option<EraseCursor>,
+        doomed: Doomed<'_>,
+    ) -> Result<Erased, BusError> {
+        let start = after.map_or(1, |c| c.0 + 1);
+        let (picked, last) = self.scan_events(workspace, start, doomed).await?;
+        let events = self
+            .js
+            .get_stream(self.names.events_stream())
+            .await
+            .map_err(|e| unavailable("opening the event stream", e))?;
+        let mut out = Erased {
+            cursor: EraseCursor(last),
+            ..Erased::default()
+        };
+        for sequence in picked {
+            if erase_message(&events, sequence).await? {
+                out.events += 1;
+            }
+        }
+        let mut from = None;
+        loop {
+            let page = self.dead_letters(from, 500).await?;
+            let Some(tail) = page.last() else { break };
+            from = Some(tail.id);
+            for letter in &page {
+                let picked = letter
+                    .envelope
+                    .as_ref()
+                    .is_some_and(|e| e.workspace() == workspace && doomed(e));
+                if picked && erase_message(&self.dlq, letter.id.0).await? {
+                    out.dead_letters += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl NatsBus {
+    /// The sequences on the event stream after `start - 1` whose envelope `doomed` picks, read
+    /// with an ordered consumer (no acks, gone when dropped), and the last sequence seen.
+    async fn scan_events(
+        &self,
+        workspace: &WorkspaceId,
+        start: u64,
+        doomed: Doomed<'_>,
+    ) -> Result<(Vec<u64>, u64), BusError> {
+        let events = self
+            .js
+            .get_stream(self.names.events_stream())
+            .await
+            .map_err(|e| unavailable("opening the event stream", e))?;
+        let state = events
+            .get_info()
+            .await
+            .map_err(|e| unavailable("reading the event stream", e))?
+            .state;
+        let mut last = start.saturating_sub(1);
+        if state.messages == 0 || state.last_sequence < start {
+            return Ok((Vec::new(), last.max(state.last_sequence)));
+        }
+        let deliver_policy = if start <= 1 {
+            consumer::DeliverPolicy::All
+        } else {
+            consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            }
+        };
+        let reader = events
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy,
+                description: Some("rapport erasure scan".to_owned()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| unavailable("starting the erasure scan", e))?;
+        let mut messages = reader
+            .messages()
+            .await
+            .map_err(|e| unavailable("starting the erasure scan", e))?;
+        let mut picked = Vec::new();
+        loop {
+            let next = tokio::time::timeout(self.config.publish_timeout, messages.next()).await;
+            let message = match next {
+                Ok(Some(m)) => m.map_err(|e| unavailable("scanning the event stream", e))?,
+                Ok(None) => break,
+                Err(_) => {
+                    // Nothing more came: done only if the stream holds nothing after `last`
+                    // (its tail may have aged out or been deleted since it was read above).
+                    let now = events
+                        .get_info()
+                        .await
+                        .map_err(|e| unavailable("reading the event stream", e))?
+                        .state;
+                    if now.messages == 0 || now.last_sequence <= last {
+                        break;
+                    }
+                    return Err(BusError::Unavailable(format!(
+                        "the erasure scan stalled at sequence {last} of {}",
+                        now.last_sequence
+                    )));
+                }
+            };
+            let info = message
+                .info()
+                .map_err(|e| BusError::Corrupt(format!("delivery metadata: {e}")))?;
+            let (sequence, pending) = (info.stream_sequence, info.pending);
+            last = last.max(sequence);
+            // A body that does not read as an envelope is not an event of ours.
+            if Envelope::decode(&message.payload)
+                .is_ok_and(|e| e.workspace() == workspace && doomed(&e))
+            {
+                picked.push(sequence);
+            }
+            if pending == 0 {
+                break;
+            }
+        }
+        Ok((picked, last))
+    }
+}
+
+/// Deletes one message from `stream` with the server's secure erase (the stored bytes are
+/// overwritten, not only unlinked: `no_erase` is left false). A message already gone (aged
+/// out, erased before) counts as done.
+async fn erase_message(stream: &stream::Stream, sequence: u64) -> Result<bool, BusError> {
+    match stream.delete_message(sequence).await {
+        Ok(_) => Ok(true),
+        Err(e) => match e.kind() {
+            stream::DeleteMessageErrorKind::JetStream(j) if is_missing(&j) => Ok(false),
+            _ => Err(unavailable("erasing a message", e)),
+        },
+    }
+}
+
+/// Whether a JetStream error says the message does not exist. NATS 2.9 answers a delete of a
+/// missing message with "stream message delete failed" whose text says no message was found.
+fn is_missing(j: &jetstream::Error) -> bool {
+    j.error_code() == jetstream::ErrorCode::NO_MESSAGE_FOUND
+        || j.error_code() == jetstream::ErrorCode::SEQUENCE_NOT_FOUND
+        || (j.error_code() == jetstream::ErrorCode::STREAM_MESSAGE_DELETE_FAILED
+            && j.to_string().contains("no message found"))
 }
 
 struct NatsQueue {

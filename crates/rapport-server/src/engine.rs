@@ -252,7 +252,7 @@ impl Engine {
         &self.store
     }
 
-    fn standardize_all(&self, events: Vec<Event>) -> Vec<Event> {
+    pub(crate) fn standardize_all(&self, events: Vec<Event>) -> Vec<Event> {
         let (policy, purposes) = (&self.options.standardize, &self.options.purposes);
         let external = &self.options.external_ids;
         events

@@ -1,16 +1,22 @@
 //! The engine's governance operations: consent changes, the consent gate in front of every
 //! outbound action, data export and erasure. Each one is audited with the actor.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
+use rapport_bus::Envelope;
+use rapport_core::error::Coded;
 use rapport_core::{
-    Actor, AuditEntry, ConsentChange, ConsentRecord, ConsentState, ProfileId, WorkspaceId,
+    Actor, AuditEntry, ConsentChange, ConsentRecord, ConsentState, Event, Identifier, ProfileId,
+    WorkspaceId,
 };
 use rapport_govern::consent::{Action, ConsentLedger, Permitted, Refusal};
-use rapport_store::{AuditQuery, ErasureOptions, ErasureOutcome, StoreError};
+use rapport_store::{AuditQuery, ErasureOptions, ErasureOutcome, EventCursor, StoreError};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::engine::Engine;
+use crate::sink::{EventSink, SinkError};
 
 /// Why a consent change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -218,26 +224,165 @@ impl Engine {
         })
     }
 
-    /// Erases a customer (see [`rapport_store::Store::erase_profile`]); audited in the same
-    /// transaction.
+    /// Erases a customer (see [`rapport_store::Store::erase_profile`], audited in the same
+    /// transaction), and in scale-out mode from the event bus too (see [`Erasure`]).
+    ///
+    /// The bus is read in two passes around the store's erasure: the first, before it, while
+    /// the profile still says which identifiers and events are the customer's; the second,
+    /// after it, for events naming the customer that reached the bus in between. When the bus
+    /// cannot be reached for the first pass nothing is erased and the caller gets
+    /// `bus_unavailable`, so a retry can do the whole job.
     pub async fn erase(
         &self,
         workspace: &WorkspaceId,
         profile: &ProfileId,
         actor: Actor,
-    ) -> Result<ErasureOutcome, StoreError> {
+    ) -> Result<Erasure, SinkError> {
         let options = ErasureOptions {
             tombstone: self.options.erasure_tombstones,
         };
+        let bus = match self.sink() {
+            EventSink::Embedded => None,
+            EventSink::Bus(slot) => Some(slot.get()?.clone()),
+        };
+        let mut detail = json!({"tombstones": options.tombstone});
+        let mut event_log = None;
+        let mut doomed = None;
+        if let Some(bus) = &bus {
+            let picks = self.customer_events(workspace, profile).await?;
+            let first = bus
+                .erase_where(workspace, None, &|e| picks.matches(e))
+                .await?;
+            detail["event_log"] = json!({
+                "events": first.events,
+                "dead_letters": first.dead_letters,
+            });
+            event_log = Some(EventLogErasure {
+                events: first.events as u64,
+                dead_letters: first.dead_letters as u64,
+                complete: true,
+            });
+            doomed = Some((picks, first.cursor));
+        }
         let entry = AuditEntry::new(
             Some(workspace.clone()),
-            actor,
+            actor.clone(),
             "profile.erased",
             Some(profile.as_str().to_owned()),
-            json!({"tombstones": options.tombstone}),
+            detail,
         );
-        self.store
+        let store = self
+            .store
             .erase_profile(workspace, profile, options, entry)
-            .await
+            .await?;
+        if let (Some(bus), Some((picks, cursor)), Some(log)) = (&bus, doomed, event_log.as_mut()) {
+            let second = bus
+                .erase_where(workspace, Some(cursor), &|e| picks.matches(e))
+                .await;
+            let detail = match second {
+                Ok(more) => {
+                    log.events += more.events as u64;
+                    log.dead_letters += more.dead_letters as u64;
+                    json!({"events": more.events, "dead_letters": more.dead_letters})
+                }
+                Err(e) => {
+                    // The store part is done and cannot be repeated for this customer; what
+                    // reached the bus meanwhile is dropped by workers through the tombstones.
+                    tracing::warn!(error = %e, "second pass of an erasure over the event bus failed");
+                    log.complete = false;
+                    json!({"error": e.code()})
+                }
+            };
+            let entry = AuditEntry::new(
+                Some(workspace.clone()),
+                actor,
+                "profile.erasure.event_log",
+                Some(store.profile_id.clone()),
+                detail,
+            );
+            self.store.append_audit(vec![entry]).await?;
+        }
+        Ok(Erasure { store, event_log })
+    }
+
+    /// What marks a bus message as this customer's: its `messageId` is one of the profile's
+    /// stored events, or it names one of the profile's identifiers once standardised as a
+    /// worker would. An unknown or already erased profile picks nothing.
+    async fn customer_events(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+    ) -> Result<CustomerEvents<'_>, StoreError> {
+        let mut picks = CustomerEvents {
+            engine: self,
+            identifiers: HashSet::new(),
+            message_ids: HashSet::new(),
+        };
+        let Some(found) = self.store.profile(workspace, profile).await? else {
+            return Ok(picks);
+        };
+        picks.identifiers.extend(found.identities);
+        let mut cursor: Option<EventCursor> = None;
+        loop {
+            let page = self
+                .store
+                .profile_events(workspace, &found.id, cursor.as_ref(), 1000)
+                .await?;
+            picks
+                .message_ids
+                .extend(page.events.into_iter().map(|e| e.message_id));
+            match page.next_cursor.as_deref().and_then(EventCursor::decode) {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(picks)
+    }
+}
+
+/// The result of [`Engine::erase`].
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    /// What the store erased.
+    pub store: ErasureOutcome,
+    /// What was erased from the event bus; `None` in embedded mode, which has none.
+    pub event_log: Option<EventLogErasure>,
+}
+
+/// The event bus's part of an erasure: messages removed from the event log (applied or still
+/// queued, which then never reach a worker) and from the dead letters.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct EventLogErasure {
+    pub events: u64,
+    pub dead_letters: u64,
+    /// False when the pass after the store's erasure failed: events that reached the bus
+    /// during the erasure may still be held there (workers drop them on delivery when
+    /// tombstones are kept, and the broker's retention removes them in time).
+    pub complete: bool,
+}
+
+/// The bus messages one erasure removes (see `Engine::customer_events`).
+struct CustomerEvents<'a> {
+    engine: &'a Engine,
+    identifiers: HashSet<Identifier>,
+    message_ids: HashSet<String>,
+}
+
+impl CustomerEvents<'_> {
+    fn matches(&self, envelope: &Envelope) -> bool {
+        if self.message_ids.contains(envelope.event_id()) {
+            return true;
+        }
+        if self.identifiers.is_empty() {
+            return false;
+        }
+        let Ok(event) = envelope.payload_json::<Event>() else {
+            return false;
+        };
+        self.engine
+            .standardize_all(vec![event])
+            .iter()
+            .flat_map(Event::identifiers)
+            .any(|id| self.identifiers.contains(&id))
     }
 }

@@ -462,6 +462,10 @@ impl Http {
         self.send(self.inner.get(url).bearer_auth(key))
     }
 
+    fn delete(&self, url: &str, key: &str) -> Answer {
+        self.send(self.inner.delete(url).bearer_auth(key))
+    }
+
     /// Makes a supervisor's account with the admin key and signs in to the dashboard with
     /// it; the session cookie.
     fn login(&self, base: &str, key: &str) -> String {
@@ -1055,4 +1059,183 @@ fn bus_outages_answer_503_and_heal_and_poison_goes_to_the_dead_letters() {
 
     assert!(w.terminate(Duration::from_secs(20)), "{}", w.output());
     drop(api);
+}
+
+/// A data-subject erasure on a scale-out API node also erases the customer from the event
+/// bus: the events workers applied (which the broker keeps for its retention time) and the
+/// ones still queued, which then never reach a worker, while other customers' events flow.
+#[test]
+fn erasing_a_customer_clears_the_event_bus_too() {
+    let Some(url) = nats_url("erasing_a_customer_clears_the_event_bus_too") else {
+        return;
+    };
+    let prefix = Prefix::unique("rse");
+    let _cleanup = BusCleanup {
+        url: url.clone(),
+        prefix: prefix.clone(),
+    };
+    let cfg = bus_config(&prefix);
+    let store = StoreUnderTest::new();
+    let mut vars = bus_env(&url, &cfg);
+    vars.extend(store.env());
+    let env = Env {
+        store_args: store.args(),
+        vars,
+    };
+    let write = env.key("write");
+    let admin = env.key("admin");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let c = http();
+    let email = format!("ada.{}@example.org", &uuid_like()[..8]);
+    let post = |path: &str, body: Value| {
+        let retries = AtomicUsize::new(0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        post_until_accepted(
+            &c,
+            &format!("{base}{path}"),
+            &write,
+            &body,
+            deadline,
+            &retries,
+        )
+    };
+    let track = |user: &str, id: &str| json!({"userId": user, "event": "Order Placed", "messageId": id, "properties": {"note": format!("for {user}")}});
+
+    let _api = api_node(&env, port);
+    let mut w1 = worker(&env, "ew1");
+    w1.wait_for("joined the event bus", Duration::from_secs(30));
+    post(
+        "/v1/identify",
+        json!({"userId": "ada-erase", "messageId": "a-0", "traits": {"email": email, "name": "Ada Erase"}}),
+    );
+    for i in 1..4 {
+        post("/v1/track", track("ada-erase", &format!("a-{i}")));
+    }
+    post("/v1/track", track("bob-kept", "b-0"));
+    post("/v1/track", track("bob-kept", "b-1"));
+    wait_until("six events applied", Duration::from_secs(30), || {
+        stats_events(&c, &base, &admin) == Some(6)
+    });
+
+    // With no worker running, more events queue on the bus: two of Ada's (one naming her
+    // only by email), one of Bob's.
+    assert!(w1.terminate(Duration::from_secs(20)), "{}", w1.output());
+    post("/v1/track", track("ada-erase", "a-4"));
+    post(
+        "/v1/identify",
+        json!({"anonymousId": "anon-ada", "messageId": "a-5", "traits": {"email": email.to_uppercase()}}),
+    );
+    post("/v1/track", track("bob-kept", "b-2"));
+
+    let (status, _, profile, _) = c
+        .get(&format!("{base}/v1/profiles?user_id=ada-erase"), &admin)
+        .expect("lookup");
+    assert_eq!(status, 200, "{profile}");
+    let id = profile["id"].as_str().expect("profile id").to_owned();
+    let (status, _, erased, _) = c
+        .delete(&format!("{base}/v1/profiles/{id}"), &admin)
+        .expect("erase");
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(
+        erased["events"], 4,
+        "the store held four of Ada's events: {erased}"
+    );
+    assert_eq!(
+        erased["event_log"]["events"], 6,
+        "four applied and two queued events erased from the bus: {erased}"
+    );
+    assert_eq!(erased["event_log"]["dead_letters"], 0, "{erased}");
+    assert_eq!(erased["event_log"]["complete"], true, "{erased}");
+
+    // A worker comes back: Bob's queued event is applied, Ada's never arrive.
+    let mut w2 = worker(&env, "ew2");
+    w2.wait_for("joined the event bus", Duration::from_secs(30));
+    // The workspace's event count is a daily aggregate per channel (no personal data), which
+    // an erasure leaves as it is: six before, plus Bob's queued one.
+    let waited = Instant::now();
+    while stats_events(&c, &base, &admin) != Some(7) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "Bob's queued event was not applied: {:?} events stored\n{}",
+            stats_events(&c, &base, &admin),
+            w2.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(cfg.ack_wait + Duration::from_secs(1));
+    assert_eq!(stats_events(&c, &base, &admin), Some(7));
+    let (status, _, bob, _) = c
+        .get(&format!("{base}/v1/profiles?user_id=bob-kept"), &admin)
+        .expect("lookup");
+    assert_eq!(status, 200, "{bob}");
+    let (_, _, timeline, _) = c
+        .get(
+            &format!(
+                "{base}/v1/profiles/{}/events",
+                bob["id"].as_str().expect("id")
+            ),
+            &admin,
+        )
+        .expect("timeline");
+    assert_eq!(
+        timeline["events"].as_array().map(Vec::len),
+        Some(3),
+        "all of Bob's events are applied: {timeline}"
+    );
+    let (status, _, _, _) = c
+        .get(&format!("{base}/v1/profiles?email={email}"), &admin)
+        .expect("lookup");
+    assert_eq!(status, 404, "Ada's profile is not rebuilt");
+
+    // Nothing on the bus names her any more; Bob's events are still there.
+    let workspace = rapport_core::WorkspaceId::parse(&env.default_workspace()).expect("ws");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (ada_left, bob_left) = rt.block_on(async {
+        let bus = NatsBus::connect(&url, cfg.clone()).await.expect("bus");
+        let names = |needle: &str| {
+            let needle = needle.to_owned();
+            move |e: &Envelope| {
+                String::from_utf8_lossy(e.payload())
+                    .to_lowercase()
+                    .contains(&needle)
+            }
+        };
+        let ada = names(&email.to_lowercase());
+        let left = rapport_bus::Bus::erase_where(&bus, &workspace, None, &|e| {
+            ada(e) || e.partition_key().contains("ada-erase")
+        })
+        .await
+        .expect("scan");
+        // Counted without erasing: a predicate that records and refuses.
+        let bob = names("bob-kept");
+        let seen = AtomicUsize::new(0);
+        rapport_bus::Bus::erase_where(&bus, &workspace, None, &|e| {
+            if bob(e) {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+            false
+        })
+        .await
+        .expect("scan");
+        (left.events, seen.load(Ordering::Relaxed))
+    });
+    assert_eq!(
+        ada_left, 0,
+        "no message on the bus names the erased customer"
+    );
+    assert_eq!(bob_left, 3, "the other customer's events are kept");
+
+    let audit = c
+        .get(&format!("{base}/v1/audit?subject={id}"), &admin)
+        .expect("audit");
+    assert!(
+        audit.3.contains("profile.erasure.event_log") && audit.3.contains("profile.erased"),
+        "{}",
+        audit.3
+    );
+    assert!(w2.terminate(Duration::from_secs(20)), "{}", w2.output());
 }

@@ -211,6 +211,10 @@ pub struct ErasureDto {
     pub tombstones: u64,
     /// Whether the store's write-ahead log was emptied, leaving no erased bytes in it.
     pub log_purged: bool,
+    /// Scale-out mode: what was erased from the event bus (its event log, including events
+    /// already applied or still queued, and its dead letters). Absent in embedded mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_log: Option<crate::governance::EventLogErasure>,
 }
 
 /// Erases a customer's personal data: profile, identities, traits, events, conversations,
@@ -225,10 +229,11 @@ pub async fn erase(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<ErasureDto>> {
     let id = profile_id(&id)?;
-    let o = state
+    let erasure = state
         .engine
         .erase(&caller.workspace_id, &id, caller.actor())
         .await?;
+    let o = erasure.store;
     Ok(axum::Json(ErasureDto {
         profile_id: o.profile_id,
         erased_ids: o.erased_ids,
@@ -241,6 +246,7 @@ pub async fn erase(
         consents: o.consents,
         tombstones: o.tombstones,
         log_purged: o.log_purged,
+        event_log: erasure.event_log,
     }))
 }
 

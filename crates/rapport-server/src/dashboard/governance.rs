@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::layout::{ago, page};
 use super::DashboardUser;
 use crate::auth::{check, perm};
+use crate::sink::SinkError;
 use crate::AppState;
 
 fn failure(e: StoreError) -> Response {
@@ -221,9 +222,21 @@ pub async fn erase(
         .erase(&user.0.workspace_id, &id, user.0.actor())
         .await
     {
-        Ok(out) => Redirect::to(&format!("/audit?subject={}", out.profile_id)).into_response(),
-        Err(StoreError::NotFound(_)) => (StatusCode::NOT_FOUND, "no such customer").into_response(),
-        Err(e) => failure(e),
+        Ok(out) => {
+            Redirect::to(&format!("/audit?subject={}", out.store.profile_id)).into_response()
+        }
+        Err(SinkError::Store(StoreError::NotFound(_))) => {
+            (StatusCode::NOT_FOUND, "no such customer").into_response()
+        }
+        Err(SinkError::Store(e)) => failure(e),
+        Err(SinkError::Bus(e)) => {
+            tracing::warn!(error = %e, "erasure refused: the event bus is unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The event bus cannot be reached, so nothing was erased. Try again shortly.",
+            )
+                .into_response()
+        }
     }
 }
 
