@@ -850,3 +850,167 @@ pub async fn decisions_compare_and_set_and_go_with_erasure(store: DynStore) {
         .is_empty());
     assert!(store.open_handoffs(&ws, 10).await.expect("open").is_empty());
 }
+
+/// Accounts change (role, password, disabled) with their audit record in the same
+/// transaction; sessions live in the store, end on such a change, expire, and never reach a
+/// disabled account.
+pub async fn accounts_change_and_sessions_end(store: DynStore) {
+    use crate::{SessionDraft, UserChange};
+    use rapport_core::{KeyRole, Login};
+    let ws = ws(&store).await;
+    let everything = AuditQuery {
+        limit: 10_000,
+        ..AuditQuery::default()
+    };
+    let other = store
+        .create_workspace(&WorkspaceName::parse("elsewhere").expect("name"))
+        .await
+        .expect("workspace");
+    let login = Login::parse("lee").expect("login");
+    let lee = store
+        .create_user(&ws, &login, KeyRole::Agent, "hash-1")
+        .await
+        .expect("user");
+    let session = |token: &str, minutes: i64| SessionDraft {
+        token_hash: token.to_owned(),
+        user_id: lee.id.clone(),
+        expires_at: Utc::now() + Duration::minutes(minutes),
+    };
+    store.start_session(session("t1", 60)).await.expect("start");
+    store
+        .start_session(session("t-old", -1))
+        .await
+        .expect("start");
+    let who = store.session_user("t1").await.expect("read").expect("live");
+    assert_eq!(
+        (who.id.as_str(), who.role),
+        (lee.id.as_str(), KeyRole::Agent)
+    );
+    assert!(
+        store.session_user("t-old").await.expect("read").is_none(),
+        "expired"
+    );
+    assert!(store.session_user("nope").await.expect("read").is_none());
+
+    // Another workspace cannot reach the account; nothing changes and nothing is audited.
+    let before = store
+        .audit_records(everything.clone())
+        .await
+        .expect("audit")
+        .len();
+    let change = UserChange {
+        disabled: Some(true),
+        ..UserChange::default()
+    };
+    assert!(matches!(
+        store
+            .update_user(
+                &other.id,
+                &lee.id,
+                change.clone(),
+                vec![entry(&other.id, "user.updated", "x")]
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .update_user(
+                &ws,
+                "usr_missing",
+                change.clone(),
+                vec![entry(&ws, "user.updated", "x")]
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .audit_records(everything.clone())
+            .await
+            .expect("audit")
+            .len(),
+        before
+    );
+    assert!(store.session_user("t1").await.expect("read").is_some());
+
+    // A new password ends the session and is stored.
+    let changed = store
+        .update_user(
+            &ws,
+            &lee.id,
+            UserChange {
+                password_hash: Some("hash-2".into()),
+                ..UserChange::default()
+            },
+            vec![entry(&ws, "user.password_changed", &lee.id)],
+        )
+        .await
+        .expect("password");
+    assert_eq!(changed.password_hash, "hash-2");
+    assert!(store.session_user("t1").await.expect("read").is_none());
+    assert_eq!(
+        store
+            .audit_records(everything.clone())
+            .await
+            .expect("audit")
+            .len(),
+        before + 1
+    );
+
+    // Disabled: no session reaches the account, and enabling again keeps the role.
+    store.start_session(session("t2", 60)).await.expect("start");
+    let disabled = store
+        .update_user(&ws, &lee.id, change, vec![])
+        .await
+        .expect("disable");
+    assert!(disabled.disabled_at.is_some());
+    assert!(store.session_user("t2").await.expect("read").is_none());
+    store.start_session(session("t3", 60)).await.expect("start");
+    assert!(
+        store.session_user("t3").await.expect("read").is_none(),
+        "a disabled account's session does not count"
+    );
+    let found = store.find_user(&login).await.expect("find").expect("kept");
+    assert!(found.disabled_at.is_some());
+    let enabled = store
+        .update_user(
+            &ws,
+            &lee.id,
+            UserChange {
+                disabled: Some(false),
+                ..UserChange::default()
+            },
+            vec![],
+        )
+        .await
+        .expect("enable");
+    assert!(enabled.disabled_at.is_none());
+    assert!(
+        store.session_user("t3").await.expect("read").is_some(),
+        "enabling does not end sessions"
+    );
+
+    // A new role ends sessions too: the signed-in person keeps no rights they lost.
+    let promoted = store
+        .update_user(
+            &ws,
+            &lee.id,
+            UserChange {
+                role: Some(KeyRole::Supervisor),
+                ..UserChange::default()
+            },
+            vec![],
+        )
+        .await
+        .expect("role");
+    assert_eq!(promoted.role, KeyRole::Supervisor);
+    assert!(store.session_user("t3").await.expect("read").is_none());
+    store.start_session(session("t4", 60)).await.expect("start");
+    store.end_session("t4").await.expect("end");
+    store
+        .end_session("t4")
+        .await
+        .expect("ending twice is harmless");
+    assert!(store.session_user("t4").await.expect("read").is_none());
+}

@@ -110,6 +110,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<UserRecord>, StoreError>;
     /// A workspace's accounts, by login.
     async fn users(&self, workspace: &WorkspaceId) -> Result<Vec<UserRecord>, StoreError>;
+    /// Changes an account of `workspace` ([`StoreError::NotFound`] for another workspace's or
+    /// an unknown id) with the audit records about it, in one transaction. A new password, a
+    /// new role or disabling ends every session of the account.
+    async fn update_user(
+        &self,
+        workspace: &WorkspaceId,
+        user_id: &str,
+        change: UserChange,
+        audit: Vec<AuditEntry>,
+    ) -> Result<UserRecord, StoreError>;
+
+    /// Keeps a dashboard sign-in (and forgets expired ones), so sessions outlive a restart
+    /// and every API node behind a load balancer knows them.
+    async fn start_session(&self, session: SessionDraft) -> Result<(), StoreError>;
+    /// The account a live session belongs to: `None` for an unknown, ended or expired session,
+    /// or one whose account is disabled.
+    async fn session_user(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Ends a session; ending an unknown one is harmless.
+    async fn end_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
     /// Stores a new alert with the audit records about it, in one transaction.
     async fn add_alert(

@@ -343,6 +343,7 @@ pub(crate) const TABLES: &[TableSpec] = &[
             ("role", Text),
             ("password_hash", Text),
             ("created_at", Int),
+            ("disabled_at", Int),
         ],
         scope: Scope::Workspace,
         order: Order::Sorted,

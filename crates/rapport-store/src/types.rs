@@ -38,6 +38,36 @@ pub struct UserRecord {
     #[serde(skip)]
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    /// When an administrator disabled the account: it cannot sign in and its sessions ended.
+    pub disabled_at: Option<DateTime<Utc>>,
+}
+
+/// A change to a person's account (see [`crate::Store::update_user`]); `None` leaves a part
+/// as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub role: Option<KeyRole>,
+    /// A new password, already hashed.
+    pub password_hash: Option<String>,
+    /// `Some(true)` disables the account, `Some(false)` enables it again.
+    pub disabled: Option<bool>,
+}
+
+impl UserChange {
+    /// Whether the change ends the account's sessions: people signed in keep the rights they
+    /// signed in with, so any change to them signs them out.
+    pub fn ends_sessions(&self) -> bool {
+        self.role.is_some() || self.password_hash.is_some() || self.disabled == Some(true)
+    }
+}
+
+/// A dashboard sign-in as the store keeps it: the token only as its SHA-256 hash, so a copy
+/// of the database cannot be used to take over a session.
+#[derive(Debug, Clone)]
+pub struct SessionDraft {
+    pub token_hash: String,
+    pub user_id: String,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// What an ingest call did.

@@ -274,6 +274,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_workspace ON alerts (workspace_id, open, created_at);
     "#,
+    // 7: disabled accounts and dashboard sessions, as SQLite's migration 10.
+    r#"
+    ALTER TABLE users ADD COLUMN disabled_at BIGINT;
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions (user_id);
+    CREATE INDEX sessions_expiry ON sessions (expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -19,8 +19,8 @@ use crate::sqlite::apply::PreparedEvent;
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
     ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord,
-    ProfileSummary, Store, StoreError, UnmergeOutcome, UnmergeRequest, UserRecord, Workspace,
-    WorkspaceStats,
+    ProfileSummary, SessionDraft, Store, StoreError, UnmergeOutcome, UnmergeRequest, UserChange,
+    UserRecord, Workspace, WorkspaceStats,
 };
 
 impl PostgresStore {
@@ -205,6 +205,43 @@ impl Store for PostgresStore {
         let ws = workspace.clone();
         self.read(move |tx| Box::pin(async move { users::list(tx, &ws).await }))
             .await
+    }
+
+    async fn update_user(
+        &self,
+        workspace: &WorkspaceId,
+        user_id: &str,
+        change: UserChange,
+        audit: Vec<AuditEntry>,
+    ) -> Result<UserRecord, StoreError> {
+        self.write(|tx| {
+            let (ws, id) = (workspace.clone(), user_id.to_owned());
+            let (change, audit) = (change.clone(), audit.clone());
+            Box::pin(async move { users::update(tx, &ws, &id, &change, &audit).await })
+        })
+        .await
+    }
+
+    async fn start_session(&self, session: SessionDraft) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let session = session.clone();
+            Box::pin(async move { users::start_session(tx, &session).await })
+        })
+        .await
+    }
+
+    async fn session_user(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError> {
+        let token = token_hash.to_owned();
+        self.read(move |tx| Box::pin(async move { users::session_user(tx, &token).await }))
+            .await
+    }
+
+    async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let token = token_hash.to_owned();
+            Box::pin(async move { users::end_session(tx, &token).await })
+        })
+        .await
     }
 
     async fn add_alert(

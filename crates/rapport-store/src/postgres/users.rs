@@ -1,16 +1,16 @@
 //! People's dashboard accounts in PostgreSQL, as in `sqlite/users.rs`.
 
 use deadpool_postgres::Transaction;
-use rapport_core::time::from_millis;
+use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{KeyRole, Login, WorkspaceId, WorkspaceName};
 use tokio_postgres::Row;
 
 use super::apply::now_ms;
 use super::{exec, pg_error, query, query_opt, Failure};
-use crate::{StoreError, UserRecord};
+use crate::{SessionDraft, StoreError, UserChange, UserRecord};
 
 const COLUMNS: &str =
-    "u.id, u.workspace_id, w.name, u.login, u.role, u.password_hash, u.created_at";
+    "u.id, u.workspace_id, w.name, u.login, u.role, u.password_hash, u.created_at, u.disabled_at";
 
 fn user(r: &Row) -> Result<UserRecord, StoreError> {
     let role: String = r.get(4);
@@ -23,6 +23,7 @@ fn user(r: &Row) -> Result<UserRecord, StoreError> {
             .ok_or_else(|| StoreError::Internal("unreadable user role".into()))?,
         password_hash: r.get(5),
         created_at: from_millis(r.get(6)),
+        disabled_at: r.get::<_, Option<i64>>(7).map(from_millis),
     })
 }
 
@@ -68,6 +69,7 @@ pub(super) async fn create(
         role,
         password_hash: password_hash.to_owned(),
         created_at: from_millis(created),
+        disabled_at: None,
     })
 }
 
@@ -106,6 +108,119 @@ pub(super) async fn list(
     .iter()
     .map(user)
     .collect()
+}
+
+async fn by_id(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceId,
+    id: &str,
+) -> Result<Option<UserRecord>, Failure> {
+    Ok(query_opt(
+        tx,
+        &format!(
+            "SELECT {COLUMNS} FROM users u JOIN workspaces w ON w.id = u.workspace_id
+             WHERE u.id = $1 AND u.workspace_id = $2 FOR UPDATE OF u"
+        ),
+        &[&id, &ws.as_str()],
+    )
+    .await?
+    .map(|r| user(&r))
+    .transpose()?)
+}
+
+pub(super) async fn update(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceId,
+    id: &str,
+    change: &UserChange,
+    audit: &[rapport_core::AuditEntry],
+) -> Result<UserRecord, Failure> {
+    let before = by_id(tx, ws, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+    if let Some(role) = change.role {
+        exec(
+            tx,
+            "UPDATE users SET role = $1 WHERE id = $2",
+            &[&role.as_str(), &id],
+        )
+        .await?;
+    }
+    if let Some(hash) = &change.password_hash {
+        exec(
+            tx,
+            "UPDATE users SET password_hash = $1 WHERE id = $2",
+            &[hash, &id],
+        )
+        .await?;
+    }
+    match change.disabled {
+        Some(true) if before.disabled_at.is_none() => {
+            exec(
+                tx,
+                "UPDATE users SET disabled_at = $1 WHERE id = $2",
+                &[&now_ms(), &id],
+            )
+            .await?;
+        }
+        Some(false) => {
+            exec(
+                tx,
+                "UPDATE users SET disabled_at = NULL WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    if change.ends_sessions() {
+        exec(tx, "DELETE FROM sessions WHERE user_id = $1", &[&id]).await?;
+    }
+    super::govern::append_audit(tx, audit).await?;
+    Ok(by_id(tx, ws, id)
+        .await?
+        .ok_or_else(|| StoreError::Internal(format!("user {id} vanished")))?)
+}
+
+pub(super) async fn start_session(tx: &Transaction<'_>, s: &SessionDraft) -> Result<(), Failure> {
+    let now = now_ms();
+    exec(tx, "DELETE FROM sessions WHERE expires_at <= $1", &[&now]).await?;
+    exec(
+        tx,
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        &[&s.token_hash, &s.user_id, &now, &to_millis(s.expires_at)],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn session_user(
+    tx: &Transaction<'_>,
+    token_hash: &str,
+) -> Result<Option<UserRecord>, StoreError> {
+    query_opt(
+        tx,
+        &format!(
+            "SELECT {COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+             JOIN workspaces w ON w.id = u.workspace_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL"
+        ),
+        &[&token_hash, &now_ms()],
+    )
+    .await
+    .map_err(pg_error)?
+    .map(|r| user(&r))
+    .transpose()
+}
+
+pub(super) async fn end_session(tx: &Transaction<'_>, token_hash: &str) -> Result<(), Failure> {
+    exec(
+        tx,
+        "DELETE FROM sessions WHERE token_hash = $1",
+        &[&token_hash],
+    )
+    .await?;
+    Ok(())
 }
 
 // Alerts, as in `sqlite/users.rs`.

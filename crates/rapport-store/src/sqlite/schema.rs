@@ -258,6 +258,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_workspace ON alerts(workspace_id, open, created_at);
     "#,
+    // 10: accounts can be disabled; dashboard sessions are kept here (tokens only as hashes)
+    // so they outlive a restart and every node knows them.
+    r#"
+    ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    CREATE INDEX sessions_expiry ON sessions(expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -18,8 +18,8 @@ use super::{decide, govern, read, users, SqliteStore};
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
     ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord,
-    ProfileSummary, Store, StoreError, UnmergeOutcome, UnmergeRequest, UserRecord, Workspace,
-    WorkspaceStats,
+    ProfileSummary, SessionDraft, Store, StoreError, UnmergeOutcome, UnmergeRequest, UserChange,
+    UserRecord, Workspace, WorkspaceStats,
 };
 
 fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
@@ -186,6 +186,32 @@ impl Store for SqliteStore {
     async fn users(&self, workspace: &WorkspaceId) -> Result<Vec<UserRecord>, StoreError> {
         let ws = workspace.clone();
         self.read(move |c| users::list(c, &ws)).await
+    }
+
+    async fn update_user(
+        &self,
+        workspace: &WorkspaceId,
+        user_id: &str,
+        change: UserChange,
+        audit: Vec<AuditEntry>,
+    ) -> Result<UserRecord, StoreError> {
+        let (ws, id) = (workspace.clone(), user_id.to_owned());
+        self.write(move |c| users::update(c, &ws, &id, &change, &audit))
+            .await
+    }
+
+    async fn start_session(&self, session: SessionDraft) -> Result<(), StoreError> {
+        self.write(move |c| users::start_session(c, &session)).await
+    }
+
+    async fn session_user(&self, token_hash: &str) -> Result<Option<UserRecord>, StoreError> {
+        let token = token_hash.to_owned();
+        self.read(move |c| users::session_user(c, &token)).await
+    }
+
+    async fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        let token = token_hash.to_owned();
+        self.write(move |c| users::end_session(c, &token)).await
     }
 
     async fn add_alert(

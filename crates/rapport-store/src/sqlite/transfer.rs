@@ -271,8 +271,9 @@ mod coverage {
     use crate::transfer::{AUDIT_COLUMNS, TABLES};
 
     /// Tables that hold no workspace data of their own: the audit log is copied apart,
-    /// `audit_head` is the chain's single-row pointer.
-    const NOT_COPIED: &[&str] = &["audit_head"];
+    /// `audit_head` is the chain's single-row pointer, and dashboard sessions are sign-ins to
+    /// the source's servers (people sign in again on the target).
+    const NOT_COPIED: &[&str] = &["audit_head", "sessions"];
 
     /// A table or column added by a migration but not to the transfer would be lost by
     /// `rapport transfer` without any checksum noticing: this names it.

@@ -1,14 +1,14 @@
 //! People's dashboard accounts in SQLite.
 
-use rapport_core::time::from_millis;
+use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{KeyRole, Login, WorkspaceId, WorkspaceName};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::apply::now_ms;
-use crate::{StoreError, UserRecord};
+use crate::{SessionDraft, StoreError, UserChange, UserRecord};
 
 const COLUMNS: &str =
-    "u.id, u.workspace_id, w.name, u.login, u.role, u.password_hash, u.created_at";
+    "u.id, u.workspace_id, w.name, u.login, u.role, u.password_hash, u.created_at, u.disabled_at";
 
 fn user(r: &Row<'_>) -> rusqlite::Result<Result<UserRecord, StoreError>> {
     let role: String = r.get(4)?;
@@ -23,6 +23,7 @@ fn user(r: &Row<'_>) -> rusqlite::Result<Result<UserRecord, StoreError>> {
         role,
         password_hash: r.get(5)?,
         created_at: from_millis(r.get(6)?),
+        disabled_at: r.get::<_, Option<i64>>(7)?.map(from_millis),
     }))
 }
 
@@ -66,6 +67,7 @@ pub(super) fn create(
         role,
         password_hash: password_hash.to_owned(),
         created_at: from_millis(created),
+        disabled_at: None,
     })
 }
 
@@ -93,6 +95,90 @@ pub(super) fn list(c: &Connection, ws: &WorkspaceId) -> Result<Vec<UserRecord>, 
         out.push(r??);
     }
     Ok(out)
+}
+
+fn by_id(c: &Connection, ws: &WorkspaceId, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    c.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM users u JOIN workspaces w ON w.id = u.workspace_id
+             WHERE u.id = ?1 AND u.workspace_id = ?2"
+        ),
+        params![id, ws.as_str()],
+        user,
+    )
+    .optional()?
+    .transpose()
+}
+
+pub(super) fn update(
+    c: &Connection,
+    ws: &WorkspaceId,
+    id: &str,
+    change: &UserChange,
+    audit: &[rapport_core::AuditEntry],
+) -> Result<UserRecord, StoreError> {
+    let before = by_id(c, ws, id)?.ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+    if let Some(role) = change.role {
+        c.execute(
+            "UPDATE users SET role = ?1 WHERE id = ?2",
+            params![role.as_str(), id],
+        )?;
+    }
+    if let Some(hash) = &change.password_hash {
+        c.execute(
+            "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+            params![hash, id],
+        )?;
+    }
+    match change.disabled {
+        Some(true) if before.disabled_at.is_none() => {
+            c.execute(
+                "UPDATE users SET disabled_at = ?1 WHERE id = ?2",
+                params![now_ms(), id],
+            )?;
+        }
+        Some(false) => {
+            c.execute("UPDATE users SET disabled_at = NULL WHERE id = ?1", [id])?;
+        }
+        _ => {}
+    }
+    if change.ends_sessions() {
+        c.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+    }
+    super::govern::append_audit(c, audit)?;
+    by_id(c, ws, id)?.ok_or_else(|| StoreError::Internal(format!("user {id} vanished")))
+}
+
+pub(super) fn start_session(c: &Connection, s: &SessionDraft) -> Result<(), StoreError> {
+    let now = now_ms();
+    c.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+    c.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![s.token_hash, s.user_id, now, to_millis(s.expires_at)],
+    )?;
+    Ok(())
+}
+
+pub(super) fn session_user(
+    c: &Connection,
+    token_hash: &str,
+) -> Result<Option<UserRecord>, StoreError> {
+    c.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id
+             JOIN workspaces w ON w.id = u.workspace_id
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL"
+        ),
+        params![token_hash, now_ms()],
+        user,
+    )
+    .optional()?
+    .transpose()
+}
+
+pub(super) fn end_session(c: &Connection, token_hash: &str) -> Result<(), StoreError> {
+    c.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+    Ok(())
 }
 
 // Alerts live here too: like accounts, they are about running the workspace, not about one
