@@ -7,8 +7,8 @@
 //! request; keys are never deleted yet, so the cache cannot go stale.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::RwLock;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -17,7 +17,7 @@ use base64::Engine as _;
 use rand::RngCore;
 use rapport_core::error::ErrorKind;
 use rapport_core::{KeyRole, WorkspaceId, WorkspaceName};
-use rapport_store::{ApiKeyRecord, Store};
+use rapport_store::{ApiKeyRecord, SessionDraft, Store, StoreError, UserRecord};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -106,6 +106,14 @@ impl Caller {
         match &self.principal {
             Principal::Key(id) => rapport_core::Actor::ApiKey(id.clone()),
             Principal::User { id, .. } => rapport_core::Actor::User(id.clone()),
+        }
+    }
+
+    /// The person's account id, for a caller signed in as a person.
+    pub fn user_id(&self) -> Option<&str> {
+        match &self.principal {
+            Principal::Key(_) => None,
+            Principal::User { id, .. } => Some(id),
         }
     }
 
@@ -267,38 +275,52 @@ pub async fn check<P: perm::Needed>(
     ))
 }
 
-/// Dashboard sessions, held in memory: a restart signs everyone out.
-#[derive(Default)]
-pub struct Sessions {
-    inner: Mutex<HashMap<String, (Caller, Instant)>>,
-}
+/// Dashboard sessions, kept in the store (see [`Store::start_session`]): they outlive a
+/// restart, every API node behind a load balancer knows them, and a change to the account
+/// (password, role, disabled) ends them. The cookie carries a random token; the store keeps
+/// only its SHA-256 hash.
+pub struct Sessions;
 
 /// How long a dashboard session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 pub const SESSION_COOKIE: &str = "rapport_session";
 
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 impl Sessions {
-    pub fn start(&self, caller: Caller) -> String {
+    /// Signs `user` in; the token for the cookie.
+    pub async fn start(store: &dyn Store, user: &UserRecord) -> Result<String, StoreError> {
         let mut bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
-        if let Ok(mut m) = self.inner.lock() {
-            m.retain(|_, (_, exp)| *exp > Instant::now());
-            m.insert(token.clone(), (caller, Instant::now() + SESSION_TTL));
+        let ttl = chrono::Duration::from_std(SESSION_TTL).unwrap_or(chrono::Duration::hours(12));
+        store
+            .start_session(SessionDraft {
+                token_hash: token_hash(&token),
+                user_id: user.id.clone(),
+                expires_at: chrono::Utc::now() + ttl,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// The signed-in person, with the role their account has now. A store that cannot be
+    /// read counts as signed out (logged), so the dashboard sends them to the login page.
+    pub async fn get(store: &dyn Store, token: &str) -> Option<Caller> {
+        match store.session_user(&token_hash(token)).await {
+            Ok(user) => user.map(Caller::for_user),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a dashboard session");
+                None
+            }
         }
-        token
     }
 
-    pub fn get(&self, token: &str) -> Option<Caller> {
-        let m = self.inner.lock().ok()?;
-        m.get(token)
-            .filter(|(_, exp)| *exp > Instant::now())
-            .map(|(c, _)| c.clone())
-    }
-
-    pub fn end(&self, token: &str) {
-        if let Ok(mut m) = self.inner.lock() {
-            m.remove(token);
+    pub async fn end(store: &dyn Store, token: &str) {
+        if let Err(e) = store.end_session(&token_hash(token)).await {
+            tracing::warn!(error = %e, "could not end a dashboard session");
         }
     }
 }
@@ -315,6 +337,3 @@ pub fn session_token(parts: &Parts) -> Option<String> {
         .find(|(k, _)| *k == SESSION_COOKIE)
         .map(|(_, v)| v.to_owned())
 }
-
-/// Shared by handlers that need the whole state behind an `Arc`.
-pub type SharedSessions = Arc<Sessions>;

@@ -34,7 +34,6 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub engine: Arc<engine::Engine>,
     pub keys: Arc<auth::KeyCache>,
-    pub sessions: Arc<auth::Sessions>,
     /// Failed dashboard sign-ins per login.
     pub logins: Arc<users::LoginThrottle>,
     pub limits: Limits,
@@ -71,7 +70,6 @@ impl AppState {
             engine: Arc::new(engine::Engine::new(store.clone(), options)?.with_sink(sink)),
             store,
             keys: Arc::default(),
-            sessions: Arc::default(),
             logins: Arc::default(),
             limits,
             demo_accounts: Vec::new(),

@@ -100,6 +100,36 @@ pub async fn create_user(
     Ok(store.create_user(workspace, login, role, &hash).await?)
 }
 
+/// Sets a new password on an account of `workspace` (checked and hashed first), ending its
+/// sessions; audited as `action` without the password.
+pub async fn change_password(
+    store: &dyn Store,
+    workspace: &WorkspaceId,
+    user_id: &str,
+    password: &str,
+    actor: rapport_core::Actor,
+    action: &str,
+) -> Result<UserRecord, ApiError> {
+    let password = password.to_owned();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal(format!("password hashing task: {e}")))??;
+    let entry = rapport_core::AuditEntry::new(
+        Some(workspace.clone()),
+        actor,
+        action,
+        None,
+        serde_json::json!({"user": user_id}),
+    );
+    let change = rapport_store::UserChange {
+        password_hash: Some(hash),
+        ..rapport_store::UserChange::default()
+    };
+    Ok(store
+        .update_user(workspace, user_id, change, vec![entry])
+        .await?)
+}
+
 /// Why a sign-in failed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignInError {
@@ -110,6 +140,8 @@ pub enum SignInError {
     },
     /// Too many failures for this login lately.
     Throttled,
+    /// The right password for an account an administrator disabled.
+    Disabled { user: UserRecord },
 }
 
 /// Failed sign-ins per login, in memory.
@@ -170,6 +202,7 @@ impl LoginThrottle {
             .await
             .unwrap_or(false);
         match user {
+            Some(u) if matched && u.disabled_at.is_some() => Err(SignInError::Disabled { user: u }),
             Some(u) if matched => {
                 self.succeed(login.as_str());
                 Ok(u)

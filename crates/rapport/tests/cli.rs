@@ -1016,3 +1016,85 @@ fn analyze_flags_empty_and_truncated_texts_and_reads_emoji_and_mixed_languages()
     assert_eq!(got[4]["chars"].as_u64(), Some(20_000));
     assert_eq!(got[2]["truncated"], false);
 }
+
+#[test]
+fn users_are_made_reset_disabled_and_enabled_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    let with_stdin = |args: &[&str], input: &str| {
+        let mut child = rapport()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("wait")
+    };
+    let made = with_stdin(
+        &[
+            "users",
+            "create",
+            "--login",
+            "Ana.Silva",
+            "--role",
+            "agent",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        "a password of length\n",
+    );
+    assert!(made.status.success(), "{}", text(&made));
+    let short = with_stdin(
+        &[
+            "users",
+            "password",
+            "--login",
+            "ana.silva",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(text(&short).contains("weak_password"), "{}", text(&short));
+    let reset = run(&["users", "password", "--login", "ana.silva", "--data-dir", d]);
+    assert!(reset.status.success(), "{}", text(&reset));
+    assert_eq!(
+        last_line(&reset).len(),
+        20,
+        "a generated password: {}",
+        text(&reset)
+    );
+
+    let off = run(&["users", "disable", "--login", "ana.silva", "--data-dir", d]);
+    assert!(off.status.success(), "{}", text(&off));
+    let list = run(&["users", "list", "--data-dir", d]);
+    assert!(
+        text(&list).contains("ana.silva\tagent") && text(&list).contains("\tdisabled"),
+        "{}",
+        text(&list)
+    );
+    let on = run(&["users", "enable", "--login", "ana.silva", "--data-dir", d]);
+    assert!(on.status.success(), "{}", text(&on));
+    assert!(text(&run(&["users", "list", "--data-dir", d])).contains("\tactive"));
+
+    let nobody = run(&["users", "disable", "--login", "nobody", "--data-dir", d]);
+    assert!(!nobody.status.success());
+    assert!(
+        text(&nobody).contains("no account has the login nobody"),
+        "{}",
+        text(&nobody)
+    );
+    // Every change is in the audit trail, which still verifies.
+    let verify = run(&["audit", "verify", "--data-dir", d]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}

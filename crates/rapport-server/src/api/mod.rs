@@ -76,6 +76,11 @@ pub fn routes() -> Router<AppState> {
             post(actions::resolve_handoff),
         )
         .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/users/{id}", axum::routing::patch(users::update))
+        .route(
+            "/v1/users/{id}/password",
+            axum::routing::put(users::set_password),
+        )
         .route("/v1/alerts", get(alerts::list))
         .route("/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/v1/audits/fairness/scheduled", get(alerts::scheduled))

@@ -64,7 +64,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
                         a href="/dead-letters" { "Dead letters" }
                         a href="/data-quality" { "Data quality" }
                     }
-                    span.ws { "workspace " strong { (workspace) } }
+                    span.ws { "workspace " strong { (workspace) } " · " a href="/account" { "Account" } " · " a href="/users" { "Users" } }
                     form method="post" action="/logout" { button type="submit" { "Sign out" } }
                 }
                 main { (body) }

@@ -2,6 +2,7 @@
 //! overview (live counts by channel), customers (list and search), customer 360, conversation.
 //! A few lines of inline JavaScript refresh the live numbers; everything else is plain HTML.
 
+mod accounts;
 mod alerts;
 mod analysis;
 mod governance;
@@ -19,7 +20,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use crate::auth::{session_token, Caller, SESSION_COOKIE, SESSION_TTL};
+use crate::auth::{session_token, Caller, Sessions, SESSION_COOKIE, SESSION_TTL};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -47,6 +48,11 @@ pub fn routes() -> Router<AppState> {
         .route("/dead-letters/{id}/replay", post(operations::replay))
         .route("/data-quality", get(identity::data_quality))
         .route("/customers/{id}/unmerge", post(identity::unmerge))
+        .route("/account", get(accounts::account))
+        .route("/account/password", post(accounts::change_own_password))
+        .route("/users", get(accounts::users))
+        .route("/users/{id}/disable", post(accounts::disable))
+        .route("/users/{id}/enable", post(accounts::enable))
 }
 
 /// A signed-in dashboard user; anyone else is sent to the login page.
@@ -55,8 +61,11 @@ pub struct DashboardUser(pub Caller);
 impl FromRequestParts<AppState> for DashboardUser {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        session_token(parts)
-            .and_then(|t| state.sessions.get(&t))
+        let Some(token) = session_token(parts) else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        Sessions::get(state.store.as_ref(), &token)
+            .await
             .map(DashboardUser)
             .ok_or_else(|| Redirect::to("/login").into_response())
     }
@@ -105,6 +114,12 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
             "login.failed",
             serde_json::json!({"reason": "throttled"}),
         ),
+        Err(SignInError::Disabled { user: u }) => (
+            rapport_core::Actor::User(u.id.clone()),
+            Some(u.workspace_id.clone()),
+            "login.failed",
+            serde_json::json!({"reason": "disabled"}),
+        ),
     };
     let entry = rapport_core::AuditEntry::new(workspace, actor, action, None, detail);
     if let Err(e) = state.store.append_audit(vec![entry]).await {
@@ -112,7 +127,20 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
     }
     match outcome {
         Ok(user) => {
-            let token = state.sessions.start(Caller::for_user(user));
+            let token = match Sessions::start(state.store.as_ref(), &user).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not keep a dashboard session");
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        layout::login(
+                            Some("Signing in is not possible right now. Try again shortly."),
+                            &state.demo_accounts,
+                        ),
+                    )
+                        .into_response();
+                }
+            };
             let cookie = format!(
                 "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
                 SESSION_TTL.as_secs()
@@ -127,6 +155,14 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
             StatusCode::TOO_MANY_REQUESTS,
             layout::login(
                 Some("Too many failed attempts for this login. Try again in 15 minutes."),
+                &state.demo_accounts,
+            ),
+        )
+            .into_response(),
+        Err(SignInError::Disabled { .. }) => (
+            StatusCode::FORBIDDEN,
+            layout::login(
+                Some("This account is disabled. Ask an administrator to enable it."),
                 &state.demo_accounts,
             ),
         )
@@ -146,7 +182,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (mut parts, _) = axum::http::Request::new(()).into_parts();
     parts.headers = headers;
     if let Some(t) = session_token(&parts) {
-        state.sessions.end(&t);
+        Sessions::end(state.store.as_ref(), &t).await;
     }
     let mut out = HeaderMap::new();
     if let Ok(v) =

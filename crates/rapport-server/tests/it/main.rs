@@ -1,5 +1,6 @@
 //! The server's integration tests: the real router on 127.0.0.1:0 over a temporary store.
 
+mod accounts;
 mod actions;
 mod alerts;
 mod api;
