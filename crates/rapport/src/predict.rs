@@ -44,6 +44,13 @@ pub enum ModelCommand {
         /// Where to write the scores (standard output when absent).
         #[arg(long, value_name = "OUT.csv")]
         output: Option<PathBuf>,
+        /// Copy this input column into the output too (repeatable): e.g. the groups and the
+        /// outcome, so `rapport audit fairness` can audit the predictions.
+        #[arg(long, value_name = "COL")]
+        keep: Vec<String>,
+        /// Also write a `predicted` column: 1 where the probability is at least this.
+        #[arg(long, value_name = "P")]
+        threshold: Option<f64>,
     },
     /// Explain predictions: each feature's exact contribution to the calibrated log-odds.
     Explain {
@@ -192,9 +199,24 @@ pub fn run_model(command: ModelCommand) -> Result<()> {
             model,
             input,
             output,
+            keep,
+            threshold,
         } => {
+            if let Some(t) = threshold {
+                if !(0.0..=1.0).contains(&t) {
+                    bail!("--threshold must be between 0 and 1, not {t}");
+                }
+            }
             let m = load(&model)?;
             let table = read_table(&input)?;
+            let kept: Vec<usize> = keep
+                .iter()
+                .map(|c| {
+                    table
+                        .column(c)
+                        .ok_or_else(|| anyhow!("--keep: {} has no column {c:?}", input.display()))
+                })
+                .collect::<Result<_>>()?;
             let enc = m.encode(&table).map_err(coded)?;
             warn_absent(&enc.absent);
             let id_col = m.id_column.as_ref().and_then(|c| table.column(c));
@@ -209,7 +231,13 @@ pub fn run_model(command: ModelCommand) -> Result<()> {
                 (Some(_), Some(name)) => name.clone(),
                 _ => "row".to_string(),
             };
-            w.write_record([id_name.as_str(), "probability", "missing_features", "model"])?;
+            let mut header = vec![id_name.as_str(), "probability"];
+            if threshold.is_some() {
+                header.push("predicted");
+            }
+            header.extend(["missing_features", "model"]);
+            header.extend(keep.iter().map(String::as_str));
+            w.write_record(&header)?;
             let model_name = format!("{}@{}", m.model, m.version);
             for r in 0..enc.rows() {
                 let id = match id_col {
@@ -220,12 +248,14 @@ pub fn run_model(command: ModelCommand) -> Result<()> {
                     .iter()
                     .map(|(f, _)| m.features[*f].name.as_str())
                     .collect();
-                w.write_record([
-                    id.as_str(),
-                    &format!("{:.6}", m.probability(enc.row(r))),
-                    &missing.join(";"),
-                    &model_name,
-                ])?;
+                let probability = m.probability(enc.row(r));
+                let mut record = vec![id, format!("{probability:.6}")];
+                if let Some(t) = threshold {
+                    record.push(u8::from(probability >= t).to_string());
+                }
+                record.extend([missing.join(";"), model_name.clone()]);
+                record.extend(kept.iter().map(|&c| table.rows[r][c].clone()));
+                w.write_record(&record)?;
             }
             w.flush()?;
             Ok(())

@@ -297,3 +297,108 @@ fn clv_fit_prints_parameters_and_names_a_bad_line() {
         stderr(&o)
     );
 }
+
+/// A model's predictions audited for fairness: `model score --keep ... --threshold` carries
+/// the groups and the outcome beside each score, and `audit fairness` reads that file.
+#[test]
+fn scored_predictions_go_straight_into_a_fairness_audit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (train, test, model, scored) = (
+        dir.path().join("train.csv"),
+        dir.path().join("test.csv"),
+        dir.path().join("m.json"),
+        dir.path().join("scored.csv"),
+    );
+    write_data(&train, 600, 0);
+    write_data(&test, 300, 20_000);
+    let o = run(&[
+        "model",
+        "train",
+        "--task",
+        "classification",
+        "--input",
+        p(&train),
+        "--label",
+        "churned",
+        "--id",
+        "account",
+        "--output",
+        p(&model),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let score = |extra: &[&str]| {
+        let mut args = vec!["model", "score", "--model", p(&model), "--input", p(&test)];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let o = score(&["--keep", "nope"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no column \"nope\""), "{}", stderr(&o));
+    let o = score(&["--threshold", "1.5"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("between 0 and 1"), "{}", stderr(&o));
+
+    let o = score(&[
+        "--keep",
+        "plan",
+        "--keep",
+        "churned",
+        "--threshold",
+        "0.5",
+        "--output",
+        p(&scored),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&scored).expect("scored");
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("account,probability,predicted,missing_features,model,plan,churned")
+    );
+    // Selected and rows per plan, counted from the scored file.
+    let mut per_plan: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let prob: f64 = cells[1].parse().expect("probability");
+        assert_eq!(cells[2], if prob >= 0.5 { "1" } else { "0" }, "{line}");
+        assert!(["basic", "plus", "pro"].contains(&cells[5]), "{line}");
+        let e = per_plan.entry(cells[5].to_owned()).or_default();
+        e.0 += f64::from(u8::from(cells[2] == "1"));
+        e.1 += 1.0;
+    }
+
+    let o = run(&[
+        "audit",
+        "fairness",
+        "--input",
+        p(&scored),
+        "--group",
+        "plan",
+        "--prediction",
+        "predicted",
+        "--label",
+        "churned",
+        "--score",
+        "probability",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json report");
+    let class_one = report
+        .pointer("/groupings/0/outcomes")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|o| o.iter().find(|x| x["class"] == "1"))
+        .expect("the positive class's outcome");
+    let groups = class_one["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 3, "{class_one}");
+    for g in groups {
+        let plan = g["group"][0].as_str().expect("plan");
+        let (selected, rows) = per_plan[plan];
+        let rate = g["selection_rate"].as_f64().expect("rate");
+        assert!(
+            (rate - selected / rows).abs() < 1e-12,
+            "{plan}: {rate} vs {selected}/{rows}"
+        );
+    }
+}
