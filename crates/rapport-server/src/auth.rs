@@ -217,7 +217,8 @@ pub mod perm {
         ManagePolicy,
         ManageUsers,
         AcknowledgeAlerts,
-        ManageIdentity
+        ManageIdentity,
+        ManageRouting
     );
 }
 

@@ -57,6 +57,8 @@ pub struct EngineOptions {
     pub guards: Option<rapport_identity::IdentityGuards>,
     /// External systems whose ids identify customers.
     pub external_ids: ExternalIdSources,
+    /// Priority weights, SLA per tier and accept timeout of routing to agents.
+    pub routing: rapport_decide::routing::RoutingPolicy,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -85,6 +87,7 @@ impl Default for EngineOptions {
             fairness_audits: Vec::new(),
             guards: rapport_identity::IdentityGuards::new(Default::default()).ok(),
             external_ids: ExternalIdSources::default(),
+            routing: Default::default(),
         }
     }
 }
@@ -327,7 +330,9 @@ impl Engine {
         if message.direction == Direction::Outbound && message.author == Author::Bot {
             message.text = with_disclosure(message.text, &self.options.ai_disclosure);
         }
-        if message.direction == Direction::Inbound && message.author == Author::Customer {
+        let from_customer =
+            message.direction == Direction::Inbound && message.author == Author::Customer;
+        if from_customer {
             wants_human = crate::actions::asks_for_human(message.text.as_str());
             let interpreter = self.interpreter.clone();
             let text = message.text.as_str().to_owned();
@@ -345,6 +350,16 @@ impl Engine {
             .store
             .add_message(workspace, conversation, message)
             .await?;
+        if created && from_customer {
+            // Routing must not lose the message: a failure is logged and the background
+            // pass picks the conversation up from what is stored.
+            if let Err(e) = self
+                .route_message(workspace, conversation, wants_human)
+                .await
+            {
+                tracing::warn!(error = %e, "routing the conversation failed");
+            }
+        }
         if wants_human && created {
             // The customer asked for a person: automation on them stops until an agent takes
             // over. The message is stored either way.

@@ -13,5 +13,6 @@ mod interpretation;
 mod matching;
 mod openapi;
 mod roles;
+mod routing;
 mod scaleout;
 mod segment_sdk;
