@@ -160,6 +160,28 @@ async fn an_angry_customer_goes_ahead_to_the_senior_agent_and_capacity_holds() {
     let (_, audit) = app.get("/v1/audit?action=routing.offered").await;
     assert!(audit.to_string().contains("senior"), "{audit}");
 
+    // The dashboard's queue page shows the assignment with its reasons and the agents' load.
+    let cookie = app.admin_session().await;
+    let html = app
+        .client
+        .get(app.url("/queue"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains(&angry) && html.contains("senior preferred"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Sam Senior") && html.contains("1 / 1"),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/queue\""), "the nav links the page");
+
     // A third customer waits: every agent is at capacity (1 each), and stays there.
     let third = conversation(&app, "third@example.com").await;
     customer_says(&app, &third, "My parcel is late, can someone check?").await;
