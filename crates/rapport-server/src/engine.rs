@@ -59,6 +59,8 @@ pub struct EngineOptions {
     pub external_ids: ExternalIdSources,
     /// Priority weights, SLA per tier and accept timeout of routing to agents.
     pub routing: rapport_decide::routing::RoutingPolicy,
+    /// What raises predictive alerts (sentiment drop, escalation risk) and their webhook.
+    pub alerts: crate::predictive::AlertOptions,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -88,6 +90,7 @@ impl Default for EngineOptions {
             guards: rapport_identity::IdentityGuards::new(Default::default()).ok(),
             external_ids: ExternalIdSources::default(),
             routing: Default::default(),
+            alerts: Default::default(),
         }
     }
 }
@@ -358,6 +361,9 @@ impl Engine {
                 .await
             {
                 tracing::warn!(error = %e, "routing the conversation failed");
+            }
+            if let Err(e) = self.watch_conversation(workspace, conversation).await {
+                tracing::warn!(error = %e, "predictive alerts failed");
             }
         }
         if wants_human && created {

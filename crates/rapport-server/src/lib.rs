@@ -15,6 +15,7 @@ pub mod governance;
 pub mod identity;
 pub mod openapi;
 pub mod policy_watch;
+pub mod predictive;
 pub mod routing;
 pub mod sink;
 pub mod users;

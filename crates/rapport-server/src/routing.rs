@@ -277,6 +277,7 @@ impl Engine {
                         summary.timed_out += 1;
                     }
                     if breached {
+                        self.sla_breached(ws, &saved).await?;
                         summary.breached.push(saved);
                     }
                 }

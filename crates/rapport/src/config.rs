@@ -21,6 +21,45 @@ pub struct Config {
     pub log: LogConfig,
     pub bus: BusSection,
     pub routing: RoutingConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// Predictive alerts: what raises them and where they are sent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Levels (of five) sentiment must fall within a conversation to raise an alert.
+    pub sentiment_drop_levels: u8,
+    /// Escalation probability at or above which an alert is raised.
+    pub escalation_threshold: f64,
+    /// Where each new alert is POSTed as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        let d = rapport_server::predictive::AlertOptions::default();
+        AlertsConfig {
+            sentiment_drop_levels: d.sentiment_drop_levels,
+            escalation_threshold: d.escalation_threshold,
+            webhook_url: d.webhook_url,
+        }
+    }
+}
+
+impl AlertsConfig {
+    pub fn options(&self) -> rapport_server::predictive::AlertOptions {
+        rapport_server::predictive::AlertOptions {
+            sentiment_drop_levels: self.sentiment_drop_levels,
+            escalation_threshold: self.escalation_threshold,
+            webhook_url: self
+                .webhook_url
+                .as_ref()
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty()),
+        }
+    }
 }
 
 /// Routing of conversations to agents: priority weights, time to first response per tier,
@@ -500,6 +539,7 @@ impl Default for Config {
             },
             bus: BusSection::default(),
             routing: RoutingConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -853,6 +893,7 @@ impl Config {
         if let Err(errors) = self.routing.policy() {
             problems.extend(errors);
         }
+        problems.extend(self.alerts.options().check());
         if let Err(errors) = self.purposes() {
             problems.extend(
                 errors
@@ -913,6 +954,7 @@ impl Config {
                 traits: self.identity.external_id_traits.clone(),
             },
             routing: self.routing.policy().unwrap_or_default(),
+            alerts: self.alerts.options(),
         }
     }
 

@@ -12,6 +12,7 @@ mod identity;
 mod interpretation;
 mod matching;
 mod openapi;
+mod predictive;
 mod roles;
 mod routing;
 mod scaleout;
