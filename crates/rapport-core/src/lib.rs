@@ -15,6 +15,7 @@ pub mod governance;
 pub mod identity;
 pub mod ids;
 pub mod profile;
+pub mod routing;
 pub mod stitch;
 pub mod tenancy;
 pub mod time;

@@ -98,10 +98,13 @@ pub enum Permission {
     AcknowledgeAlerts,
     /// Undo merges of profiles (unmerge) and keep two profiles from merging again.
     ManageIdentity,
+    /// Set up routing: create queues and agents, change any agent's skills, capacity,
+    /// presence and seniority, and accept or finish conversations for any agent.
+    ManageRouting,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::Ingest,
         Permission::ReadCustomers,
         Permission::ManageConsent,
@@ -116,6 +119,7 @@ impl Permission {
         Permission::ManageUsers,
         Permission::AcknowledgeAlerts,
         Permission::ManageIdentity,
+        Permission::ManageRouting,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +138,7 @@ impl Permission {
             Permission::ManageUsers => "manage_users",
             Permission::AcknowledgeAlerts => "acknowledge_alerts",
             Permission::ManageIdentity => "manage_identity",
+            Permission::ManageRouting => "manage_routing",
         }
     }
 }
@@ -180,6 +185,7 @@ impl KeyRole {
             ManageUsers => matches!(self, Admin),
             AcknowledgeAlerts => matches!(self, Agent | Supervisor | Admin),
             ManageIdentity => matches!(self, Supervisor | Admin),
+            ManageRouting => matches!(self, Supervisor | Admin),
         }
     }
 

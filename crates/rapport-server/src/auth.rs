@@ -225,7 +225,8 @@ pub mod perm {
         ManagePolicy,
         ManageUsers,
         AcknowledgeAlerts,
-        ManageIdentity
+        ManageIdentity,
+        ManageRouting
     );
 }
 

@@ -57,6 +57,10 @@ pub struct EngineOptions {
     pub guards: Option<rapport_identity::IdentityGuards>,
     /// External systems whose ids identify customers.
     pub external_ids: ExternalIdSources,
+    /// Priority weights, SLA per tier and accept timeout of routing to agents.
+    pub routing: rapport_decide::routing::RoutingPolicy,
+    /// What raises predictive alerts (sentiment drop, escalation risk) and their webhook.
+    pub alerts: crate::predictive::AlertOptions,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -85,6 +89,8 @@ impl Default for EngineOptions {
             fairness_audits: Vec::new(),
             guards: rapport_identity::IdentityGuards::new(Default::default()).ok(),
             external_ids: ExternalIdSources::default(),
+            routing: Default::default(),
+            alerts: Default::default(),
         }
     }
 }
@@ -327,7 +333,9 @@ impl Engine {
         if message.direction == Direction::Outbound && message.author == Author::Bot {
             message.text = with_disclosure(message.text, &self.options.ai_disclosure);
         }
-        if message.direction == Direction::Inbound && message.author == Author::Customer {
+        let from_customer =
+            message.direction == Direction::Inbound && message.author == Author::Customer;
+        if from_customer {
             wants_human = crate::actions::asks_for_human(message.text.as_str());
             let interpreter = self.interpreter.clone();
             let text = message.text.as_str().to_owned();
@@ -345,6 +353,19 @@ impl Engine {
             .store
             .add_message(workspace, conversation, message)
             .await?;
+        if created && from_customer {
+            // Routing must not lose the message: a failure is logged and the background
+            // pass picks the conversation up from what is stored.
+            if let Err(e) = self
+                .route_message(workspace, conversation, wants_human)
+                .await
+            {
+                tracing::warn!(error = %e, "routing the conversation failed");
+            }
+            if let Err(e) = self.watch_conversation(workspace, conversation).await {
+                tracing::warn!(error = %e, "predictive alerts failed");
+            }
+        }
         if wants_human && created {
             // The customer asked for a person: automation on them stops until an agent takes
             // over. The message is stored either way.

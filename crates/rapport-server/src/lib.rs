@@ -15,6 +15,8 @@ pub mod governance;
 pub mod identity;
 pub mod openapi;
 pub mod policy_watch;
+pub mod predictive;
+pub mod routing;
 pub mod sink;
 pub mod users;
 pub mod why;
@@ -98,6 +100,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let oversight = policy_watch::spawn(state.engine.clone());
     let fairness = fairness_watch::spawn(state.engine.clone());
+    let routing = routing::spawn(state.engine.clone());
     let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -105,6 +108,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     oversight.abort();
+    routing.abort();
     if let Some(f) = fairness {
         f.abort();
     }

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::api::matching;
 use crate::api::{
     actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest,
-    profiles, users,
+    profiles, routing, users,
 };
 use crate::error::{ErrorBody, ItemErrorBody};
 
@@ -43,6 +43,8 @@ impl Modify for Security {
         alerts::list, alerts::acknowledge, alerts::scheduled, alerts::run,
         matching::match_record,
         profiles::unmerge,
+        routing::list_queues, routing::create_queue, routing::queue_entries, routing::list_agents,
+        routing::create_agent, routing::update_agent, routing::accept, routing::finish,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -60,13 +62,17 @@ impl Modify for Security {
         users::SetPasswordRequest,
         alerts::AlertDto, alerts::AlertListDto, alerts::ScheduledAuditDto,
         matching::MatchRequest, matching::MatchFieldDto, matching::MatchCandidateDto, matching::MatchResponseDto,
-        dto::UnmergeDto, dto::UnmergeResultDto)),
+        dto::UnmergeDto, dto::UnmergeResultDto,
+        routing::QueueDto, routing::QueueListDto, routing::CreateQueueRequest, routing::PartDto, routing::StepDto,
+        routing::EntryDto, routing::QueueEntriesDto, routing::AgentDto, routing::AgentListDto,
+        routing::CreateAgentRequest, routing::UpdateAgentRequest, routing::AgentStepRequest)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),
          (name = "conversations", description = "Conversations and their messages"),
          (name = "governance", description = "Consent, data export and erasure, audit trail"),
          (name = "decisions", description = "Actions, decisions and their explanations, the approval queue, requests for a person"),
+         (name = "routing", description = "Queues, agents, and conversations routed to agents by priority, with the reasons"),
          (name = "operations", description = "Running Rapport: events the workers could not apply")),
 )]
 pub struct ApiDoc;

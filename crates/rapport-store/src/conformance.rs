@@ -57,6 +57,10 @@ where
     gov::concurrent_appenders_keep_one_chain(make().await).await;
     gov::decisions_compare_and_set_and_go_with_erasure(make().await).await;
     gov::accounts_change_and_sessions_end(make().await).await;
+    use crate::conformance_routing as routing;
+    routing::queues_agents_and_entries(make().await).await;
+    routing::concurrent_offers_never_exceed_capacity(make().await).await;
+    routing::entries_go_with_an_erasure(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {

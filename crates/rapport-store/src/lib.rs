@@ -18,6 +18,7 @@
 pub mod conformance;
 pub mod conformance_gov;
 pub mod conformance_identity;
+pub mod conformance_routing;
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -48,6 +49,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rapport_core::routing::{RouteAgent, RouteEntry, RouteQueue};
 use rapport_core::stitch::StitchPolicy;
 use rapport_core::{
     AuditEntry, AuditRecord, ConsentChange, ConsentRecord, Conversation, ConversationId,
@@ -153,6 +155,60 @@ pub trait Store: Send + Sync + 'static {
         by: &str,
         audit: Vec<AuditEntry>,
     ) -> Result<rapport_core::Alert, StoreError>;
+
+    // --- Routing ----------------------------------------------------------------------------
+
+    /// Creates or replaces a queue (by id).
+    async fn save_route_queue(
+        &self,
+        workspace: &WorkspaceId,
+        queue: RouteQueue,
+    ) -> Result<RouteQueue, StoreError>;
+    /// The workspace's queues, by id.
+    async fn route_queues(&self, workspace: &WorkspaceId) -> Result<Vec<RouteQueue>, StoreError>;
+    /// Creates or replaces an agent (by id).
+    async fn save_route_agent(
+        &self,
+        workspace: &WorkspaceId,
+        agent: RouteAgent,
+    ) -> Result<RouteAgent, StoreError>;
+    /// The workspace's agents, by id.
+    async fn route_agents(&self, workspace: &WorkspaceId) -> Result<Vec<RouteAgent>, StoreError>;
+    /// Stores a queue entry with its audit entries, atomically. With `expected_version` `None`
+    /// the entry is new ([`StoreError::Conflict`] if its conversation already has an open
+    /// entry); with `Some(v)` it replaces the stored entry only if that is still at version
+    /// `v` ([`StoreError::Conflict`] otherwise). An entry that newly holds an agent (offered or
+    /// accepted to an agent it did not hold before) is refused with [`StoreError::Conflict`]
+    /// when that agent already holds as many open entries as its capacity, and with
+    /// [`StoreError::NotFound`] for an unknown agent: so no agent is ever above capacity, even
+    /// with several nodes routing at once. The stored record (its version one more) is
+    /// returned.
+    async fn save_route_entry(
+        &self,
+        workspace: &WorkspaceId,
+        entry: RouteEntry,
+        expected_version: Option<i64>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<RouteEntry, StoreError>;
+    async fn route_entry(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<RouteEntry>, StoreError>;
+    /// The open (not finished) entry of a conversation, if any.
+    async fn open_route_entry(
+        &self,
+        workspace: &WorkspaceId,
+        conversation: &str,
+    ) -> Result<Option<RouteEntry>, StoreError>;
+    /// With `open_only`, open entries, oldest queued first; otherwise entries of any status,
+    /// newest queued first. At most `limit`.
+    async fn route_entries(
+        &self,
+        workspace: &WorkspaceId,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<RouteEntry>, StoreError>;
 
     /// Applies events atomically: either all are durable when this returns `Ok`, or none is.
     /// Events whose `messageId` the workspace has seen are acknowledged and skipped.

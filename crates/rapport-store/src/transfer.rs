@@ -360,6 +360,39 @@ pub(crate) const TABLES: &[TableSpec] = &[
         scope: Scope::Workspace,
         order: Order::Sorted,
     },
+    TableSpec {
+        name: "route_queues",
+        columns: &[("workspace_id", Text), ("id", Text), ("body", Text)],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
+    TableSpec {
+        name: "route_agents",
+        columns: &[
+            ("workspace_id", Text),
+            ("id", Text),
+            ("capacity", Int),
+            ("body", Text),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
+    TableSpec {
+        name: "route_entries",
+        columns: &[
+            ("id", Text),
+            ("workspace_id", Text),
+            ("conversation_id", Text),
+            ("queue_id", Text),
+            ("status", Text),
+            ("agent_id", Text),
+            ("enqueued_at", Int),
+            ("version", Int),
+            ("body", Text),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
 ];
 
 /// The audit log's name in reports.

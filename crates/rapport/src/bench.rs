@@ -37,6 +37,9 @@ pub enum BenchCommand {
     /// Write a seeded synthetic population of person records with ground truth, for
     /// benchmarking record matching (`records.csv`, `truth.csv`).
     MatchData(crate::match_data::MatchDataArgs),
+    /// One simulated day of a contact center: priority routing against first-in-first-out on
+    /// the same arrivals (time to first response, SLA breaches).
+    Routing(crate::bench_routing::RoutingBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +79,13 @@ pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
         BenchCommand::Ingest(args) => ingest(args).await,
         BenchCommand::Audit(args) => crate::audit::bench(args).await,
         BenchCommand::Scaleout(args) => crate::bench_scaleout::run(args, config).await,
+        BenchCommand::Routing(args) => {
+            let policy = config
+                .routing
+                .policy()
+                .map_err(|e| anyhow::anyhow!(e.join("; ")))?;
+            crate::bench_routing::run(args, policy)
+        }
         BenchCommand::MatchData(args) => {
             tokio::task::spawn_blocking(move || crate::match_data::run(args)).await?
         }

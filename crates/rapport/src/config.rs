@@ -20,6 +20,141 @@ pub struct Config {
     pub governance: GovernanceConfig,
     pub log: LogConfig,
     pub bus: BusSection,
+    pub routing: RoutingConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// Predictive alerts: what raises them and where they are sent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Levels (of five) sentiment must fall within a conversation to raise an alert.
+    pub sentiment_drop_levels: u8,
+    /// Escalation probability at or above which an alert is raised.
+    pub escalation_threshold: f64,
+    /// Where each new alert is POSTed as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        let d = rapport_server::predictive::AlertOptions::default();
+        AlertsConfig {
+            sentiment_drop_levels: d.sentiment_drop_levels,
+            escalation_threshold: d.escalation_threshold,
+            webhook_url: d.webhook_url,
+        }
+    }
+}
+
+impl AlertsConfig {
+    pub fn options(&self) -> rapport_server::predictive::AlertOptions {
+        rapport_server::predictive::AlertOptions {
+            sentiment_drop_levels: self.sentiment_drop_levels,
+            escalation_threshold: self.escalation_threshold,
+            webhook_url: self
+                .webhook_url
+                .as_ref()
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty()),
+        }
+    }
+}
+
+/// Routing of conversations to agents: priority weights, time to first response per tier,
+/// and how long an agent has to accept an offer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    pub weights: rapport_decide::routing::Weights,
+    pub sla: SlaConfig,
+    /// How long an offer waits for the agent to accept it before it goes to someone else.
+    pub accept_timeout: String,
+    /// The customer value that counts as half of the value scale.
+    pub value_midpoint: f64,
+    /// A priority at or above which the most senior eligible agent is preferred.
+    pub senior_score: f64,
+    /// A customer-value level (0..1) at or above which the most senior agent is preferred.
+    pub senior_value: f64,
+}
+
+/// Time to first response per priority tier (`90s`, `15m`, `4h`, ...).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    pub low: String,
+    pub normal: String,
+    pub high: String,
+    pub urgent: String,
+}
+
+fn duration_text(d: std::time::Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        let p = rapport_decide::routing::RoutingPolicy::default();
+        RoutingConfig {
+            weights: p.weights,
+            sla: SlaConfig {
+                low: duration_text(p.sla.low),
+                normal: duration_text(p.sla.normal),
+                high: duration_text(p.sla.high),
+                urgent: duration_text(p.sla.urgent),
+            },
+            accept_timeout: duration_text(p.accept_timeout),
+            value_midpoint: p.value_midpoint,
+            senior_score: p.senior_score,
+            senior_value: p.senior_value,
+        }
+    }
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        RoutingConfig::default().sla
+    }
+}
+
+impl RoutingConfig {
+    /// The routing policy, or every problem with it.
+    pub fn policy(&self) -> Result<rapport_decide::routing::RoutingPolicy, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut duration = |key: &str, raw: &str| match humantime::parse_duration(raw.trim()) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(format!(
+                    "routing.{key} {raw:?} is not a duration such as \"90s\" or \"15m\": {e}"
+                ));
+                std::time::Duration::from_secs(1)
+            }
+        };
+        let sla = rapport_decide::routing::SlaTargets {
+            low: duration("sla.low", &self.sla.low),
+            normal: duration("sla.normal", &self.sla.normal),
+            high: duration("sla.high", &self.sla.high),
+            urgent: duration("sla.urgent", &self.sla.urgent),
+        };
+        let accept_timeout = duration("accept_timeout", &self.accept_timeout);
+        let policy = rapport_decide::routing::RoutingPolicy {
+            weights: self.weights.clone(),
+            sla,
+            accept_timeout,
+            value_midpoint: self.value_midpoint,
+            senior_score: self.senior_score,
+            senior_value: self.senior_value,
+        };
+        if problems.is_empty() {
+            problems.extend(policy.check().into_iter().map(|p| format!("routing: {p}")));
+        }
+        if problems.is_empty() {
+            Ok(policy)
+        } else {
+            Err(problems)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -403,6 +538,8 @@ impl Default for Config {
                 level: "info".into(),
             },
             bus: BusSection::default(),
+            routing: RoutingConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -753,6 +890,10 @@ impl Config {
                 "governance.ai_disclosure must not be empty: automated messages must say so".into(),
             );
         }
+        if let Err(errors) = self.routing.policy() {
+            problems.extend(errors);
+        }
+        problems.extend(self.alerts.options().check());
         if let Err(errors) = self.purposes() {
             problems.extend(
                 errors
@@ -812,6 +953,8 @@ impl Config {
                 systems: self.identity.external_ids.clone(),
                 traits: self.identity.external_id_traits.clone(),
             },
+            routing: self.routing.policy().unwrap_or_default(),
+            alerts: self.alerts.options(),
         }
     }
 
@@ -900,6 +1043,41 @@ mod tests {
                 d.storage.connect_timeout_secs
             ),
             (None, "rapport", 30)
+        );
+    }
+
+    #[test]
+    fn routing_is_configured_and_checked_as_a_whole() {
+        let c = load(
+            None,
+            &env(&[
+                ("RAPPORT__ROUTING__WEIGHTS__URGENCY", "5"),
+                ("RAPPORT__ROUTING__SLA__URGENT", "2m"),
+                ("RAPPORT__ROUTING__ACCEPT_TIMEOUT", "45s"),
+            ]),
+        )
+        .expect("valid");
+        let p = c.engine_options().routing;
+        assert_eq!(p.weights.urgency, 5.0);
+        assert_eq!(p.sla.urgent, std::time::Duration::from_secs(120));
+        assert_eq!(p.accept_timeout, std::time::Duration::from_secs(45));
+        let found = problems(&[
+            ("RAPPORT__ROUTING__WEIGHTS__SLA", "-1"),
+            ("RAPPORT__ROUTING__SLA__HIGH", "soon"),
+            ("RAPPORT__ROUTING__ACCEPT_TIMEOUT", "0s"),
+        ]);
+        let routing: Vec<&String> = found.iter().filter(|p| p.starts_with("routing")).collect();
+        assert_eq!(routing.len(), 1, "durations first: {found:?}");
+        assert!(routing[0].contains("sla.high"), "{found:?}");
+        let found = problems(&[
+            ("RAPPORT__ROUTING__WEIGHTS__SLA", "-1"),
+            ("RAPPORT__ROUTING__ACCEPT_TIMEOUT", "0s"),
+            ("RAPPORT__ROUTING__SLA__URGENT", "8h"),
+        ]);
+        assert_eq!(
+            found.iter().filter(|p| p.starts_with("routing")).count(),
+            3,
+            "{found:?}"
         );
     }
 

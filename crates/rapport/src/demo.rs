@@ -84,6 +84,7 @@ pub async fn run(config: &Config) -> Result<()> {
     let conversations = company.conversations.len();
     load_conversations(engine.clone(), &ws, company.conversations).await?;
     let seeded = crate::demo_decisions::seed(&engine, &ws, config.demo.customers).await?;
+    let routed = crate::demo_routing::seed(&engine, &ws).await?;
     for audit in engine.fairness_audits().to_vec() {
         engine
             .run_fairness_audit(&ws, &audit.name, rapport_core::Actor::System)
@@ -91,7 +92,7 @@ pub async fn run(config: &Config) -> Result<()> {
             .map_err(|e| anyhow!("demo fairness audit: {e}"))?;
     }
     eprintln!(
-        "Loaded {events} events, {conversations} conversations and {} decisions ({} waiting for approval) for {} customers in {:.1}s.",
+        "Loaded {events} events, {conversations} conversations, {routed} customers in the support queues and {} decisions ({} waiting for approval) for {} customers in {:.1}s.",
         seeded.executed + seeded.pending + seeded.refused,
         seeded.pending,
         config.demo.customers,

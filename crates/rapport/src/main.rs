@@ -4,12 +4,14 @@
 mod analyze;
 mod audit;
 mod bench;
+mod bench_routing;
 mod bench_scaleout;
 mod cli;
 mod config;
 mod demo;
 mod demo_data;
 mod demo_decisions;
+mod demo_routing;
 mod fairness;
 mod import;
 mod intents;

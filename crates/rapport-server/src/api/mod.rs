@@ -12,9 +12,10 @@ pub mod governance;
 pub mod ingest;
 pub mod matching;
 pub mod profiles;
+pub mod routing;
 pub mod users;
 
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
 use crate::AppState;
@@ -88,6 +89,21 @@ pub fn routes() -> Router<AppState> {
             "/v1/audits/fairness/scheduled/{name}/run",
             post(alerts::run),
         )
+        .route(
+            "/v1/routing/queues",
+            get(routing::list_queues).post(routing::create_queue),
+        )
+        .route(
+            "/v1/routing/queues/{id}/entries",
+            get(routing::queue_entries),
+        )
+        .route(
+            "/v1/routing/agents",
+            get(routing::list_agents).post(routing::create_agent),
+        )
+        .route("/v1/routing/agents/{id}", patch(routing::update_agent))
+        .route("/v1/routing/entries/{id}/accept", post(routing::accept))
+        .route("/v1/routing/entries/{id}/finish", post(routing::finish))
         .route("/v1/dead-letters", get(dead_letters::list))
         .route("/v1/dead-letters/{id}", delete(dead_letters::discard))
         .route("/v1/dead-letters/{id}/replay", post(dead_letters::replay))

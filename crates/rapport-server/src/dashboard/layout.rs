@@ -57,6 +57,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
                     nav {
                         a href="/" { "Overview" }
                         a href="/customers" { "Customers" }
+                        a href="/queue" { "Queue" }
                         a href="/approvals" { "Approvals" }
                         a href="/alerts" { "Alerts" }
                         a href="/audit" { "Audit" }

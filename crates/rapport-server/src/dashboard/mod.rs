@@ -11,6 +11,7 @@ mod layout;
 mod operations;
 mod oversight;
 mod pages;
+mod queue;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/customers/{id}/erase", post(governance::erase))
         .route("/approvals", get(oversight::approvals))
         .route("/alerts", get(alerts::alerts))
+        .route("/queue", get(queue::queue))
         .route("/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/approvals/{id}/answer", post(oversight::answer))
         .route("/handoffs/{id}/resolve", post(oversight::resolve))

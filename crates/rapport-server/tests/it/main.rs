@@ -13,6 +13,8 @@ mod identity;
 mod interpretation;
 mod matching;
 mod openapi;
+mod predictive;
 mod roles;
+mod routing;
 mod scaleout;
 mod segment_sdk;

@@ -369,7 +369,8 @@ pub(super) async fn tombstoned(
 }
 
 /// The tables an erasure deletes from. [`vacuum_after_erasure`] vacuums them.
-const ERASED_TABLES: [&str; 8] = [
+const ERASED_TABLES: [&str; 9] = [
+    "route_entries",
     "profiles",
     "identities",
     "traits",
@@ -455,6 +456,13 @@ pub(super) async fn erase(
     out.messages = exec(
         tx,
         "DELETE FROM messages WHERE conversation_id IN
+            (SELECT id FROM conversations WHERE profile_id = $1 AND workspace_id = $2)",
+        &[&c, &ws],
+    )
+    .await?;
+    exec(
+        tx,
+        "DELETE FROM route_entries WHERE workspace_id = $2 AND conversation_id IN
             (SELECT id FROM conversations WHERE profile_id = $1 AND workspace_id = $2)",
         &[&c, &ws],
     )

@@ -42,6 +42,7 @@ mod decide;
 mod flush;
 mod govern;
 mod read;
+mod routing;
 pub mod schema;
 mod store_impl;
 mod transfer;

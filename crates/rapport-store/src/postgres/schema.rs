@@ -274,7 +274,40 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_workspace ON alerts (workspace_id, open, created_at);
     "#,
-    // 7: disabled accounts and dashboard sessions, as SQLite's migration 10.
+    // 7: routing queues, agents and queue entries, as SQLite's migration 10.
+    r#"
+    CREATE TABLE route_queues (
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workspace_id, id)
+    );
+    CREATE TABLE route_agents (
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        capacity BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workspace_id, id)
+    );
+    CREATE TABLE route_entries (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        queue_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        agent_id TEXT,
+        enqueued_at BIGINT NOT NULL,
+        version BIGINT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX route_entries_open ON route_entries (workspace_id, conversation_id)
+        WHERE status <> 'finished';
+    CREATE INDEX route_entries_queue ON route_entries (workspace_id, status, enqueued_at);
+    CREATE INDEX route_entries_agent ON route_entries (workspace_id, agent_id)
+        WHERE status IN ('offered', 'accepted');
+    CREATE INDEX route_entries_conversation ON route_entries (conversation_id);
+    "#,
+    // 9: disabled accounts and dashboard sessions, as SQLite's migration 12.
     r#"
     ALTER TABLE users ADD COLUMN disabled_at BIGINT;
     CREATE TABLE sessions (

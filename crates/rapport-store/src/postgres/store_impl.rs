@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rapport_core::routing::{RouteAgent, RouteEntry, RouteQueue};
 use rapport_core::stitch::StitchPolicy;
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
@@ -14,7 +15,9 @@ use rapport_core::{
 };
 
 use super::apply::{now_ms, Applier};
-use super::{decide, exec, govern, pg_error, query, query_opt, read, users, PostgresStore};
+use super::{
+    decide, exec, govern, pg_error, query, query_opt, read, routing, users, PostgresStore,
+};
 use crate::sqlite::apply::PreparedEvent;
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
@@ -283,6 +286,93 @@ impl Store for PostgresStore {
                 audit.clone(),
             );
             Box::pin(async move { users::acknowledge_alert(tx, &ws, &id, &by, &audit).await })
+        })
+        .await
+    }
+
+    async fn save_route_queue(
+        &self,
+        workspace: &WorkspaceId,
+        queue: RouteQueue,
+    ) -> Result<RouteQueue, StoreError> {
+        self.write(|tx| {
+            let (ws, q) = (workspace.clone(), queue.clone());
+            Box::pin(async move { routing::save_queue(tx, ws.as_str(), &q).await })
+        })
+        .await
+    }
+
+    async fn route_queues(&self, workspace: &WorkspaceId) -> Result<Vec<RouteQueue>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| Box::pin(async move { routing::queues(tx, ws.as_str()).await }))
+            .await
+    }
+
+    async fn save_route_agent(
+        &self,
+        workspace: &WorkspaceId,
+        agent: RouteAgent,
+    ) -> Result<RouteAgent, StoreError> {
+        self.write(|tx| {
+            let (ws, a) = (workspace.clone(), agent.clone());
+            Box::pin(async move { routing::save_agent(tx, ws.as_str(), &a).await })
+        })
+        .await
+    }
+
+    async fn route_agents(&self, workspace: &WorkspaceId) -> Result<Vec<RouteAgent>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| Box::pin(async move { routing::agents(tx, ws.as_str()).await }))
+            .await
+    }
+
+    async fn save_route_entry(
+        &self,
+        workspace: &WorkspaceId,
+        entry: RouteEntry,
+        expected_version: Option<i64>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<RouteEntry, StoreError> {
+        self.write(|tx| {
+            let (ws, e, audit) = (workspace.clone(), entry.clone(), audit.clone());
+            Box::pin(async move {
+                routing::save_entry(tx, ws.as_str(), e, expected_version, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn route_entry(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<RouteEntry>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.to_owned());
+        self.read(move |tx| Box::pin(async move { routing::entry(tx, ws.as_str(), &id).await }))
+            .await
+    }
+
+    async fn open_route_entry(
+        &self,
+        workspace: &WorkspaceId,
+        conversation: &str,
+    ) -> Result<Option<RouteEntry>, StoreError> {
+        let (ws, conv) = (workspace.clone(), conversation.to_owned());
+        self.read(move |tx| {
+            Box::pin(async move { routing::open_entry(tx, ws.as_str(), &conv).await })
+        })
+        .await
+    }
+
+    async fn route_entries(
+        &self,
+        workspace: &WorkspaceId,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<RouteEntry>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| {
+            Box::pin(async move { routing::entries(tx, ws.as_str(), open_only, limit).await })
         })
         .await
     }

@@ -11,6 +11,7 @@ mod cache;
 mod decide;
 mod govern;
 mod read;
+mod routing;
 pub mod schema;
 mod store_impl;
 mod transfer;

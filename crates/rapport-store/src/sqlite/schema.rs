@@ -258,7 +258,43 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_workspace ON alerts(workspace_id, open, created_at);
     "#,
-    // 10: accounts can be disabled; dashboard sessions are kept here (tokens only as hashes)
+    // 10: routing. Queues and agents (whole, as JSON; an agent's capacity also as a column
+    // so an assignment can be checked against it), and queue entries: a conversation waiting
+    // for, offered to or handled by an agent, with the priority and steps that explain it. At
+    // most one open entry per conversation. Entries go with an erasure of their customer.
+    r#"
+    CREATE TABLE route_queues (
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workspace_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE route_agents (
+        workspace_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        capacity INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workspace_id, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE route_entries (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        queue_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        agent_id TEXT,
+        enqueued_at INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX route_entries_open ON route_entries(workspace_id, conversation_id)
+        WHERE status <> 'finished';
+    CREATE INDEX route_entries_queue ON route_entries(workspace_id, status, enqueued_at);
+    CREATE INDEX route_entries_agent ON route_entries(workspace_id, agent_id)
+        WHERE status IN ('offered', 'accepted');
+    CREATE INDEX route_entries_conversation ON route_entries(conversation_id);
+    "#,
+    // 12: accounts can be disabled; dashboard sessions are kept here (tokens only as hashes)
     // so they outlive a restart and every node knows them.
     r#"
     ALTER TABLE users ADD COLUMN disabled_at INTEGER;

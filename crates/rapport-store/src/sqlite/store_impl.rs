@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rapport_core::routing::{RouteAgent, RouteEntry, RouteQueue};
 use rapport_core::stitch::StitchPolicy;
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{
@@ -14,7 +15,7 @@ use rapport_core::{
 use rusqlite::{params, OptionalExtension};
 
 use super::apply::{now_ms, Applier, PreparedEvent};
-use super::{decide, govern, read, users, SqliteStore};
+use super::{decide, govern, read, routing, users, SqliteStore};
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
     ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord,
@@ -245,6 +246,79 @@ impl Store for SqliteStore {
     ) -> Result<rapport_core::Alert, StoreError> {
         let (ws, id, by) = (workspace.clone(), id.to_owned(), by.to_owned());
         self.write(move |c| users::acknowledge_alert(c, &ws, &id, &by, &audit))
+            .await
+    }
+
+    async fn save_route_queue(
+        &self,
+        workspace: &WorkspaceId,
+        queue: RouteQueue,
+    ) -> Result<RouteQueue, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| routing::save_queue(c, ws.as_str(), queue))
+            .await
+    }
+
+    async fn route_queues(&self, workspace: &WorkspaceId) -> Result<Vec<RouteQueue>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| routing::queues(c, ws.as_str())).await
+    }
+
+    async fn save_route_agent(
+        &self,
+        workspace: &WorkspaceId,
+        agent: RouteAgent,
+    ) -> Result<RouteAgent, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| routing::save_agent(c, ws.as_str(), agent))
+            .await
+    }
+
+    async fn route_agents(&self, workspace: &WorkspaceId) -> Result<Vec<RouteAgent>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| routing::agents(c, ws.as_str())).await
+    }
+
+    async fn save_route_entry(
+        &self,
+        workspace: &WorkspaceId,
+        entry: RouteEntry,
+        expected_version: Option<i64>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<RouteEntry, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| routing::save_entry(c, ws.as_str(), entry, expected_version, &audit))
+            .await
+    }
+
+    async fn route_entry(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<RouteEntry>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.to_owned());
+        self.read(move |c| routing::entry(c, ws.as_str(), &id))
+            .await
+    }
+
+    async fn open_route_entry(
+        &self,
+        workspace: &WorkspaceId,
+        conversation: &str,
+    ) -> Result<Option<RouteEntry>, StoreError> {
+        let (ws, conv) = (workspace.clone(), conversation.to_owned());
+        self.read(move |c| routing::open_entry(c, ws.as_str(), &conv))
+            .await
+    }
+
+    async fn route_entries(
+        &self,
+        workspace: &WorkspaceId,
+        open_only: bool,
+        limit: usize,
+    ) -> Result<Vec<RouteEntry>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| routing::entries(c, ws.as_str(), open_only, limit))
             .await
     }
 

@@ -1,1 +1,0 @@
-//! Routing of conversations to agents (see the crate docs).
