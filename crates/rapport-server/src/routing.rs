@@ -124,7 +124,9 @@ impl Engine {
 
     /// After an inbound customer message: queues the conversation (the human queue at once if
     /// the customer asked for a person) or updates its priority, then runs a routing pass. Does
-    /// nothing in a workspace without queues.
+    /// nothing in a workspace without queues. A request for a person moves a waiting
+    /// conversation to the human queue; one already offered to or held by an agent stays with
+    /// that agent (a person is on it), with the request in its priority.
     pub async fn route_message(
         &self,
         ws: &WorkspaceId,

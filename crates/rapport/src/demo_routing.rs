@@ -10,8 +10,8 @@ use anyhow::{anyhow, Result};
 use chrono::{Duration, Utc};
 use rapport_core::routing::{Presence, RouteAgent, RouteQueue, Slug};
 use rapport_core::{
-    Author, ConversationChannel, CustomerRef, Direction, Identifier, IdentifierKind, MessageText,
-    NewConversation, NewMessage, WorkspaceId,
+    Author, ConversationChannel, CustomerRef, Direction, MessageText, NewConversation, NewMessage,
+    WorkspaceId,
 };
 use rapport_server::engine::Engine;
 
@@ -44,24 +44,22 @@ fn agent(id: &str, name: &str, skills: &[&str], seniority: u8) -> Result<RouteAg
     })
 }
 
-/// Customers who write, in this order (the frustrated one last but one).
-const WAITING: [(&str, &[&str]); 7] = [
-    ("iris.calm@example.com", &["Hi! Could you tell me how to update my delivery address?"]),
-    ("omar.calm@example.com", &["Hello, is there a student discount on the yearly plan?"]),
-    ("lena.calm@example.com", &["Can I change the colour of the router I ordered yesterday?"]),
-    ("tom.calm@example.com", &["Quick question: do you ship to Norway?"]),
-    ("ada.calm@example.com", &["How do I add a second user to my account?"]),
-    (
-        "frank.frustrated@example.com",
-        &[
-            "My internet has been down since yesterday.",
-            "This is the third time I write! The service is still down, I lost a day of work and I am furious. Terrible.",
-        ],
-    ),
-    ("petra.person@example.com", &["I want to talk to a human, please."]),
+/// What the demo's customers write, in this order (the frustrated one last but one).
+const WAITING: [&[&str]; 7] = [
+    &["Hi! Could you tell me how to update my delivery address?"],
+    &["Hello, is there a student discount on the yearly plan?"],
+    &["Can I change the colour of the router I ordered yesterday?"],
+    &["Quick question: do you ship to Norway?"],
+    &["How do I add a second user to my account?"],
+    &[
+        "My internet has been down since yesterday.",
+        "This is the third time I write! The service is still down, I lost a day of work and I am furious. Terrible.",
+    ],
+    &["I want to talk to a human, please."],
 ];
 
-/// Sets up the queues and agents and lets the customers write; returns how many are queued.
+/// Sets up the queues and agents and lets some of the demo company's customers write (new
+/// conversations of existing profiles); returns how many are queued.
 pub async fn seed(engine: &Engine, ws: &WorkspaceId) -> Result<usize> {
     let store = engine.store();
     for q in [
@@ -85,14 +83,13 @@ pub async fn seed(engine: &Engine, ws: &WorkspaceId) -> Result<usize> {
         store.save_route_agent(ws, a.clone()).await?;
     }
     let start = Utc::now() - Duration::minutes(20);
-    for (i, (email, texts)) in WAITING.iter().enumerate() {
+    let customers = store.recent_profiles(ws, WAITING.len()).await?;
+    for (i, (texts, customer)) in WAITING.iter().zip(&customers).enumerate() {
         let at = start + Duration::minutes(2 * i as i64);
         let conv = store
             .open_conversation(
                 ws,
-                CustomerRef::Identifier(
-                    Identifier::new(IdentifierKind::Email, email).map_err(|e| anyhow!(e))?,
-                ),
+                CustomerRef::Profile(customer.id.clone()),
                 NewConversation {
                     channel: ConversationChannel::Chat,
                     subject: None,
@@ -120,5 +117,5 @@ pub async fn seed(engine: &Engine, ws: &WorkspaceId) -> Result<usize> {
         store.save_route_agent(ws, a).await?;
         engine.route_pass(ws).await?;
     }
-    Ok(WAITING.len())
+    Ok(customers.len().min(WAITING.len()))
 }

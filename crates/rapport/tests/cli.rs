@@ -461,6 +461,27 @@ fn demo_builds_a_company_and_serves_it() {
     );
     assert_eq!(status, 200);
     assert!(p["name"].is_string() && p["email"].is_string());
+    // The demo's contact center: the frustrated customer who wrote late went to the senior
+    // agent ahead of the calm customers who wrote earlier.
+    let (status, q) = c.get(
+        &format!("{}/v1/routing/queues/support/entries", server.base),
+        &admin,
+    );
+    assert_eq!(status, 200, "{q}");
+    let to_maria: Vec<&serde_json::Value> = q["assigned"]
+        .as_array()
+        .expect("assigned")
+        .iter()
+        .filter(|e| e["agent_id"] == "maria")
+        .collect();
+    assert_eq!(to_maria.len(), 1, "{q}");
+    assert!(
+        to_maria[0]["why"]
+            .as_str()
+            .unwrap_or("")
+            .contains("very negative"),
+        "{q}"
+    );
 }
 
 #[test]

@@ -191,6 +191,19 @@ fn populate(c: &Http, base: &str, k: &Keys) -> BTreeMap<&'static str, String> {
             .to_owned()
     };
     let (ada, bob, eve) = (profile("tr-ada"), profile("tr-bob"), profile("tr-eve"));
+    // Routing: a queue and an agent, so Ada's conversation is queued and offered.
+    c.ok(
+        M::POST,
+        &format!("{base}/v1/routing/queues"),
+        &k.admin,
+        Some(&json!({"id": "support"})),
+    );
+    c.ok(
+        M::POST,
+        &format!("{base}/v1/routing/agents"),
+        &k.admin,
+        Some(&json!({"id": "ana", "name": "Ana", "capacity": 2, "presence": "available"})),
+    );
     let conv = post(
         "/v1/conversations",
         json!({"email": "ada@example.com", "channel": "chat",
@@ -414,7 +427,7 @@ fn a_workspace_goes_to_postgres_and_back_unchanged() {
     let first = text(&out);
     assert!(out.status.success(), "{first}");
     let there = table_lines(&first);
-    assert_eq!(there.len(), 21, "{first}");
+    assert_eq!(there.len(), 24, "{first}");
     assert!(
         there
             .values()
@@ -430,6 +443,9 @@ fn a_workspace_goes_to_postgres_and_back_unchanged() {
         ("erasures", 1),
         ("decisions", 2),
         ("handoffs", 1),
+        ("route_queues", 1),
+        ("route_agents", 1),
+        ("route_entries", 1),
         ("workspace_secrets", 1),
         ("api_keys", 2),
         ("audit_log", 8),

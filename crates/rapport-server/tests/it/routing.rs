@@ -193,7 +193,7 @@ async fn an_angry_customer_goes_ahead_to_the_senior_agent_and_capacity_holds() {
         None,
     )
     .await;
-    assert_eq!(ids(&q["waiting"]), [third.clone()]);
+    assert_eq!(ids(&q["waiting"]), [third.as_str()]);
     for a in agents(&app, &agent_key).await {
         assert!(
             a["load"].as_u64().unwrap() <= a["capacity"].as_u64().unwrap(),
@@ -274,7 +274,7 @@ async fn asking_for_a_person_goes_to_the_human_queue_at_once() {
     let c = conversation(&app, "person@example.com").await;
     customer_says(&app, &c, "Where is my order?").await;
     let (_, q) = app.get("/v1/routing/queues/support/entries").await;
-    assert_eq!(ids(&q["waiting"]), [c.clone()]);
+    assert_eq!(ids(&q["waiting"]), [c.as_str()]);
 
     customer_says(&app, &c, "I want to talk to a human, please.").await;
     let (_, support) = app.get("/v1/routing/queues/support/entries").await;
@@ -283,7 +283,7 @@ async fn asking_for_a_person_goes_to_the_human_queue_at_once() {
         "{support}"
     );
     let (_, humans) = app.get("/v1/routing/queues/humans/entries").await;
-    assert_eq!(ids(&humans["waiting"]), [c.clone()], "{humans}");
+    assert_eq!(ids(&humans["waiting"]), [c.as_str()], "{humans}");
     let entry = &humans["waiting"][0];
     assert_eq!(entry["asked_for_human"], true);
     assert_eq!(entry["tier"], "high");
