@@ -56,6 +56,7 @@ where
     gov::erasure_without_tombstones_lets_the_customer_return(make().await).await;
     gov::concurrent_appenders_keep_one_chain(make().await).await;
     gov::decisions_compare_and_set_and_go_with_erasure(make().await).await;
+    crate::conformance_nba::offers_outcomes_and_counts(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {

@@ -359,6 +359,32 @@ pub(crate) const TABLES: &[TableSpec] = &[
         scope: Scope::Workspace,
         order: Order::Sorted,
     },
+    TableSpec {
+        name: "nba_counts",
+        columns: &[
+            ("workspace_id", Text),
+            ("action_id", Text),
+            ("successes", Int),
+            ("failures", Int),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
+    TableSpec {
+        name: "nba_contacts",
+        columns: &[
+            ("decision_id", Text),
+            ("workspace_id", Text),
+            ("profile_id", Text),
+            ("action_id", Text),
+            ("channel", Text),
+            ("at", Int),
+            ("outcome", Text),
+            ("outcome_at", Int),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
 ];
 
 /// The audit log's name in reports.

@@ -274,6 +274,28 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_workspace ON alerts (workspace_id, open, created_at);
     "#,
+    // 8 (the 7th on the next-best-action branch until migration 7 is merged before it):
+    // next-best-action's outcome counts and customers' offers, as SQLite's migration 11.
+    r#"
+    CREATE TABLE nba_counts (
+        workspace_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        successes BIGINT NOT NULL,
+        failures BIGINT NOT NULL,
+        PRIMARY KEY (workspace_id, action_id)
+    );
+    CREATE TABLE nba_contacts (
+        decision_id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        outcome TEXT,
+        outcome_at BIGINT
+    );
+    CREATE INDEX nba_contacts_profile ON nba_contacts (workspace_id, profile_id, at);
+    "#,
 ];
 
 /// The schema version this build writes.

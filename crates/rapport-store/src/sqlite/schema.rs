@@ -258,6 +258,30 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_workspace ON alerts(workspace_id, open, created_at);
     "#,
+    // 11 (the 10th on the next-best-action branch until migration 10 is merged before it):
+    // next-best-action. Outcome counts per action (no personal data: the propensities'
+    // evidence), and each customer's offers with their outcomes (personal data: erased with
+    // the customer).
+    r#"
+    CREATE TABLE nba_counts (
+        workspace_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        successes INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, action_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE nba_contacts (
+        decision_id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT,
+        outcome_at INTEGER
+    );
+    CREATE INDEX nba_contacts_profile ON nba_contacts(workspace_id, profile_id, at);
+    "#,
 ];
 
 /// The schema version this build writes.
