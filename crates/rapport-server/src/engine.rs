@@ -57,6 +57,10 @@ pub struct EngineOptions {
     pub guards: Option<rapport_identity::IdentityGuards>,
     /// External systems whose ids identify customers.
     pub external_ids: ExternalIdSources,
+    /// The next-best-action catalog; `None` turns next-best-action off.
+    pub nba_catalog: Option<rapport_decide::nba::catalog::Catalog>,
+    /// Where the catalog came from, so `POST /v1/decisions/catalog/reload` can read it again.
+    pub nba_catalog_file: Option<std::path::PathBuf>,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -85,6 +89,8 @@ impl Default for EngineOptions {
             fairness_audits: Vec::new(),
             guards: rapport_identity::IdentityGuards::new(Default::default()).ok(),
             external_ids: ExternalIdSources::default(),
+            nba_catalog: None,
+            nba_catalog_file: None,
         }
     }
 }
@@ -212,6 +218,7 @@ pub struct Engine {
     pub(crate) links: LinkSigner,
     pub(crate) policy: std::sync::RwLock<Arc<rapport_govern::policy::Policy>>,
     pub(crate) fairness_schedule: crate::fairness_watch::Schedule,
+    pub(crate) nba: std::sync::RwLock<Option<Arc<rapport_decide::nba::catalog::Catalog>>>,
     sink: EventSink,
 }
 
@@ -228,6 +235,7 @@ impl Engine {
             links: LinkSigner::new(&options.link_secret),
             policy: std::sync::RwLock::new(Arc::new(options.policy.clone())),
             fairness_schedule: Default::default(),
+            nba: std::sync::RwLock::new(options.nba_catalog.clone().map(Arc::new)),
             options,
             sink: EventSink::Embedded,
         })

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::matching;
 use crate::api::{
-    actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest,
+    actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest, nba,
     profiles, users,
 };
 use crate::error::{ErrorBody, ItemErrorBody};
@@ -43,6 +43,7 @@ impl Modify for Security {
         alerts::list, alerts::acknowledge, alerts::scheduled, alerts::run,
         matching::match_record,
         profiles::unmerge,
+        nba::next_best_action, nba::outcome, nba::reload_catalog,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -59,7 +60,10 @@ impl Modify for Security {
         users::CreateUserRequest, users::UserDto, users::UserListDto,
         alerts::AlertDto, alerts::AlertListDto, alerts::ScheduledAuditDto,
         matching::MatchRequest, matching::MatchFieldDto, matching::MatchCandidateDto, matching::MatchResponseDto,
-        dto::UnmergeDto, dto::UnmergeResultDto)),
+        dto::UnmergeDto, dto::UnmergeResultDto,
+        nba::NbaRequestDto, nba::NbaResponseDto, nba::RankedActionDto, nba::FilteredActionDto, nba::PriorityPartsDto,
+        nba::AppliedWeightDto, nba::RuleCheckDto, nba::MissingValueDto, nba::OutcomeRequestDto, nba::OutcomeDto,
+        nba::PropensityDto, nba::CatalogReloadDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),

@@ -109,7 +109,7 @@ impl ValueType {
 }
 
 /// One condition of the catalog, parsed and checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// As written in the catalog.
     pub text: String,
@@ -121,14 +121,14 @@ pub struct Rule {
 
 /// A context weight: when the condition holds, the action's priority is multiplied by
 /// `factor`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Weight {
     pub rule: Rule,
     pub factor: f64,
 }
 
 /// One action of the catalog.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CatalogAction {
     /// Stable id, the key propensities and contact history are kept under.
     pub id: String,
@@ -253,7 +253,7 @@ impl Default for ControlGroup {
 }
 
 /// The loaded catalog.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Catalog {
     pub actions: Vec<CatalogAction>,
     pub traits: BTreeMap<String, ValueType>,

@@ -8,7 +8,8 @@
 //!    a missing value does not hold, and says which value was missing);
 //! 3. suppression: an action the customer rejected N times within the period is not offered
 //!    again to them;
-//! 4. consent, through the check the caller passes in (the server passes the governance gate);
+//! 4. consent and oversight, through the check the caller passes in (the server passes the
+//!    governance gate and the oversight policy);
 //!
 //! and every action still standing is given a priority, as Pega arbitrates:
 //! `propensity × context weight × value × lever`. The propensity is a draw from the action's
@@ -73,6 +74,9 @@ pub enum Stage {
     Suitability,
     Suppressed,
     Consent,
+    /// The oversight policy names it high-stakes: it is asked for through the approval
+    /// queue, never offered automatically.
+    Oversight,
     ContactCap,
 }
 
@@ -279,14 +283,14 @@ fn cap_reason(catalog: &Catalog, channel: &str) -> String {
     format!("the contact cap is reached ({})", caps.join(", "))
 }
 
-/// Arbitrates one request. `consent` says whether the customer's consent allows offering an
-/// action on the request's channel (`Err` carries the refusal in words). `rng` draws the
-/// propensities and the control group's random pick.
+/// Arbitrates one request. `gate` says whether governance lets the action be offered on the
+/// request's channel (`Err` carries the stage, consent or oversight, and the refusal in
+/// words). `rng` draws the propensities and the control group's random pick.
 pub fn arbitrate<R: Rng + ?Sized>(
     catalog: &Catalog,
     req: &Request<'_>,
     rng: &mut R,
-    mut consent: impl FnMut(&CatalogAction) -> Result<(), String>,
+    mut gate: impl FnMut(&CatalogAction) -> Result<(), (Stage, String)>,
 ) -> Arbitration {
     let control_group = in_control_group(&catalog.control, req.profile_id);
     let ctx = req.values.expr_context();
@@ -341,8 +345,8 @@ pub fn arbitrate<R: Rng + ?Sized>(
                 continue;
             }
         }
-        if let Err(reason) = consent(a) {
-            filtered.push(filter(Stage::Consent, None, reason));
+        if let Err((stage, reason)) = gate(a) {
+            filtered.push(filter(stage, None, reason));
             continue;
         }
         let mut weights = Vec::new();

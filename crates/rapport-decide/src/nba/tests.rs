@@ -202,7 +202,10 @@ fn consent_refusals_filter_with_their_reason() {
                 .iter()
                 .any(|p| p.as_str() == "marketing_email")
             {
-                Err("consent for marketing_email was withdrawn".into())
+                Err((
+                    Stage::Consent,
+                    "consent for marketing_email was withdrawn".into(),
+                ))
             } else {
                 Ok(())
             }

@@ -11,6 +11,7 @@ mod governance;
 mod identity;
 mod interpretation;
 mod matching;
+mod nba;
 mod openapi;
 mod roles;
 mod scaleout;
