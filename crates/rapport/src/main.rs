@@ -10,6 +10,7 @@ mod config;
 mod demo;
 mod demo_data;
 mod demo_decisions;
+mod demo_nba;
 mod fairness;
 mod import;
 mod intents;

@@ -852,3 +852,22 @@ lever = "missing"
         assert_eq!(lines, [2, 6, 8, 9, 14], "{errs:#?}");
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::Catalog;
+
+    #[test]
+    fn the_documented_catalogs_load() {
+        let example = include_str!("../../../../docs/examples/next-best-action.toml");
+        let c = Catalog::parse(example).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(c.actions.len(), 6);
+        let doc = include_str!("../../../../docs/next-best-action.md");
+        let start = doc.find("## The file").expect("section");
+        let block = &doc[start..];
+        let body = &block[block.find("```toml\n").expect("block") + 8..];
+        let body = &body[..body.find("```").expect("end")];
+        let c = Catalog::parse(body).unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(c.control.salt, "rapport-nba");
+    }
+}
