@@ -4,6 +4,7 @@
 mod analyze;
 mod audit;
 mod bench;
+mod bench_nba;
 mod bench_scaleout;
 mod cli;
 mod config;
