@@ -61,6 +61,10 @@ pub struct EngineOptions {
     pub routing: rapport_decide::routing::RoutingPolicy,
     /// What raises predictive alerts (sentiment drop, escalation risk) and their webhook.
     pub alerts: crate::predictive::AlertOptions,
+    /// The next-best-action catalog; `None` turns next-best-action off.
+    pub nba_catalog: Option<rapport_decide::nba::catalog::Catalog>,
+    /// Where the catalog came from, so `POST /v1/decisions/catalog/reload` can read it again.
+    pub nba_catalog_file: Option<std::path::PathBuf>,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -91,6 +95,8 @@ impl Default for EngineOptions {
             external_ids: ExternalIdSources::default(),
             routing: Default::default(),
             alerts: Default::default(),
+            nba_catalog: None,
+            nba_catalog_file: None,
         }
     }
 }
@@ -218,6 +224,7 @@ pub struct Engine {
     pub(crate) links: LinkSigner,
     pub(crate) policy: std::sync::RwLock<Arc<rapport_govern::policy::Policy>>,
     pub(crate) fairness_schedule: crate::fairness_watch::Schedule,
+    pub(crate) nba: std::sync::RwLock<Option<Arc<rapport_decide::nba::catalog::Catalog>>>,
     sink: EventSink,
 }
 
@@ -234,6 +241,7 @@ impl Engine {
             links: LinkSigner::new(&options.link_secret),
             policy: std::sync::RwLock::new(Arc::new(options.policy.clone())),
             fairness_schedule: Default::default(),
+            nba: std::sync::RwLock::new(options.nba_catalog.clone().map(Arc::new)),
             options,
             sink: EventSink::Embedded,
         })

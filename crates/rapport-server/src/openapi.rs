@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::matching;
 use crate::api::{
-    actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest,
+    actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest, nba,
     profiles, routing, users,
 };
 use crate::error::{ErrorBody, ItemErrorBody};
@@ -45,6 +45,7 @@ impl Modify for Security {
         profiles::unmerge,
         routing::list_queues, routing::create_queue, routing::queue_entries, routing::list_agents,
         routing::create_agent, routing::update_agent, routing::accept, routing::finish,
+        nba::next_best_action, nba::outcome, nba::reload_catalog,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -65,7 +66,10 @@ impl Modify for Security {
         dto::UnmergeDto, dto::UnmergeResultDto,
         routing::QueueDto, routing::QueueListDto, routing::CreateQueueRequest, routing::PartDto, routing::StepDto,
         routing::EntryDto, routing::QueueEntriesDto, routing::AgentDto, routing::AgentListDto,
-        routing::CreateAgentRequest, routing::UpdateAgentRequest, routing::AgentStepRequest)),
+        routing::CreateAgentRequest, routing::UpdateAgentRequest, routing::AgentStepRequest,
+        nba::NbaRequestDto, nba::NbaResponseDto, nba::RankedActionDto, nba::FilteredActionDto, nba::PriorityPartsDto,
+        nba::AppliedWeightDto, nba::RuleCheckDto, nba::MissingValueDto, nba::OutcomeRequestDto, nba::OutcomeDto,
+        nba::PropensityDto, nba::CatalogReloadDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),

@@ -61,6 +61,7 @@ where
     routing::queues_agents_and_entries(make().await).await;
     routing::concurrent_offers_never_exceed_capacity(make().await).await;
     routing::entries_go_with_an_erasure(make().await).await;
+    crate::conformance_nba::offers_outcomes_and_counts(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {

@@ -18,6 +18,7 @@
 pub mod conformance;
 pub mod conformance_gov;
 pub mod conformance_identity;
+pub mod conformance_nba;
 pub mod conformance_routing;
 mod error;
 #[cfg(feature = "postgres")]
@@ -413,4 +414,38 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         limit: usize,
     ) -> Result<Vec<Handoff>, StoreError>;
+
+    // --- Next-best-action -----------------------------------------------------------------
+
+    /// Stores the decisions of one next-best-action answer and the contacts they count as,
+    /// with their audit entries, atomically. Decisions are new, as in [`Store::save_decision`]
+    /// (`None` version); each contact names one of them and takes its profile.
+    async fn record_nba_offers(
+        &self,
+        workspace: &WorkspaceId,
+        decisions: Vec<DecisionRecord>,
+        contacts: Vec<NbaContact>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Vec<DecisionRecord>, StoreError>;
+    /// A customer's next-best-action contacts made after `since`, newest first (the profile
+    /// is resolved through redirects; [`StoreError::NotFound`] for an unknown one).
+    async fn nba_contacts(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<NbaContact>, StoreError>;
+    /// The outcome counts of every action of the workspace that has any.
+    async fn nba_counts(&self, workspace: &WorkspaceId) -> Result<Vec<ActionCounts>, StoreError>;
+    /// Records an offer's outcome, atomically: sets it on the offer's contact
+    /// ([`StoreError::NotFound`] when the decision is no offer, [`StoreError::Conflict`] when
+    /// its outcome is known already), adds it to the action's counts, and replaces the
+    /// decision (compare-and-set on its version, as [`Store::save_decision`]). Returns the
+    /// contact and the action's counts as they now are.
+    async fn record_nba_outcome(
+        &self,
+        workspace: &WorkspaceId,
+        outcome: NbaOutcome,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(NbaContact, ActionCounts), StoreError>;
 }

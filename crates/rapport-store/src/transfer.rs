@@ -378,6 +378,17 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order: Order::Sorted,
     },
     TableSpec {
+        name: "nba_counts",
+        columns: &[
+            ("workspace_id", Text),
+            ("action_id", Text),
+            ("successes", Int),
+            ("failures", Int),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
+    TableSpec {
         name: "route_entries",
         columns: &[
             ("id", Text),
@@ -389,6 +400,21 @@ pub(crate) const TABLES: &[TableSpec] = &[
             ("enqueued_at", Int),
             ("version", Int),
             ("body", Text),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
+    TableSpec {
+        name: "nba_contacts",
+        columns: &[
+            ("decision_id", Text),
+            ("workspace_id", Text),
+            ("profile_id", Text),
+            ("action_id", Text),
+            ("channel", Text),
+            ("at", Int),
+            ("outcome", Text),
+            ("outcome_at", Int),
         ],
         scope: Scope::Workspace,
         order: Order::Sorted,

@@ -292,3 +292,40 @@ pub struct ErasureOutcome {
     /// always says `false`; it vacuums the erased tables instead, see `postgres` docs.
     pub log_purged: bool,
 }
+
+/// Outcome counts of one next-best-action action in a workspace: the evidence its propensity
+/// is learned from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionCounts {
+    pub action_id: String,
+    pub successes: i64,
+    pub failures: i64,
+}
+
+/// One next-best-action offer to a customer: what the contact policy counts, and where the
+/// offer's outcome is kept. It holds personal data and goes with an erasure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NbaContact {
+    /// The decision the offer was recorded as.
+    pub decision_id: String,
+    pub profile_id: ProfileId,
+    pub action_id: String,
+    pub channel: String,
+    pub at: DateTime<Utc>,
+    /// `accepted`, `rejected`, `ignored` or `converted`, once known.
+    pub outcome: Option<String>,
+    pub outcome_at: Option<DateTime<Utc>>,
+}
+
+/// The outcome of an offer, to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NbaOutcome {
+    /// The offer's decision with the outcome added, replacing the stored one if that is still
+    /// at `expected_version`.
+    pub decision: rapport_core::DecisionRecord,
+    pub expected_version: i64,
+    pub outcome: String,
+    /// Whether it counts as a success of the action (accepted, converted).
+    pub success: bool,
+    pub at: DateTime<Utc>,
+}

@@ -40,6 +40,9 @@ pub enum BenchCommand {
     /// One simulated day of a contact center: priority routing against first-in-first-out on
     /// the same arrivals (time to first response, SLA breaches).
     Routing(crate::bench_routing::RoutingBenchArgs),
+    /// Next-best-action latency over loopback HTTP at a fixed request rate, against a bare
+    /// profile read in the same run.
+    Nba(crate::bench_nba::NbaBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -89,6 +92,7 @@ pub async fn run(command: BenchCommand, config: &Config) -> Result<()> {
         BenchCommand::MatchData(args) => {
             tokio::task::spawn_blocking(move || crate::match_data::run(args)).await?
         }
+        BenchCommand::Nba(args) => crate::bench_nba::run(args).await,
     }
 }
 
@@ -182,10 +186,10 @@ impl RawBaseline {
     }
 }
 
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: tokio::process::Child,
-    base: String,
-    pid: u32,
+    pub(crate) base: String,
+    pub(crate) pid: u32,
 }
 
 impl Drop for ServerProcess {
@@ -203,10 +207,19 @@ async fn start_server_with(
     data_dir: &Path,
     env: &[(&str, &str)],
 ) -> Result<(ServerProcess, String)> {
+    start_server_as(data_dir, env, "write").await
+}
+
+/// Starts a server with extra environment, with a key of `role`.
+pub(crate) async fn start_server_as(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    role: &str,
+) -> Result<(ServerProcess, String)> {
     let exe = std::env::current_exe()?;
     let dir = data_dir.to_str().context("data dir is not UTF-8")?;
     let out = tokio::process::Command::new(&exe)
-        .args(["keys", "create", "--role", "write", "--data-dir", dir])
+        .args(["keys", "create", "--role", role, "--data-dir", dir])
         .output()
         .await?;
     if !out.status.success() {
@@ -824,8 +837,8 @@ pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// Removes the benchmark's temporary directory when dropped.
-struct Cleanup(std::path::PathBuf);
-fn scopeguard(p: std::path::PathBuf) -> Cleanup {
+pub(crate) struct Cleanup(std::path::PathBuf);
+pub(crate) fn scopeguard(p: std::path::PathBuf) -> Cleanup {
     Cleanup(p)
 }
 impl Drop for Cleanup {

@@ -22,6 +22,7 @@ pub struct Config {
     pub bus: BusSection,
     pub routing: RoutingConfig,
     pub alerts: AlertsConfig,
+    pub decisions: DecisionsConfig,
 }
 
 /// Predictive alerts: what raises them and where they are sent.
@@ -155,6 +156,16 @@ impl RoutingConfig {
             Err(problems)
         }
     }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionsConfig {
+    /// The next-best-action catalog (TOML, see docs/next-best-action.md). Unset,
+    /// next-best-action is off. `POST /v1/decisions/catalog/reload` reads it again; a file
+    /// with errors leaves the catalog in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -540,6 +551,7 @@ impl Default for Config {
             bus: BusSection::default(),
             routing: RoutingConfig::default(),
             alerts: AlertsConfig::default(),
+            decisions: DecisionsConfig::default(),
         }
     }
 }
@@ -871,6 +883,9 @@ impl Config {
         if let Err(errors) = self.policy() {
             problems.extend(errors);
         }
+        if let Err(errors) = self.nba_catalog() {
+            problems.extend(errors);
+        }
         let mut audit_names = std::collections::BTreeSet::new();
         for a in &self.governance.fairness_audits {
             problems.extend(
@@ -955,7 +970,33 @@ impl Config {
             },
             routing: self.routing.policy().unwrap_or_default(),
             alerts: self.alerts.options(),
+            nba_catalog: self.nba_catalog().ok().flatten(),
+            nba_catalog_file: self.decisions.catalog.clone(),
         }
+    }
+
+    /// The next-best-action catalog the configuration names (`None` when none), or every
+    /// problem in its file, each with its line.
+    pub fn nba_catalog(
+        &self,
+    ) -> Result<Option<rapport_decide::nba::catalog::Catalog>, Vec<String>> {
+        let Some(path) = &self.decisions.catalog else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![format!(
+                "decisions.catalog {}: cannot be read: {e}",
+                path.display()
+            )]
+        })?;
+        rapport_decide::nba::catalog::Catalog::parse(&text)
+            .map(Some)
+            .map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| format!("decisions.catalog {}: {e}", path.display()))
+                    .collect()
+            })
     }
 
     /// The oversight policy the configuration names (empty when none), or every problem in
@@ -1147,6 +1188,32 @@ mod tests {
             .any(|m| m.contains("limit for email must be at least 1")));
         std::fs::write(&file, "[identity]\nsurprise = 1\n").expect("write");
         assert!(load(Some(&file), &[]).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn the_next_best_action_catalog_is_checked_with_its_lines() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let catalog = dir.path().join("nba.toml");
+        std::fs::write(
+            &catalog,
+            "[traits]\nplan = \"string\"\n[[action]]\nid = \"a\"\nkind = \"upsell\"\nvalue = 1\neligibility = ['plann == \"x\"']\n",
+        )
+        .expect("write");
+        let path = catalog.display().to_string();
+        let env = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        let p = load(None, &env("RAPPORT__DECISIONS__CATALOG", &path)).expect_err("invalid");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("line 7") && p[0].contains("plann"), "{p:?}");
+        std::fs::write(&catalog, crate::demo_nba::CATALOG).expect("write");
+        let c = load(None, &env("RAPPORT__DECISIONS__CATALOG", &path)).expect("valid");
+        let opts = c.engine_options();
+        assert_eq!(opts.nba_catalog.expect("catalog").actions.len(), 6);
+        assert_eq!(opts.nba_catalog_file.as_deref(), Some(catalog.as_path()));
+        assert!(load(None, &[])
+            .expect("valid")
+            .engine_options()
+            .nba_catalog
+            .is_none());
     }
 
     #[test]

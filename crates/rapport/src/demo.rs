@@ -68,6 +68,9 @@ pub async fn run(config: &Config) -> Result<()> {
     if options.fairness_audits.is_empty() {
         options.fairness_audits = vec![crate::demo_decisions::demo_audit()];
     }
+    if options.nba_catalog.is_none() {
+        options.nba_catalog = Some(crate::demo_nba::catalog()?);
+    }
     let mut state = AppState::new(dyn_store.clone(), config.limits(), options)?;
     state.demo_accounts = demo_accounts(dyn_store.as_ref(), &ws).await?;
     let engine = state.engine.clone();
@@ -85,6 +88,7 @@ pub async fn run(config: &Config) -> Result<()> {
     load_conversations(engine.clone(), &ws, company.conversations).await?;
     let seeded = crate::demo_decisions::seed(&engine, &ws, config.demo.customers).await?;
     let routed = crate::demo_routing::seed(&engine, &ws).await?;
+    crate::demo_nba::seed(&engine, &ws, config.demo.customers).await?;
     for audit in engine.fairness_audits().to_vec() {
         engine
             .run_fairness_audit(&ws, &audit.name, rapport_core::Actor::System)

@@ -4,6 +4,7 @@
 mod analyze;
 mod audit;
 mod bench;
+mod bench_nba;
 mod bench_routing;
 mod bench_scaleout;
 mod cli;
@@ -11,6 +12,7 @@ mod config;
 mod demo;
 mod demo_data;
 mod demo_decisions;
+mod demo_nba;
 mod demo_routing;
 mod fairness;
 mod import;

@@ -11,6 +11,7 @@ pub mod fairness;
 pub mod governance;
 pub mod ingest;
 pub mod matching;
+pub mod nba;
 pub mod profiles;
 pub mod routing;
 pub mod users;
@@ -65,6 +66,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/actions", post(actions::request))
         .route("/v1/decisions", get(actions::list))
         .route("/v1/decisions/{id}", get(actions::get))
+        .route(
+            "/v1/decisions/next-best-action",
+            post(nba::next_best_action),
+        )
+        .route("/v1/decisions/{id}/outcome", post(nba::outcome))
+        .route("/v1/decisions/catalog/reload", post(nba::reload_catalog))
         .route("/v1/profiles/{id}/decisions", get(actions::of_profile))
         .route("/v1/approvals/{id}/approve", post(actions::approve))
         .route("/v1/approvals/{id}/reject", post(actions::reject))

@@ -12,6 +12,7 @@ mod governance;
 mod identity;
 mod interpretation;
 mod matching;
+mod nba;
 mod openapi;
 mod predictive;
 mod roles;

@@ -369,7 +369,7 @@ pub(super) async fn tombstoned(
 }
 
 /// The tables an erasure deletes from. [`vacuum_after_erasure`] vacuums them.
-const ERASED_TABLES: [&str; 9] = [
+const ERASED_TABLES: [&str; 10] = [
     "route_entries",
     "profiles",
     "identities",
@@ -379,6 +379,7 @@ const ERASED_TABLES: [&str; 9] = [
     "conversations",
     "messages",
     "consents",
+    "nba_contacts",
 ];
 
 pub(super) async fn erase(
@@ -496,6 +497,12 @@ pub(super) async fn erase(
     exec(
         tx,
         "DELETE FROM handoffs WHERE profile_id = $1 AND workspace_id = $2",
+        &[&c, &ws],
+    )
+    .await?;
+    exec(
+        tx,
+        "DELETE FROM nba_contacts WHERE profile_id = $1 AND workspace_id = $2",
         &[&c, &ws],
     )
     .await?;

@@ -274,7 +274,8 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_workspace ON alerts (workspace_id, open, created_at);
     "#,
-    // 7: routing queues, agents and queue entries, as SQLite's migration 10.
+    // 6 (schema version 6; the labels above skip a number): routing queues, agents and
+    // queue entries, as SQLite's migration 9.
     r#"
     CREATE TABLE route_queues (
         workspace_id TEXT NOT NULL,
@@ -307,7 +308,28 @@ const MIGRATIONS: &[&str] = &[
         WHERE status IN ('offered', 'accepted');
     CREATE INDEX route_entries_conversation ON route_entries (conversation_id);
     "#,
-    // 9: disabled accounts and dashboard sessions, as SQLite's migration 12.
+    // 7: next-best-action's outcome counts and customers' offers, as SQLite's migration 10.
+    r#"
+    CREATE TABLE nba_counts (
+        workspace_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        successes BIGINT NOT NULL,
+        failures BIGINT NOT NULL,
+        PRIMARY KEY (workspace_id, action_id)
+    );
+    CREATE TABLE nba_contacts (
+        decision_id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        outcome TEXT,
+        outcome_at BIGINT
+    );
+    CREATE INDEX nba_contacts_profile ON nba_contacts (workspace_id, profile_id, at);
+    "#,
+    // 8: disabled accounts and dashboard sessions, as SQLite's migration 11.
     r#"
     ALTER TABLE users ADD COLUMN disabled_at BIGINT;
     CREATE TABLE sessions (

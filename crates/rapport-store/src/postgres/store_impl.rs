@@ -826,4 +826,77 @@ impl Store for PostgresStore {
         })
         .await
     }
+
+    async fn record_nba_offers(
+        &self,
+        workspace: &WorkspaceId,
+        decisions: Vec<DecisionRecord>,
+        contacts: Vec<crate::NbaContact>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        let ws = workspace.clone();
+        let (decisions, contacts, audit) =
+            (Arc::new(decisions), Arc::new(contacts), Arc::new(audit));
+        self.write(|tx| {
+            let (ws, decisions, contacts, audit) = (
+                ws.clone(),
+                decisions.clone(),
+                contacts.clone(),
+                audit.clone(),
+            );
+            Box::pin(async move {
+                super::nba::record_offers(
+                    tx,
+                    ws.as_str(),
+                    (*decisions).clone(),
+                    (*contacts).clone(),
+                    &audit,
+                )
+                .await
+            })
+        })
+        .await
+    }
+
+    async fn nba_contacts(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::NbaContact>, StoreError> {
+        let (ws, profile) = (workspace.clone(), profile.clone());
+        let since = to_millis(since);
+        self.read(move |tx| {
+            Box::pin(
+                async move { super::nba::contacts(tx, ws.as_str(), profile.as_str(), since).await },
+            )
+        })
+        .await
+    }
+
+    async fn nba_counts(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<crate::ActionCounts>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| Box::pin(async move { super::nba::counts(tx, ws.as_str()).await }))
+            .await
+    }
+
+    async fn record_nba_outcome(
+        &self,
+        workspace: &WorkspaceId,
+        outcome: crate::NbaOutcome,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(crate::NbaContact, crate::ActionCounts), StoreError> {
+        let ws = workspace.clone();
+        let (outcome, audit) = (Arc::new(outcome), Arc::new(audit));
+        self.write(|tx| {
+            let (ws, outcome, audit) = (ws.clone(), outcome.clone(), audit.clone());
+            Box::pin(async move {
+                super::nba::record_outcome(tx, ws.as_str(), (*outcome).clone(), &audit).await
+            })
+        })
+        .await
+    }
 }

@@ -425,6 +425,7 @@ pub(super) fn erase(
         "DELETE FROM consents WHERE profile_id = ?1",
         "DELETE FROM decisions WHERE profile_id = ?1",
         "DELETE FROM handoffs WHERE profile_id = ?1",
+        "DELETE FROM nba_contacts WHERE profile_id = ?1",
     ] {
         conn.prepare_cached(sql)?.execute([c])?;
     }

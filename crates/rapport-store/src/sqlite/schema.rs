@@ -258,7 +258,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alerts_workspace ON alerts(workspace_id, open, created_at);
     "#,
-    // 10: routing. Queues and agents (whole, as JSON; an agent's capacity also as a column
+    // 9 (schema version 9; the labels above skip a number): routing. Queues and agents (whole, as JSON; an agent's capacity also as a column
     // so an assignment can be checked against it), and queue entries: a conversation waiting
     // for, offered to or handled by an agent, with the priority and steps that explain it. At
     // most one open entry per conversation. Entries go with an erasure of their customer.
@@ -294,7 +294,30 @@ const MIGRATIONS: &[&str] = &[
         WHERE status IN ('offered', 'accepted');
     CREATE INDEX route_entries_conversation ON route_entries(conversation_id);
     "#,
-    // 12: accounts can be disabled; dashboard sessions are kept here (tokens only as hashes)
+    // 10: next-best-action. Outcome counts per action (no personal data: the propensities'
+    // evidence), and each customer's offers with their outcomes (personal data: erased with
+    // the customer).
+    r#"
+    CREATE TABLE nba_counts (
+        workspace_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        successes INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, action_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE nba_contacts (
+        decision_id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT,
+        outcome_at INTEGER
+    );
+    CREATE INDEX nba_contacts_profile ON nba_contacts(workspace_id, profile_id, at);
+    "#,
+    // 11: accounts can be disabled; dashboard sessions are kept here (tokens only as hashes)
     // so they outlive a restart and every node knows them.
     r#"
     ALTER TABLE users ADD COLUMN disabled_at INTEGER;

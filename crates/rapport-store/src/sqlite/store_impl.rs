@@ -677,4 +677,46 @@ impl Store for SqliteStore {
         self.read(move |c| decide::open_handoffs(c, ws.as_str(), limit))
             .await
     }
+
+    async fn record_nba_offers(
+        &self,
+        workspace: &WorkspaceId,
+        decisions: Vec<DecisionRecord>,
+        contacts: Vec<crate::NbaContact>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| super::nba::record_offers(c, ws.as_str(), decisions, contacts, &audit))
+            .await
+    }
+
+    async fn nba_contacts(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<crate::NbaContact>, StoreError> {
+        let (ws, profile) = (workspace.clone(), profile.clone());
+        self.read(move |c| super::nba::contacts(c, ws.as_str(), profile.as_str(), to_millis(since)))
+            .await
+    }
+
+    async fn nba_counts(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<crate::ActionCounts>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| super::nba::counts(c, ws.as_str())).await
+    }
+
+    async fn record_nba_outcome(
+        &self,
+        workspace: &WorkspaceId,
+        outcome: crate::NbaOutcome,
+        audit: Vec<AuditEntry>,
+    ) -> Result<(crate::NbaContact, crate::ActionCounts), StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| super::nba::record_outcome(c, ws.as_str(), outcome, &audit))
+            .await
+    }
 }

@@ -1,1 +1,0 @@
-//! Next-best-action arbitration (see the crate docs).

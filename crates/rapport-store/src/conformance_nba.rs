@@ -1,0 +1,259 @@
+//! The next-best-action part of the store contract: offers with their contacts, outcome
+//! counts, outcomes recorded once, isolation and erasure. Run by
+//! [`crate::conformance::run_all`].
+
+use chrono::{DateTime, Duration, Utc};
+use rapport_core::{
+    Actor, AuditEntry, DecisionRecord, DecisionStatus, Identifier, IdentifierKind, ProfileId,
+    WorkspaceName,
+};
+use serde_json::json;
+
+use crate::conformance::{event, DynStore};
+use crate::{ErasureOptions, NbaContact, NbaOutcome, StoreError};
+
+fn offer(id: &str, profile: &ProfileId, at: DateTime<Utc>) -> DecisionRecord {
+    DecisionRecord {
+        id: id.into(),
+        profile_id: profile.clone(),
+        kind: "nba.retention".into(),
+        params: json!({"action_id": "fiber_discount", "channel": "email"}),
+        status: DecisionStatus::Executed,
+        explanation: "We suggested 20% off because you may be thinking of leaving.".into(),
+        reasons: vec![],
+        automated: true,
+        requested_by: "key:key_test".into(),
+        conversation_id: None,
+        refusal: None,
+        approval: None,
+        created_at: at,
+        updated_at: at,
+        version: 0,
+    }
+}
+
+fn contact(decision: &str, action: &str, channel: &str, at: DateTime<Utc>) -> NbaContact {
+    NbaContact {
+        decision_id: decision.into(),
+        // The store takes the decision's (canonical) profile.
+        profile_id: ProfileId::from_trusted("prof_ignored".into()),
+        action_id: action.into(),
+        channel: channel.into(),
+        at,
+        outcome: None,
+        outcome_at: None,
+    }
+}
+
+fn entry(ws: &rapport_core::WorkspaceId, action: &str, subject: &str) -> AuditEntry {
+    AuditEntry::new(
+        Some(ws.clone()),
+        Actor::ApiKey("key_test".into()),
+        action,
+        Some(subject.to_owned()),
+        json!({}),
+    )
+}
+
+pub async fn offers_outcomes_and_counts(store: DynStore) {
+    let ws = store
+        .workspace_by_name(&WorkspaceName::default_workspace())
+        .await
+        .expect("read")
+        .expect("default workspace")
+        .id;
+    store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "identify", "userId": "nba-1", "messageId": "nba-m1", "traits": {"plan": "fiber"}}),
+            )],
+        )
+        .await
+        .expect("ingest");
+    let user = Identifier::new(IdentifierKind::UserId, "nba-1").expect("id");
+    let p = store
+        .profile_by_identifier(&ws, &user)
+        .await
+        .expect("read")
+        .expect("profile")
+        .id;
+    let now = Utc::now();
+    let saved = store
+        .record_nba_offers(
+            &ws,
+            vec![
+                offer("dec_nba_1", &p, now - Duration::days(10)),
+                offer("dec_nba_2", &p, now - Duration::hours(1)),
+            ],
+            vec![
+                contact(
+                    "dec_nba_1",
+                    "fiber_discount",
+                    "email",
+                    now - Duration::days(10),
+                ),
+                contact(
+                    "dec_nba_2",
+                    "speed_upgrade",
+                    "web",
+                    now - Duration::hours(1),
+                ),
+            ],
+            vec![entry(&ws, "nba.offered", "dec_nba_1")],
+        )
+        .await
+        .expect("offers");
+    assert_eq!(saved.len(), 2);
+    assert!(saved.iter().all(|d| d.version == 1));
+    assert!(store
+        .decision(&ws, "dec_nba_2")
+        .await
+        .expect("read")
+        .is_some());
+
+    let all = store
+        .nba_contacts(&ws, &p, now - Duration::days(30))
+        .await
+        .expect("contacts");
+    let ids: Vec<&str> = all.iter().map(|c| c.decision_id.as_str()).collect();
+    assert_eq!(ids, ["dec_nba_2", "dec_nba_1"], "newest first");
+    assert_eq!(all[0].profile_id, p);
+    assert_eq!(
+        all[1].at.timestamp_millis(),
+        (now - Duration::days(10)).timestamp_millis()
+    );
+    let recent = store
+        .nba_contacts(&ws, &p, now - Duration::days(7))
+        .await
+        .expect("contacts");
+    assert_eq!(recent.len(), 1);
+    assert!(matches!(
+        store
+            .nba_contacts(&ws, &ProfileId::from_trusted("prof_nobody".into()), now)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store.nba_counts(&ws).await.expect("counts").is_empty());
+
+    // A contact must name one of the offers; nothing of a refused batch is kept.
+    assert!(store
+        .record_nba_offers(
+            &ws,
+            vec![offer("dec_nba_3", &p, now)],
+            vec![contact("dec_nba_elsewhere", "x", "web", now)],
+            vec![],
+        )
+        .await
+        .is_err());
+    assert!(store
+        .decision(&ws, "dec_nba_3")
+        .await
+        .expect("read")
+        .is_none());
+
+    // Outcomes: counted once, on the action's counts, with the decision replaced.
+    let outcome = |d: &DecisionRecord, o: &str, success: bool| {
+        let mut d = d.clone();
+        d.params["outcome"] = json!(o);
+        NbaOutcome {
+            expected_version: d.version,
+            decision: d,
+            outcome: o.into(),
+            success,
+            at: now,
+        }
+    };
+    let (c, counts) = store
+        .record_nba_outcome(
+            &ws,
+            outcome(&saved[0], "rejected", false),
+            vec![entry(&ws, "nba.outcome", "dec_nba_1")],
+        )
+        .await
+        .expect("outcome");
+    assert_eq!(c.outcome.as_deref(), Some("rejected"));
+    assert_eq!(c.action_id, "fiber_discount");
+    assert_eq!((counts.successes, counts.failures), (0, 1));
+    let stored = store
+        .decision(&ws, "dec_nba_1")
+        .await
+        .expect("read")
+        .expect("d");
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.params["outcome"], "rejected");
+    assert!(matches!(
+        store
+            .record_nba_outcome(&ws, outcome(&stored, "accepted", true), vec![])
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (_, counts) = store
+        .record_nba_outcome(&ws, outcome(&saved[1], "converted", true), vec![])
+        .await
+        .expect("outcome");
+    assert_eq!((counts.successes, counts.failures), (1, 0));
+    let mut other = offer("dec_not_an_offer", &p, now);
+    store
+        .save_decision(&ws, other.clone(), None, vec![])
+        .await
+        .expect("plain decision");
+    other.version = 1;
+    assert!(matches!(
+        store
+            .record_nba_outcome(&ws, outcome(&other, "accepted", true), vec![])
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let counts = store.nba_counts(&ws).await.expect("counts");
+    let pairs: Vec<(&str, i64, i64)> = counts
+        .iter()
+        .map(|c| (c.action_id.as_str(), c.successes, c.failures))
+        .collect();
+    assert_eq!(pairs, [("fiber_discount", 0, 1), ("speed_upgrade", 1, 0)]);
+    let contacts = store
+        .nba_contacts(&ws, &p, now - Duration::days(30))
+        .await
+        .expect("contacts");
+    assert_eq!(contacts[1].outcome.as_deref(), Some("rejected"));
+    assert!(contacts[1].outcome_at.is_some());
+
+    // Another workspace sees none of it.
+    let other_ws = store
+        .create_workspace(&WorkspaceName::parse("nba-other").expect("name"))
+        .await
+        .expect("create")
+        .id;
+    assert!(store
+        .nba_counts(&other_ws)
+        .await
+        .expect("counts")
+        .is_empty());
+    assert!(matches!(
+        store
+            .nba_contacts(&other_ws, &p, now - Duration::days(30))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Erasure takes the customer's offers; the counts (no personal data) stay.
+    store
+        .erase_profile(
+            &ws,
+            &p,
+            ErasureOptions::default(),
+            entry(&ws, "profile.erased", p.as_str()),
+        )
+        .await
+        .expect("erase");
+    assert!(matches!(
+        store.nba_contacts(&ws, &p, now - Duration::days(30)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(store
+        .decision(&ws, "dec_nba_1")
+        .await
+        .expect("read")
+        .is_none());
+    assert_eq!(store.nba_counts(&ws).await.expect("counts").len(), 2);
+}

@@ -1,0 +1,148 @@
+//! Next-best-action in SQLite: outcome counts per action (the propensities' evidence) and
+//! customers' contacts (what the contact policy counts, where outcomes are kept).
+
+use rapport_core::time::{from_millis, to_millis};
+use rapport_core::{AuditEntry, DecisionRecord, ProfileId};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{decide, govern, read};
+use crate::{ActionCounts, NbaContact, NbaOutcome, StoreError};
+
+pub(super) fn record_offers(
+    conn: &Connection,
+    ws: &str,
+    decisions: Vec<DecisionRecord>,
+    contacts: Vec<NbaContact>,
+    audit: &[AuditEntry],
+) -> Result<Vec<DecisionRecord>, StoreError> {
+    let mut saved = Vec::with_capacity(decisions.len());
+    for d in decisions {
+        saved.push(decide::save_decision(conn, ws, d, None, &[])?);
+    }
+    for c in contacts {
+        let Some(d) = saved.iter().find(|d| d.id == c.decision_id) else {
+            return Err(StoreError::Internal(format!(
+                "contact names decision {}, which is not among the offers",
+                c.decision_id
+            )));
+        };
+        conn.prepare_cached(
+            "INSERT INTO nba_contacts (decision_id, workspace_id, profile_id, action_id, channel, at, outcome, outcome_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL)",
+        )?
+        .execute(params![
+            c.decision_id,
+            ws,
+            d.profile_id.as_str(),
+            c.action_id,
+            c.channel,
+            to_millis(c.at)
+        ])?;
+    }
+    govern::append_audit(conn, audit)?;
+    Ok(saved)
+}
+
+fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NbaContact> {
+    Ok(NbaContact {
+        decision_id: r.get(0)?,
+        profile_id: ProfileId::from_trusted(r.get(1)?),
+        action_id: r.get(2)?,
+        channel: r.get(3)?,
+        at: from_millis(r.get(4)?),
+        outcome: r.get(5)?,
+        outcome_at: r.get::<_, Option<i64>>(6)?.map(from_millis),
+    })
+}
+
+const CONTACT_COLUMNS: &str =
+    "decision_id, profile_id, action_id, channel, at, outcome, outcome_at";
+
+pub(super) fn contacts(
+    conn: &Connection,
+    ws: &str,
+    profile: &str,
+    since: i64,
+) -> Result<Vec<NbaContact>, StoreError> {
+    let Some(canonical) = read::canonical_profile(conn, ws, profile)? else {
+        return Err(StoreError::NotFound(format!("profile {profile}")));
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CONTACT_COLUMNS} FROM nba_contacts
+         WHERE workspace_id = ?1 AND profile_id = ?2 AND at > ?3 ORDER BY at DESC, decision_id DESC"
+    ))?;
+    let rows = stmt.query_map(params![ws, canonical, since], contact_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn counts_of(conn: &Connection, ws: &str, action: &str) -> Result<ActionCounts, StoreError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT successes, failures FROM nba_counts WHERE workspace_id = ?1 AND action_id = ?2",
+        )?
+        .query_row([ws, action], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (successes, failures) = found.unwrap_or((0, 0));
+    Ok(ActionCounts {
+        action_id: action.to_owned(),
+        successes,
+        failures,
+    })
+}
+
+pub(super) fn counts(conn: &Connection, ws: &str) -> Result<Vec<ActionCounts>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT action_id, successes, failures FROM nba_counts WHERE workspace_id = ?1 ORDER BY action_id",
+    )?;
+    let rows = stmt.query_map([ws], |r| {
+        Ok(ActionCounts {
+            action_id: r.get(0)?,
+            successes: r.get(1)?,
+            failures: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn record_outcome(
+    conn: &Connection,
+    ws: &str,
+    o: NbaOutcome,
+    audit: &[AuditEntry],
+) -> Result<(NbaContact, ActionCounts), StoreError> {
+    let id = o.decision.id.clone();
+    let contact = conn
+        .prepare_cached(&format!(
+            "SELECT {CONTACT_COLUMNS} FROM nba_contacts WHERE workspace_id = ?1 AND decision_id = ?2"
+        ))?
+        .query_row([ws, id.as_str()], contact_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("offer {id}")))?;
+    if let Some(known) = &contact.outcome {
+        return Err(StoreError::Conflict(format!(
+            "the outcome of {id} is recorded already ({known})"
+        )));
+    }
+    let at = to_millis(o.at);
+    conn.prepare_cached(
+        "UPDATE nba_contacts SET outcome = ?1, outcome_at = ?2 WHERE workspace_id = ?3 AND decision_id = ?4",
+    )?
+    .execute(params![o.outcome, at, ws, id])?;
+    let (s, f) = if o.success { (1, 0) } else { (0, 1) };
+    conn.prepare_cached(
+        "INSERT INTO nba_counts (workspace_id, action_id, successes, failures) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (workspace_id, action_id) DO UPDATE
+         SET successes = successes + excluded.successes, failures = failures + excluded.failures",
+    )?
+    .execute(params![ws, contact.action_id, s, f])?;
+    decide::save_decision(conn, ws, o.decision, Some(o.expected_version), audit)?;
+    let counts = counts_of(conn, ws, &contact.action_id)?;
+    Ok((
+        NbaContact {
+            outcome: Some(o.outcome),
+            outcome_at: Some(from_millis(at)),
+            ..contact
+        },
+        counts,
+    ))
+}

@@ -1,0 +1,389 @@
+//! `rapport bench nba`: next-best-action latency over loopback HTTP at a fixed request rate,
+//! with a catalog of many actions and a store of many customers, against a named reference in
+//! the same run: a bare profile read (`GET /v1/profiles/{id}`) at the same rate, on the same
+//! server, for the same customers.
+//!
+//! The store is filled in this process (the engine's own ingest path, batches of 1,000
+//! identify events with consent, plus an order for one customer in ten), closed, then served
+//! by a separate `rapport serve` process with the generated catalog, so the load generator and
+//! the server do not share a runtime. Load is open-loop: request `i` is due at `i / rate`
+//! seconds, and its latency counts from when it was due, so a server falling behind shows as
+//! latency rather than as a lower send rate. Each decision stores its offer (a decision and a
+//! contact), as real ones do. The run stops by itself; everything is on 127.0.0.1 and the
+//! temporary store is removed at the end.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rand::{Rng, SeedableRng};
+use rapport_core::{Identifier, IdentifierKind, WorkspaceName};
+use rapport_server::engine::{Engine, EngineOptions};
+use rapport_store::Store;
+use serde_json::json;
+
+#[derive(Debug, clap::Args)]
+pub struct NbaBenchArgs {
+    /// Customers in the store.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub profiles: usize,
+    /// Actions in the catalog (one of them is do-nothing).
+    #[arg(long, default_value_t = 100)]
+    pub actions: usize,
+    /// Requests per second in each timed phase.
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u64,
+    /// Seconds each timed phase runs.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Concurrent connections the load is sent over.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// Customers the requests pick from at random (looked up once before the run).
+    #[arg(long, default_value_t = 20_000)]
+    pub sample: usize,
+}
+
+/// A catalog of `n` actions over a few traits and every computed feature: rules of every
+/// stage, context weights, levers, contact caps that leave room. The last one is do-nothing.
+pub fn catalog(n: usize) -> String {
+    let mut out = String::from(
+        r#"[traits]
+plan = "string"
+churn_risk = "number"
+segment = "string"
+
+[context]
+reason = "string"
+
+[levers]
+retention = 1.5
+growth = 1.0
+care = 1.2
+
+[contact_policy]
+suppress_after_rejections = 3
+[[contact_policy.cap]]
+channel = "web"
+max = 50
+period = "1d"
+
+[control]
+rate = 0.02
+"#,
+    );
+    let kinds = [
+        ("retention", "retention"),
+        ("upsell", "growth"),
+        ("education", "care"),
+        ("service_recovery", "care"),
+    ];
+    let plans = ["fiber", "copper", "mobile"];
+    for i in 0..n.saturating_sub(1) {
+        let (kind, lever) = kinds[i % kinds.len()];
+        let plan = plans[i % plans.len()];
+        out.push_str(&format!(
+            r#"
+[[action]]
+id = "action_{i:03}"
+kind = "{kind}"
+title = "offer number {i}"
+value = {value}
+lever = "{lever}"
+prior = [{a}, {b}]
+eligibility = ['plan == "{plan}" || segment != "blocked"']
+applicability = ["churn_risk > {risk} || support_contacts_30d >= 0"]
+suitability = ["tenure_days >= 0 && open_conversations < 10"]
+because = "it suits your plan"
+[[action.weight]]
+when = 'context.reason == "cancel"'
+factor = {factor}
+"#,
+            value = 10 + (i * 7) % 190,
+            a = 1 + i % 3,
+            b = 5 + i % 11,
+            risk = (i % 9) as f64 / 10.0,
+            factor = if kind == "retention" { 3.0 } else { 1.0 },
+        ));
+    }
+    out.push_str(
+        "\n[[action]]\nid = \"do_nothing\"\nkind = \"do_nothing\"\nvalue = 2\nprior = [1, 1]\n",
+    );
+    out
+}
+
+async fn fill(dir: &std::path::Path, profiles: usize, sample: usize) -> Result<Vec<String>> {
+    let store: Arc<rapport_store::sqlite::SqliteStore> =
+        Arc::new(rapport_store::sqlite::SqliteStore::open(dir)?);
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let ws = crate::cli::workspace_id(dyn_store.as_ref(), WorkspaceName::DEFAULT).await?;
+    let engine = Arc::new(Engine::new(dyn_store.clone(), EngineOptions::default())?);
+    let started = Instant::now();
+    let batch = 1000;
+    let mut tasks = tokio::task::JoinSet::new();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..3 {
+        let (engine, ws, next) = (engine.clone(), ws.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let from = next.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
+                if from >= profiles {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let mut events = Vec::with_capacity(batch + batch / 10);
+                for i in from..(from + batch).min(profiles) {
+                    let plan = ["fiber", "copper", "mobile"][i % 3];
+                    let v = json!({"type": "identify", "userId": format!("nba-{i}"),
+                        "messageId": format!("nba-id-{i}"), "timestamp": "2026-01-10T10:00:00Z",
+                        "traits": {"plan": plan, "churn_risk": (i % 100) as f64 / 100.0, "segment": "s"},
+                        "context": {"consent": {"categoryPreferences": {"Personalization": true}}}});
+                    events.push(rapport_ingest::parse_value(v, chrono::Utc::now())?);
+                    if i % 10 == 0 {
+                        let v = json!({"type": "track", "userId": format!("nba-{i}"), "event": "Order Completed",
+                            "messageId": format!("nba-order-{i}"), "timestamp": "2026-01-12T10:00:00Z",
+                            "properties": {"revenue": 42.5}});
+                        events.push(rapport_ingest::parse_value(v, chrono::Utc::now())?);
+                    }
+                }
+                engine.apply(&ws, events).await?;
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    eprintln!(
+        "loaded {profiles} customers in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut ids = Vec::with_capacity(sample);
+    for _ in 0..sample {
+        let i = rng.gen_range(0..profiles);
+        let user = Identifier::new(IdentifierKind::UserId, &format!("nba-{i}"))?;
+        if let Some(p) = store.profile_by_identifier(&ws, &user).await? {
+            ids.push(p.id.to_string());
+        }
+    }
+    drop(engine);
+    store.close();
+    Ok(ids)
+}
+
+struct Phase {
+    latencies_us: Vec<u64>,
+    failures: u64,
+    sent: u64,
+    seconds: f64,
+}
+
+impl Phase {
+    fn percentile_ms(&mut self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        self.latencies_us.sort_unstable();
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Nba,
+    Read,
+}
+
+/// Open-loop load: request `i` is due at `start + i / rate`; connection `c` sends requests
+/// `c, c + C, c + 2C, ...`, each when due or as soon as it is free.
+/// Where the load goes and what it picks from.
+struct Target {
+    base: String,
+    key: String,
+    ids: Arc<Vec<String>>,
+    connections: usize,
+}
+
+async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) -> Phase {
+    let connections = target.connections;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .unwrap_or_default();
+    let total = rate * seconds;
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in 0..connections as u64 {
+        let (client, ids, base, key) = (
+            client.clone(),
+            target.ids.clone(),
+            target.base.clone(),
+            target.key.clone(),
+        );
+        tasks.spawn(async move {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ (c * 7919));
+            let mut lat = Vec::new();
+            let mut failures = 0u64;
+            let mut i = c;
+            while i < total {
+                let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
+                tokio::time::sleep_until(due).await;
+                let id = &ids[rng.gen_range(0..ids.len())];
+                let req = match kind {
+                    Kind::Nba => client
+                        .post(format!("{base}/v1/decisions/next-best-action"))
+                        .bearer_auth(&key)
+                        .json(&json!({"profile_id": id, "channel": "web",
+                            "context": {"reason": if i % 3 == 0 { "cancel" } else { "browse" }}})),
+                    Kind::Read => client
+                        .get(format!("{base}/v1/profiles/{id}"))
+                        .bearer_auth(&key),
+                };
+                let ok = match req.send().await {
+                    Ok(r) => {
+                        let ok = r.status().is_success();
+                        let _ = r.bytes().await;
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                lat.push(due.elapsed().as_micros() as u64);
+                if !ok {
+                    failures += 1;
+                }
+                i += connections as u64;
+            }
+            (lat, failures)
+        });
+    }
+    let mut out = Phase {
+        latencies_us: Vec::new(),
+        failures: 0,
+        sent: 0,
+        seconds: 0.0,
+    };
+    while let Some(Ok((lat, failures))) = tasks.join_next().await {
+        out.sent += lat.len() as u64;
+        out.latencies_us.extend(lat);
+        out.failures += failures;
+    }
+    out.seconds = start.elapsed().as_secs_f64();
+    out
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores, {cpu}")
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+pub async fn run(args: NbaBenchArgs) -> Result<()> {
+    anyhow::ensure!(args.actions >= 2, "--actions must be at least 2");
+    anyhow::ensure!(args.profiles >= 1, "--profiles must be at least 1");
+    anyhow::ensure!(
+        (1..=100_000).contains(&args.rate),
+        "--rate must be between 1 and 100000"
+    );
+    anyhow::ensure!(
+        (1..=600).contains(&args.seconds),
+        "--seconds must be between 1 and 600"
+    );
+    let tmp = std::env::temp_dir().join(format!("rapport-bench-nba-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let _cleanup = crate::bench::scopeguard(tmp.clone());
+    let data = tmp.join("data");
+    println!("# rapport bench nba");
+    println!(
+        "machine: {}; load average at start: {}",
+        machine(),
+        load_average()
+    );
+    println!(
+        "{} customers, {} actions, {} requests/s for {}s per phase over {} connections",
+        args.profiles, args.actions, args.rate, args.seconds, args.connections
+    );
+    let ids = Arc::new(fill(&data, args.profiles, args.sample.max(1)).await?);
+    anyhow::ensure!(!ids.is_empty(), "no customer was found after loading");
+    let catalog_path = tmp.join("catalog.toml");
+    std::fs::write(&catalog_path, catalog(args.actions))?;
+    let catalog_env = catalog_path.to_str().context("path is not UTF-8")?;
+    let (server, key) = crate::bench::start_server_as(
+        &data,
+        &[("RAPPORT__DECISIONS__CATALOG", catalog_env)],
+        "admin",
+    )
+    .await?;
+    let target = Target {
+        base: server.base.clone(),
+        key,
+        ids: ids.clone(),
+        connections: args.connections,
+    };
+
+    // Warm-up: connections, caches, the page cache.
+    for kind in [Kind::Read, Kind::Nba] {
+        let w = phase(&target, kind, args.rate.min(500), 2, 1).await;
+        anyhow::ensure!(
+            w.failures < w.sent,
+            "every warm-up request failed; is the catalog loaded?"
+        );
+    }
+    let mut read = phase(&target, Kind::Read, args.rate, args.seconds, 2).await;
+    let la_read = load_average();
+    let mut nba = phase(&target, Kind::Nba, args.rate, args.seconds, 3).await;
+    let la_nba = load_average();
+    drop(server);
+
+    println!();
+    println!("| request | sent | achieved/s | failures | p50 ms | p99 ms | load average after |");
+    println!("|---|---|---|---|---|---|---|");
+    let (rp50, rp99) = (read.percentile_ms(0.5), read.percentile_ms(0.99));
+    let (np50, np99) = (nba.percentile_ms(0.5), nba.percentile_ms(0.99));
+    println!(
+        "| profile read (reference) | {} | {:.0} | {} | {rp50:.2} | {rp99:.2} | {la_read} |",
+        read.sent,
+        read.sent as f64 / read.seconds,
+        read.failures
+    );
+    println!(
+        "| next-best-action | {} | {:.0} | {} | {np50:.2} | {np99:.2} | {la_nba} |",
+        nba.sent,
+        nba.sent as f64 / nba.seconds,
+        nba.failures
+    );
+    println!();
+    println!(
+        "next-best-action / profile read: p50 {:.1}x, p99 {:.1}x",
+        np50 / rp50.max(1e-9),
+        np99 / rp99.max(1e-9)
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_generated_catalog_loads_with_every_action() {
+        for n in [2, 10, 100] {
+            let c = rapport_decide::nba::catalog::Catalog::parse(&super::catalog(n))
+                .unwrap_or_else(|e| panic!("{e:#?}"));
+            assert_eq!(c.actions.len(), n);
+        }
+    }
+}
