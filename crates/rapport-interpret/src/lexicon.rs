@@ -44,7 +44,7 @@ impl Lexicon {
             }
             let parts: Vec<String> = crate::text::tokenize(&term)
                 .into_iter()
-                .map(|t| t.lower)
+                .map(|t| t.lower.into_owned())
                 .collect();
             match parts.len() {
                 0 => {}

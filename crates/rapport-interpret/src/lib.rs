@@ -201,7 +201,7 @@ impl Interpreter {
         evidence.extend(ev);
         let (urgency, ev) = self.urgency.detect(text, &map, sentiment.score.get());
         evidence.extend(ev);
-        let intent = self.intent.predict(text);
+        let intent = self.intent.predict_tokens(&toks);
         let pii = self.pii.detect(text, &map);
         let redacted = redact(text, &pii);
 

@@ -4,6 +4,8 @@
 //! `str::chars` yields), end-exclusive, because the dashboard and most clients index strings by
 //! character rather than by UTF-8 byte.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// A half-open range `[start, end)` of character offsets into the analysed text.
@@ -100,7 +102,8 @@ pub(crate) enum TokenKind {
 #[derive(Debug, Clone)]
 pub(crate) struct Token<'a> {
     pub raw: &'a str,
-    pub lower: String,
+    /// Lowercase form with `’` as `'`; borrowed from the text when it is that already.
+    pub lower: Cow<'a, str>,
     pub kind: TokenKind,
     pub byte_start: usize,
     pub byte_end: usize,
@@ -157,7 +160,7 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token<'_>> {
                 if !next_is_word {
                     out.push(Token {
                         raw: &text[i..end],
-                        lower: text[i..end].to_string(),
+                        lower: Cow::Borrowed(&text[i..end]),
                         kind: TokenKind::Emoticon,
                         byte_start: i,
                         byte_end: end,
@@ -187,7 +190,7 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token<'_>> {
             let raw = &text[i..end];
             out.push(Token {
                 raw,
-                lower: raw.to_lowercase().replace('’', "'"),
+                lower: lowercase(raw),
                 kind: if all_digits {
                     TokenKind::Number
                 } else {
@@ -212,7 +215,7 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token<'_>> {
         }
         out.push(Token {
             raw: &text[i..end],
-            lower: text[i..end].to_string(),
+            lower: Cow::Borrowed(&text[i..end]),
             kind,
             byte_start: i,
             byte_end: end,
@@ -220,6 +223,16 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token<'_>> {
         i = end;
     }
     out
+}
+
+/// The lowercase form of a word with `’` as `'`, borrowed when nothing changes (the usual
+/// case for chat text).
+fn lowercase(raw: &str) -> Cow<'_, str> {
+    if raw.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(raw.to_lowercase().replace('’', "'"))
+    }
 }
 
 /// Byte ranges of the sentences of a text: split after `.`, `!`, `?` (and runs of them) that
@@ -272,12 +285,43 @@ fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usiz
 /// FNV-1a 64-bit hash: stable across platforms and releases (unlike `DefaultHasher`), used for
 /// feature hashing and deterministic data splits.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    Fnv::new().bytes(bytes).finish()
+}
+
+/// The streaming form of [`stable_hash`]: hashing pieces one after the other gives the same
+/// value as hashing their concatenation, so feature keys such as `"u\u{1}" + word` are hashed
+/// without building the string.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Fnv {
+    pub(crate) fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
     }
-    h
+
+    #[must_use]
+    pub(crate) fn bytes(mut self, bytes: &[u8]) -> Self {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self
+    }
+
+    #[must_use]
+    pub(crate) fn str(self, s: &str) -> Self {
+        self.bytes(s.as_bytes())
+    }
+
+    #[must_use]
+    pub(crate) fn char(self, c: char) -> Self {
+        let mut buf = [0u8; 4];
+        self.bytes(c.encode_utf8(&mut buf).as_bytes())
+    }
+
+    pub(crate) fn finish(self) -> u64 {
+        self.0
+    }
 }
 
 #[cfg(test)]
@@ -312,6 +356,14 @@ mod tests {
             .map(|(a, b)| &text[a..b])
             .collect();
         assert_eq!(s, ["Hello there.", "Is it 3.5 now?!", "Yes", "ok"]);
+    }
+
+    #[test]
+    fn streaming_hash_equals_hash_of_the_concatenation() {
+        let whole = stable_hash("c\u{1}<héllo>".as_bytes());
+        let parts = Fnv::new().str("c\u{1}").char('<').str("héllo").char('>');
+        assert_eq!(parts.finish(), whole);
+        assert_eq!(stable_hash(b""), Fnv::new().finish());
     }
 
     #[test]
