@@ -240,20 +240,24 @@ fn raw_features_of_tokens(toks: &[Token<'_>], cfg: &IntentConfig) -> Vec<(u64, f
             chars.push('<');
             chars.extend(w.chars());
             chars.push('>');
-            for n in lo.max(1)..=hi {
-                if chars.len() < n {
-                    break;
-                }
-                for win in chars.windows(n) {
-                    let h = win.iter().fold(Fnv::new().str("c\u{1}"), |h, &c| h.char(c));
-                    keys.push((h.finish(), cfg.char_weight));
+            // Every window of lo..=hi characters: from each start, the hash of a window is
+            // the hash of the window one shorter, continued by one character.
+            let lo = lo.max(1);
+            let prefix = Fnv::new().str("c\u{1}");
+            for start in 0..chars.len() {
+                let mut h = prefix;
+                for (n, &c) in chars[start..].iter().take(hi).enumerate() {
+                    h = h.char(c);
+                    if n + 1 >= lo {
+                        keys.push((h.finish(), cfg.char_weight));
+                    }
                 }
             }
         }
     }
-    // Count repeated keys; a key keeps the block weight of its first occurrence (the sort is
-    // stable).
-    keys.sort_by_key(|&(k, _)| k);
+    // Count repeated keys. Equal keys come from the same kind of feature (the kind is part of
+    // the hashed key), so they carry the same block weight and the sort need not be stable.
+    keys.sort_unstable_by_key(|&(k, _)| k);
     let mut out: Vec<(u64, f32, f32)> = Vec::with_capacity(keys.len());
     for (k, block) in keys {
         match out.last_mut() {
@@ -519,6 +523,77 @@ impl IntentClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::stable_hash;
+
+    /// The features as first written: every key built as a string and hashed whole, counted
+    /// in a map.
+    fn naive_features(text: &str, cfg: &IntentConfig) -> Vec<(u64, f32, f32)> {
+        let words: Vec<String> = tokenize(text)
+            .into_iter()
+            .filter(|t| t.kind != TokenKind::Punct)
+            .map(|t| match t.kind {
+                TokenKind::Number => "<num>".to_string(),
+                _ => t.lower.into_owned(),
+            })
+            .collect();
+        let mut counts: HashMap<u64, (f32, f32)> = HashMap::new();
+        let mut add = |key: String, block: f32| {
+            counts.entry(stable_hash(key.as_bytes())).or_insert((0.0, block)).0 += 1.0;
+        };
+        for (i, w) in words.iter().enumerate() {
+            add(format!("w\u{1}{w}"), 1.0);
+            if cfg.word_bigrams {
+                let prev = if i == 0 { "<s>" } else { words[i - 1].as_str() };
+                add(format!("b\u{1}{prev}\u{1}{w}"), 1.0);
+            }
+            if let Some((lo, hi)) = cfg.char_ngrams {
+                let chars: Vec<char> = std::iter::once('<')
+                    .chain(w.chars())
+                    .chain(std::iter::once('>'))
+                    .collect();
+                for n in lo.max(1)..=hi {
+                    if chars.len() < n {
+                        break;
+                    }
+                    for win in chars.windows(n) {
+                        add(format!("c\u{1}{}", win.iter().collect::<String>()), cfg.char_weight);
+                    }
+                }
+            }
+        }
+        let mut out: Vec<(u64, f32, f32)> =
+            counts.into_iter().map(|(k, (tf, b))| (k, tf, b)).collect();
+        out.sort_by_key(|f| f.0);
+        out
+    }
+
+    #[test]
+    fn streamed_features_equal_the_naive_ones() {
+        let texts = [
+            "I was charged twice for order 12345, please refund me!",
+            "Ça ne marche pas 😡 — the app crashes again and again",
+            "",
+            "a a a b",
+            "Straße naïve café’s don’t",
+        ];
+        for cfg in [
+            IntentConfig::default(),
+            IntentConfig {
+                char_ngrams: Some((2, 6)),
+                char_weight: 0.7,
+                ..IntentConfig::default()
+            },
+            IntentConfig {
+                char_ngrams: None,
+                word_bigrams: false,
+                ..IntentConfig::default()
+            },
+        ] {
+            for t in texts {
+                assert_eq!(raw_features(t, &cfg), naive_features(t, &cfg), "{t}");
+            }
+        }
+    }
 
     fn small() -> IntentClassifier {
         let t = IntentTaxonomy::default_cx();

@@ -130,6 +130,14 @@ const EMOTICONS: &[&str] = &[
     ">:(", "D:", "^_^", "-_-", "T_T",
 ];
 
+/// Whether some emoticon of [`EMOTICONS`] starts with `c`.
+fn starts_emoticon(c: char) -> bool {
+    matches!(
+        c,
+        ':' | ';' | '=' | '<' | '>' | 'x' | 'X' | 'D' | '^' | '-' | 'T'
+    )
+}
+
 pub(crate) fn is_emoji(c: char) -> bool {
     matches!(c as u32,
         0x1F300..=0x1FAFF | 0x2600..=0x27BF | 0x2B50 | 0x2B55 | 0x2190..=0x21FF | 0x2300..=0x23FF)
@@ -152,8 +160,11 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token<'_>> {
             continue;
         }
         // Emoticons only when not glued to a preceding word character (avoid "http://").
-        let prev_is_word = text[..i].chars().next_back().is_some_and(is_word_char);
-        if !prev_is_word {
+        // Checked first: most tokens are words, and most words cannot start an emoticon.
+        let may_be_emoticon = starts_emoticon(c);
+        let prev_is_word =
+            may_be_emoticon && text[..i].chars().next_back().is_some_and(is_word_char);
+        if may_be_emoticon && !prev_is_word {
             if let Some(e) = EMOTICONS.iter().find(|e| rest.starts_with(**e)) {
                 let end = i + e.len();
                 let next_is_word = text[end..].chars().next().is_some_and(is_word_char);
@@ -315,6 +326,9 @@ impl Fnv {
 
     #[must_use]
     pub(crate) fn char(self, c: char) -> Self {
+        if c.is_ascii() {
+            return self.bytes(&[c as u8]);
+        }
         let mut buf = [0u8; 4];
         self.bytes(c.encode_utf8(&mut buf).as_bytes())
     }
@@ -340,6 +354,13 @@ mod tests {
         assert_eq!(t[5].kind, TokenKind::Emoji);
         assert!(t[6].is_shouting());
         assert!(!t[0].is_shouting());
+    }
+
+    #[test]
+    fn every_emoticon_has_a_known_first_character() {
+        for e in EMOTICONS {
+            assert!(e.chars().next().is_some_and(starts_emoticon), "{e}");
+        }
     }
 
     #[test]

@@ -163,18 +163,28 @@ mod neural {
             let dir = minilm_dir(&models_dir.map_or_else(default_models_dir, Path::to_path_buf));
             let model = MiniLm::load(&dir)
                 .with_context(|| format!("cannot load the neural model from {}", dir.display()))?;
-            let intent =
-                IntentHead::from_taxonomy(&model, &IntentTaxonomy::default_cx(), &default_intent_sgd())
-                    .context("cannot train the neural intent head")?;
+            let intent = IntentHead::from_taxonomy(
+                &model,
+                &IntentTaxonomy::default_cx(),
+                &default_intent_sgd(),
+            )
+            .context("cannot train the neural intent head")?;
             Ok(Some(Reader { model, intent }))
         }
 
         /// Adds the neural intent to the waiting records and writes them out, in order.
-        pub fn finish(&self, pending: &mut Vec<(String, Value)>, out: &mut impl Write) -> Result<()> {
+        pub fn finish(
+            &self,
+            pending: &mut Vec<(String, Value)>,
+            out: &mut impl Write,
+        ) -> Result<()> {
             let texts: Vec<&str> = pending.iter().map(|(t, _)| t.as_str()).collect();
             let embeddings = self.model.embed(&texts).context("neural model failed")?;
             for ((_, mut record), e) in pending.drain(..).zip(embeddings) {
-                let intent = self.intent.predict(&e).context("neural intent head failed")?;
+                let intent = self
+                    .intent
+                    .predict(&e)
+                    .context("neural intent head failed")?;
                 if let Value::Object(m) = &mut record {
                     m.insert("intent".into(), serde_json::to_value(intent)?);
                     m.insert("intent_model".into(), serde_json::to_value(minilm_info())?);
@@ -214,7 +224,11 @@ mod neural {
             Ok(None)
         }
 
-        pub fn finish(&self, _pending: &mut Vec<(String, Value)>, _out: &mut impl Write) -> Result<()> {
+        pub fn finish(
+            &self,
+            _pending: &mut Vec<(String, Value)>,
+            _out: &mut impl Write,
+        ) -> Result<()> {
             match *self {}
         }
     }
