@@ -667,6 +667,36 @@ fn analyze_reads_lines_and_jsonl_and_names_a_bad_line() {
 }
 
 #[test]
+fn analyze_with_the_neural_model_says_what_is_missing_and_embedded_still_works() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("texts.txt");
+    std::fs::write(&file, "my order is late again and nobody answers\n").expect("write");
+    let models = dir.path().join("no-models-here");
+    let out = run(&[
+        "analyze",
+        "--model",
+        "neural",
+        "--models-dir",
+        models.to_str().expect("p"),
+        file.to_str().expect("p"),
+    ]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("rapport models pull minilm"), "{t}");
+    assert!(out.stdout.is_empty(), "nothing is written before the model loads: {t}");
+    if cfg!(feature = "neural") {
+        // The file that is missing, in the models directory given.
+        assert!(t.contains("config.json") && t.contains("no-models-here"), "{t}");
+    } else {
+        assert!(t.contains("--features neural"), "{t}");
+    }
+    let out = run(&["analyze", "--model", "embedded", file.to_str().expect("p")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: Value = serde_json::from_str(text(&out).trim()).expect("one JSON line");
+    assert_eq!(v["model"]["name"], "rapport-lexicon");
+}
+
+#[test]
 fn config_check_never_prints_the_database_password() {
     let out = rapport()
         .args(["config", "check"])
