@@ -129,10 +129,7 @@ fn main() {
         "reference: one email regex scan",
     ];
     for (n, (wall, cpu)) in names.iter().zip(best) {
-        println!(
-            "| {n} | {wall:.0} | {cpu:.0} | {:.2}x |",
-            cpu / best[0].1
-        );
+        println!("| {n} | {wall:.0} | {cpu:.0} | {:.2}x |", cpu / best[0].1);
     }
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let mut stages = interp.stage_seconds(&refs);

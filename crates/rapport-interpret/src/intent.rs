@@ -2,9 +2,6 @@
 //! when the interpreter is built: TF-IDF over hashed word n-grams and character n-grams, then
 //! multinomial logistic regression (default) or nearest centroid by cosine.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::InterpretError;
@@ -184,28 +181,8 @@ pub struct IntentClassifier {
     model: Model,
 }
 
-/// Feature key to column. The keys are FNV-1a hashes already, so they are used as their own
-/// hash instead of being hashed again with SipHash (about a hundred look-ups per message).
-/// Hand-written because it is ten lines; a crate for it would add a dependency for nothing.
-type KeyMap = HashMap<u64, u32, BuildHasherDefault<KeyHasher>>;
-
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed; anything else still gets a stable hash.
-        self.0 = crate::text::stable_hash(bytes);
-    }
-
-    fn write_u64(&mut self, k: u64) {
-        self.0 = k;
-    }
-}
+/// Feature key to column.
+type KeyMap = crate::text::FastMap<u64, u32>;
 
 /// Hashed raw features of a text with their term counts and block weight.
 fn raw_features(text: &str, cfg: &IntentConfig) -> Vec<(u64, f32, f32)> {
@@ -524,6 +501,7 @@ impl IntentClassifier {
 mod tests {
     use super::*;
     use crate::text::stable_hash;
+    use std::collections::HashMap;
 
     /// The features as first written: every key built as a string and hashed whole, counted
     /// in a map.
@@ -538,7 +516,10 @@ mod tests {
             .collect();
         let mut counts: HashMap<u64, (f32, f32)> = HashMap::new();
         let mut add = |key: String, block: f32| {
-            counts.entry(stable_hash(key.as_bytes())).or_insert((0.0, block)).0 += 1.0;
+            counts
+                .entry(stable_hash(key.as_bytes()))
+                .or_insert((0.0, block))
+                .0 += 1.0;
         };
         for (i, w) in words.iter().enumerate() {
             add(format!("w\u{1}{w}"), 1.0);
@@ -556,7 +537,10 @@ mod tests {
                         break;
                     }
                     for win in chars.windows(n) {
-                        add(format!("c\u{1}{}", win.iter().collect::<String>()), cfg.char_weight);
+                        add(
+                            format!("c\u{1}{}", win.iter().collect::<String>()),
+                            cfg.char_weight,
+                        );
                     }
                 }
             }

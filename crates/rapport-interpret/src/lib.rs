@@ -189,9 +189,15 @@ impl Interpreter {
                 let lo = toks.partition_point(|t| t.byte_start < a);
                 let hi = toks.partition_point(|t| t.byte_end <= b);
                 let slice = toks.get(lo..hi.max(lo)).unwrap_or(&[]);
+                // A sentence holding every token of the message scores as the message did.
+                let sentiment = if slice.len() == toks.len() {
+                    sentiment.clone()
+                } else {
+                    self.sentiment.score(slice, factor).0
+                };
                 SentenceAnalysis {
                     span: map.span(a, b),
-                    sentiment: self.sentiment.score(slice, factor).0,
+                    sentiment,
                 }
             })
             .collect();
@@ -259,7 +265,9 @@ impl Interpreter {
                 let lo = toks.partition_point(|t| t.byte_start < a);
                 let hi = toks.partition_point(|t| t.byte_end <= b);
                 let slice = toks.get(lo..hi.max(lo)).unwrap_or(&[]);
-                black_box(self.sentiment.score(slice, 1.0));
+                if slice.len() < toks.len() {
+                    black_box(self.sentiment.score(slice, 1.0));
+                }
             }
             mark(3);
             black_box(self.emotion.detect(text, &map));

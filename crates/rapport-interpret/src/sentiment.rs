@@ -2,15 +2,13 @@
 //! ALL-CAPS, exclamation marks, emoji and emoticons) stacked under a logistic regression over
 //! the lexicon features and hashed, negation-marked unigrams and bigrams.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::InterpretError;
 use crate::evidence::{Analyzer, Evidence};
 use crate::lexicon::{self, Lexicon};
 use crate::linear::{sigmoid, BinaryLogistic, SgdConfig, SparseVec};
-use crate::text::{tokenize, CharMap, Fnv, Token, TokenKind};
+use crate::text::{tokenize, CharMap, FastMap, Fnv, Token, TokenKind};
 
 const WEIGHTS_JSON: &str = include_str!("../model/sentiment-weights.json");
 
@@ -356,7 +354,7 @@ pub(crate) struct SentimentModel {
     temperature: f32,
     bias: f32,
     dense: Vec<f32>,
-    sparse: HashMap<u32, f32>,
+    sparse: FastMap<u32, f32>,
 }
 
 impl SentimentModel {

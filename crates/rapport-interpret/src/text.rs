@@ -5,6 +5,8 @@
 //! character rather than by UTF-8 byte.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -297,6 +299,42 @@ fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usiz
 /// feature hashing and deterministic data splits.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
     Fnv::new().bytes(bytes).finish()
+}
+
+/// A map for the hot look-up tables of the analyzers (lexicon words, model weights, feature
+/// columns). Their keys are short words or numbers that are hashes already, for which
+/// SipHash (the std default, built to resist collision flooding) costs more than the look-up
+/// itself; these tables are built once from shipped data or training, so flooding them is
+/// not a concern. Hand-written because it is a few lines over [`Fnv`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// FNV-1a over bytes; integer keys are mixed with one multiplication (they are uniform
+/// hashes or bucket numbers already, but the map needs their high bits to vary too).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl Default for FastHasher {
+    fn default() -> Self {
+        FastHasher(Fnv::new().finish())
+    }
+}
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = Fnv(self.0).bytes(bytes).finish();
+    }
+
+    fn write_u32(&mut self, k: u32) {
+        self.write_u64(u64::from(k));
+    }
+
+    fn write_u64(&mut self, k: u64) {
+        self.0 = (self.0 ^ k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// The streaming form of [`stable_hash`]: hashing pieces one after the other gives the same

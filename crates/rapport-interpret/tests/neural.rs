@@ -209,13 +209,18 @@ fn a_corrupt_model_file_names_the_file_and_the_pull_command() {
     let (e, text) = load_error(&s.0);
     assert!(matches!(e, NeuralError::Corrupt { .. }), "{e:?}");
     assert!(text.contains("model.safetensors"), "{text}");
-    assert_eq!(
-        rapport_core::error::Coded::code(&e),
-        "neural_model_corrupt"
-    );
+    assert_eq!(rapport_core::error::Coded::code(&e), "neural_model_corrupt");
 
     // The embedded path does not care.
-    let interp = rapport_interpret::Interpreter::embedded(rapport_interpret::IntentTaxonomy::default_cx())
-        .expect("embedded models");
-    assert!(interp.analyze("my card was charged twice").sentiment.score.get() < 0.0);
+    let interp =
+        rapport_interpret::Interpreter::embedded(rapport_interpret::IntentTaxonomy::default_cx())
+            .expect("embedded models");
+    assert!(
+        interp
+            .analyze("my card was charged twice")
+            .sentiment
+            .score
+            .get()
+            < 0.0
+    );
 }

@@ -683,10 +683,16 @@ fn analyze_with_the_neural_model_says_what_is_missing_and_embedded_still_works()
     assert!(!out.status.success());
     let t = text(&out);
     assert!(t.contains("rapport models pull minilm"), "{t}");
-    assert!(out.stdout.is_empty(), "nothing is written before the model loads: {t}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing is written before the model loads: {t}"
+    );
     if cfg!(feature = "neural") {
         // The file that is missing, in the models directory given.
-        assert!(t.contains("config.json") && t.contains("no-models-here"), "{t}");
+        assert!(
+            t.contains("config.json") && t.contains("no-models-here"),
+            "{t}"
+        );
     } else {
         assert!(t.contains("--features neural"), "{t}");
     }
@@ -994,6 +1000,28 @@ fn intents_commands_name_the_bad_file_line_or_column() {
     ]);
     assert!(!out.status.success());
     assert!(text(&out).contains("line(s) 3, 4"), "{}", text(&out));
+
+    // Text that is not UTF-8 (Latin-1 "é") is refused with its line.
+    let latin1 = dir.path().join("latin1.csv");
+    std::fs::write(
+        &latin1,
+        b"text,category\nwhere is it,delivery\ncaf\xe9 refund please,refund\n",
+    )
+    .expect("w");
+    let out = run(&[
+        "intents",
+        "train",
+        "--input",
+        latin1.to_str().expect("p"),
+        "--output",
+        model,
+    ]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("latin1.csv, line 3") && t.to_lowercase().contains("utf-8"),
+        "{t}"
+    );
 
     let junk = dir.path().join("junk.rpi");
     std::fs::write(&junk, "not a model").expect("w");
