@@ -5,6 +5,8 @@
 //!
 //!     cargo run --release -p rapport-interpret --example bench_analyze [-- --seconds 3]
 //!
+//! With `--profile` only the full analysis runs (for `perf record`).
+//!
 //! Messages: 20-word windows over the hand-labelled customer messages (tests/data).
 
 mod common;
@@ -14,9 +16,21 @@ use std::time::{Duration, Instant};
 
 use rapport_interpret::{IntentTaxonomy, Interpreter};
 
-/// Runs `f` over the texts round-robin for about `secs` seconds; messages per second.
-fn rate(texts: &[String], secs: f64, mut f: impl FnMut(&str)) -> f64 {
+/// CPU time this thread has run, from Linux's `/proc/thread-self/schedstat` (nanoseconds
+/// on the CPU); `None` elsewhere. Under load (other builds on the two cores) the thread is
+/// off the CPU part of the time, so the rate per CPU second is the rate of one core, and
+/// the wall-clock rate is what this machine gave at that moment.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Runs `f` over the texts round-robin for about `secs` seconds; messages per wall-clock
+/// second and per second on the CPU.
+fn rate(texts: &[String], secs: f64, mut f: impl FnMut(&str)) -> (f64, f64) {
     let t0 = Instant::now();
+    let c0 = thread_cpu();
     let mut n = 0usize;
     while t0.elapsed().as_secs_f64() < secs {
         for t in texts {
@@ -24,7 +38,12 @@ fn rate(texts: &[String], secs: f64, mut f: impl FnMut(&str)) -> f64 {
         }
         n += texts.len();
     }
-    n as f64 / t0.elapsed().as_secs_f64()
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = match (c0, thread_cpu()) {
+        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+        _ => wall,
+    };
+    (n as f64 / wall, n as f64 / cpu)
 }
 
 fn main() {
@@ -49,6 +68,14 @@ fn main() {
         .map(|i| words[i..i + 20].join(" "))
         .collect();
     let interp = Interpreter::embedded(IntentTaxonomy::default_cx()).expect("interpreter");
+    if args.iter().any(|a| a == "--profile") {
+        // Only the full analysis, for a profiler (`perf record ... -- --profile`).
+        let (wall, cpu) = rate(&texts, secs, |t| {
+            black_box(interp.analyze(t));
+        });
+        println!("{wall:.0} messages/s, {cpu:.0} per CPU second");
+        return;
+    }
     let email = regex::Regex::new(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
         .expect("regex");
     // Warm up.
@@ -56,7 +83,7 @@ fn main() {
         black_box(interp.analyze(t));
     }
     // Interleave the three, twice, and keep the better round of each.
-    let mut best = [0.0f64; 3];
+    let mut best = [(0.0f64, 0.0f64); 3];
     for _ in 0..2 {
         let r = [
             rate(&texts, secs, |t| {
@@ -70,7 +97,8 @@ fn main() {
             }),
         ];
         for (b, v) in best.iter_mut().zip(r) {
-            *b = b.max(v);
+            b.0 = b.0.max(v.0);
+            b.1 = b.1.max(v.1);
         }
     }
     // Single-message latency: each message timed on its own, many times over.
@@ -85,18 +113,39 @@ fn main() {
     lat.sort();
     let q = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e6;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     println!(
-        "{} distinct 20-word messages, one thread, {cores} cores on the machine\n",
-        texts.len()
+        "{} distinct 20-word messages, one thread, {cores} cores on the machine, load average {}\n",
+        texts.len(),
+        load.join(" ")
     );
-    println!("| pass | messages/s on one core | vs full analysis |\n|---|---|---|");
+    println!(
+        "| pass | messages/s, wall clock | messages per CPU second (one core) | vs full analysis |\n|---|---|---|---|"
+    );
     let names = [
         "full analyze() (language, sentiment + sentences, emotion, effort, urgency, intent, PII, redaction)",
         "reference: lexicon + rules sentiment only",
         "reference: one email regex scan",
     ];
-    for (n, r) in names.iter().zip(best) {
-        println!("| {n} | {:.0} | {:.2}x |", r, r / best[0]);
+    for (n, (wall, cpu)) in names.iter().zip(best) {
+        println!("| {n} | {wall:.0} | {cpu:.0} | {:.2}x |", cpu / best[0].1);
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut stages = interp.stage_seconds(&refs);
+    for _ in 0..9 {
+        for (acc, (_, s)) in stages.iter_mut().zip(interp.stage_seconds(&refs)) {
+            acc.1 += s;
+        }
+    }
+    let all: f64 = stages.iter().map(|(_, s)| s).sum();
+    println!("\n| stage | µs per message | share |\n|---|---|---|");
+    for (name, s) in &stages {
+        println!(
+            "| {name} | {:.1} | {:.0}% |",
+            s / (10 * texts.len()) as f64 * 1e6,
+            100.0 * s / all
+        );
     }
     println!(
         "\nsingle message latency of analyze(): p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs ({} timings)",

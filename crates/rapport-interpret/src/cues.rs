@@ -28,14 +28,23 @@ impl<T: Copy + PartialEq> CueSet<T> {
     /// Patterns are regex fragments matched case-insensitively between word boundaries; a
     /// pattern starting with `~` is used without boundaries (emoji, emoticons).
     pub(crate) fn new(cues: &[(&str, T, f32)]) -> Result<Self, InterpretError> {
+        // Word boundaries are ASCII ones: with Unicode boundaries the regex engine's fast
+        // automaton gives up on any non-ASCII byte (an emoji, a curly apostrophe) and falls
+        // back to a search many times slower. The cues are English words, so the only
+        // difference is at an ASCII letter glued to a non-ASCII one ("caféangry").
         let patterns: Vec<String> = cues
             .iter()
-            .map(|(p, _, _)| match p.strip_prefix('~') {
-                Some(raw) => format!(r"(?i)(?:{raw})"),
-                None => format!(r"(?i)\b(?:{p})\b"),
+            .map(|(p, _, _)| {
+                let p = p.replace(r"\b", r"(?-u:\b)");
+                match p.strip_prefix('~') {
+                    Some(raw) => format!(r"(?:{raw})"),
+                    None => format!(r"(?-u:\b)(?:{p})(?-u:\b)"),
+                }
             })
             .collect();
-        let set = RegexSet::new(&patterns)
+        let set = regex::RegexSetBuilder::new(&patterns)
+            .dfa_size_limit(64 << 20)
+            .build()
             .map_err(|e| InterpretError::Model(format!("cue patterns: {e}")))?;
         let regexes = patterns
             .iter()
@@ -51,10 +60,15 @@ impl<T: Copy + PartialEq> CueSet<T> {
 
     /// All matches; for one tag, overlapping matches keep the longest.
     pub(crate) fn find(&self, text: &str) -> Vec<CueMatch<T>> {
+        let lower = text.to_ascii_lowercase();
+        self.find_lower(text, &lower)
+    }
+
+    pub(crate) fn find_lower(&self, text: &str, lower: &str) -> Vec<CueMatch<T>> {
         let mut all: Vec<CueMatch<T>> = Vec::new();
-        for idx in self.set.matches(text).iter() {
+        for idx in self.set.matches(lower).iter() {
             let (tag, value) = self.meta[idx];
-            for m in self.regexes[idx].find_iter(text) {
+            for m in self.regexes[idx].find_iter(lower) {
                 all.push(CueMatch {
                     tag,
                     value,

@@ -287,7 +287,7 @@ const CUES: &[(&str, EmotionKind, f32)] = &[
         Joy,
         3.0,
     ),
-    (r"~😀|😃|😄|😁|😊|🙂|😍|🥰|🤩|🎉|❤|:\)|:-\)|:D\b", Joy, 2.0),
+    (r"~😀|😃|😄|😁|😊|🙂|😍|🥰|🤩|🎉|❤|:\)|:-\)|:d\b", Joy, 2.0),
     // gratitude
     (
         r"thanks?|thank you|thank u|thx|ty|cheers|kudos",

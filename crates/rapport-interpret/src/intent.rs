@@ -2,13 +2,11 @@
 //! when the interpreter is built: TF-IDF over hashed word n-grams and character n-grams, then
 //! multinomial logistic regression (default) or nearest centroid by cosine.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::InterpretError;
 use crate::linear::{SgdConfig, Softmax, SparseVec};
-use crate::text::{stable_hash, tokenize, TokenKind};
+use crate::text::{tokenize, Fnv, Token, TokenKind};
 
 /// One intent and the phrases that express it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,7 +173,7 @@ enum Model {
 #[derive(Debug, Clone)]
 pub struct IntentClassifier {
     labels: Vec<String>,
-    vocab: HashMap<u64, u32>,
+    vocab: KeyMap,
     idf: Vec<f32>,
     unknown_idf: f32,
     config: IntentConfig,
@@ -183,51 +181,68 @@ pub struct IntentClassifier {
     model: Model,
 }
 
+/// Feature key to column.
+type KeyMap = crate::text::FastMap<u64, u32>;
+
 /// Hashed raw features of a text with their term counts and block weight.
 fn raw_features(text: &str, cfg: &IntentConfig) -> Vec<(u64, f32, f32)> {
-    let words: Vec<String> = tokenize(text)
-        .into_iter()
+    raw_features_of_tokens(&tokenize(text), cfg)
+}
+
+/// [`raw_features`] of a text tokenized already. Keys are streamed into the hash (no string
+/// is built per feature); the result is sorted by key.
+fn raw_features_of_tokens(toks: &[Token<'_>], cfg: &IntentConfig) -> Vec<(u64, f32, f32)> {
+    let words: Vec<&str> = toks
+        .iter()
         .filter(|t| t.kind != TokenKind::Punct)
         .map(|t| {
             if t.kind == TokenKind::Number {
-                "<num>".to_string()
+                "<num>"
             } else {
-                t.lower
+                &*t.lower
             }
         })
         .collect();
-    let mut counts: HashMap<u64, (f32, f32)> = HashMap::new();
-    let mut add = |key: u64, block: f32| {
-        counts.entry(key).or_insert((0.0, block)).0 += 1.0;
-    };
+    let mut keys: Vec<(u64, f32)> = Vec::with_capacity(words.len() * 16);
+    let mut chars: Vec<char> = Vec::with_capacity(32);
     for (i, w) in words.iter().enumerate() {
-        add(stable_hash(format!("w\u{1}{w}").as_bytes()), 1.0);
+        keys.push((Fnv::new().str("w\u{1}").str(w).finish(), 1.0));
         if cfg.word_bigrams {
-            let prev = if i == 0 { "<s>" } else { words[i - 1].as_str() };
-            add(stable_hash(format!("b\u{1}{prev}\u{1}{w}").as_bytes()), 1.0);
+            let prev = if i == 0 { "<s>" } else { words[i - 1] };
+            let h = Fnv::new().str("b\u{1}").str(prev).str("\u{1}").str(w);
+            keys.push((h.finish(), 1.0));
         }
         if let Some((lo, hi)) = cfg.char_ngrams {
-            let chars: Vec<char> = std::iter::once('<')
-                .chain(w.chars())
-                .chain(std::iter::once('>'))
-                .collect();
-            for n in lo.max(1)..=hi {
-                if chars.len() < n {
-                    break;
-                }
-                for win in chars.windows(n) {
-                    let mut key = String::with_capacity(n * 2 + 2);
-                    key.push_str("c\u{1}");
-                    key.extend(win);
-                    add(stable_hash(key.as_bytes()), cfg.char_weight);
+            chars.clear();
+            chars.push('<');
+            chars.extend(w.chars());
+            chars.push('>');
+            // Every window of lo..=hi characters: from each start, the hash of a window is
+            // the hash of the window one shorter, continued by one character.
+            let lo = lo.max(1);
+            let prefix = Fnv::new().str("c\u{1}");
+            for start in 0..chars.len() {
+                let mut h = prefix;
+                for (n, &c) in chars[start..].iter().take(hi).enumerate() {
+                    h = h.char(c);
+                    if n + 1 >= lo {
+                        keys.push((h.finish(), cfg.char_weight));
+                    }
                 }
             }
         }
     }
-    counts
-        .into_iter()
-        .map(|(k, (tf, block))| (k, tf, block))
-        .collect()
+    // Count repeated keys. Equal keys come from the same kind of feature (the kind is part of
+    // the hashed key), so they carry the same block weight and the sort need not be stable.
+    keys.sort_unstable_by_key(|&(k, _)| k);
+    let mut out: Vec<(u64, f32, f32)> = Vec::with_capacity(keys.len());
+    for (k, block) in keys {
+        match out.last_mut() {
+            Some(last) if last.0 == k => last.1 += 1.0,
+            _ => out.push((k, 1.0, block)),
+        }
+    }
+    out
 }
 
 impl IntentClassifier {
@@ -261,7 +276,7 @@ impl IntentClassifier {
             .iter()
             .map(|(t, _)| raw_features(t, &config))
             .collect();
-        let mut vocab: HashMap<u64, u32> = HashMap::new();
+        let mut vocab = KeyMap::default();
         let mut df: Vec<f32> = Vec::new();
         for doc in &raw {
             for (k, _, _) in doc {
@@ -352,7 +367,12 @@ impl IntentClassifier {
 
     /// Confidence per intent, in taxonomy order.
     pub fn scores(&self, text: &str) -> Vec<f32> {
-        let x = self.vectorize(&raw_features(text, &self.config));
+        self.scores_of_tokens(&tokenize(text))
+    }
+
+    /// [`IntentClassifier::scores`] of a text tokenized already.
+    fn scores_of_tokens(&self, toks: &[Token<'_>]) -> Vec<f32> {
+        let x = self.vectorize(&raw_features_of_tokens(toks, &self.config));
         let classes = self.labels.len();
         let mut out = vec![0.0f32; classes];
         match &self.model {
@@ -374,6 +394,12 @@ impl IntentClassifier {
     /// Predicts the intent of a text.
     pub fn predict(&self, text: &str) -> IntentPrediction {
         IntentPrediction::from_scores(&self.labels, self.scores(text), self.threshold)
+    }
+
+    /// [`IntentClassifier::predict`] of a text tokenized already (the analyzer shares one
+    /// tokenization between sentiment and intent).
+    pub(crate) fn predict_tokens(&self, toks: &[Token<'_>]) -> IntentPrediction {
+        IntentPrediction::from_scores(&self.labels, self.scores_of_tokens(toks), self.threshold)
     }
 
     /// Index of the best intent and its confidence (for benchmarks).
@@ -450,7 +476,7 @@ impl IntentClassifier {
             .iter()
             .enumerate()
             .map(|(i, &k)| (k, i as u32))
-            .collect::<HashMap<u64, u32>>();
+            .collect::<KeyMap>();
         if vocab.len() != p.keys.len() {
             return Err(InterpretError::InvalidModelFile(
                 "repeated feature keys".into(),
@@ -474,6 +500,84 @@ impl IntentClassifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::stable_hash;
+    use std::collections::HashMap;
+
+    /// The features as first written: every key built as a string and hashed whole, counted
+    /// in a map.
+    fn naive_features(text: &str, cfg: &IntentConfig) -> Vec<(u64, f32, f32)> {
+        let words: Vec<String> = tokenize(text)
+            .into_iter()
+            .filter(|t| t.kind != TokenKind::Punct)
+            .map(|t| match t.kind {
+                TokenKind::Number => "<num>".to_string(),
+                _ => t.lower.into_owned(),
+            })
+            .collect();
+        let mut counts: HashMap<u64, (f32, f32)> = HashMap::new();
+        let mut add = |key: String, block: f32| {
+            counts
+                .entry(stable_hash(key.as_bytes()))
+                .or_insert((0.0, block))
+                .0 += 1.0;
+        };
+        for (i, w) in words.iter().enumerate() {
+            add(format!("w\u{1}{w}"), 1.0);
+            if cfg.word_bigrams {
+                let prev = if i == 0 { "<s>" } else { words[i - 1].as_str() };
+                add(format!("b\u{1}{prev}\u{1}{w}"), 1.0);
+            }
+            if let Some((lo, hi)) = cfg.char_ngrams {
+                let chars: Vec<char> = std::iter::once('<')
+                    .chain(w.chars())
+                    .chain(std::iter::once('>'))
+                    .collect();
+                for n in lo.max(1)..=hi {
+                    if chars.len() < n {
+                        break;
+                    }
+                    for win in chars.windows(n) {
+                        add(
+                            format!("c\u{1}{}", win.iter().collect::<String>()),
+                            cfg.char_weight,
+                        );
+                    }
+                }
+            }
+        }
+        let mut out: Vec<(u64, f32, f32)> =
+            counts.into_iter().map(|(k, (tf, b))| (k, tf, b)).collect();
+        out.sort_by_key(|f| f.0);
+        out
+    }
+
+    #[test]
+    fn streamed_features_equal_the_naive_ones() {
+        let texts = [
+            "I was charged twice for order 12345, please refund me!",
+            "Ça ne marche pas 😡 — the app crashes again and again",
+            "",
+            "a a a b",
+            "Straße naïve café’s don’t",
+        ];
+        for cfg in [
+            IntentConfig::default(),
+            IntentConfig {
+                char_ngrams: Some((2, 6)),
+                char_weight: 0.7,
+                ..IntentConfig::default()
+            },
+            IntentConfig {
+                char_ngrams: None,
+                word_bigrams: false,
+                ..IntentConfig::default()
+            },
+        ] {
+            for t in texts {
+                assert_eq!(raw_features(t, &cfg), naive_features(t, &cfg), "{t}");
+            }
+        }
+    }
 
     fn small() -> IntentClassifier {
         let t = IntentTaxonomy::default_cx();

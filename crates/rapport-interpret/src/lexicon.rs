@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::error::InterpretError;
+use crate::text::FastMap;
 
 const AFINN_JSON: &str = include_str!("../lexicon/afinn-165.json");
 const CX_TXT: &str = include_str!("../lexicon/cx.txt");
@@ -12,9 +13,9 @@ const CX_TXT: &str = include_str!("../lexicon/cx.txt");
 /// Word and phrase valences, looked up on lowercase tokens.
 #[derive(Debug, Clone)]
 pub(crate) struct Lexicon {
-    words: HashMap<String, f32>,
+    words: FastMap<String, f32>,
     /// Multi-word entries keyed by their first token; longest first.
-    phrases: HashMap<String, Vec<(Vec<String>, f32)>>,
+    phrases: FastMap<String, Vec<(Vec<String>, f32)>>,
 }
 
 impl Lexicon {
@@ -36,15 +37,15 @@ impl Lexicon {
                 .map_err(|_| InterpretError::Model(format!("cx.txt line {}: bad value", n + 1)))?;
             entries.insert(term.to_string(), value);
         }
-        let mut words = HashMap::new();
-        let mut phrases: HashMap<String, Vec<(Vec<String>, f32)>> = HashMap::new();
+        let mut words = FastMap::default();
+        let mut phrases: FastMap<String, Vec<(Vec<String>, f32)>> = FastMap::default();
         for (term, value) in entries {
             if value == 0.0 {
                 continue;
             }
             let parts: Vec<String> = crate::text::tokenize(&term)
                 .into_iter()
-                .map(|t| t.lower)
+                .map(|t| t.lower.into_owned())
                 .collect();
             match parts.len() {
                 0 => {}

@@ -189,9 +189,15 @@ impl Interpreter {
                 let lo = toks.partition_point(|t| t.byte_start < a);
                 let hi = toks.partition_point(|t| t.byte_end <= b);
                 let slice = toks.get(lo..hi.max(lo)).unwrap_or(&[]);
+                // A sentence holding every token of the message scores as the message did.
+                let sentiment = if slice.len() == toks.len() {
+                    sentiment.clone()
+                } else {
+                    self.sentiment.score(slice, factor).0
+                };
                 SentenceAnalysis {
                     span: map.span(a, b),
-                    sentiment: self.sentiment.score(slice, factor).0,
+                    sentiment,
                 }
             })
             .collect();
@@ -201,7 +207,7 @@ impl Interpreter {
         evidence.extend(ev);
         let (urgency, ev) = self.urgency.detect(text, &map, sentiment.score.get());
         evidence.extend(ev);
-        let intent = self.intent.predict(text);
+        let intent = self.intent.predict_tokens(&toks);
         let pii = self.pii.detect(text, &map);
         let redacted = redact(text, &pii);
 
@@ -219,6 +225,64 @@ impl Interpreter {
             evidence,
             model: ModelInfo::embedded(),
         }
+    }
+
+    /// Time spent in each stage of [`Interpreter::analyze`] over `texts`, in the order the
+    /// stages run, as (stage, total seconds). For benchmarks (which stage limits
+    /// throughput); the stages are timed one after the other on each text, as `analyze` runs
+    /// them, with the results dropped.
+    #[doc(hidden)]
+    pub fn stage_seconds(&self, texts: &[&str]) -> Vec<(&'static str, f64)> {
+        use std::hint::black_box;
+        use std::time::Instant;
+        let names = [
+            "char map + tokenize",
+            "language",
+            "sentiment (message)",
+            "sentiment (sentences)",
+            "emotion",
+            "effort",
+            "urgency",
+            "intent",
+            "pii + redaction",
+        ];
+        let mut total = [0.0f64; 9];
+        for text in texts {
+            let mut lap = Instant::now();
+            let mut mark = |i: usize| {
+                total[i] += lap.elapsed().as_secs_f64();
+                lap = Instant::now();
+            };
+            let map = text::CharMap::new(text);
+            let toks = text::tokenize(text);
+            mark(0);
+            black_box(language::detect(text, &self.default_language));
+            mark(1);
+            let (sentiment, pass) = self.sentiment.score(&toks, 1.0);
+            black_box(self.sentiment.evidence(text, &map, &toks, &pass));
+            mark(2);
+            for (a, b) in text::sentence_ranges(text) {
+                let lo = toks.partition_point(|t| t.byte_start < a);
+                let hi = toks.partition_point(|t| t.byte_end <= b);
+                let slice = toks.get(lo..hi.max(lo)).unwrap_or(&[]);
+                if slice.len() < toks.len() {
+                    black_box(self.sentiment.score(slice, 1.0));
+                }
+            }
+            mark(3);
+            black_box(self.emotion.detect(text, &map));
+            mark(4);
+            black_box(self.effort.detect(text, &map));
+            mark(5);
+            black_box(self.urgency.detect(text, &map, sentiment.score.get()));
+            mark(6);
+            black_box(self.intent.predict_tokens(&toks));
+            mark(7);
+            let pii = self.pii.detect(text, &map);
+            black_box(redact(text, &pii));
+            mark(8);
+        }
+        names.into_iter().zip(total).collect()
     }
 
     /// The conversation view over the customer's inbound messages, in order.

@@ -329,81 +329,20 @@ impl PiiDetector {
                 found.push((kind, a, b));
             }
         };
-        for m in self.email.find_iter(text) {
-            add(PiiKind::Email, m.start(), m.end(), &mut found);
-        }
-        for m in self.iban.find_iter(text) {
-            if iban_valid(m.as_str()) {
-                add(PiiKind::Iban, m.start(), m.end(), &mut found);
+        // Cheap gates before the scans: an email needs "@", an IPv6 address at least two ":"
+        // (it may have no decimal digit: "abcd::ef"), and the other kinds but names a digit
+        // (`\d` is any Unicode decimal digit, hence `is_numeric` beyond ASCII). Most
+        // messages have none of them.
+        let has_digit = text.bytes().any(|b| b.is_ascii_digit())
+            || (!text.is_ascii() && text.chars().any(char::is_numeric));
+        if text.contains('@') {
+            for m in self.email.find_iter(text) {
+                add(PiiKind::Email, m.start(), m.end(), &mut found);
             }
         }
-        for m in self.card.find_iter(text) {
-            let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
-            if (13..=19).contains(&digits.len())
-                && luhn_valid(&digits)
-                && !joined_before(text, m.start())
-                && !self.code_before.is_match(&text[..m.start()])
-            {
-                add(PiiKind::Card, m.start(), m.end(), &mut found);
-            }
-        }
-        for c in self.ssn.captures_iter(text) {
-            let num = |i: usize| c.get(i).and_then(|g| g.as_str().parse::<u32>().ok());
-            if let (Some(m), Some(a), Some(g), Some(s)) = (c.get(0), num(1), num(2), num(3)) {
-                if ssn_valid(a, g, s) {
-                    add(PiiKind::Ssn, m.start(), m.end(), &mut found);
-                }
-            }
-        }
-        for c in self.nino.captures_iter(text) {
-            let (Some(m), Some(p), Some(s)) = (c.get(0), c.get(1), c.get(5)) else {
-                continue;
-            };
-            let suffix = s.as_str().chars().next().unwrap_or('?');
-            if nino_valid(p.as_str(), suffix) {
-                add(PiiKind::Nino, m.start(), m.end(), &mut found);
-            }
-        }
-        for m in self.ipv6.find_iter(text) {
-            let s = m.as_str();
-            let hex = s.chars().filter(char::is_ascii_hexdigit).count();
-            if hex >= 3
-                && s.parse::<std::net::Ipv6Addr>().is_ok()
-                && !glued(text, m.start(), m.end())
-            {
-                add(PiiKind::Ipv6, m.start(), m.end(), &mut found);
-            }
-        }
-        for m in self.ipv4.find_iter(text) {
-            let after = &text[m.end()..];
-            let version_like =
-                after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_digit());
-            if !version_like {
-                add(PiiKind::Ipv4, m.start(), m.end(), &mut found);
-            }
-        }
-        for m in self.phone.find_iter(text) {
-            if self.is_phone(text, m.start(), m.end()) {
-                add(PiiKind::Phone, m.start(), m.end(), &mut found);
-            }
-        }
-        for re in [&self.address, &self.address_de, &self.address_fr] {
-            for m in re.find_iter(text) {
-                add(PiiKind::Address, m.start(), m.end(), &mut found);
-            }
-        }
-        for c in self.address_lower.captures_iter(text) {
-            let (Some(m), Some(words)) = (c.get(0), c.get(1)) else {
-                continue;
-            };
-            // "2 hours on the road" is not an address.
-            let plain = words
-                .as_str()
-                .split_whitespace()
-                .all(|w| !LOWER_STOP.contains(&w) && !NOT_NAMES.contains(&w));
-            if plain {
-                add(PiiKind::Address, m.start(), m.end(), &mut found);
-            }
+        let has_colons = text.bytes().filter(|&b| b == b':').nth(1).is_some();
+        if has_digit || has_colons {
+            self.detect_numbers(text, has_digit, has_colons, &mut found);
         }
         for c in self.name_lower.captures_iter(text) {
             let Some(g) = c.get(1) else { continue };
@@ -441,6 +380,102 @@ impl PiiDetector {
                 span: map.span(a, b),
             })
             .collect()
+    }
+
+    /// The kinds that contain digits or colons: IBAN, card, SSN, NINO, IP addresses, phone,
+    /// postal address (in [`PiiDetector::detect`]'s order).
+    fn detect_numbers(
+        &self,
+        text: &str,
+        has_digit: bool,
+        has_colons: bool,
+        found: &mut Vec<(PiiKind, usize, usize)>,
+    ) {
+        let add = |kind, a: usize, b: usize, found: &mut Vec<(PiiKind, usize, usize)>| {
+            if a < b && !found.iter().any(|&(_, x, y)| a < y && x < b) {
+                found.push((kind, a, b));
+            }
+        };
+        if has_digit {
+            for m in self.iban.find_iter(text) {
+                if iban_valid(m.as_str()) {
+                    add(PiiKind::Iban, m.start(), m.end(), found);
+                }
+            }
+            for m in self.card.find_iter(text) {
+                let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
+                if (13..=19).contains(&digits.len())
+                    && luhn_valid(&digits)
+                    && !joined_before(text, m.start())
+                    && !self.code_before.is_match(&text[..m.start()])
+                {
+                    add(PiiKind::Card, m.start(), m.end(), found);
+                }
+            }
+            for c in self.ssn.captures_iter(text) {
+                let num = |i: usize| c.get(i).and_then(|g| g.as_str().parse::<u32>().ok());
+                if let (Some(m), Some(a), Some(g), Some(s)) = (c.get(0), num(1), num(2), num(3)) {
+                    if ssn_valid(a, g, s) {
+                        add(PiiKind::Ssn, m.start(), m.end(), found);
+                    }
+                }
+            }
+            for c in self.nino.captures_iter(text) {
+                let (Some(m), Some(p), Some(s)) = (c.get(0), c.get(1), c.get(5)) else {
+                    continue;
+                };
+                let suffix = s.as_str().chars().next().unwrap_or('?');
+                if nino_valid(p.as_str(), suffix) {
+                    add(PiiKind::Nino, m.start(), m.end(), found);
+                }
+            }
+        }
+        if has_colons {
+            for m in self.ipv6.find_iter(text) {
+                let s = m.as_str();
+                let hex = s.chars().filter(char::is_ascii_hexdigit).count();
+                if hex >= 3
+                    && s.parse::<std::net::Ipv6Addr>().is_ok()
+                    && !glued(text, m.start(), m.end())
+                {
+                    add(PiiKind::Ipv6, m.start(), m.end(), found);
+                }
+            }
+        }
+        if !has_digit {
+            return;
+        }
+        for m in self.ipv4.find_iter(text) {
+            let after = &text[m.end()..];
+            let version_like =
+                after.starts_with('.') && after[1..].starts_with(|c: char| c.is_ascii_digit());
+            if !version_like {
+                add(PiiKind::Ipv4, m.start(), m.end(), found);
+            }
+        }
+        for m in self.phone.find_iter(text) {
+            if self.is_phone(text, m.start(), m.end()) {
+                add(PiiKind::Phone, m.start(), m.end(), found);
+            }
+        }
+        for re in [&self.address, &self.address_de, &self.address_fr] {
+            for m in re.find_iter(text) {
+                add(PiiKind::Address, m.start(), m.end(), found);
+            }
+        }
+        for c in self.address_lower.captures_iter(text) {
+            let (Some(m), Some(words)) = (c.get(0), c.get(1)) else {
+                continue;
+            };
+            // "2 hours on the road" is not an address.
+            let plain = words
+                .as_str()
+                .split_whitespace()
+                .all(|w| !LOWER_STOP.contains(&w) && !NOT_NAMES.contains(&w));
+            if plain {
+                add(PiiKind::Address, m.start(), m.end(), found);
+            }
+        }
     }
 
     fn is_phone(&self, text: &str, a: usize, b: usize) -> bool {

@@ -2,15 +2,13 @@
 //! ALL-CAPS, exclamation marks, emoji and emoticons) stacked under a logistic regression over
 //! the lexicon features and hashed, negation-marked unigrams and bigrams.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::InterpretError;
 use crate::evidence::{Analyzer, Evidence};
 use crate::lexicon::{self, Lexicon};
 use crate::linear::{sigmoid, BinaryLogistic, SgdConfig, SparseVec};
-use crate::text::{stable_hash, tokenize, CharMap, Token, TokenKind};
+use crate::text::{tokenize, CharMap, FastMap, Fnv, Token, TokenKind};
 
 const WEIGHTS_JSON: &str = include_str!("../model/sentiment-weights.json");
 
@@ -144,7 +142,7 @@ pub(crate) struct LexiconPass {
 
 pub(crate) fn lexicon_pass(lex: &Lexicon, toks: &[Token<'_>]) -> LexiconPass {
     let n = toks.len();
-    let lower: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
+    let lower: Vec<&str> = toks.iter().map(|t| &*t.lower).collect();
     let words = toks
         .iter()
         .filter(|t| t.kind == TokenKind::Word && t.raw.chars().count() >= 2)
@@ -275,7 +273,9 @@ pub(crate) fn model_features(toks: &[Token<'_>], pass: &LexiconPass, hash_bits: 
         (7, if pass.contrast { 1.0 } else { 0.0 }),
     ];
     let buckets = 1u64 << hash_bits;
-    let mut terms: Vec<String> = Vec::with_capacity(toks.len());
+    // A term is a prefix ("not_" in a negation scope) and a body; the keys hashed are
+    // "u\u{1}TERM" and "b\u{1}PREV\u{1}TERM", streamed into the hash without building them.
+    let mut terms: Vec<(&str, &str)> = Vec::with_capacity(toks.len());
     let mut in_negation = false;
     for t in toks {
         if t.is_clause_break() || lexicon::is_contrast(&t.lower) {
@@ -283,9 +283,9 @@ pub(crate) fn model_features(toks: &[Token<'_>], pass: &LexiconPass, hash_bits: 
         }
         let term = match t.kind {
             TokenKind::Punct => continue,
-            TokenKind::Number => "<num>".to_string(),
-            _ if in_negation => format!("not_{}", t.lower),
-            _ => t.lower.clone(),
+            TokenKind::Number => ("", "<num>"),
+            _ if in_negation => ("not_", &*t.lower),
+            _ => ("", &*t.lower),
         };
         if lexicon::is_negator(&t.lower) {
             in_negation = true;
@@ -293,14 +293,22 @@ pub(crate) fn model_features(toks: &[Token<'_>], pass: &LexiconPass, hash_bits: 
         terms.push(term);
     }
     let start = x.len();
-    let mut push = |key: &str| {
-        let h = stable_hash(key.as_bytes()) % buckets;
+    let mut push = |h: Fnv| {
+        let h = h.finish() % buckets;
         x.push((DENSE as u32 + h as u32, 1.0));
     };
-    for (i, term) in terms.iter().enumerate() {
-        push(&format!("u\u{1}{term}"));
-        let prev = if i == 0 { "<s>" } else { terms[i - 1].as_str() };
-        push(&format!("b\u{1}{prev}\u{1}{term}"));
+    for (i, &(pre, body)) in terms.iter().enumerate() {
+        push(Fnv::new().str("u\u{1}").str(pre).str(body));
+        let (ppre, pbody) = if i == 0 { ("", "<s>") } else { terms[i - 1] };
+        push(
+            Fnv::new()
+                .str("b\u{1}")
+                .str(ppre)
+                .str(pbody)
+                .str("\u{1}")
+                .str(pre)
+                .str(body),
+        );
     }
     let hashed = x.len() - start;
     if hashed > 0 {
@@ -346,7 +354,7 @@ pub(crate) struct SentimentModel {
     temperature: f32,
     bias: f32,
     dense: Vec<f32>,
-    sparse: HashMap<u32, f32>,
+    sparse: FastMap<u32, f32>,
 }
 
 impl SentimentModel {

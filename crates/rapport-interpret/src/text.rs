@@ -4,6 +4,10 @@
 //! `str::chars` yields), end-exclusive, because the dashboard and most clients index strings by
 //! character rather than by UTF-8 byte.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
 use serde::{Deserialize, Serialize};
 
 /// A half-open range `[start, end)` of character offsets into the analysed text.
@@ -100,7 +104,8 @@ pub(crate) enum TokenKind {
 #[derive(Debug, Clone)]
 pub(crate) struct Token<'a> {
     pub raw: &'a str,
-    pub lower: String,
+    /// Lowercase form with `’` as `'`; borrowed from the text when it is that already.
+    pub lower: Cow<'a, str>,
     pub kind: TokenKind,
     pub byte_start: usize,
     pub byte_end: usize,
@@ -127,6 +132,14 @@ const EMOTICONS: &[&str] = &[
     ">:(", "D:", "^_^", "-_-", "T_T",
 ];
 
+/// Whether some emoticon of [`EMOTICONS`] starts with `c`.
+fn starts_emoticon(c: char) -> bool {
+    matches!(
+        c,
+        ':' | ';' | '=' | '<' | '>' | 'x' | 'X' | 'D' | '^' | '-' | 'T'
+    )
+}
+
 pub(crate) fn is_emoji(c: char) -> bool {
     matches!(c as u32,
         0x1F300..=0x1FAFF | 0x2600..=0x27BF | 0x2B50 | 0x2B55 | 0x2190..=0x21FF | 0x2300..=0x23FF)
@@ -149,15 +162,18 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token<'_>> {
             continue;
         }
         // Emoticons only when not glued to a preceding word character (avoid "http://").
-        let prev_is_word = text[..i].chars().next_back().is_some_and(is_word_char);
-        if !prev_is_word {
+        // Checked first: most tokens are words, and most words cannot start an emoticon.
+        let may_be_emoticon = starts_emoticon(c);
+        let prev_is_word =
+            may_be_emoticon && text[..i].chars().next_back().is_some_and(is_word_char);
+        if may_be_emoticon && !prev_is_word {
             if let Some(e) = EMOTICONS.iter().find(|e| rest.starts_with(**e)) {
                 let end = i + e.len();
                 let next_is_word = text[end..].chars().next().is_some_and(is_word_char);
                 if !next_is_word {
                     out.push(Token {
                         raw: &text[i..end],
-                        lower: text[i..end].to_string(),
+                        lower: Cow::Borrowed(&text[i..end]),
                         kind: TokenKind::Emoticon,
                         byte_start: i,
                         byte_end: end,
@@ -187,7 +203,7 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token<'_>> {
             let raw = &text[i..end];
             out.push(Token {
                 raw,
-                lower: raw.to_lowercase().replace('’', "'"),
+                lower: lowercase(raw),
                 kind: if all_digits {
                     TokenKind::Number
                 } else {
@@ -212,7 +228,7 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token<'_>> {
         }
         out.push(Token {
             raw: &text[i..end],
-            lower: text[i..end].to_string(),
+            lower: Cow::Borrowed(&text[i..end]),
             kind,
             byte_start: i,
             byte_end: end,
@@ -220,6 +236,16 @@ pub(crate) fn tokenize(text: &str) -> Vec<Token<'_>> {
         i = end;
     }
     out
+}
+
+/// The lowercase form of a word with `’` as `'`, borrowed when nothing changes (the usual
+/// case for chat text).
+fn lowercase(raw: &str) -> Cow<'_, str> {
+    if raw.bytes().all(|b| !b.is_ascii_uppercase() && b.is_ascii()) {
+        Cow::Borrowed(raw)
+    } else {
+        Cow::Owned(raw.to_lowercase().replace('’', "'"))
+    }
 }
 
 /// Byte ranges of the sentences of a text: split after `.`, `!`, `?` (and runs of them) that
@@ -272,12 +298,82 @@ fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usiz
 /// FNV-1a 64-bit hash: stable across platforms and releases (unlike `DefaultHasher`), used for
 /// feature hashing and deterministic data splits.
 pub fn stable_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    Fnv::new().bytes(bytes).finish()
+}
+
+/// A map for the hot look-up tables of the analyzers (lexicon words, model weights, feature
+/// columns). Their keys are short words or numbers that are hashes already, for which
+/// SipHash (the std default, built to resist collision flooding) costs more than the look-up
+/// itself; these tables are built once from shipped data or training, so flooding them is
+/// not a concern. Hand-written because it is a few lines over [`Fnv`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// FNV-1a over bytes; integer keys are mixed with one multiplication (they are uniform
+/// hashes or bucket numbers already, but the map needs their high bits to vary too).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl Default for FastHasher {
+    fn default() -> Self {
+        FastHasher(Fnv::new().finish())
     }
-    h
+}
+
+impl Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = Fnv(self.0).bytes(bytes).finish();
+    }
+
+    fn write_u32(&mut self, k: u32) {
+        self.write_u64(u64::from(k));
+    }
+
+    fn write_u64(&mut self, k: u64) {
+        self.0 = (self.0 ^ k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// The streaming form of [`stable_hash`]: hashing pieces one after the other gives the same
+/// value as hashing their concatenation, so feature keys such as `"u\u{1}" + word` are hashed
+/// without building the string.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Fnv {
+    pub(crate) fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    #[must_use]
+    pub(crate) fn bytes(mut self, bytes: &[u8]) -> Self {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self
+    }
+
+    #[must_use]
+    pub(crate) fn str(self, s: &str) -> Self {
+        self.bytes(s.as_bytes())
+    }
+
+    #[must_use]
+    pub(crate) fn char(self, c: char) -> Self {
+        if c.is_ascii() {
+            return self.bytes(&[c as u8]);
+        }
+        let mut buf = [0u8; 4];
+        self.bytes(c.encode_utf8(&mut buf).as_bytes())
+    }
+
+    pub(crate) fn finish(self) -> u64 {
+        self.0
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +395,13 @@ mod tests {
     }
 
     #[test]
+    fn every_emoticon_has_a_known_first_character() {
+        for e in EMOTICONS {
+            assert!(e.chars().next().is_some_and(starts_emoticon), "{e}");
+        }
+    }
+
+    #[test]
     fn urls_are_not_emoticons() {
         let t = tokenize("see http://x.io");
         assert!(t.iter().all(|t| t.kind != TokenKind::Emoticon));
@@ -312,6 +415,14 @@ mod tests {
             .map(|(a, b)| &text[a..b])
             .collect();
         assert_eq!(s, ["Hello there.", "Is it 3.5 now?!", "Yes", "ok"]);
+    }
+
+    #[test]
+    fn streaming_hash_equals_hash_of_the_concatenation() {
+        let whole = stable_hash("c\u{1}<héllo>".as_bytes());
+        let parts = Fnv::new().str("c\u{1}").char('<').str("héllo").char('>');
+        assert_eq!(parts.finish(), whole);
+        assert_eq!(stable_hash(b""), Fnv::new().finish());
     }
 
     #[test]

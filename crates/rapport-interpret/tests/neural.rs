@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use rapport_interpret::neural::{
     default_intent_sgd, default_models_dir, minilm_dir, minilm_present, most_similar, similarity,
-    IntentHead, MiniLm, NeuralHeads, NeuralInterpreter,
+    IntentHead, MiniLm, NeuralError, NeuralHeads, NeuralInterpreter,
 };
 
 fn model(test: &str) -> Option<&'static MiniLm> {
@@ -134,4 +134,93 @@ fn a_tiny_head_separates_two_intents() {
         .collect();
     assert_eq!(labels, [Some("refund"), Some("delivery")], "{out:?}");
     assert!(out.iter().all(|a| a.sentiment.is_none()));
+}
+
+// ---- a missing or corrupt model (no pulled weights needed) ----
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "rapport-neural-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// all-MiniLM-L6-v2's config.json (BERT, 6 layers, 384 wide).
+const CONFIG: &str = r#"{"architectures":["BertModel"],"attention_probs_dropout_prob":0.1,
+"hidden_act":"gelu","hidden_dropout_prob":0.1,"hidden_size":384,"initializer_range":0.02,
+"intermediate_size":1536,"layer_norm_eps":1e-12,"max_position_embeddings":512,
+"model_type":"bert","num_attention_heads":12,"num_hidden_layers":6,"pad_token_id":0,
+"position_embedding_type":"absolute","type_vocab_size":2,"use_cache":true,"vocab_size":30522}"#;
+
+fn load_error(dir: &std::path::Path) -> (NeuralError, String) {
+    let e = MiniLm::load(dir).expect_err("the model must not load");
+    let text = e.to_string();
+    assert!(
+        text.contains("rapport models pull minilm"),
+        "the error names the fetch command: {text}"
+    );
+    (e, text)
+}
+
+#[test]
+fn a_missing_model_names_the_file_and_the_pull_command() {
+    let s = Scratch::new("missing");
+    let (e, text) = load_error(&s.0);
+    assert!(matches!(e, NeuralError::MissingFile(_)), "{e:?}");
+    assert!(text.contains("config.json"), "{text}");
+
+    std::fs::write(s.0.join("config.json"), CONFIG).expect("write");
+    let (e, text) = load_error(&s.0);
+    assert!(matches!(e, NeuralError::MissingFile(_)), "{e:?}");
+    assert!(text.contains("model.safetensors"), "{text}");
+}
+
+#[test]
+fn a_corrupt_model_file_names_the_file_and_the_pull_command() {
+    let s = Scratch::new("corrupt");
+    // Not JSON at all.
+    std::fs::write(s.0.join("config.json"), "{ this is not json").expect("write");
+    std::fs::write(s.0.join("model.safetensors"), b"garbage").expect("write");
+    std::fs::write(s.0.join("tokenizer.json"), "{}").expect("write");
+    let (e, text) = load_error(&s.0);
+    assert!(matches!(e, NeuralError::Corrupt { .. }), "{e:?}");
+    assert!(text.contains("config.json"), "{text}");
+
+    // A good config, but weights that are not safetensors (an interrupted copy, say).
+    std::fs::write(s.0.join("config.json"), CONFIG).expect("write");
+    let mut junk = vec![0xffu8; 8];
+    junk.extend_from_slice(b"definitely not a safetensors header");
+    std::fs::write(s.0.join("model.safetensors"), &junk).expect("write");
+    let (e, text) = load_error(&s.0);
+    assert!(matches!(e, NeuralError::Corrupt { .. }), "{e:?}");
+    assert!(text.contains("model.safetensors"), "{text}");
+    assert_eq!(rapport_core::error::Coded::code(&e), "neural_model_corrupt");
+
+    // The embedded path does not care.
+    let interp =
+        rapport_interpret::Interpreter::embedded(rapport_interpret::IntentTaxonomy::default_cx())
+            .expect("embedded models");
+    assert!(
+        interp
+            .analyze("my card was charged twice")
+            .sentiment
+            .score
+            .get()
+            < 0.0
+    );
 }

@@ -2,6 +2,13 @@
 //! standard input without a file) and writes one JSON analysis per input line, with every
 //! field the pipeline stores: language, sentiment per message and sentence, emotions, effort,
 //! urgency, intent, personal data with a redacted copy, evidence, and the model.
+//!
+//! `--model neural` (builds with the cargo feature `neural` only) adds the all-MiniLM-L6-v2
+//! path: the intent is read by a head trained on the default taxonomy's example phrases over
+//! the sentence embeddings, and the record names that model in `intent_model`. The other
+//! fields stay with the embedded models (there is no neural emotion, effort, urgency or
+//! personal-data reader, and the neural sentiment head needs a labelled set that is not
+//! shipped).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -9,10 +16,28 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+/// Which models read the texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ModelChoice {
+    /// Lexicons, rules and linear models built into the binary (no download).
+    #[default]
+    Embedded,
+    /// The embedded models plus all-MiniLM-L6-v2 for intent (cargo feature `neural`, weights
+    /// fetched with `rapport models pull minilm`).
+    Neural,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
     /// Input file; standard input when absent.
     pub file: Option<PathBuf>,
+    /// Which models read the texts.
+    #[arg(long, value_enum, default_value_t = ModelChoice::Embedded)]
+    pub model: ModelChoice,
+    /// Models directory for `--model neural` (default: $RAPPORT_MODELS_DIR, else
+    /// ~/.cache/rapport/models).
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
     /// Characters analysed per text; longer texts are cut there and flagged `truncated`.
     #[arg(long, default_value_t = 20_000)]
     pub max_chars: usize,
@@ -30,6 +55,8 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     if args.max_chars == 0 {
         bail!("--max-chars must be at least 1");
     }
+    // The neural model is loaded (or refused) before any input is read.
+    let neural = neural::Reader::open(args.model, args.models_dir.as_deref())?;
     let interpreter = rapport_server::engine::default_interpreter()
         .context("cannot load the embedded interpretation models")?;
     let (reader, name): (Box<dyn Read>, String) = match &args.file {
@@ -46,6 +73,8 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut buf = Vec::new();
     let mut number = 0usize;
+    // With the neural model, records wait here to be embedded in batches.
+    let mut pending: Vec<(String, Value)> = Vec::new();
     loop {
         buf.clear();
         if reader
@@ -83,11 +112,126 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
             m.insert("truncated".into(), Value::Bool(truncated));
             m.insert("empty".into(), Value::Bool(text.trim().is_empty()));
         }
-        serde_json::to_writer(&mut out, &record)?;
-        out.write_all(b"\n")?;
+        match &neural {
+            Some(reader) => {
+                pending.push((cut.to_owned(), record));
+                if pending.len() >= BATCH {
+                    reader.finish(&mut pending, &mut out)?;
+                }
+            }
+            None => {
+                serde_json::to_writer(&mut out, &record)?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    if let Some(reader) = &neural {
+        reader.finish(&mut pending, &mut out)?;
     }
     out.flush()?;
     Ok(())
+}
+
+/// Texts embedded per forward pass of the neural model.
+const BATCH: usize = 32;
+
+#[cfg(feature = "neural")]
+mod neural {
+    use std::io::Write;
+    use std::path::Path;
+
+    use anyhow::{Context, Result};
+    use rapport_interpret::neural::{
+        default_intent_sgd, default_models_dir, minilm_dir, minilm_info, IntentHead, MiniLm,
+    };
+    use rapport_interpret::IntentTaxonomy;
+    use serde_json::Value;
+
+    use super::ModelChoice;
+
+    /// all-MiniLM-L6-v2 with an intent head trained on the default taxonomy.
+    pub struct Reader {
+        model: MiniLm,
+        intent: IntentHead,
+    }
+
+    impl Reader {
+        pub fn open(choice: ModelChoice, models_dir: Option<&Path>) -> Result<Option<Self>> {
+            if choice == ModelChoice::Embedded {
+                return Ok(None);
+            }
+            let dir = minilm_dir(&models_dir.map_or_else(default_models_dir, Path::to_path_buf));
+            let model = MiniLm::load(&dir)
+                .with_context(|| format!("cannot load the neural model from {}", dir.display()))?;
+            let intent = IntentHead::from_taxonomy(
+                &model,
+                &IntentTaxonomy::default_cx(),
+                &default_intent_sgd(),
+            )
+            .context("cannot train the neural intent head")?;
+            Ok(Some(Reader { model, intent }))
+        }
+
+        /// Adds the neural intent to the waiting records and writes them out, in order.
+        pub fn finish(
+            &self,
+            pending: &mut Vec<(String, Value)>,
+            out: &mut impl Write,
+        ) -> Result<()> {
+            let texts: Vec<&str> = pending.iter().map(|(t, _)| t.as_str()).collect();
+            let embeddings = self.model.embed(&texts).context("neural model failed")?;
+            for ((_, mut record), e) in pending.drain(..).zip(embeddings) {
+                let intent = self
+                    .intent
+                    .predict(&e)
+                    .context("neural intent head failed")?;
+                if let Value::Object(m) = &mut record {
+                    m.insert("intent".into(), serde_json::to_value(intent)?);
+                    m.insert("intent_model".into(), serde_json::to_value(minilm_info())?);
+                }
+                serde_json::to_writer(&mut *out, &record)?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(not(feature = "neural"))]
+mod neural {
+    use std::io::Write;
+    use std::path::Path;
+
+    use anyhow::{bail, Result};
+    use serde_json::Value;
+
+    use super::ModelChoice;
+
+    /// Stands in for the neural reader in builds without the feature: asking for it is an
+    /// error that says how to get it.
+    pub enum Reader {}
+
+    impl Reader {
+        pub fn open(choice: ModelChoice, _models_dir: Option<&Path>) -> Result<Option<Self>> {
+            if choice == ModelChoice::Neural {
+                bail!(
+                    "--model neural needs a build with the cargo feature `neural` \
+                     (`cargo build --release -p rapport --features neural`) and the \
+                     all-MiniLM-L6-v2 weights (`rapport models pull minilm`); \
+                     `--model embedded` needs neither"
+                );
+            }
+            Ok(None)
+        }
+
+        pub fn finish(
+            &self,
+            _pending: &mut Vec<(String, Value)>,
+            _out: &mut impl Write,
+        ) -> Result<()> {
+            match *self {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -688,6 +688,42 @@ fn analyze_reads_lines_and_jsonl_and_names_a_bad_line() {
 }
 
 #[test]
+fn analyze_with_the_neural_model_says_what_is_missing_and_embedded_still_works() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("texts.txt");
+    std::fs::write(&file, "my order is late again and nobody answers\n").expect("write");
+    let models = dir.path().join("no-models-here");
+    let out = run(&[
+        "analyze",
+        "--model",
+        "neural",
+        "--models-dir",
+        models.to_str().expect("p"),
+        file.to_str().expect("p"),
+    ]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("rapport models pull minilm"), "{t}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing is written before the model loads: {t}"
+    );
+    if cfg!(feature = "neural") {
+        // The file that is missing, in the models directory given.
+        assert!(
+            t.contains("config.json") && t.contains("no-models-here"),
+            "{t}"
+        );
+    } else {
+        assert!(t.contains("--features neural"), "{t}");
+    }
+    let out = run(&["analyze", "--model", "embedded", file.to_str().expect("p")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: Value = serde_json::from_str(text(&out).trim()).expect("one JSON line");
+    assert_eq!(v["model"]["name"], "rapport-lexicon");
+}
+
+#[test]
 fn config_check_never_prints_the_database_password() {
     let out = rapport()
         .args(["config", "check"])
@@ -985,6 +1021,28 @@ fn intents_commands_name_the_bad_file_line_or_column() {
     ]);
     assert!(!out.status.success());
     assert!(text(&out).contains("line(s) 3, 4"), "{}", text(&out));
+
+    // Text that is not UTF-8 (Latin-1 "é") is refused with its line.
+    let latin1 = dir.path().join("latin1.csv");
+    std::fs::write(
+        &latin1,
+        b"text,category\nwhere is it,delivery\ncaf\xe9 refund please,refund\n",
+    )
+    .expect("w");
+    let out = run(&[
+        "intents",
+        "train",
+        "--input",
+        latin1.to_str().expect("p"),
+        "--output",
+        model,
+    ]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("latin1.csv, line 3") && t.to_lowercase().contains("utf-8"),
+        "{t}"
+    );
 
     let junk = dir.path().join("junk.rpi");
     std::fs::write(&junk, "not a model").expect("w");

@@ -56,15 +56,17 @@ fn read(path: PathBuf) -> Result<String, NeuralError> {
 impl MiniLm {
     /// Loads the model from a directory holding `model.safetensors`, `config.json` and
     /// `tokenizer.json` (and optionally `1_Pooling/config.json`, which must ask for mean
-    /// pooling).
+    /// pooling). A missing file is [`NeuralError::MissingFile`], an unusable one
+    /// [`NeuralError::Corrupt`]; both name the file and the command that fetches it.
     pub fn load(dir: &Path) -> Result<Self, NeuralError> {
         let device = Device::Cpu;
-        let config: Config = serde_json::from_str(&read(dir.join("config.json"))?)
-            .map_err(|e| NeuralError::Model(format!("config.json: {e}")))?;
+        let config_path = dir.join("config.json");
+        let config: Config = serde_json::from_str(&read(config_path.clone())?)
+            .map_err(|e| NeuralError::corrupt(&config_path, e))?;
         let pooling = dir.join("1_Pooling").join("config.json");
         if pooling.is_file() {
-            let p: serde_json::Value = serde_json::from_str(&read(pooling)?)
-                .map_err(|e| NeuralError::Model(format!("1_Pooling/config.json: {e}")))?;
+            let p: serde_json::Value = serde_json::from_str(&read(pooling.clone())?)
+                .map_err(|e| NeuralError::corrupt(&pooling, e))?;
             if p.get("pooling_mode_mean_tokens") != Some(&serde_json::Value::Bool(true)) {
                 return Err(NeuralError::Model(
                     "1_Pooling/config.json does not ask for mean pooling".into(),
@@ -78,15 +80,20 @@ impl MiniLm {
         // SAFETY: the file is memory-mapped read-only; like every mmap it must not be
         // truncated by another process while the model is alive (the models directory is
         // only written by `pull_minilm`, which never rewrites an existing model).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &device)? };
-        let model = BertModel::load(vb, &config)?;
+        // A truncated or foreign file fails here (safetensors header) or in `BertModel::load`
+        // (missing tensors, wrong shapes): both name the file and how to fetch it again.
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&weights), DType::F32, &device)
+        }
+        .map_err(|e| NeuralError::corrupt(&weights, e))?;
+        let model = BertModel::load(vb, &config).map_err(|e| NeuralError::corrupt(&weights, e))?;
 
         let tokenizer_path = dir.join("tokenizer.json");
         if !tokenizer_path.is_file() {
             return Err(NeuralError::MissingFile(tokenizer_path));
         }
         let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| NeuralError::Model(format!("tokenizer.json: {e}")))?;
+            .map_err(|e| NeuralError::corrupt(&tokenizer_path, e))?;
         // The shipped tokenizer pads every sentence to 128 tokens: pad to the longest in the
         // batch instead, and truncate at MAX_TOKENS.
         let pad = tokenizer.get_padding().cloned().unwrap_or_default();
