@@ -7,6 +7,7 @@
 //! on it; it depends on nothing of ours.
 
 pub mod alert;
+pub mod condition;
 pub mod conversation;
 pub mod decision;
 pub mod error;

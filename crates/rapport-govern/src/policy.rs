@@ -224,7 +224,7 @@ impl Policy {
                     Ok(node) => {
                         // The parser accepts some incomplete expressions (`amount >`) that
                         // would only fail when evaluated; catch them now.
-                        if let Some(problem) = shape_problem(&node) {
+                        if let Some(problem) = rapport_core::condition::shape_problem(&node) {
                             errors.push(PolicyError {
                                 line: at(w.span()),
                                 message: format!("condition `{}` {problem}", w.get_ref()),
@@ -357,43 +357,6 @@ impl Rule {
             None => a == kind,
         })
     }
-}
-
-/// What is wrong with the shape of a parsed condition: an operator missing an operand, or a
-/// construct conditions may not use (assignments, sequences). `None` when it is well formed.
-fn shape_problem(node: &Node) -> Option<String> {
-    use evalexpr::Operator as Op;
-    let n = node.children().len();
-    let expected = match node.operator() {
-        Op::Add
-        | Op::Sub
-        | Op::Mul
-        | Op::Div
-        | Op::Mod
-        | Op::Exp
-        | Op::Eq
-        | Op::Neq
-        | Op::Gt
-        | Op::Lt
-        | Op::Geq
-        | Op::Leq
-        | Op::And
-        | Op::Or => Some(2),
-        Op::Not | Op::Neg | Op::RootNode => Some(1),
-        Op::Const { .. } | Op::VariableIdentifierRead { .. } => Some(0),
-        Op::Tuple | Op::FunctionIdentifier { .. } => None,
-        _ => return Some("uses an assignment or a sequence, which conditions may not".into()),
-    };
-    if let Some(expected) = expected {
-        if n != expected {
-            return Some(if n < expected {
-                "is incomplete: an operator is missing an operand".into()
-            } else {
-                "does not parse as one expression".into()
-            });
-        }
-    }
-    node.children().iter().find_map(shape_problem)
 }
 
 fn to_expr(v: &Value) -> Option<ExprValue> {

@@ -354,43 +354,6 @@ fn duration(text: &str) -> Option<Duration> {
     (d > Duration::zero()).then_some(d)
 }
 
-/// Why a parsed expression cannot be a condition (assignments, sequences, incomplete
-/// operators the parser lets through), if it cannot.
-fn shape_problem(node: &Node) -> Option<String> {
-    use evalexpr::Operator as Op;
-    let n = node.children().len();
-    let expected = match node.operator() {
-        Op::Add
-        | Op::Sub
-        | Op::Mul
-        | Op::Div
-        | Op::Mod
-        | Op::Exp
-        | Op::Eq
-        | Op::Neq
-        | Op::Gt
-        | Op::Lt
-        | Op::Geq
-        | Op::Leq
-        | Op::And
-        | Op::Or => Some(2),
-        Op::Not | Op::Neg | Op::RootNode => Some(1),
-        Op::Const { .. } | Op::VariableIdentifierRead { .. } => Some(0),
-        Op::Tuple | Op::FunctionIdentifier { .. } => None,
-        _ => return Some("uses an assignment or a sequence, which rules may not".into()),
-    };
-    if let Some(expected) = expected {
-        if n != expected {
-            return Some(if n < expected {
-                "is incomplete: an operator is missing an operand".into()
-            } else {
-                "does not parse as one expression".into()
-            });
-        }
-    }
-    node.children().iter().find_map(shape_problem)
-}
-
 impl Catalog {
     /// Parses and checks a catalog, reporting every problem found with its line.
     pub fn parse(text: &str) -> Result<Catalog, Vec<CatalogError>> {
@@ -573,7 +536,7 @@ impl Catalog {
                     message: "a rule must not be empty".into(),
                 });
             }
-            if let Some(problem) = shape_problem(&node) {
+            if let Some(problem) = rapport_core::condition::shape_problem(&node) {
                 errs.push(CatalogError {
                     line,
                     message: format!("rule `{src}` {problem}"),
