@@ -112,7 +112,8 @@ pub fn event(v: Value) -> Event {
     .expect("valid test event")
 }
 
-async fn default_ws(store: &DynStore) -> WorkspaceId {
+/// The default workspace's id; every conformance check starts from it.
+pub(crate) async fn default_ws(store: &DynStore) -> WorkspaceId {
     store
         .workspace_by_name(&WorkspaceName::default_workspace())
         .await

@@ -11,14 +11,7 @@ use serde_json::json;
 use crate::conformance::{event, DynStore};
 use crate::{AuditQuery, ErasureOptions, StoreError};
 
-async fn ws(store: &DynStore) -> WorkspaceId {
-    store
-        .workspace_by_name(&WorkspaceName::default_workspace())
-        .await
-        .expect("read workspace")
-        .expect("default workspace")
-        .id
-}
+use crate::conformance::default_ws as ws;
 
 fn purpose(p: &str) -> Purpose {
     Purpose::parse(p).expect("purpose")

@@ -13,7 +13,6 @@ use chrono::{Duration, Utc};
 use rapport_core::stitch::StitchPolicy;
 use rapport_core::{
     Actor, AuditEntry, Event, Identifier, IdentifierKind, Profile, ProfileId, WorkspaceId,
-    WorkspaceName,
 };
 use serde_json::{json, Value};
 
@@ -44,14 +43,7 @@ where
     concurrent_writers_never_share_an_identifier(make().await, policy).await;
 }
 
-async fn ws(store: &DynStore) -> WorkspaceId {
-    store
-        .workspace_by_name(&WorkspaceName::default_workspace())
-        .await
-        .expect("read workspace")
-        .expect("default workspace")
-        .id
-}
+use crate::conformance::default_ws as ws;
 
 fn id(kind: IdentifierKind, v: &str) -> Identifier {
     Identifier::new(kind, v).expect("identifier")

@@ -18,14 +18,7 @@ use serde_json::json;
 use crate::conformance::DynStore;
 use crate::{AuditQuery, ErasureOptions, StoreError};
 
-async fn ws(store: &DynStore) -> WorkspaceId {
-    store
-        .workspace_by_name(&WorkspaceName::default_workspace())
-        .await
-        .expect("read workspace")
-        .expect("default workspace")
-        .id
-}
+use crate::conformance::default_ws as ws;
 
 fn slug(s: &str) -> Slug {
     Slug::parse(s).expect("slug")
