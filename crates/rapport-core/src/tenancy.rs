@@ -101,10 +101,12 @@ pub enum Permission {
     /// Set up routing: create queues and agents, change any agent's skills, capacity,
     /// presence and seniority, and accept or finish conversations for any agent.
     ManageRouting,
+    /// Train prediction models on the workspace's data and choose the active version.
+    ManageModels,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 16] = [
         Permission::Ingest,
         Permission::ReadCustomers,
         Permission::ManageConsent,
@@ -120,6 +122,7 @@ impl Permission {
         Permission::AcknowledgeAlerts,
         Permission::ManageIdentity,
         Permission::ManageRouting,
+        Permission::ManageModels,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -139,6 +142,7 @@ impl Permission {
             Permission::AcknowledgeAlerts => "acknowledge_alerts",
             Permission::ManageIdentity => "manage_identity",
             Permission::ManageRouting => "manage_routing",
+            Permission::ManageModels => "manage_models",
         }
     }
 }
@@ -186,6 +190,7 @@ impl KeyRole {
             AcknowledgeAlerts => matches!(self, Agent | Supervisor | Admin),
             ManageIdentity => matches!(self, Supervisor | Admin),
             ManageRouting => matches!(self, Supervisor | Admin),
+            ManageModels => matches!(self, Analyst | Admin),
         }
     }
 

@@ -8,6 +8,8 @@
 //! - evaluation metrics ([`metrics`]): ROC-AUC, PR-AUC, Brier score, log loss, calibration;
 //! - customer lifetime value ([`clv`]): BG/NBD for purchase frequency and Gamma-Gamma for
 //!   spend, fitted by maximum likelihood;
+//! - a customer's features as of a moment and the churn label after it ([`features`]), with
+//!   point-in-time correctness, so live scoring and training read the same definitions;
 //! - escalation risk of open conversations ([`escalation`]): logistic over sentiment
 //!   trajectory, urgency, waiting time and history, with exact contributions.
 //!
@@ -21,6 +23,7 @@ pub mod clv;
 pub mod data;
 pub mod error;
 pub mod escalation;
+pub mod features;
 pub mod gbt;
 pub mod metrics;
 pub mod model;

@@ -226,7 +226,8 @@ pub mod perm {
         ManageUsers,
         AcknowledgeAlerts,
         ManageIdentity,
-        ManageRouting
+        ManageRouting,
+        ManageModels
     );
 }
 

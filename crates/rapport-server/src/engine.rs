@@ -65,6 +65,8 @@ pub struct EngineOptions {
     pub nba_catalog: Option<rapport_decide::nba::catalog::Catalog>,
     /// Where the catalog came from, so `POST /v1/decisions/catalog/reload` can read it again.
     pub nba_catalog_file: Option<std::path::PathBuf>,
+    /// Churn features, training schedule and risk-jump alerts.
+    pub churn: crate::churn::ChurnOptions,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -97,6 +99,7 @@ impl Default for EngineOptions {
             alerts: Default::default(),
             nba_catalog: None,
             nba_catalog_file: None,
+            churn: Default::default(),
         }
     }
 }
@@ -225,6 +228,7 @@ pub struct Engine {
     pub(crate) policy: std::sync::RwLock<Arc<rapport_govern::policy::Policy>>,
     pub(crate) fairness_schedule: crate::fairness_watch::Schedule,
     pub(crate) nba: std::sync::RwLock<Option<Arc<rapport_decide::nba::catalog::Catalog>>>,
+    pub(crate) churn: crate::churn::ChurnState,
     sink: EventSink,
 }
 
@@ -242,6 +246,7 @@ impl Engine {
             policy: std::sync::RwLock::new(Arc::new(options.policy.clone())),
             fairness_schedule: Default::default(),
             nba: std::sync::RwLock::new(options.nba_catalog.clone().map(Arc::new)),
+            churn: Default::default(),
             options,
             sink: EventSink::Embedded,
         })
@@ -316,7 +321,10 @@ impl Engine {
         events: Vec<Event>,
     ) -> Result<IngestSummary, StoreError> {
         let events = self.standardize_all(events);
-        self.store.ingest(workspace, events).await
+        let summary = self.store.ingest(workspace, events).await?;
+        // Their features follow on the next background pass.
+        self.churn.mark(workspace, &summary.touched);
+        Ok(summary)
     }
 
     /// The identifier a caller means by `kind` and `raw`, standardised as stored ones are.
@@ -362,6 +370,10 @@ impl Engine {
             .add_message(workspace, conversation, message)
             .await?;
         if created && from_customer {
+            if let Some(detail) = self.store.conversation(workspace, conversation).await? {
+                self.churn
+                    .mark(workspace, std::iter::once(&detail.conversation.profile_id));
+            }
             // Routing must not lose the message: a failure is logged and the background
             // pass picks the conversation up from what is stored.
             if let Err(e) = self

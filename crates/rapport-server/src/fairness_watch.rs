@@ -217,7 +217,8 @@ impl Engine {
             json!({"kind": alert.kind, "audit": audit.name, "violations": run.violations.len()}),
         ));
         run.alert = Some(alert.id.clone());
-        self.store.add_alert(ws, alert, entries).await?;
+        self.store.add_alert(ws, alert.clone(), entries).await?;
+        self.notify_webhook(ws, alert);
         Ok(run)
     }
 }

@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod churn;
 pub mod dashboard;
 pub mod engine;
 pub mod error;
@@ -102,6 +103,7 @@ pub async fn serve(
     let oversight = policy_watch::spawn(state.engine.clone());
     let fairness = fairness_watch::spawn(state.engine.clone());
     let routing = routing::spawn(state.engine.clone());
+    let churn = churn::spawn(state.engine.clone(), true);
     let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -110,6 +112,7 @@ pub async fn serve(
     .await;
     oversight.abort();
     routing.abort();
+    churn.abort();
     if let Some(f) = fairness {
         f.abort();
     }

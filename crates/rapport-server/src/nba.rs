@@ -226,8 +226,29 @@ impl Engine {
             last_sentiment: sentiment,
             now,
         });
+        // The live churn model's score stands in for a `churn_risk` trait the profile lacks.
+        let mut traits = std::borrow::Cow::Borrowed(&profile.traits);
+        if catalog.traits.contains_key(crate::routing::CHURN_TRAIT)
+            && !profile.traits.contains_key(crate::routing::CHURN_TRAIT)
+        {
+            if let Some(p) = self
+                .store
+                .profile_features(ws, &profile.id)
+                .await?
+                .and_then(|f| {
+                    f.scores
+                        .get(crate::churn::KIND)?
+                        .get("probability")
+                        .cloned()
+                })
+            {
+                traits
+                    .to_mut()
+                    .insert(crate::routing::CHURN_TRAIT.to_owned(), p);
+            }
+        }
         computed
-            .with_traits(catalog, &profile.traits)
+            .with_traits(catalog, &traits)
             .with_context(catalog, context)
             .map_err(|e| NbaError::Invalid("invalid_context", e.0))
     }

@@ -91,10 +91,15 @@ impl Engine {
             json!({"kind": alert.kind, "subject": alert.subject}),
         );
         self.store.add_alert(ws, alert.clone(), vec![audit]).await?;
+        self.notify_webhook(ws, alert);
+        Ok(true)
+    }
+
+    /// Posts a stored alert to the configured webhook, in the background.
+    pub(crate) fn notify_webhook(&self, ws: &WorkspaceId, alert: Alert) {
         if let Some(url) = self.options.alerts.webhook_url.clone() {
             tokio::spawn(post_webhook(url, ws.clone(), alert));
         }
-        Ok(true)
     }
 
     /// After an inbound customer message: the sentiment-drop and escalation-risk alerts.

@@ -118,6 +118,20 @@ impl Engine {
                 .get(CHURN_TRAIT)
                 .and_then(number)
                 .filter(|v| (0.0..=1.0).contains(v));
+            if s.churn_risk.is_none() {
+                // The live churn model's latest score, when the profile has no such trait.
+                s.churn_risk = self
+                    .store
+                    .profile_features(ws, &p.id)
+                    .await?
+                    .and_then(|f| {
+                        f.scores
+                            .get(crate::churn::KIND)?
+                            .get("probability")?
+                            .as_f64()
+                    })
+                    .filter(|v| (0.0..=1.0).contains(v));
+            }
         }
         Ok(Some((s, intent, profile_id.to_string())))
     }

@@ -111,6 +111,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BusError> {
     let options = Arc::new(options);
+    // Customers whose events this worker applies get their features recomputed here.
+    let churn = crate::churn::spawn(engine.clone(), false);
     let permits = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let ownership = worker.ownership();
     let mut tasks = JoinSet::new();
@@ -161,6 +163,7 @@ pub async fn run(
         );
         tasks.abort_all();
     }
+    churn.abort();
     let left = worker.leave().await;
     outcome.and(left)
 }

@@ -18,6 +18,7 @@
 pub mod conformance;
 pub mod conformance_gov;
 pub mod conformance_identity;
+pub mod conformance_models;
 pub mod conformance_nba;
 pub mod conformance_routing;
 mod error;
@@ -448,4 +449,56 @@ pub trait Store: Send + Sync + 'static {
         outcome: NbaOutcome,
         audit: Vec<AuditEntry>,
     ) -> Result<(NbaContact, ActionCounts), StoreError>;
+
+    // --- Trained models and materialised features ------------------------------------------
+
+    /// Stores a new version of a model kind, numbered after the kind's latest, making it the
+    /// active one when the draft asks, with its audit records, in one transaction.
+    async fn save_model_version(
+        &self,
+        workspace: &WorkspaceId,
+        draft: ModelDraft,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ModelVersion, StoreError>;
+    /// Makes `version` the active one of its kind (the others stop being active).
+    /// Activating the active version changes nothing and writes no audit record;
+    /// [`StoreError::NotFound`] for an unknown version.
+    async fn activate_model_version(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        version: i64,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ModelVersion, StoreError>;
+    /// A kind's versions, newest first.
+    async fn model_versions(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Vec<ModelVersion>, StoreError>;
+    /// The active version of a kind with the model's text.
+    async fn active_model(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Option<(ModelVersion, String)>, StoreError>;
+    /// Only the number of the active version: the cheap check nodes poll to swap models.
+    async fn active_model_version(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Stores customers' features (one row each, replacing an older computation, never a
+    /// newer one).
+    async fn save_profile_features(
+        &self,
+        workspace: &WorkspaceId,
+        rows: Vec<ProfileFeatures>,
+    ) -> Result<(), StoreError>;
+    /// A customer's latest stored features.
+    async fn profile_features(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Option<ProfileFeatures>, StoreError>;
 }

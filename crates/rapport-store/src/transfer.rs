@@ -419,6 +419,32 @@ pub(crate) const TABLES: &[TableSpec] = &[
         scope: Scope::Workspace,
         order: Order::Sorted,
     },
+    TableSpec {
+        name: "model_versions",
+        columns: &[
+            ("workspace_id", Text),
+            ("kind", Text),
+            ("version", Int),
+            ("created_at", Int),
+            ("created_by", Text),
+            ("active", Bool),
+            ("summary", Text),
+            ("body", Text),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
+    TableSpec {
+        name: "profile_features",
+        columns: &[
+            ("workspace_id", Text),
+            ("profile_id", Text),
+            ("computed_at", Int),
+            ("body", Text),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
 ];
 
 /// The audit log's name in reports.

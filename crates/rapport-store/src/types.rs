@@ -71,7 +71,7 @@ pub struct SessionDraft {
 }
 
 /// What an ingest call did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct IngestSummary {
     /// Events applied now.
     pub applied: usize,
@@ -80,6 +80,57 @@ pub struct IngestSummary {
     /// Events naming an identifier of an erased customer, acknowledged and dropped so the
     /// erased profile is not rebuilt.
     pub suppressed: usize,
+    /// The profiles the applied events landed on, each once, so derived state such as
+    /// features can follow (an id merged away since resolves to its survivor through
+    /// [`crate::Store::profile`]).
+    #[serde(skip)]
+    pub touched: Vec<ProfileId>,
+}
+
+impl IngestSummary {
+    /// The summary with each touched profile listed once.
+    pub(crate) fn settled(mut self) -> Self {
+        self.touched.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        self.touched.dedup();
+        self
+    }
+}
+
+/// A version of a workspace's trained model of one kind (`churn`, ...). The model itself is
+/// kept beside it as text and read with [`crate::Store::model_body`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelVersion {
+    pub kind: String,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    /// Who trained it (an encoded actor, or `schedule`).
+    pub created_by: String,
+    /// Whether it is the one scoring now; at most one version of a kind is.
+    pub active: bool,
+    /// How it was trained and how it scored on held-out data.
+    pub summary: Value,
+}
+
+/// A new model version to store.
+#[derive(Debug, Clone)]
+pub struct ModelDraft {
+    pub kind: String,
+    pub created_by: String,
+    pub summary: Value,
+    pub body: String,
+    /// Make it the active version at once.
+    pub activate: bool,
+}
+
+/// A customer's materialised features, as last computed, with the scores read from them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileFeatures {
+    pub profile_id: ProfileId,
+    pub computed_at: DateTime<Utc>,
+    /// Feature name to value (`null` when missing).
+    pub features: serde_json::Map<String, Value>,
+    /// Scores by model kind (`{"churn": {"probability": .., "version": .., "explanation": ..}}`).
+    pub scores: serde_json::Map<String, Value>,
 }
 
 /// An event as stored on a profile's timeline.
@@ -328,4 +379,34 @@ pub struct NbaOutcome {
     /// Whether it counts as a success of the action (accepted, converted).
     pub success: bool,
     pub at: DateTime<Utc>,
+}
+
+impl ProfileFeatures {
+    /// The stored form: features and scores as one JSON object.
+    pub(crate) fn encode_body(&self) -> String {
+        serde_json::json!({ "features": self.features, "scores": self.scores }).to_string()
+    }
+
+    /// Reads a stored row back.
+    pub(crate) fn decode(
+        id: String,
+        computed_at: i64,
+        body: &str,
+    ) -> Result<ProfileFeatures, crate::StoreError> {
+        let v: Value = serde_json::from_str(body).map_err(|_| {
+            crate::StoreError::Internal("unreadable feature row in the database".into())
+        })?;
+        let part = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        Ok(ProfileFeatures {
+            profile_id: ProfileId::from_trusted(id),
+            computed_at: rapport_core::time::from_millis(computed_at),
+            features: part("features"),
+            scores: part("scores"),
+        })
+    }
 }

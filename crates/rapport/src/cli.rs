@@ -126,6 +126,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::predict::ModelCommand,
     },
+    /// Churn models trained on a workspace's own customers: train, list versions, activate.
+    Churn {
+        #[command(subcommand)]
+        command: crate::churn::ChurnCommand,
+    },
     /// Customer lifetime value: BG/NBD and Gamma-Gamma on a transaction log.
     Clv {
         #[command(subcommand)]
@@ -450,6 +455,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Users { command } => crate::users::run(&config, command).await,
+        Command::Churn { command } => crate::churn::run(&config, command).await,
         Command::Import {
             command:
                 ImportCommand::Events {

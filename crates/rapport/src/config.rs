@@ -23,6 +23,98 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub alerts: AlertsConfig,
     pub decisions: DecisionsConfig,
+    pub churn: ChurnConfig,
+}
+
+/// Churn prediction on the workspace's own data: which events mean a customer left, which
+/// traits are features, the label horizon, and the training schedule and risk-jump alerts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChurnConfig {
+    /// Track events that mark a customer as gone.
+    pub churn_events: Vec<String>,
+    /// Traits read as features (as they stood at each cut-off).
+    pub traits: Vec<String>,
+    /// Days after a cut-off within which a churn event makes the label positive.
+    pub horizon_days: u32,
+    /// Past cut-offs a training takes snapshots at, one horizon apart.
+    pub cutoffs: u32,
+    /// Most customers a training reads (the most recently active).
+    pub max_training_profiles: usize,
+    /// How often each workspace's model is retrained (`24h`), or `off`.
+    pub retrain_every: String,
+    /// Rise in churn probability under one model version that raises an alert.
+    pub jump_threshold: f64,
+    /// Probability a jump must reach to raise an alert.
+    pub alert_floor: f64,
+    /// How often customers with new events are recomputed (`2s`).
+    pub refresh_every: String,
+}
+
+impl Default for ChurnConfig {
+    fn default() -> Self {
+        let d = rapport_server::churn::ChurnOptions::default();
+        ChurnConfig {
+            churn_events: d.features.churn_events,
+            traits: d.features.traits,
+            horizon_days: d.features.horizon_days,
+            cutoffs: d.cutoffs,
+            max_training_profiles: d.max_training_profiles,
+            retrain_every: d
+                .retrain_every
+                .map(|e| humantime::format_duration(e).to_string())
+                .unwrap_or_else(|| "off".into()),
+            jump_threshold: d.jump_threshold,
+            alert_floor: d.alert_floor,
+            refresh_every: humantime::format_duration(d.refresh_every).to_string(),
+        }
+    }
+}
+
+impl ChurnConfig {
+    /// The engine's options, or every problem at once.
+    pub fn options(&self) -> Result<rapport_server::churn::ChurnOptions, Vec<String>> {
+        let mut problems = Vec::new();
+        let mut duration = |key: &str, raw: &str| match humantime::parse_duration(raw.trim()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                problems.push(format!("churn.{key} {raw:?}: {e}"));
+                None
+            }
+        };
+        let retrain_every = match self.retrain_every.trim() {
+            "off" | "" => None,
+            raw => duration("retrain_every", raw),
+        };
+        let refresh_every = duration("refresh_every", &self.refresh_every);
+        let clean = |xs: &[String]| -> Vec<String> {
+            xs.iter()
+                .map(|x| x.trim().to_owned())
+                .filter(|x| !x.is_empty())
+                .collect()
+        };
+        let options = rapport_server::churn::ChurnOptions {
+            features: rapport_predict::features::FeatureConfig {
+                traits: clean(&self.traits),
+                churn_events: clean(&self.churn_events),
+                horizon_days: self.horizon_days,
+            },
+            cutoffs: self.cutoffs,
+            max_training_profiles: self.max_training_profiles,
+            retrain_every,
+            jump_threshold: self.jump_threshold,
+            alert_floor: self.alert_floor,
+            refresh_every: refresh_every.unwrap_or_default(),
+        };
+        if refresh_every.is_some() {
+            problems.extend(options.check());
+        }
+        if problems.is_empty() {
+            Ok(options)
+        } else {
+            Err(problems)
+        }
+    }
 }
 
 /// Predictive alerts: what raises them and where they are sent.
@@ -552,6 +644,7 @@ impl Default for Config {
             routing: RoutingConfig::default(),
             alerts: AlertsConfig::default(),
             decisions: DecisionsConfig::default(),
+            churn: ChurnConfig::default(),
         }
     }
 }
@@ -909,6 +1002,9 @@ impl Config {
             problems.extend(errors);
         }
         problems.extend(self.alerts.options().check());
+        if let Err(errors) = self.churn.options() {
+            problems.extend(errors);
+        }
         if let Err(errors) = self.purposes() {
             problems.extend(
                 errors
@@ -972,6 +1068,7 @@ impl Config {
             alerts: self.alerts.options(),
             nba_catalog: self.nba_catalog().ok().flatten(),
             nba_catalog_file: self.decisions.catalog.clone(),
+            churn: self.churn.options().unwrap_or_default(),
         }
     }
 

@@ -95,6 +95,28 @@ pub async fn run(config: &Config) -> Result<()> {
             .await
             .map_err(|e| anyhow!("demo fairness audit: {e}"))?;
     }
+    // A churn model trained on the company's own history (point-in-time snapshots), so every
+    // customer page shows a risk with its reasons; the scores follow in the background.
+    // A very small company may have too few leavers to learn from: it runs without a model.
+    match engine
+        .train_churn(&ws, rapport_core::Actor::System, Some(true))
+        .await
+    {
+        Ok(churn) => eprintln!(
+            "Trained churn model version {} on {} snapshots (ROC-AUC {} on the held-out cut-off).",
+            churn.version.version,
+            churn.summary["rows"],
+            churn
+                .summary
+                .pointer("/holdout/roc_auc")
+                .and_then(serde_json::Value::as_f64)
+                .map_or("n/a".to_owned(), |a| format!("{a:.3}"))
+        ),
+        Err(rapport_server::churn::ChurnError::Insufficient(why)) => {
+            eprintln!("No churn model: {why}")
+        }
+        Err(e) => return Err(anyhow!("demo churn model: {e}")),
+    }
     eprintln!(
         "Loaded {events} events, {conversations} conversations, {routed} customers in the support queues and {} decisions ({} waiting for approval) for {} customers in {:.1}s.",
         seeded.executed + seeded.pending + seeded.refused,

@@ -1655,6 +1655,7 @@ pub fn generate(seed: u64, customers: usize, now: DateTime<Utc>) -> DemoCompany 
         }
     }
     conversations.sort_by_key(|c| c.messages.first().map(|m| m.at));
+    cancellations(&mut rng, &profiles, &conversations, now_ms, &mut drafts);
 
     drafts.sort_by_key(|d| d.ms); // stable: ties keep generation order
     let events = drafts.into_iter().enumerate().map(|(n, d)| {
@@ -1665,6 +1666,71 @@ pub fn generate(seed: u64, customers: usize, now: DateTime<Utc>) -> DemoCompany 
         events: events.collect(),
         conversations,
     }
+}
+
+/// Some customers leave: detractors and customers who needed support often more than others,
+/// so churn models trained on the demo have real signal. A leaver cancels after their last
+/// conversation and their activity stops there.
+fn cancellations(
+    rng: &mut Rand,
+    profiles: &[Profile],
+    conversations: &[DemoConversation],
+    now_ms: i64,
+    drafts: &mut Vec<Draft>,
+) {
+    let mut last_contact: std::collections::HashMap<&str, (i64, usize)> = Default::default();
+    for c in conversations {
+        let end = c.messages.last().map_or(0, |m| m.at.timestamp_millis());
+        let e = last_contact.entry(c.user_id.as_str()).or_insert((0, 0));
+        *e = (e.0.max(end), e.1 + 1);
+    }
+    let mut gone: Vec<Option<i64>> = vec![None; profiles.len()];
+    for p in profiles {
+        let (contact, contacts) = last_contact
+            .get(p.user_id.as_str())
+            .copied()
+            .unwrap_or((0, 0));
+        let chance = (0.03 + if p.mood < 0 { 0.22 } else { 0.0 } + 0.08 * contacts as f64).min(0.6);
+        if !rng.gen_bool(chance) {
+            continue;
+        }
+        let lo = (p.ident_ms + 14 * DAY).max(contact + DAY);
+        let hi = now_ms - 6 * HOUR;
+        if lo >= hi {
+            continue;
+        }
+        let when = rng.gen_range(lo..hi);
+        gone[p.idx] = Some(when);
+        let reason = [
+            "price",
+            "competitor offer",
+            "service quality",
+            "moving",
+            "support experience",
+        ][weighted(
+            rng,
+            &[
+                3.0,
+                3.0,
+                2.0 + 2.0 * f64::from(p.mood < 0),
+                1.0,
+                1.0 + contacts as f64,
+            ],
+        )];
+        let props = json!({ "plan": PLANS[p.plan].0, "reason": reason });
+        drafts.push(track(p, when, "web", "Subscription Cancelled", props));
+    }
+    // Nothing after the cancellation, and in the five weeks before it most of the activity
+    // fades (a stable hash, so the same seed keeps the same company).
+    drafts.retain(|d| match gone[d.cust] {
+        Some(t) if d.ms > t => false,
+        Some(t) if d.ms > t - 35 * DAY && d.kind != "identify" && d.ids != Ids::Anon => {
+            let h = (d.ms as u64 ^ (d.cust as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            (h >> 40) % 100 < 30 || d.ms == t
+        }
+        _ => true,
+    });
 }
 
 /// A few live events (1..=4) and sometimes (~1 in 5 calls) one new conversation message,

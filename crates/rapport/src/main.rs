@@ -7,6 +7,7 @@ mod bench;
 mod bench_nba;
 mod bench_routing;
 mod bench_scaleout;
+mod churn;
 mod cli;
 mod config;
 mod demo;

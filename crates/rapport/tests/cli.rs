@@ -1177,3 +1177,114 @@ fn users_are_made_reset_disabled_and_enabled_from_the_command_line() {
     let verify = run(&["audit", "verify", "--data-dir", d]);
     assert!(verify.status.success(), "{}", text(&verify));
 }
+
+#[test]
+fn churn_models_are_trained_listed_and_activated_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    // Nothing to learn from in an empty store: a clear error, no version.
+    let empty = run(&["churn", "train", "--data-dir", d]);
+    assert!(!empty.status.success());
+    assert!(
+        text(&empty).contains("training_data_insufficient"),
+        "{}",
+        text(&empty)
+    );
+
+    // 240 customers over 160 days; the unhappy third (low NPS) mostly cancel.
+    let now = chrono::Utc::now();
+    let mut lines = String::new();
+    for i in 0..240i64 {
+        let unhappy = i % 3 == 0;
+        let start = now - chrono::Duration::days(160) + chrono::Duration::hours(i * 7 % 200);
+        let leaves = if unhappy { i % 5 != 0 } else { i % 29 == 0 };
+        let end = start + chrono::Duration::days(35 + (i * 13) % 120);
+        let end = if leaves && end < now { end } else { now };
+        let mut push = |v: Value| {
+            lines.push_str(&v.to_string());
+            lines.push('\n');
+        };
+        push(
+            json!({"type": "identify", "userId": format!("c{i}"), "timestamp": start.to_rfc3339(),
+            "messageId": format!("c{i}-id"), "traits": {"plan": "fiber"}}),
+        );
+        let mut t = start;
+        let mut n = 0;
+        while t < end {
+            n += 1;
+            push(
+                json!({"type": "page", "userId": format!("c{i}"), "name": "Home",
+                "timestamp": t.to_rfc3339(), "messageId": format!("c{i}-p{n}")}),
+            );
+            if n % 5 == 0 {
+                let score = if unhappy {
+                    (i + n) % 4
+                } else {
+                    8 + (i + n) % 3
+                };
+                push(
+                    json!({"type": "track", "userId": format!("c{i}"), "event": "Survey Responded",
+                    "timestamp": t.to_rfc3339(), "messageId": format!("c{i}-s{n}"),
+                    "properties": {"survey": "nps", "score": score}}),
+                );
+            }
+            t += chrono::Duration::days(4);
+        }
+        if end < now {
+            push(
+                json!({"type": "track", "userId": format!("c{i}"), "event": "Subscription Cancelled",
+                "timestamp": end.to_rfc3339(), "messageId": format!("c{i}-bye")}),
+            );
+        }
+    }
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, lines).expect("write");
+    let imported = run(&[
+        "import",
+        "events",
+        file.to_str().expect("path"),
+        "--data-dir",
+        d,
+    ]);
+    assert!(imported.status.success(), "{}", text(&imported));
+
+    let trained = run(&["churn", "train", "--json", "--data-dir", d]);
+    assert!(trained.status.success(), "{}", text(&trained));
+    let report: Value = serde_json::from_slice(&trained.stdout).expect("json");
+    assert_eq!(report["version"]["version"], 1);
+    assert_eq!(report["version"]["active"], true);
+    assert!(
+        report["summary"]["holdout"]["roc_auc"]
+            .as_f64()
+            .expect("auc")
+            > 0.6,
+        "{report}"
+    );
+
+    let second = run(&["churn", "train", "--activate", "false", "--data-dir", d]);
+    assert!(second.status.success(), "{}", text(&second));
+    assert!(
+        text(&second).contains("version 2 (not active)"),
+        "{}",
+        text(&second)
+    );
+    let listed = run(&["churn", "versions", "--data-dir", d]);
+    let out = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(
+        out.lines().next().is_some_and(|l| l.starts_with("2\t-")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("1\tactive")),
+        "{out}"
+    );
+    let wrong = run(&["churn", "activate", "--version", "7", "--data-dir", d]);
+    assert!(!wrong.status.success());
+    assert!(text(&wrong).contains("not found"), "{}", text(&wrong));
+    let swapped = run(&["churn", "activate", "--version", "2", "--data-dir", d]);
+    assert!(swapped.status.success(), "{}", text(&swapped));
+    let listed = run(&["churn", "versions", "--data-dir", d]);
+    assert!(String::from_utf8_lossy(&listed.stdout).starts_with("2\tactive"));
+}

@@ -11,6 +11,7 @@ pub mod fairness;
 pub mod governance;
 pub mod ingest;
 pub mod matching;
+pub mod models;
 pub mod nba;
 pub mod profiles;
 pub mod routing;
@@ -52,6 +53,13 @@ pub fn routes() -> Router<AppState> {
             get(profiles::conversations),
         )
         .route("/v1/profiles/{id}/merges", get(profiles::merges))
+        .route("/v1/profiles/{id}/features", get(models::profile_features))
+        .route("/v1/models/churn", get(models::versions))
+        .route("/v1/models/churn/train", post(models::train))
+        .route(
+            "/v1/models/churn/versions/{version}/activate",
+            post(models::activate),
+        )
         .route("/v1/profiles/{id}/unmerge", post(profiles::unmerge))
         .route("/v1/conversations", post(conversations::open))
         .route(

@@ -282,6 +282,7 @@ pub async fn customer(
         .unwrap_or_else(|| "Anonymous visitor".to_owned());
     let consent = super::governance::consent_panel(&state, &user, &profile.id).await;
     let decisions = super::oversight::decisions_panel(&state, &user, &profile.id).await;
+    let churn = churn_panel(&state, ws, &profile.id).await;
     page(&title, user.0.workspace_name.as_str(), html! {
         h1 #customer-name { (title) }
         p.muted {
@@ -321,6 +322,7 @@ pub async fn customer(
                 }
                 h2 { "Channels" }
                 p { (chips(profile.channels.iter().map(|c| c.as_str()))) }
+                (churn)
                 (consent)
                 (decisions)
                 (graph)
@@ -404,4 +406,57 @@ pub async fn conversation(
         }
     })
     .into_response()
+}
+
+/// The customer's churn risk with the features that pushed it, from their materialised
+/// features (kept current as their events arrive).
+async fn churn_panel(state: &AppState, ws: &rapport_core::WorkspaceId, id: &ProfileId) -> Markup {
+    let row = match state.engine.profile_churn(ws, id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return html! {},
+        Err(e) => {
+            tracing::warn!(error = %e, "churn panel");
+            return html! {};
+        }
+    };
+    let score = row
+        .scores
+        .get(crate::churn::KIND)
+        .cloned()
+        .unwrap_or_default();
+    let shown = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "missing".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    html! {
+        h2 { "Churn risk" }
+        div #churn {
+            @if let Some(p) = score.get("probability").and_then(serde_json::Value::as_f64) {
+                p {
+                    span.chip.(if p >= 0.5 { "hot" } else if p >= 0.25 { "warn" } else { "good" }) {
+                        (format!("{:.0}%", p * 100.0))
+                    }
+                    " chance of cancelling within the horizon · model version "
+                    (score.get("version").map(shown).unwrap_or_default())
+                    " · computed " (ago(Some(row.computed_at)))
+                }
+                table {
+                    tr { th { "Feature" } th { "Value" } th { "Pushes risk" } }
+                    @for c in score.get("contributions").and_then(serde_json::Value::as_array).into_iter().flatten().take(5) {
+                        @let lo = c.get("log_odds").and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+                        tr {
+                            td.mono { (c.get("feature").map(shown).unwrap_or_default()) }
+                            td { (c.get("value").map(shown).unwrap_or_default()) }
+                            td { @if lo >= 0.0 { "up " } @else { "down " } (format!("{:+.2}", lo)) }
+                        }
+                    }
+                }
+            } @else if score.get("status").and_then(serde_json::Value::as_str) == Some("churned") {
+                p { span.chip.muted { "cancelled" } " " (score.get("at").map(shown).unwrap_or_default()) }
+            } @else {
+                p.muted { "No churn model is active yet." }
+            }
+        }
+    }
 }

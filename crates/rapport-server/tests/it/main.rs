@@ -5,6 +5,7 @@ mod actions;
 mod alerts;
 mod api;
 mod browser;
+mod churn;
 mod common;
 mod conversations;
 mod dashboard;

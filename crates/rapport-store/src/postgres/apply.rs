@@ -811,6 +811,9 @@ impl<'t> Applier<'t> {
             self.apply_event_consents(&profile, event).await?;
         }
         self.summary.applied += 1;
+        self.summary
+            .touched
+            .push(rapport_core::ProfileId::from_trusted(profile));
         Ok(())
     }
 
@@ -940,7 +943,7 @@ impl<'t> Applier<'t> {
         write_channel_days(self.tx, &self.ws, &self.channel_days).await?;
         // Last, so the audit head is held only until the commit that follows.
         govern::append_audit(self.tx, &self.audit).await?;
-        Ok(self.summary)
+        Ok(self.summary.settled())
     }
 
     /// Resolves who a conversation is for, creating a profile for a new identifier.

@@ -508,6 +508,12 @@ pub(super) async fn erase(
     .await?;
     exec(
         tx,
+        "DELETE FROM profile_features WHERE profile_id = ANY($1::text[]) AND workspace_id = $2",
+        &[&ids, &ws],
+    )
+    .await?;
+    exec(
+        tx,
         "DELETE FROM profiles WHERE id = ANY($1::text[]) AND workspace_id = $2",
         &[&ids, &ws],
     )

@@ -341,6 +341,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_user ON sessions (user_id);
     CREATE INDEX sessions_expiry ON sessions (expires_at);
     "#,
+    // 9: trained models and materialised features, as SQLite's migration 12.
+    r#"
+    CREATE TABLE model_versions (
+        workspace_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        active BOOLEAN NOT NULL,
+        summary TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workspace_id, kind, version)
+    );
+    CREATE UNIQUE INDEX model_versions_active ON model_versions (workspace_id, kind) WHERE active;
+    CREATE TABLE profile_features (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        computed_at BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workspace_id, profile_id)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

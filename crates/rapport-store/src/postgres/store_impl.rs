@@ -16,14 +16,14 @@ use rapport_core::{
 
 use super::apply::{now_ms, Applier};
 use super::{
-    decide, exec, govern, pg_error, query, query_opt, read, routing, users, PostgresStore,
+    decide, exec, govern, models, pg_error, query, query_opt, read, routing, users, PostgresStore,
 };
 use crate::sqlite::apply::PreparedEvent;
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
-    ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord,
-    ProfileSummary, SessionDraft, Store, StoreError, UnmergeOutcome, UnmergeRequest, UserChange,
-    UserRecord, Workspace, WorkspaceStats,
+    ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord, ModelDraft,
+    ModelVersion, ProfileFeatures, ProfileSummary, SessionDraft, Store, StoreError, UnmergeOutcome,
+    UnmergeRequest, UserChange, UserRecord, Workspace, WorkspaceStats,
 };
 
 impl PostgresStore {
@@ -898,5 +898,84 @@ impl Store for PostgresStore {
             })
         })
         .await
+    }
+
+    async fn save_model_version(
+        &self,
+        workspace: &WorkspaceId,
+        draft: ModelDraft,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ModelVersion, StoreError> {
+        self.write(|tx| {
+            let (ws, draft, audit) = (workspace.clone(), draft.clone(), audit.clone());
+            Box::pin(async move { models::save_version(tx, &ws, &draft, &audit).await })
+        })
+        .await
+    }
+
+    async fn activate_model_version(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        version: i64,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ModelVersion, StoreError> {
+        self.write(|tx| {
+            let (ws, kind, audit) = (workspace.clone(), kind.to_owned(), audit.clone());
+            Box::pin(async move { models::activate(tx, &ws, &kind, version, &audit).await })
+        })
+        .await
+    }
+
+    async fn model_versions(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Vec<ModelVersion>, StoreError> {
+        let (ws, kind) = (workspace.clone(), kind.to_owned());
+        self.read(move |tx| Box::pin(async move { models::versions(tx, &ws, &kind).await }))
+            .await
+    }
+
+    async fn active_model(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Option<(ModelVersion, String)>, StoreError> {
+        let (ws, kind) = (workspace.clone(), kind.to_owned());
+        self.read(move |tx| Box::pin(async move { models::active(tx, &ws, &kind).await }))
+            .await
+    }
+
+    async fn active_model_version(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let (ws, kind) = (workspace.clone(), kind.to_owned());
+        self.read(move |tx| Box::pin(async move { models::active_version(tx, &ws, &kind).await }))
+            .await
+    }
+
+    async fn save_profile_features(
+        &self,
+        workspace: &WorkspaceId,
+        rows: Vec<ProfileFeatures>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let (ws, rows) = (workspace.clone(), rows.clone());
+            Box::pin(async move { models::save_features(tx, &ws, &rows).await })
+        })
+        .await
+    }
+
+    async fn profile_features(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Option<ProfileFeatures>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |tx| Box::pin(async move { models::features(tx, &ws, &id).await }))
+            .await
     }
 }

@@ -866,6 +866,9 @@ impl<'c> Applier<'c> {
             )?;
         }
         self.summary.applied += 1;
+        self.summary
+            .touched
+            .push(rapport_core::ProfileId::from_trusted(profile));
         Ok(())
     }
 
@@ -983,7 +986,7 @@ impl<'c> Applier<'c> {
         for ((ch, day), n) in &self.channel_days {
             days.execute(params![self.ws, ch.as_str(), day, n])?;
         }
-        Ok(self.summary)
+        Ok(self.summary.settled())
     }
 
     /// Resolves who a conversation is for, creating a profile for a new identifier.

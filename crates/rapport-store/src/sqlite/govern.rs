@@ -433,6 +433,8 @@ pub(super) fn erase(
     for id in &ids {
         conn.prepare_cached("DELETE FROM profiles WHERE id = ?1")?
             .execute([id])?;
+        conn.prepare_cached("DELETE FROM profile_features WHERE profile_id = ?1")?
+            .execute([id])?;
         conn.prepare_cached(
             "INSERT OR REPLACE INTO erasures (workspace_id, profile_id, erased_at) VALUES (?1, ?2, ?3)",
         )?

@@ -330,6 +330,29 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_user ON sessions(user_id);
     CREATE INDEX sessions_expiry ON sessions(expires_at);
     "#,
+    // 12: trained models, versioned per workspace and kind with at most one active, and each
+    // customer's materialised features with the scores read from them.
+    r#"
+    CREATE TABLE model_versions (
+        workspace_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workspace_id, kind, version)
+    );
+    CREATE UNIQUE INDEX model_versions_active ON model_versions(workspace_id, kind) WHERE active = 1;
+    CREATE TABLE profile_features (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        computed_at INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (workspace_id, profile_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -15,12 +15,12 @@ use rapport_core::{
 use rusqlite::{params, OptionalExtension};
 
 use super::apply::{now_ms, Applier, PreparedEvent};
-use super::{decide, govern, read, routing, users, SqliteStore};
+use super::{decide, govern, models, read, routing, users, SqliteStore};
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
-    ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord,
-    ProfileSummary, SessionDraft, Store, StoreError, UnmergeOutcome, UnmergeRequest, UserChange,
-    UserRecord, Workspace, WorkspaceStats,
+    ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord, ModelDraft,
+    ModelVersion, ProfileFeatures, ProfileSummary, SessionDraft, Store, StoreError, UnmergeOutcome,
+    UnmergeRequest, UserChange, UserRecord, Workspace, WorkspaceStats,
 };
 
 fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
@@ -718,5 +718,75 @@ impl Store for SqliteStore {
         let ws = workspace.clone();
         self.write(move |c| super::nba::record_outcome(c, ws.as_str(), outcome, &audit))
             .await
+    }
+
+    async fn save_model_version(
+        &self,
+        workspace: &WorkspaceId,
+        draft: ModelDraft,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ModelVersion, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| models::save_version(c, &ws, &draft, &audit))
+            .await
+    }
+
+    async fn activate_model_version(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+        version: i64,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ModelVersion, StoreError> {
+        let (ws, kind) = (workspace.clone(), kind.to_owned());
+        self.write(move |c| models::activate(c, &ws, &kind, version, &audit))
+            .await
+    }
+
+    async fn model_versions(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Vec<ModelVersion>, StoreError> {
+        let (ws, kind) = (workspace.clone(), kind.to_owned());
+        self.read(move |c| models::versions(c, &ws, &kind)).await
+    }
+
+    async fn active_model(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Option<(ModelVersion, String)>, StoreError> {
+        let (ws, kind) = (workspace.clone(), kind.to_owned());
+        self.read(move |c| models::active(c, &ws, &kind)).await
+    }
+
+    async fn active_model_version(
+        &self,
+        workspace: &WorkspaceId,
+        kind: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let (ws, kind) = (workspace.clone(), kind.to_owned());
+        self.read(move |c| models::active_version(c, &ws, &kind))
+            .await
+    }
+
+    async fn save_profile_features(
+        &self,
+        workspace: &WorkspaceId,
+        rows: Vec<ProfileFeatures>,
+    ) -> Result<(), StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| models::save_features(c, &ws, &rows))
+            .await
+    }
+
+    async fn profile_features(
+        &self,
+        workspace: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Option<ProfileFeatures>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.clone());
+        self.read(move |c| models::features(c, &ws, &id)).await
     }
 }
