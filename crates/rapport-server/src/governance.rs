@@ -52,6 +52,9 @@ pub struct Export {
     pub handoff: Option<Value>,
     /// What the audit log records about this customer (ids and codes only).
     pub audit: Vec<Value>,
+    /// Their features as last computed and the scores read from them (churn risk with its
+    /// reasons).
+    pub features: Option<Value>,
 }
 
 impl Engine {
@@ -201,6 +204,9 @@ impl Engine {
                        "details": r.details_value()})
             })
             .collect();
+        let features = store.profile_features(workspace, &id).await?.map(|f| {
+            json!({"computed_at": f.computed_at, "features": f.features, "scores": f.scores})
+        });
         store
             .append_audit(vec![AuditEntry::new(
                 Some(workspace.clone()),
@@ -221,6 +227,7 @@ impl Engine {
             decisions,
             handoff,
             audit,
+            features,
         })
     }
 
