@@ -369,7 +369,7 @@ pub(super) async fn tombstoned(
 }
 
 /// The tables an erasure deletes from. [`vacuum_after_erasure`] vacuums them.
-const ERASED_TABLES: [&str; 10] = [
+const ERASED_TABLES: [&str; 11] = [
     "route_entries",
     "profiles",
     "identities",
@@ -380,6 +380,7 @@ const ERASED_TABLES: [&str; 10] = [
     "messages",
     "consents",
     "nba_contacts",
+    "dedupe_reviews",
 ];
 
 pub(super) async fn erase(
@@ -504,6 +505,13 @@ pub(super) async fn erase(
         tx,
         "DELETE FROM nba_contacts WHERE profile_id = $1 AND workspace_id = $2",
         &[&c, &ws],
+    )
+    .await?;
+    exec(
+        tx,
+        "DELETE FROM dedupe_reviews WHERE workspace_id = $2
+           AND (profile_a = ANY($1::text[]) OR profile_b = ANY($1::text[]))",
+        &[&ids, &ws],
     )
     .await?;
     exec(

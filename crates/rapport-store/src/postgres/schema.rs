@@ -341,6 +341,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_user ON sessions (user_id);
     CREATE INDEX sessions_expiry ON sessions (expires_at);
     "#,
+    // 9: probabilistic dedupe's merge detail and review queue, as SQLite's migration 12.
+    r#"
+    ALTER TABLE merge_log ADD COLUMN detail TEXT;
+    CREATE TABLE dedupe_reviews (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_a TEXT NOT NULL,
+        profile_b TEXT NOT NULL,
+        rank BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        decided_at BIGINT,
+        decided_by TEXT,
+        UNIQUE (workspace_id, profile_a, profile_b)
+    );
+    CREATE INDEX dedupe_reviews_status ON dedupe_reviews (workspace_id, status, rank);
+    CREATE INDEX dedupe_reviews_b ON dedupe_reviews (profile_b);
+    "#,
 ];
 
 /// The schema version this build writes.
