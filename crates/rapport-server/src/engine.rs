@@ -65,6 +65,8 @@ pub struct EngineOptions {
     pub nba_catalog: Option<rapport_decide::nba::catalog::Catalog>,
     /// Where the catalog came from, so `POST /v1/decisions/catalog/reload` can read it again.
     pub nba_catalog_file: Option<std::path::PathBuf>,
+    /// The probabilities at which dedupe runs merge pairs or queue them for review.
+    pub dedupe: crate::dedupe::DedupeThresholds,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -97,6 +99,7 @@ impl Default for EngineOptions {
             alerts: Default::default(),
             nba_catalog: None,
             nba_catalog_file: None,
+            dedupe: Default::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod actions;
 pub mod api;
 pub mod auth;
 pub mod dashboard;
+pub mod dedupe;
 pub mod engine;
 pub mod error;
 pub mod fairness_watch;

@@ -21,6 +21,7 @@ mod match_data;
 mod matching;
 mod models;
 mod predict;
+mod profiles;
 mod scaleout;
 mod transfer;
 mod users;
