@@ -12,6 +12,7 @@ mod config;
 mod demo;
 mod demo_data;
 mod demo_decisions;
+mod demo_dupes;
 mod demo_nba;
 mod demo_routing;
 mod fairness;

@@ -8,6 +8,7 @@ mod browser;
 mod common;
 mod conversations;
 mod dashboard;
+mod dedupe;
 mod governance;
 mod identity;
 mod interpretation;
