@@ -85,7 +85,7 @@ pub async fn list(
             Err(e) => return failure(e),
         }
     }
-    decided.sort_by(|a, b| b.decided_at.cmp(&a.decided_at));
+    decided.sort_by_key(|p| std::cmp::Reverse(p.decided_at));
     let mut rows = Vec::with_capacity(pending.len());
     for p in &pending {
         let a = state.store.profile(ws, &p.profile_a).await.ok().flatten();
