@@ -136,4 +136,35 @@ pub trait StitchPolicy: Send + Sync + std::fmt::Debug {
     fn blocked(&self, id: &Identifier) -> Option<String>;
     /// The decision for an event, given every profile holding one of its identifiers.
     fn decide(&self, event: &IncomingIdentity, profiles: &[ProfileIdentifiers]) -> StitchDecision;
+    /// Why two whole profiles may not be merged without an event (a probabilistic match found
+    /// them, or a person judged them the same), if they may not; `at` is now in seconds since
+    /// the epoch. Such a merge is never authenticated. The default is the built-in rule.
+    fn refuse_profile_merge(
+        &self,
+        a: &ProfileIdentifiers,
+        b: &ProfileIdentifiers,
+        _at: i64,
+    ) -> Option<Refusal> {
+        builtin_profile_merge_refusal(a, b)
+    }
+}
+
+/// The rule every store applies even without a policy: two profiles that each carry a user id
+/// are different customers until an authenticated event says otherwise, so a merge without an
+/// event (which is never authenticated) is refused by the profile-theft guard.
+pub fn builtin_profile_merge_refusal(
+    a: &ProfileIdentifiers,
+    b: &ProfileIdentifiers,
+) -> Option<Refusal> {
+    let has_user = |p: &ProfileIdentifiers| {
+        p.identifiers
+            .iter()
+            .any(|h| h.identifier.kind() == IdentifierKind::UserId)
+    };
+    (has_user(a) && has_user(b)).then(|| Refusal::UnauthenticatedMerge {
+        detail: format!(
+            "profiles {} and {} both have a user id and no authenticated event joins them",
+            a.profile_id, b.profile_id
+        ),
+    })
 }

@@ -407,6 +407,22 @@ impl StitchPolicy for IdentityGuards {
     fn decide(&self, event: &IncomingIdentity, profiles: &[ProfileIdentifiers]) -> StitchDecision {
         decide_stitch(event, profiles, self)
     }
+
+    /// The profile-theft guard (a merge without an event is never authenticated), then the
+    /// per-kind limits on what the merged profile would hold.
+    fn refuse_profile_merge(
+        &self,
+        a: &ProfileIdentifiers,
+        b: &ProfileIdentifiers,
+        at: i64,
+    ) -> Option<Refusal> {
+        if let Some(r) = rapport_core::stitch::builtin_profile_merge_refusal(a, b) {
+            return Some(r);
+        }
+        let mut combined = a.identifiers.clone();
+        combined.extend(b.identifiers.iter().cloned());
+        exceeded_limit(&combined, self, at)
+    }
 }
 
 fn exceeded_limit(held: &[HeldIdentifier], guards: &IdentityGuards, at: i64) -> Option<Refusal> {

@@ -67,6 +67,8 @@ pub struct EngineOptions {
     pub nba_catalog_file: Option<std::path::PathBuf>,
     /// Churn features, training schedule and risk-jump alerts.
     pub churn: crate::churn::ChurnOptions,
+    /// The probabilities at which dedupe runs merge pairs or queue them for review.
+    pub dedupe: crate::dedupe::DedupeThresholds,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -100,6 +102,7 @@ impl Default for EngineOptions {
             nba_catalog: None,
             nba_catalog_file: None,
             churn: Default::default(),
+            dedupe: Default::default(),
         }
     }
 }

@@ -204,9 +204,9 @@ impl Engine {
                        "details": r.details_value()})
             })
             .collect();
-        let features = store.profile_features(workspace, &id).await?.map(|f| {
-            json!({"computed_at": f.computed_at, "features": f.features, "scores": f.scores})
-        });
+        let features = store.profile_features(workspace, &id).await?.map(
+            |f| json!({"computed_at": f.computed_at, "features": f.features, "scores": f.scores}),
+        );
         store
             .append_audit(vec![AuditEntry::new(
                 Some(workspace.clone()),

@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 pub mod churn;
 pub mod dashboard;
+pub mod dedupe;
 pub mod engine;
 pub mod error;
 pub mod fairness_watch;

@@ -8,7 +8,7 @@ use crate::api::{
     actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest, nba,
     profiles, routing, users,
 };
-use crate::api::{matching, models};
+use crate::api::{dedupe, matching, models};
 use crate::error::{ErrorBody, ItemErrorBody};
 
 struct Security;
@@ -43,6 +43,7 @@ impl Modify for Security {
         alerts::list, alerts::acknowledge, alerts::scheduled, alerts::run,
         matching::match_record,
         profiles::unmerge,
+        dedupe::run, dedupe::list, dedupe::show, dedupe::merge, dedupe::reject,
         routing::list_queues, routing::create_queue, routing::queue_entries, routing::list_agents,
         routing::create_agent, routing::update_agent, routing::accept, routing::finish,
         nba::next_best_action, nba::outcome, nba::reload_catalog,
@@ -65,6 +66,8 @@ impl Modify for Security {
         alerts::AlertDto, alerts::AlertListDto, alerts::ScheduledAuditDto,
         matching::MatchRequest, matching::MatchFieldDto, matching::MatchCandidateDto, matching::MatchResponseDto,
         dto::UnmergeDto, dto::UnmergeResultDto,
+        dedupe::DedupeRequest, crate::dedupe::DedupeReport, crate::dedupe::DedupeAction,
+        dedupe::ReviewPairDto, dedupe::ReviewListDto, dedupe::ReviewDetailDto, dedupe::ReviewDecisionDto,
         routing::QueueDto, routing::QueueListDto, routing::CreateQueueRequest, routing::PartDto, routing::StepDto,
         routing::EntryDto, routing::QueueEntriesDto, routing::AgentDto, routing::AgentListDto,
         routing::CreateAgentRequest, routing::UpdateAgentRequest, routing::AgentStepRequest,
@@ -74,6 +77,7 @@ impl Modify for Security {
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),
+         (name = "identity", description = "Probabilistic dedupe of stored profiles and its review queue"),
          (name = "conversations", description = "Conversations and their messages"),
          (name = "governance", description = "Consent, data export and erasure, audit trail"),
          (name = "decisions", description = "Actions, decisions and their explanations, the approval queue, requests for a person"),

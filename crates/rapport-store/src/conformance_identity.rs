@@ -40,7 +40,8 @@ where
     the_theft_guard_needs_an_authenticated_event(make().await, policy.clone()).await;
     unmerge_restores_both_sides(make().await, None).await;
     unmerge_restores_both_sides(make().await, Some(policy.clone())).await;
-    concurrent_writers_never_share_an_identifier(make().await, policy).await;
+    concurrent_writers_never_share_an_identifier(make().await, policy.clone()).await;
+    crate::conformance_dedupe::run_all(&make, policy).await;
 }
 
 use crate::conformance::default_ws as ws;

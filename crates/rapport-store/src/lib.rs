@@ -16,6 +16,7 @@
 //! either as an `Arc<dyn Store>`.
 
 pub mod conformance;
+pub mod conformance_dedupe;
 pub mod conformance_gov;
 pub mod conformance_identity;
 pub mod conformance_models;
@@ -24,6 +25,7 @@ pub mod conformance_routing;
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod review;
 pub mod sqlite;
 pub mod transfer;
 mod types;
@@ -333,6 +335,68 @@ pub trait Store: Send + Sync + 'static {
     /// after it fail with [`StoreError::Unavailable`]. Dropping a store closes it too; this is
     /// for callers that hold it behind an `Arc` and must know it is done.
     fn close(&self) {}
+
+    // --- Dedupe and its review queue ------------------------------------------------------
+
+    /// Merges two whole profiles no event joined (see [`ProfileMerge`]) through the same path
+    /// as live stitching, so the merge log, the audit trail and [`Store::unmerge`] treat it
+    /// like any merge; the older profile survives. Refused, and recorded as refused in the
+    /// merge log and the audit trail, when an operator kept the two apart (`merge_blocked`)
+    /// or the stitch policy refuses ([`StitchPolicy::refuse_profile_merge`]; without a policy
+    /// the built-in rule: two profiles that each have a user id). `audit` is recorded in the
+    /// same transaction. [`StoreError::NotFound`] for an unknown profile.
+    async fn merge_profiles(
+        &self,
+        workspace: &WorkspaceId,
+        merge: ProfileMerge,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ProfileMergeOutcome, StoreError>;
+
+    /// Adds pairs to the review queue as `pending`. A pair the queue holds already, in either
+    /// order and whatever its status, is left as it is, so a decided pair is never asked
+    /// about again. Returns how many were added; `audit` is recorded in the same transaction.
+    async fn queue_review_pairs(
+        &self,
+        workspace: &WorkspaceId,
+        pairs: Vec<ReviewPairDraft>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<usize, StoreError>;
+
+    /// Pairs of the review queue with `status` (any with `None`), most probable first, then
+    /// oldest; `offset` pairs skipped, at most `limit`.
+    async fn review_pairs(
+        &self,
+        workspace: &WorkspaceId,
+        status: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<ReviewPair>, StoreError>;
+
+    async fn review_pair(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<ReviewPair>, StoreError>;
+
+    /// Every pair the review queue holds, whatever its status, as it was found.
+    async fn review_pair_keys(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<(ProfileId, ProfileId)>, StoreError>;
+
+    /// Decides a pending pair, atomically with `audit`. `Merge` merges the two as
+    /// [`Store::merge_profiles`] does: when a guard refuses, the refusal is logged and the
+    /// pair stays pending; when they are one profile already the pair counts as merged.
+    /// `Reject` marks it `rejected`. `by` is the encoded actor. [`StoreError::NotFound`] for
+    /// an unknown pair, [`StoreError::Conflict`] for one decided already.
+    async fn decide_review_pair(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        decision: ReviewDecision,
+        by: &str,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ReviewOutcome, StoreError>;
 
     // --- Governance -----------------------------------------------------------------------
 

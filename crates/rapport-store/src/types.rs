@@ -227,6 +227,9 @@ pub struct MergeRecord {
     pub refusal: Option<String>,
     pub at: DateTime<Utc>,
     pub unmerged_at: Option<DateTime<Utc>>,
+    /// For a merge without an event (`probabilistic_dedupe`, `dedupe_review`), why: the match
+    /// probability and each field's agreement level and contribution (no values).
+    pub detail: Option<Value>,
 }
 
 /// What an unmerge should undo.
@@ -409,4 +412,101 @@ impl ProfileFeatures {
             scores: part("scores"),
         })
     }
+}
+/// A merge of two whole profiles that no event asked for: a probabilistic dedupe run found
+/// them, or a person judged them the same in the review queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileMerge {
+    /// Either profile (resolved through redirects); the older one survives, as in live
+    /// stitching, so canonical ids stay stable.
+    pub a: ProfileId,
+    pub b: ProfileId,
+    pub rule: ProfileMergeRule,
+    /// Why, kept in the merge log and the audit record: probability and per-field
+    /// contributions. It must hold no personal values.
+    pub detail: Value,
+}
+
+/// Why two profiles are merged without an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileMergeRule {
+    /// A dedupe run scored the pair at or above its auto-merge threshold.
+    ProbabilisticDedupe,
+    /// A person decided a pair of the review queue is one customer.
+    DedupeReview,
+}
+
+impl ProfileMergeRule {
+    /// The merge log's `rule`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProbabilisticDedupe => "probabilistic_dedupe",
+            Self::DedupeReview => "dedupe_review",
+        }
+    }
+}
+
+/// What a [`ProfileMerge`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ProfileMergeOutcome {
+    /// Merged; the record is in the merge log and an unmerge undoes it.
+    Merged { merge: MergeRecord },
+    /// A guard refused; the refusal is in the merge log (status `refused`).
+    Refused { merge: MergeRecord },
+    /// The two ids already name one profile.
+    AlreadyOne { profile: ProfileId },
+}
+
+/// A pair of profiles waiting for a person to say whether they are one customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewPair {
+    pub id: String,
+    /// The two profiles as found (ordered by id); they may have been merged into others
+    /// since, so read them through redirects.
+    pub profile_a: ProfileId,
+    pub profile_b: ProfileId,
+    pub match_probability: f64,
+    pub match_weight: f64,
+    /// Each field's agreement level and log2 Bayes factor (no values).
+    pub fields: Value,
+    /// A guard that refused to merge the pair automatically (`unauthenticated_merge`, ...),
+    /// which is why a person sees it although it scored above the auto-merge threshold.
+    pub refusal: Option<String>,
+    /// `pending`, `merged` or `rejected`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Who decided (an encoded actor).
+    pub decided_by: Option<String>,
+}
+
+/// A pair to put in the review queue (see [`crate::Store::queue_review_pairs`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewPairDraft {
+    pub profile_a: ProfileId,
+    pub profile_b: ProfileId,
+    pub match_probability: f64,
+    pub match_weight: f64,
+    pub fields: Value,
+    pub refusal: Option<String>,
+}
+
+/// A person's decision on a pair in the review queue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReviewDecision {
+    /// They are one customer: merge them (through the guards), with this merge log detail.
+    Merge { detail: Value },
+    /// They are not: later dedupe runs leave the pair alone.
+    Reject,
+}
+
+/// What deciding a pair did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewOutcome {
+    /// The pair as it now is (still `pending` when the merge was refused).
+    pub pair: ReviewPair,
+    /// For a merge decision, what the merge did.
+    pub merge: Option<ProfileMergeOutcome>,
 }

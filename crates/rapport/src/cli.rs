@@ -97,6 +97,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// Stored customer profiles: probabilistic dedupe.
+    Profiles {
+        #[command(subcommand)]
+        command: crate::profiles::ProfilesCommand,
+    },
     /// Probabilistic record matching of CSV files (Fellegi–Sunter).
     Match {
         #[command(subcommand)]
@@ -456,6 +461,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Users { command } => crate::users::run(&config, command).await,
         Command::Churn { command } => crate::churn::run(&config, command).await,
+        Command::Profiles { command } => {
+            init_logging(&config);
+            crate::profiles::run(&config, command).await
+        }
         Command::Import {
             command:
                 ImportCommand::Events {

@@ -335,9 +335,23 @@ pub struct IdentityConfig {
     pub external_ids: Vec<String>,
     /// Traits holding an external system's id: trait name → system, e.g. `crm_id = "crm"`.
     pub external_id_traits: std::collections::BTreeMap<String, String>,
+    /// Dedupe runs (`rapport profiles dedupe`, `POST /v1/identity/dedupe`) merge pairs of
+    /// profiles at or above this match probability.
+    pub dedupe_auto_merge: f64,
+    /// Dedupe runs queue pairs at or above this probability (and below the auto-merge one)
+    /// for a person to review.
+    pub dedupe_review: f64,
 }
 
 impl IdentityConfig {
+    /// The thresholds of dedupe runs.
+    pub fn dedupe_thresholds(&self) -> rapport_server::dedupe::DedupeThresholds {
+        rapport_server::dedupe::DedupeThresholds {
+            auto_merge: self.dedupe_auto_merge,
+            review: self.dedupe_review,
+        }
+    }
+
     /// The guards these settings describe, or every problem with them.
     pub fn guards(&self) -> Result<rapport_identity::IdentityGuards, Vec<String>> {
         use rapport_core::IdentifierKind;
@@ -621,6 +635,9 @@ impl Default for Config {
                         .collect(),
                     external_ids: Vec::new(),
                     external_id_traits: Default::default(),
+                    dedupe_auto_merge: rapport_server::dedupe::DedupeThresholds::default()
+                        .auto_merge,
+                    dedupe_review: rapport_server::dedupe::DedupeThresholds::default().review,
                 }
             },
             interpret: InterpretConfig {
@@ -961,6 +978,13 @@ impl Config {
                 "identity.default_phone_region {region:?} is not an ISO 3166-1 alpha-2 region such as \"US\" or \"GB\""
             ));
         }
+        problems.extend(
+            self.identity
+                .dedupe_thresholds()
+                .problems()
+                .into_iter()
+                .map(|p| format!("identity.dedupe: {p}")),
+        );
         if let Err(errors) = self.identity.guards() {
             problems.extend(errors);
         }
@@ -1069,6 +1093,7 @@ impl Config {
             nba_catalog: self.nba_catalog().ok().flatten(),
             nba_catalog_file: self.decisions.catalog.clone(),
             churn: self.churn.options().unwrap_or_default(),
+            dedupe: self.identity.dedupe_thresholds(),
         }
     }
 

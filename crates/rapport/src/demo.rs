@@ -89,6 +89,7 @@ pub async fn run(config: &Config) -> Result<()> {
     let seeded = crate::demo_decisions::seed(&engine, &ws, config.demo.customers).await?;
     let routed = crate::demo_routing::seed(&engine, &ws).await?;
     crate::demo_nba::seed(&engine, &ws, config.demo.customers).await?;
+    let dedupe = crate::demo_dupes::seed(&engine, &ws, config.demo.customers).await?;
     for audit in engine.fairness_audits().to_vec() {
         engine
             .run_fairness_audit(&ws, &audit.name, rapport_core::Actor::System)
@@ -117,6 +118,15 @@ pub async fn run(config: &Config) -> Result<()> {
         }
         Err(e) => return Err(anyhow!("demo churn model: {e}")),
     }
+    eprintln!(
+        "Dedupe: {} profiles, {} pairs scored, {} merged, {} waiting on the Duplicates page ({} refused by a guard), in {} ms.",
+        dedupe.profiles_scanned,
+        dedupe.candidate_pairs,
+        dedupe.merged,
+        dedupe.queued,
+        dedupe.refused,
+        dedupe.elapsed_ms
+    );
     eprintln!(
         "Loaded {events} events, {conversations} conversations, {routed} customers in the support queues and {} decisions ({} waiting for approval) for {} customers in {:.1}s.",
         seeded.executed + seeded.pending + seeded.refused,

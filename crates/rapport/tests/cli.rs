@@ -453,7 +453,18 @@ fn demo_builds_a_company_and_serves_it() {
     let c = client();
     let (status, stats) = c.get(&format!("{}/v1/stats", server.base), &admin);
     assert_eq!(status, 200);
-    assert_eq!(stats["profiles"], 60);
+    // 60 customers, and one second account with the same phone that the identity guard keeps
+    // apart: the start-up dedupe run merged the guest sign-ups (with so few customers the
+    // look-alikes score high enough to merge too) and queued the second account for review.
+    assert_eq!(stats["profiles"], 61, "{stats}");
+    let (status, review) = c.get(&format!("{}/v1/identity/review", server.base), &admin);
+    assert_eq!(status, 200, "{review}");
+    assert!(
+        review["pairs"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["refusal"] == "unauthenticated_merge")),
+        "{review}"
+    );
     assert!(stats["events"].as_i64().unwrap_or(0) > 60 * 30, "{stats}");
     let (status, p) = c.get(
         &format!("{}/v1/profiles?user_id=u_000001", server.base),
@@ -1287,4 +1298,106 @@ fn churn_models_are_trained_listed_and_activated_from_the_command_line() {
     assert!(swapped.status.success(), "{}", text(&swapped));
     let listed = run(&["churn", "versions", "--data-dir", d]);
     assert!(String::from_utf8_lossy(&listed.stdout).starts_with("2\tactive"));
+}
+
+#[test]
+fn profiles_dedupe_merges_queues_and_dry_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    let file = dir.path().join("people.jsonl");
+    let home = json!({"street": "12 Oak Street", "postalCode": "94105"});
+    let lines = [
+        json!({"type": "identify", "anonymousId": "g-1", "traits": {"first_name": "Maria",
+            "last_name": "Gonzalez", "email": "maria@a.io", "birthday": "1980-03-14", "address": home}}),
+        json!({"type": "identify", "anonymousId": "g-2", "traits": {"first_name": "Marria",
+            "last_name": "Gonzalez", "email": "mg@b.io", "birthday": "1980-03-14", "address": home}}),
+        json!({"type": "identify", "anonymousId": "r-1", "traits": {"first_name": "Peter",
+            "last_name": "Novak", "email": "peter@c.io", "birthday": "1975-06-02",
+            "address": {"street": "1 Elm Street", "postalCode": "10001"}}}),
+        json!({"type": "identify", "anonymousId": "r-2", "traits": {"first_name": "Peter",
+            "last_name": "Novak", "email": "pn@d.io", "birthday": "1975-06-02",
+            "address": {"street": "400 Lake Road", "postalCode": "60601"}}}),
+    ];
+    std::fs::write(
+        &file,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .expect("write");
+    let out = run(&[
+        "import",
+        "events",
+        file.to_str().expect("p"),
+        "--data-dir",
+        d,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let dedupe = |extra: &[&str]| {
+        let mut args = vec![
+            "profiles",
+            "dedupe",
+            "--data-dir",
+            d,
+            "--auto-merge-threshold",
+            "0.99999",
+            "--review-threshold",
+            "0.5",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let json_of = |o: &Output| -> Value {
+        assert!(o.status.success(), "{}", text(o));
+        serde_json::from_slice(&o.stdout).expect("json report")
+    };
+
+    let dry = json_of(&dedupe(&["--dry-run", "--json"]));
+    assert_eq!(
+        (dry["dry_run"].as_bool(), dry["profiles_scanned"].as_u64()),
+        (Some(true), Some(4))
+    );
+    assert_eq!(
+        (dry["merged"].as_u64(), dry["queued"].as_u64()),
+        (Some(1), Some(1)),
+        "{dry}"
+    );
+    assert_eq!(dry["actions"][0]["action"], "would_merge");
+
+    let out = dedupe(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let summary = text(&out);
+    assert!(summary.contains("profiles scanned: 4"), "{summary}");
+    assert!(summary.contains(": 1, queued for review"), "{summary}");
+
+    let again = json_of(&dedupe(&["--json"]));
+    assert_eq!(
+        (again["merged"].as_u64(), again["queued"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+    assert_eq!(
+        again["profiles_scanned"], 3,
+        "the merged pair is one profile now"
+    );
+    assert_eq!(
+        again["skipped_known"], 1,
+        "the queued pair is not queued twice"
+    );
+
+    let bad = run(&[
+        "profiles",
+        "dedupe",
+        "--data-dir",
+        d,
+        "--review-threshold",
+        "1.5",
+    ]);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("not between 0 and 1"), "{}", text(&bad));
+    let missing = run(&["profiles", "dedupe", "--data-dir", d, "--workspace", "nope"]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing).contains("workspace nope does not exist"),
+        "{}",
+        text(&missing)
+    );
 }

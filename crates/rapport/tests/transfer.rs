@@ -427,7 +427,7 @@ fn a_workspace_goes_to_postgres_and_back_unchanged() {
     let first = text(&out);
     assert!(out.status.success(), "{first}");
     let there = table_lines(&first);
-    assert_eq!(there.len(), 28, "{first}");
+    assert_eq!(there.len(), 29, "{first}");
     assert!(
         there
             .values()

@@ -301,3 +301,28 @@ fn the_policy_answers_through_the_store_contract() {
     let d = policy.decide(&event(&[uid("u-42")], None), &[]);
     assert_eq!(d.attach, vec![uid("u-42")]);
 }
+
+#[test]
+fn merges_without_an_event_keep_the_theft_guard_and_the_limits() {
+    let g = guards();
+    let policy: &dyn StitchPolicy = &g;
+    let (a, b) = (
+        profile("a", &[uid("u1"), anon("x1")]),
+        profile("b", &[anon("x2"), email("b@x.io")]),
+    );
+    assert_eq!(policy.refuse_profile_merge(&a, &b, 0), None);
+    let c = profile("c", &[uid("u2")]);
+    assert_eq!(
+        policy.refuse_profile_merge(&a, &c, 0).map(|r| r.code()),
+        Some("unauthenticated_merge")
+    );
+    let many: Vec<Identifier> = (0..5).map(|n| email(&format!("e{n}@x.io"))).collect();
+    let d = profile("d", &many);
+    assert_eq!(
+        policy.refuse_profile_merge(&b, &d, 0).map(|r| r.code()),
+        Some("limit_exceeded")
+    );
+    // Without a policy the store applies the built-in rule alone.
+    assert!(rapport_core::stitch::builtin_profile_merge_refusal(&a, &c).is_some());
+    assert!(rapport_core::stitch::builtin_profile_merge_refusal(&b, &d).is_none());
+}

@@ -354,7 +354,9 @@ pub struct MergeDto {
     pub message_id: Option<String>,
     /// Kinds of identifier that event carried.
     pub identifier_kinds: Vec<String>,
-    /// `identify`, `alias`, `shared_identifier` or `conversation`.
+    /// `identify`, `alias`, `shared_identifier` or `conversation` for a merge an event made;
+    /// `probabilistic_dedupe` (a dedupe run) or `dedupe_review` (a person, from the review
+    /// queue) for one no event asked for.
     pub rule: String,
     /// `merged`, `refused` (a guard kept the two apart) or `unmerged` (undone since).
     pub status: String,
@@ -363,6 +365,11 @@ pub struct MergeDto {
     pub refusal: Option<String>,
     pub at: DateTime<Utc>,
     pub unmerged_at: Option<DateTime<Utc>>,
+    /// For a dedupe merge, why: match probability, weight and each field's agreement level
+    /// and log2 Bayes factor.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 impl From<rapport_store::MergeRecord> for MergeDto {
@@ -378,6 +385,7 @@ impl From<rapport_store::MergeRecord> for MergeDto {
             refusal: m.refusal,
             at: m.at,
             unmerged_at: m.unmerged_at,
+            detail: m.detail,
         }
     }
 }

@@ -162,7 +162,7 @@ pub async fn match_record(
     let prior = 1.0 / (total + 1.0);
     let candidate_fields: Vec<_> = profiles
         .iter()
-        .map(|(p, _)| fields_from_traits(&p.standardized_traits, &p.traits))
+        .map(|(p, _)| crate::dedupe::profile_fields(p))
         .collect();
     let scores = model.score(&probe, &candidate_fields, prior);
     let mut candidates: Vec<MatchCandidateDto> = profiles

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod analyze;
 pub mod conversations;
 pub mod dead_letters;
+pub mod dedupe;
 pub mod dto;
 pub mod extract;
 pub mod fairness;
@@ -47,6 +48,11 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audits/fairness", post(fairness::audit))
         .route("/v1/analyze", post(analyze::analyze))
         .route("/v1/match", post(matching::match_record))
+        .route("/v1/identity/dedupe", post(dedupe::run))
+        .route("/v1/identity/review", get(dedupe::list))
+        .route("/v1/identity/review/{id}", get(dedupe::show))
+        .route("/v1/identity/review/{id}/merge", post(dedupe::merge))
+        .route("/v1/identity/review/{id}/reject", post(dedupe::reject))
         .route("/v1/profiles/{id}/events", get(profiles::events))
         .route(
             "/v1/profiles/{id}/conversations",

@@ -188,6 +188,7 @@ pub async fn data_quality(State(state): State<AppState>, user: DashboardUser) ->
         user.0.workspace_name.as_str(),
         html! {
             h1 { "Data quality" }
+            p.small { "Likely duplicate profiles found by dedupe runs wait for a decision on the " a href="/duplicates" { "Duplicates" } " page." }
             div.cards #dq-cards {
                 div.card { div.n #dq-invalid { (invalid) } div.l { "invalid or refused values on live profiles" } }
                 div.card { div.n #dq-merged { (merged) } div.l { "merges, last 30 days" } }

@@ -5,6 +5,7 @@
 mod accounts;
 mod alerts;
 mod analysis;
+mod duplicates;
 mod governance;
 mod identity;
 mod layout;
@@ -50,6 +51,10 @@ pub fn routes() -> Router<AppState> {
         .route("/dead-letters/{id}/replay", post(operations::replay))
         .route("/data-quality", get(identity::data_quality))
         .route("/customers/{id}/unmerge", post(identity::unmerge))
+        .route("/duplicates", get(duplicates::list))
+        .route("/duplicates/{id}", get(duplicates::show))
+        .route("/duplicates/{id}/merge", post(duplicates::merge))
+        .route("/duplicates/{id}/reject", post(duplicates::reject))
         .route("/account", get(accounts::account))
         .route("/account/password", post(accounts::change_own_password))
         .route("/users", get(accounts::users))

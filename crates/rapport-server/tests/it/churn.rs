@@ -305,10 +305,27 @@ async fn churn_models_train_on_the_workspace_score_explain_and_swap() {
     features_until(&app, &unhappy, |f| f["scores"]["churn"]["version"] == 1).await;
 
     // The customer's export carries their features and scores; erasing them removes both.
-    let (s, export) = call(&app, M::GET, &format!("/v1/profiles/{unhappy}/export"), &admin, None).await;
+    let (s, export) = call(
+        &app,
+        M::GET,
+        &format!("/v1/profiles/{unhappy}/export"),
+        &admin,
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{export}");
-    assert!(export["features"]["scores"]["churn"]["probability"].is_number(), "{export}");
-    let (s, _) = call(&app, M::DELETE, &format!("/v1/profiles/{unhappy}"), &admin, None).await;
+    assert!(
+        export["features"]["scores"]["churn"]["probability"].is_number(),
+        "{export}"
+    );
+    let (s, _) = call(
+        &app,
+        M::DELETE,
+        &format!("/v1/profiles/{unhappy}"),
+        &admin,
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     let (s, _) = app.get(&format!("/v1/profiles/{unhappy}/features")).await;
     assert_eq!(s, 404);

@@ -9,6 +9,7 @@ mod churn;
 mod common;
 mod conversations;
 mod dashboard;
+mod dedupe;
 mod governance;
 mod identity;
 mod interpretation;

@@ -24,7 +24,8 @@ use super::flush::{write_channel_days, EventRow, Pending, QualityOp, TraitValue}
 use super::govern::{self, ConsentRow};
 use super::{exec, pg_error, query, query_opt, read, Failure};
 use crate::sqlite::apply::{
-    identifier_flag, operator_block, refusal_rule, DisplayFields, PreparedEvent, DISPLAY_TRAITS,
+    identifier_flag, operator_block, refusal_kinds, refusal_rule, DisplayFields, PreparedEvent,
+    DISPLAY_TRAITS,
 };
 use crate::{IngestSummary, StoreError};
 
@@ -56,6 +57,8 @@ struct MergeCause {
     rule: &'static str,
     kinds: Vec<&'static str>,
     source: Option<String>,
+    /// Why a merge no event asked for happens (JSON), for the merge log's `detail`.
+    detail: Option<Value>,
 }
 
 type IdKey = (&'static str, String);
@@ -344,7 +347,7 @@ impl<'t> Applier<'t> {
                     self.log_refused(
                         &primary,
                         &c,
-                        kind.unwrap_or(IdentifierKind::AnonymousId),
+                        vec![kind.unwrap_or(IdentifierKind::AnonymousId).as_str()],
                         &operator_block(),
                     )
                     .await?;
@@ -417,35 +420,7 @@ impl<'t> Applier<'t> {
         let profiles = if owners.is_empty() {
             Vec::new()
         } else {
-            // What each reached profile holds, this transaction's own attachments included.
-            self.flush().await?;
-            let rows = query(
-                self.tx,
-                "SELECT profile_id, kind, value, first_seen FROM identities
-                 WHERE workspace_id = $1 AND profile_id = ANY($2::text[])",
-                &[&self.ws, &owners],
-            )
-            .await?;
-            let mut by_profile: Vec<ProfileIdentifiers> = owners
-                .iter()
-                .map(|p| ProfileIdentifiers {
-                    profile_id: p.clone(),
-                    identifiers: Vec::new(),
-                })
-                .collect();
-            for r in rows {
-                let p: String = r.get(0);
-                let Some(kind) = IdentifierKind::parse(r.get::<_, &str>(1)) else {
-                    return Err(StoreError::Internal("unreadable identifier kind".into()).into());
-                };
-                if let Some(entry) = by_profile.iter_mut().find(|e| e.profile_id == p) {
-                    entry.identifiers.push(HeldIdentifier {
-                        identifier: Identifier::from_trusted(kind, r.get(2)),
-                        attached_at: Some(r.get::<_, i64>(3).div_euclid(1000)),
-                    });
-                }
-            }
-            by_profile
+            self.held(&owners).await?
         };
         let incoming = IncomingIdentity {
             identifiers: ids.to_vec(),
@@ -474,6 +449,115 @@ impl<'t> Applier<'t> {
         self.apply_decision(decision, ts).await
     }
 
+    /// What each profile holds, this transaction's own attachments included.
+    async fn held(&mut self, owners: &[String]) -> Result<Vec<ProfileIdentifiers>, Failure> {
+        self.flush().await?;
+        let rows = query(
+            self.tx,
+            "SELECT profile_id, kind, value, first_seen FROM identities
+             WHERE workspace_id = $1 AND profile_id = ANY($2::text[])",
+            &[&self.ws, &owners],
+        )
+        .await?;
+        let mut by_profile: Vec<ProfileIdentifiers> = owners
+            .iter()
+            .map(|p| ProfileIdentifiers {
+                profile_id: p.clone(),
+                identifiers: Vec::new(),
+            })
+            .collect();
+        for r in rows {
+            let p: String = r.get(0);
+            let Some(kind) = IdentifierKind::parse(r.get::<_, &str>(1)) else {
+                return Err(StoreError::Internal("unreadable identifier kind".into()).into());
+            };
+            if let Some(entry) = by_profile.iter_mut().find(|e| e.profile_id == p) {
+                entry.identifiers.push(HeldIdentifier {
+                    identifier: Identifier::from_trusted(kind, r.get(2)),
+                    attached_at: Some(r.get::<_, i64>(3).div_euclid(1000)),
+                });
+            }
+        }
+        Ok(by_profile)
+    }
+
+    /// Merges two whole profiles no event joined, under the same guards as live stitching
+    /// (an operator's block, then the policy or the built-in user-id rule), both locked first.
+    /// The older profile survives. The caller runs [`Self::finish`] afterwards.
+    pub(super) async fn merge_profiles(
+        &mut self,
+        m: &crate::ProfileMerge,
+    ) -> Result<crate::ProfileMergeOutcome, Failure> {
+        let (a, b) = (m.a.as_str().to_owned(), m.b.as_str().to_owned());
+        self.lock(vec![a.clone(), b.clone()]).await?;
+        let (a, b) = (self.canonical(&a), self.canonical(&b));
+        for p in [&a, &b] {
+            if !self.live.contains_key(p) {
+                return Err(StoreError::NotFound(format!("profile {p}")).into());
+            }
+        }
+        if a == b {
+            return Ok(crate::ProfileMergeOutcome::AlreadyOne {
+                profile: ProfileId::from_trusted(a),
+            });
+        }
+        self.cause = MergeCause {
+            message_id: None,
+            rule: m.rule.as_str(),
+            kinds: Vec::new(),
+            source: None,
+            detail: Some(m.detail.clone()),
+        };
+        let refusal = if self.blocked_pair(&a, &b).await? {
+            Some(operator_block())
+        } else {
+            let held = self.held(&[a.clone(), b.clone()]).await?;
+            let now = now_ms().div_euclid(1000);
+            match &self.policy {
+                Some(p) => p.refuse_profile_merge(&held[0], &held[1], now),
+                None => rapport_core::stitch::builtin_profile_merge_refusal(&held[0], &held[1]),
+            }
+        };
+        let (survivor, loser, status) = match &refusal {
+            Some(r) => {
+                let rows = query(
+                    self.tx,
+                    "SELECT id FROM profiles WHERE id = ANY($1::text[]) ORDER BY seq",
+                    &[&vec![a.clone(), b.clone()]],
+                )
+                .await?;
+                let older: String = rows.first().map(|r| r.get(0)).unwrap_or_else(|| a.clone());
+                let other = if older == a { b } else { a };
+                self.log_refused(&older, &other, refusal_kinds(r), r)
+                    .await?;
+                (older, other, "refused")
+            }
+            None => {
+                let survivor = self.merge_all(vec![a.clone(), b.clone()]).await?;
+                let loser = if survivor == a { b } else { a };
+                (survivor, loser, "merged")
+            }
+        };
+        let row = query_opt(
+            self.tx,
+            &format!(
+                "SELECT {} FROM merge_log WHERE workspace_id = $1 AND survivor = $2 AND merged = $3
+                   AND status = $4 ORDER BY seq DESC LIMIT 1",
+                super::unmerge::MERGE_COLUMNS
+            ),
+            &[&self.ws, &survivor, &loser, &status],
+        )
+        .await?
+        .ok_or_else(|| {
+            StoreError::Internal("the merge log entry just written is missing".into())
+        })?;
+        let merge = super::unmerge::merge_from(&row);
+        Ok(match refusal {
+            Some(_) => crate::ProfileMergeOutcome::Refused { merge },
+            None => crate::ProfileMergeOutcome::Merged { merge },
+        })
+    }
+
     /// Carries out a stitching decision: creates or merges, attaches, and records refusals.
     async fn apply_decision(&mut self, d: StitchDecision, ts: i64) -> Result<String, Failure> {
         let target = match d.target {
@@ -487,8 +571,13 @@ impl<'t> Applier<'t> {
             self.attach(&survivor, id, ts);
         }
         for r in &d.refused_merges {
-            self.log_refused(&survivor, &r.profile_id, r.via.kind(), &r.refusal)
-                .await?;
+            self.log_refused(
+                &survivor,
+                &r.profile_id,
+                vec![r.via.kind().as_str()],
+                &r.refusal,
+            )
+            .await?;
         }
         for r in &d.refused {
             self.flag_identifier(&survivor, r, ts);
@@ -502,15 +591,15 @@ impl<'t> Applier<'t> {
         &mut self,
         target: &str,
         other: &str,
-        kind: IdentifierKind,
+        kinds: Vec<&'static str>,
         refusal: &Refusal,
     ) -> Result<(), Failure> {
         let rule = refusal_rule(refusal);
-        let kinds = vec![kind.as_str()];
+        let detail = self.cause.detail.as_ref().map(Value::to_string);
         exec(
             self.tx,
-            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status, refusal)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'refused', $8)",
+            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status, refusal, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'refused', $8, $9)",
             &[
                 &self.ws,
                 &target,
@@ -520,6 +609,7 @@ impl<'t> Applier<'t> {
                 &self.cause.rule,
                 &now_ms(),
                 &rule,
+                &detail,
             ],
         )
         .await?;
@@ -531,9 +621,10 @@ impl<'t> Applier<'t> {
             json!({
                 "other": other,
                 "refusal": rule,
-                "identifier_kind": kind.as_str(),
+                "identifier_kind": kinds.first(),
                 "rule": self.cause.rule,
                 "event": self.cause.message_id,
+                "detail": self.cause.detail,
             }),
         ));
         Ok(())
@@ -598,6 +689,7 @@ impl<'t> Applier<'t> {
                 "rule": self.cause.rule,
                 "identifier_kinds": self.cause.kinds,
                 "event": self.cause.message_id,
+                "detail": self.cause.detail,
             }),
         ));
         exec(
@@ -630,8 +722,8 @@ impl<'t> Applier<'t> {
         self.consent_states.remove(loser);
         exec(
             tx,
-            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'merged')",
+            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'merged', $8)",
             &[
                 &self.ws,
                 &survivor,
@@ -640,6 +732,7 @@ impl<'t> Applier<'t> {
                 &self.cause.kinds,
                 &self.cause.rule,
                 &now_ms(),
+                &self.cause.detail.as_ref().map(Value::to_string),
             ],
         )
         .await?;
@@ -759,6 +852,7 @@ impl<'t> Applier<'t> {
                 k
             },
             source: event.source.clone(),
+            detail: None,
         };
         let profile = self.resolve(&ids, event.ts).await?;
         self.record(EventRow {
@@ -965,6 +1059,7 @@ impl<'t> Applier<'t> {
                     rule: "conversation",
                     kinds: vec![id.kind().as_str()],
                     source: None,
+                    detail: None,
                 };
                 self.resolve(std::slice::from_ref(id), ts).await
             }

@@ -369,7 +369,7 @@ pub(super) async fn tombstoned(
 }
 
 /// The tables an erasure deletes from. [`vacuum_after_erasure`] vacuums them.
-const ERASED_TABLES: [&str; 10] = [
+const ERASED_TABLES: [&str; 11] = [
     "route_entries",
     "profiles",
     "identities",
@@ -380,6 +380,7 @@ const ERASED_TABLES: [&str; 10] = [
     "messages",
     "consents",
     "nba_contacts",
+    "dedupe_reviews",
 ];
 
 pub(super) async fn erase(
@@ -509,6 +510,13 @@ pub(super) async fn erase(
     exec(
         tx,
         "DELETE FROM profile_features WHERE profile_id = ANY($1::text[]) AND workspace_id = $2",
+        &[&ids, &ws],
+    )
+    .await?;
+    exec(
+        tx,
+        "DELETE FROM dedupe_reviews WHERE workspace_id = $2
+           AND (profile_a = ANY($1::text[]) OR profile_b = ANY($1::text[]))",
         &[&ids, &ws],
     )
     .await?;

@@ -39,6 +39,7 @@
 
 mod apply;
 mod decide;
+mod dedupe;
 mod flush;
 mod govern;
 mod models;

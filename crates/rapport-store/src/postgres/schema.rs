@@ -362,6 +362,24 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (workspace_id, profile_id)
     );
+    // 10: probabilistic dedupe's merge detail and review queue, as SQLite's migration 13.
+    r#"
+    ALTER TABLE merge_log ADD COLUMN detail TEXT;
+    CREATE TABLE dedupe_reviews (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_a TEXT NOT NULL,
+        profile_b TEXT NOT NULL,
+        rank BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        decided_at BIGINT,
+        decided_by TEXT,
+        UNIQUE (workspace_id, profile_a, profile_b)
+    );
+    CREATE INDEX dedupe_reviews_status ON dedupe_reviews (workspace_id, status, rank);
+    CREATE INDEX dedupe_reviews_b ON dedupe_reviews (profile_b);
     "#,
 ];
 

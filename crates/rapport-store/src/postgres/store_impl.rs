@@ -16,14 +16,16 @@ use rapport_core::{
 
 use super::apply::{now_ms, Applier};
 use super::{
-    decide, exec, govern, models, pg_error, query, query_opt, read, routing, users, PostgresStore,
+    decide, dedupe, exec, govern, models, pg_error, query, query_opt, read, routing, users,
+    PostgresStore,
 };
 use crate::sqlite::apply::PreparedEvent;
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
     ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord, ModelDraft,
-    ModelVersion, ProfileFeatures, ProfileSummary, SessionDraft, Store, StoreError, UnmergeOutcome,
-    UnmergeRequest, UserChange, UserRecord, Workspace, WorkspaceStats,
+    ModelVersion, ProfileFeatures, ProfileMerge, ProfileMergeOutcome, ProfileSummary,
+    ReviewDecision, ReviewOutcome, ReviewPair, ReviewPairDraft, SessionDraft, Store, StoreError,
+    UnmergeOutcome, UnmergeRequest, UserChange, UserRecord, Workspace, WorkspaceStats,
 };
 
 impl PostgresStore {
@@ -654,6 +656,98 @@ impl Store for PostgresStore {
             let (request, audit) = (request.clone(), audit.clone());
             Box::pin(async move {
                 super::unmerge::unmerge(tx, ws.as_str(), id.as_str(), &request, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn merge_profiles(
+        &self,
+        workspace: &WorkspaceId,
+        merge: ProfileMerge,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ProfileMergeOutcome, StoreError> {
+        let policy = self.policy.get();
+        self.write(|tx| {
+            let (ws, merge, audit, policy) = (
+                workspace.clone(),
+                merge.clone(),
+                audit.clone(),
+                policy.clone(),
+            );
+            Box::pin(async move {
+                let mut applier = Applier::new(tx, &ws).with_policy(policy);
+                let outcome = applier.merge_profiles(&merge).await?;
+                applier.finish().await?;
+                govern::append_audit(tx, &audit).await?;
+                Ok(outcome)
+            })
+        })
+        .await
+    }
+
+    async fn queue_review_pairs(
+        &self,
+        workspace: &WorkspaceId,
+        pairs: Vec<ReviewPairDraft>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let (ws, pairs, audit) = (workspace.clone(), pairs.clone(), audit.clone());
+            Box::pin(async move { dedupe::queue(tx, ws.as_str(), &pairs, &audit).await })
+        })
+        .await
+    }
+
+    async fn review_pairs(
+        &self,
+        workspace: &WorkspaceId,
+        status: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<ReviewPair>, StoreError> {
+        let (ws, status) = (workspace.clone(), status.map(str::to_owned));
+        self.read(move |tx| {
+            Box::pin(async move {
+                dedupe::list(tx, ws.as_str(), status.as_deref(), offset, limit).await
+            })
+        })
+        .await
+    }
+
+    async fn review_pair(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<ReviewPair>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.to_owned());
+        self.read(move |tx| Box::pin(async move { dedupe::get(tx, ws.as_str(), &id, false).await }))
+            .await
+    }
+
+    async fn review_pair_keys(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<(ProfileId, ProfileId)>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| Box::pin(async move { dedupe::keys(tx, ws.as_str()).await }))
+            .await
+    }
+
+    async fn decide_review_pair(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        decision: ReviewDecision,
+        by: &str,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ReviewOutcome, StoreError> {
+        let policy = self.policy.get();
+        self.write(|tx| {
+            let (ws, id, by) = (workspace.clone(), id.to_owned(), by.to_owned());
+            let (decision, audit, policy) = (decision.clone(), audit.clone(), policy.clone());
+            Box::pin(async move {
+                dedupe::decide(tx, ws.as_str(), &id, &decision, &by, &audit, policy).await
             })
         })
         .await

@@ -303,6 +303,8 @@ struct MergeCause {
     rule: &'static str,
     kinds: Vec<&'static str>,
     source: Option<String>,
+    /// Why a merge no event asked for happens (JSON), for the merge log's `detail`.
+    detail: Option<Value>,
 }
 
 impl<'c> Applier<'c> {
@@ -395,8 +397,8 @@ impl<'c> Applier<'c> {
         let c = self.conn;
         let kinds = serde_json::to_string(&self.cause.kinds).unwrap_or_else(|_| "[]".into());
         c.prepare_cached(
-            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'merged')",
+            "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'merged', ?8)",
         )?
         .execute(params![
             self.ws,
@@ -405,7 +407,8 @@ impl<'c> Applier<'c> {
             self.cause.message_id,
             kinds,
             self.cause.rule,
-            now_ms()
+            now_ms(),
+            self.cause.detail.as_ref().map(Value::to_string)
         ])?;
         super::govern::append_audit(
             c,
@@ -419,6 +422,7 @@ impl<'c> Applier<'c> {
                     "rule": self.cause.rule,
                     "identifier_kinds": self.cause.kinds,
                     "event": self.cause.message_id,
+                    "detail": self.cause.detail,
                 }),
             )],
         )?;
@@ -546,7 +550,7 @@ impl<'c> Applier<'c> {
                     self.log_refused(
                         &primary,
                         &c,
-                        kind.unwrap_or(IdentifierKind::AnonymousId),
+                        vec![kind.unwrap_or(IdentifierKind::AnonymousId).as_str()],
                         &operator_block(),
                     )?;
                     continue;
@@ -706,12 +710,83 @@ impl<'c> Applier<'c> {
             self.attach(&survivor, id, ts)?;
         }
         for r in &d.refused_merges {
-            self.log_refused(&survivor, &r.profile_id, r.via.kind(), &r.refusal)?;
+            self.log_refused(
+                &survivor,
+                &r.profile_id,
+                vec![r.via.kind().as_str()],
+                &r.refusal,
+            )?;
         }
         for r in &d.refused {
             self.flag_identifier(&survivor, r, ts)?;
         }
         Ok(survivor)
+    }
+
+    /// Merges two whole profiles no event joined, under the same guards as live stitching:
+    /// an operator's block first, then the policy (or the built-in user-id rule). The older
+    /// profile survives. The caller runs [`Self::finish`] afterwards.
+    pub(super) fn merge_profiles(
+        &mut self,
+        m: &crate::ProfileMerge,
+    ) -> Result<crate::ProfileMergeOutcome, StoreError> {
+        let canonical = |id: &ProfileId| {
+            super::read::canonical_profile(self.conn, &self.ws, id.as_str())?
+                .ok_or_else(|| StoreError::NotFound(format!("profile {id}")))
+        };
+        let (a, b) = (canonical(&m.a)?, canonical(&m.b)?);
+        if a == b {
+            return Ok(crate::ProfileMergeOutcome::AlreadyOne {
+                profile: ProfileId::from_trusted(a),
+            });
+        }
+        let (survivor, loser) = if self.age(&a)? <= self.age(&b)? {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        self.cause = MergeCause {
+            message_id: None,
+            rule: m.rule.as_str(),
+            kinds: Vec::new(),
+            source: None,
+            detail: Some(m.detail.clone()),
+        };
+        let refusal = if self.blocked_pair(&survivor, &loser)? {
+            Some(operator_block())
+        } else {
+            let (held_s, held_l) = (self.held(&survivor)?, self.held(&loser)?);
+            let now = now_ms().div_euclid(1000);
+            match &self.policy {
+                Some(p) => p.refuse_profile_merge(&held_s, &held_l, now),
+                None => rapport_core::stitch::builtin_profile_merge_refusal(&held_s, &held_l),
+            }
+        };
+        let status = match &refusal {
+            Some(r) => {
+                self.log_refused(&survivor, &loser, refusal_kinds(r), r)?;
+                "refused"
+            }
+            None => {
+                self.merge(&survivor, &loser)?;
+                "merged"
+            }
+        };
+        let merge = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {} FROM merge_log WHERE workspace_id = ?1 AND survivor = ?2 AND merged = ?3
+                   AND status = ?4 ORDER BY seq DESC LIMIT 1",
+                super::unmerge::MERGE_COLUMNS
+            ))?
+            .query_row(
+                params![self.ws, survivor, loser, status],
+                super::unmerge::merge_from,
+            )?;
+        Ok(match refusal {
+            Some(_) => crate::ProfileMergeOutcome::Refused { merge },
+            None => crate::ProfileMergeOutcome::Merged { merge },
+        })
     }
 
     /// Records a merge a guard refused, in the merge log and the audit trail. Only profile ids,
@@ -720,24 +795,25 @@ impl<'c> Applier<'c> {
         &mut self,
         target: &str,
         other: &str,
-        kind: IdentifierKind,
+        kinds: Vec<&'static str>,
         refusal: &Refusal,
     ) -> Result<(), StoreError> {
         let rule = refusal_rule(refusal);
         self.conn
             .prepare_cached(
-                "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status, refusal)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'refused', ?8)",
+                "INSERT INTO merge_log (workspace_id, survivor, merged, message_id, identifier_kinds, rule, at, status, refusal, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'refused', ?8, ?9)",
             )?
             .execute(params![
                 self.ws,
                 target,
                 other,
                 self.cause.message_id,
-                serde_json::to_string(&[kind.as_str()]).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(&kinds).unwrap_or_else(|_| "[]".into()),
                 self.cause.rule,
                 now_ms(),
-                rule
+                rule,
+                self.cause.detail.as_ref().map(Value::to_string)
             ])?;
         super::govern::append_audit(
             self.conn,
@@ -749,9 +825,10 @@ impl<'c> Applier<'c> {
                 json!({
                     "other": other,
                     "refusal": rule,
-                    "identifier_kind": kind.as_str(),
+                    "identifier_kind": kinds.first(),
                     "rule": self.cause.rule,
                     "event": self.cause.message_id,
+                    "detail": self.cause.detail,
                 }),
             )],
         )?;
@@ -846,6 +923,7 @@ impl<'c> Applier<'c> {
                 k
             },
             source: event.source.clone(),
+            detail: None,
         };
         let profile = self.resolve(&ids, event.ts)?;
         self.record(&profile, &event.row())?;
@@ -1006,6 +1084,7 @@ impl<'c> Applier<'c> {
                     rule: "conversation",
                     kinds: vec![id.kind().as_str()],
                     source: None,
+                    detail: None,
                 };
                 self.resolve(std::slice::from_ref(id), ts)
             }
@@ -1127,6 +1206,16 @@ impl<'c> Applier<'c> {
 pub(crate) fn operator_block() -> Refusal {
     Refusal::Blocked {
         detail: "an operator unmerged these profiles".into(),
+    }
+}
+
+/// The identifier kinds a refused merge of whole profiles is logged with: the kind whose
+/// limit or guard refused it, none for an operator's block.
+pub(crate) fn refusal_kinds(refusal: &Refusal) -> Vec<&'static str> {
+    match refusal {
+        Refusal::LimitExceeded { kind, .. } => vec![kind.as_str()],
+        Refusal::UnauthenticatedMerge { .. } => vec![IdentifierKind::UserId.as_str()],
+        Refusal::Blocked { .. } | Refusal::HeldByUnmergedProfile { .. } => Vec::new(),
     }
 }
 

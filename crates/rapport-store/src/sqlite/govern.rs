@@ -431,6 +431,7 @@ pub(super) fn erase(
     }
     let now = now_ms();
     for id in &ids {
+        super::dedupe::erase(conn, id)?;
         conn.prepare_cached("DELETE FROM profiles WHERE id = ?1")?
             .execute([id])?;
         conn.prepare_cached("DELETE FROM profile_features WHERE profile_id = ?1")?

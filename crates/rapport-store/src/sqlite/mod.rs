@@ -9,6 +9,7 @@
 pub(crate) mod apply;
 mod cache;
 mod decide;
+mod dedupe;
 mod govern;
 mod models;
 mod nba;

@@ -352,6 +352,29 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (workspace_id, profile_id)
     ) WITHOUT ROWID;
+    // 13: probabilistic dedupe of stored profiles. A merge no event asked for says why in the
+    // merge log's `detail` (JSON: probability and per-field agreement, no values). The review
+    // queue keeps each pair of profiles once (`profile_a` < `profile_b`), whatever its status,
+    // so a decided pair is not asked about again; `rank` is the match probability in
+    // millionths, for ordering; `body` the probability, weight, per-field contributions and a
+    // refusal, as JSON. Rows name profiles and go with an erasure of either.
+    r#"
+    ALTER TABLE merge_log ADD COLUMN detail TEXT;
+    CREATE TABLE dedupe_reviews (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL,
+        profile_a TEXT NOT NULL,
+        profile_b TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        decided_at INTEGER,
+        decided_by TEXT,
+        UNIQUE (workspace_id, profile_a, profile_b)
+    );
+    CREATE INDEX dedupe_reviews_status ON dedupe_reviews(workspace_id, status, rank);
+    CREATE INDEX dedupe_reviews_b ON dedupe_reviews(profile_b);
     "#,
 ];
 

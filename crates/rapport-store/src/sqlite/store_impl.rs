@@ -15,12 +15,13 @@ use rapport_core::{
 use rusqlite::{params, OptionalExtension};
 
 use super::apply::{now_ms, Applier, PreparedEvent};
-use super::{decide, govern, models, read, routing, users, SqliteStore};
+use super::{decide, dedupe, govern, models, read, routing, users, SqliteStore};
 use crate::{
     ApiKeyRecord, AuditQuery, ChannelCount, ConversationDetail, DecisionQuery, ErasureOptions,
     ErasureOutcome, EventCursor, EventPage, IdentityHealth, IngestSummary, MergeRecord, ModelDraft,
-    ModelVersion, ProfileFeatures, ProfileSummary, SessionDraft, Store, StoreError, UnmergeOutcome,
-    UnmergeRequest, UserChange, UserRecord, Workspace, WorkspaceStats,
+    ModelVersion, ProfileFeatures, ProfileMerge, ProfileMergeOutcome, ProfileSummary,
+    ReviewDecision, ReviewOutcome, ReviewPair, ReviewPairDraft, SessionDraft, Store, StoreError,
+    UnmergeOutcome, UnmergeRequest, UserChange, UserRecord, Workspace, WorkspaceStats,
 };
 
 fn workspace_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Workspace> {
@@ -560,6 +561,81 @@ impl Store for SqliteStore {
         let ws = workspace.clone();
         self.read(move |c| super::unmerge::identity_health(c, ws.as_str(), since))
             .await
+    }
+
+    async fn merge_profiles(
+        &self,
+        workspace: &WorkspaceId,
+        merge: ProfileMerge,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ProfileMergeOutcome, StoreError> {
+        let ws = workspace.clone();
+        let policy = self.policy.get();
+        self.write(move |c| {
+            let mut applier = Applier::new(c, &ws).with_policy(policy);
+            let outcome = applier.merge_profiles(&merge)?;
+            applier.finish()?;
+            govern::append_audit(c, &audit)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn queue_review_pairs(
+        &self,
+        workspace: &WorkspaceId,
+        pairs: Vec<ReviewPairDraft>,
+        audit: Vec<AuditEntry>,
+    ) -> Result<usize, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| dedupe::queue(c, ws.as_str(), &pairs, &audit))
+            .await
+    }
+
+    async fn review_pairs(
+        &self,
+        workspace: &WorkspaceId,
+        status: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<ReviewPair>, StoreError> {
+        let (ws, status) = (workspace.clone(), status.map(str::to_owned));
+        self.read(move |c| dedupe::list(c, ws.as_str(), status.as_deref(), offset, limit))
+            .await
+    }
+
+    async fn review_pair(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<ReviewPair>, StoreError> {
+        let (ws, id) = (workspace.clone(), id.to_owned());
+        self.read(move |c| dedupe::get(c, ws.as_str(), &id)).await
+    }
+
+    async fn review_pair_keys(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<(ProfileId, ProfileId)>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| dedupe::keys(c, ws.as_str())).await
+    }
+
+    async fn decide_review_pair(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        decision: ReviewDecision,
+        by: &str,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ReviewOutcome, StoreError> {
+        let (ws, id, by) = (workspace.clone(), id.to_owned(), by.to_owned());
+        let policy = self.policy.get();
+        self.write(move |c| {
+            let applier = Applier::new(c, &ws).with_policy(policy);
+            dedupe::decide(c, applier, ws.as_str(), &id, &decision, &by, &audit)
+        })
+        .await
     }
 
     async fn record_consents(

@@ -16,7 +16,7 @@ use crate::{IdentityDay, IdentityHealth, MergeRecord, StoreError, UnmergeOutcome
 
 /// The columns [`merge_from`] reads, in order.
 pub(super) const MERGE_COLUMNS: &str =
-    "seq, survivor, merged, message_id, identifier_kinds, rule, status, refusal, at, unmerged_at";
+    "seq, survivor, merged, message_id, identifier_kinds, rule, status, refusal, at, unmerged_at, detail";
 
 pub(super) fn merge_from(r: &Row) -> rusqlite::Result<MergeRecord> {
     Ok(MergeRecord {
@@ -30,6 +30,9 @@ pub(super) fn merge_from(r: &Row) -> rusqlite::Result<MergeRecord> {
         refusal: r.get(7)?,
         at: from_millis(r.get(8)?),
         unmerged_at: r.get::<_, Option<i64>>(9)?.map(from_millis),
+        detail: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|d| serde_json::from_str(&d).ok()),
     })
 }
 
