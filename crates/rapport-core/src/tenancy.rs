@@ -101,10 +101,15 @@ pub enum Permission {
     /// Set up routing: create queues and agents, change any agent's skills, capacity,
     /// presence and seniority, and accept or finish conversations for any agent.
     ManageRouting,
+    /// Correct the intent read in a customer's message (the examples intent models are
+    /// retrained from).
+    CorrectIntents,
+    /// Retrain the workspace's intent model and choose which version is in use.
+    ManageIntents,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 17] = [
         Permission::Ingest,
         Permission::ReadCustomers,
         Permission::ManageConsent,
@@ -120,6 +125,8 @@ impl Permission {
         Permission::AcknowledgeAlerts,
         Permission::ManageIdentity,
         Permission::ManageRouting,
+        Permission::CorrectIntents,
+        Permission::ManageIntents,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -139,6 +146,8 @@ impl Permission {
             Permission::AcknowledgeAlerts => "acknowledge_alerts",
             Permission::ManageIdentity => "manage_identity",
             Permission::ManageRouting => "manage_routing",
+            Permission::CorrectIntents => "correct_intents",
+            Permission::ManageIntents => "manage_intents",
         }
     }
 }
@@ -186,6 +195,8 @@ impl KeyRole {
             AcknowledgeAlerts => matches!(self, Agent | Supervisor | Admin),
             ManageIdentity => matches!(self, Supervisor | Admin),
             ManageRouting => matches!(self, Supervisor | Admin),
+            CorrectIntents => matches!(self, Agent | Supervisor | Admin),
+            ManageIntents => matches!(self, Admin),
         }
     }
 

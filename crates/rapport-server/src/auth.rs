@@ -226,7 +226,9 @@ pub mod perm {
         ManageUsers,
         AcknowledgeAlerts,
         ManageIdentity,
-        ManageRouting
+        ManageRouting,
+        CorrectIntents,
+        ManageIntents
     );
 }
 

@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::matching;
 use crate::api::{
-    actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest, nba,
-    profiles, routing, users,
+    actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest,
+    intents, nba, profiles, routing, users,
 };
 use crate::error::{ErrorBody, ItemErrorBody};
 
@@ -46,6 +46,7 @@ impl Modify for Security {
         routing::list_queues, routing::create_queue, routing::queue_entries, routing::list_agents,
         routing::create_agent, routing::update_agent, routing::accept, routing::finish,
         nba::next_best_action, nba::outcome, nba::reload_catalog,
+        intents::correct, intents::corrections, intents::models, intents::retrain, intents::activate,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -69,13 +70,16 @@ impl Modify for Security {
         routing::CreateAgentRequest, routing::UpdateAgentRequest, routing::AgentStepRequest,
         nba::NbaRequestDto, nba::NbaResponseDto, nba::RankedActionDto, nba::FilteredActionDto, nba::PriorityPartsDto,
         nba::AppliedWeightDto, nba::RuleCheckDto, nba::MissingValueDto, nba::OutcomeRequestDto, nba::OutcomeDto,
-        nba::PropensityDto, nba::CatalogReloadDto)),
+        nba::PropensityDto, nba::CatalogReloadDto,
+        intents::IntentCorrectionRequest, intents::IntentCorrectionDto, intents::IntentModelDto,
+        intents::IntentModelsDto, intents::RetrainDto, intents::RetrainRequest, intents::ActiveModelDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),
          (name = "conversations", description = "Conversations and their messages"),
          (name = "governance", description = "Consent, data export and erasure, audit trail"),
          (name = "decisions", description = "Actions, decisions and their explanations, the approval queue, requests for a person"),
+         (name = "intents", description = "Agents' corrections of intents, and the workspace's intent model versions: retrain, roll back"),
          (name = "routing", description = "Queues, agents, and conversations routed to agents by priority, with the reasons"),
          (name = "operations", description = "Running Rapport: events the workers could not apply")),
 )]

@@ -10,6 +10,7 @@ mod conversations;
 mod dashboard;
 mod governance;
 mod identity;
+mod intents;
 mod interpretation;
 mod matching;
 mod nba;

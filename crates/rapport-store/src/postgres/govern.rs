@@ -369,8 +369,9 @@ pub(super) async fn tombstoned(
 }
 
 /// The tables an erasure deletes from. [`vacuum_after_erasure`] vacuums them.
-const ERASED_TABLES: [&str; 10] = [
+const ERASED_TABLES: [&str; 11] = [
     "route_entries",
+    "intent_corrections",
     "profiles",
     "identities",
     "traits",
@@ -461,13 +462,14 @@ pub(super) async fn erase(
         &[&c, &ws],
     )
     .await?;
-    exec(
-        tx,
+    for sql in [
         "DELETE FROM route_entries WHERE workspace_id = $2 AND conversation_id IN
             (SELECT id FROM conversations WHERE profile_id = $1 AND workspace_id = $2)",
-        &[&c, &ws],
-    )
-    .await?;
+        "DELETE FROM intent_corrections WHERE workspace_id = $2 AND conversation_id IN
+            (SELECT id FROM conversations WHERE profile_id = $1 AND workspace_id = $2)",
+    ] {
+        exec(tx, sql, &[&c, &ws]).await?;
+    }
     out.conversations = exec(
         tx,
         "DELETE FROM conversations WHERE profile_id = $1 AND workspace_id = $2",

@@ -41,6 +41,7 @@ mod apply;
 mod decide;
 mod flush;
 mod govern;
+mod intents;
 mod nba;
 mod read;
 mod routing;

@@ -10,6 +10,7 @@ pub(crate) mod apply;
 mod cache;
 mod decide;
 mod govern;
+mod intents;
 mod nba;
 mod read;
 mod routing;
