@@ -103,10 +103,15 @@ pub enum Permission {
     ManageRouting,
     /// Train prediction models on the workspace's data and choose the active version.
     ManageModels,
+    /// Correct the intent read in a customer's message (the examples intent models are
+    /// retrained from).
+    CorrectIntents,
+    /// Retrain the workspace's intent model and choose which version is in use.
+    ManageIntents,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 18] = [
         Permission::Ingest,
         Permission::ReadCustomers,
         Permission::ManageConsent,
@@ -123,6 +128,8 @@ impl Permission {
         Permission::ManageIdentity,
         Permission::ManageRouting,
         Permission::ManageModels,
+        Permission::CorrectIntents,
+        Permission::ManageIntents,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -143,6 +150,8 @@ impl Permission {
             Permission::ManageIdentity => "manage_identity",
             Permission::ManageRouting => "manage_routing",
             Permission::ManageModels => "manage_models",
+            Permission::CorrectIntents => "correct_intents",
+            Permission::ManageIntents => "manage_intents",
         }
     }
 }
@@ -191,6 +200,8 @@ impl KeyRole {
             ManageIdentity => matches!(self, Supervisor | Admin),
             ManageRouting => matches!(self, Supervisor | Admin),
             ManageModels => matches!(self, Analyst | Admin),
+            CorrectIntents => matches!(self, Agent | Supervisor | Admin),
+            ManageIntents => matches!(self, Admin),
         }
     }
 

@@ -17,6 +17,11 @@ pub struct ModelInfo {
     pub name: String,
     /// Version of that family.
     pub version: String,
+    /// Version of the workspace's intent model that read the intent: 0 for the built-in
+    /// default taxonomy, N for the N-th model retrained from agents' corrections. Absent in
+    /// analyses stored before intent models were versioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent_model_version: Option<u64>,
 }
 
 impl ModelInfo {
@@ -25,6 +30,7 @@ impl ModelInfo {
         ModelInfo {
             name: MODEL_NAME.to_string(),
             version: MODEL_VERSION.to_string(),
+            intent_model_version: None,
         }
     }
 }

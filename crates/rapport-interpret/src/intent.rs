@@ -43,6 +43,11 @@ impl IntentTaxonomy {
             if intent.name.trim().is_empty() {
                 problems.push("an intent has an empty name".to_string());
             }
+            if intent.name == OUT_OF_SCOPE_LABEL {
+                problems.push(format!(
+                    "{OUT_OF_SCOPE_LABEL:?} is reserved for out of scope"
+                ));
+            }
             if !seen.insert(intent.name.as_str()) {
                 problems.push(format!("duplicate intent {:?}", intent.name));
             }
@@ -62,6 +67,10 @@ impl IntentTaxonomy {
         crate::default_taxonomy::default_cx()
     }
 }
+
+/// The class an intent model learns from messages agents marked out of scope. It is no
+/// intent: a message it wins is answered out of scope, and no taxonomy may use the name.
+pub const OUT_OF_SCOPE_LABEL: &str = "out_of_scope";
 
 /// Which classifier sits on the features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,11 +141,16 @@ impl IntentPrediction {
     /// The prediction for per-intent confidences (in `labels` order): the best intent unless
     /// its confidence is under `threshold` (then out of scope), and the three best as
     /// alternatives. Shared by every intent classifier.
+    ///
+    /// A class named [`OUT_OF_SCOPE_LABEL`] (learnt from agents marking messages out of
+    /// scope) answers out of scope when it wins, and is never listed as an alternative.
     pub fn from_scores(labels: &[String], scores: Vec<f32>, threshold: f32) -> Self {
         let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let (best, confidence) = ranked.first().copied().unwrap_or((0, 0.0));
-        let out_of_scope = ranked.is_empty() || confidence < threshold;
+        let learnt_oos = labels.get(best).is_some_and(|l| l == OUT_OF_SCOPE_LABEL);
+        ranked.retain(|&(c, _)| labels.get(c).is_none_or(|l| l != OUT_OF_SCOPE_LABEL));
+        let out_of_scope = learnt_oos || ranked.is_empty() || confidence < threshold;
         IntentPrediction {
             label: if out_of_scope {
                 None
@@ -411,9 +425,18 @@ impl IntentClassifier {
             .unwrap_or((0, 0.0))
     }
 
-    /// The intent names, in class-index order.
+    /// The intent names, in class-index order (with [`OUT_OF_SCOPE_LABEL`] when the model
+    /// learnt it).
     pub fn labels(&self) -> &[String] {
         &self.labels
+    }
+
+    /// The intents a message can be given: the labels without the learnt out-of-scope class.
+    pub fn intents(&self) -> impl Iterator<Item = &str> {
+        self.labels
+            .iter()
+            .map(String::as_str)
+            .filter(|l| *l != OUT_OF_SCOPE_LABEL)
     }
 
     /// Replaces the out-of-scope threshold (e.g. after tuning on validation data).

@@ -77,9 +77,20 @@ fn report(
             Some(i) => *i,
         })
         .collect();
+    // A learnt out-of-scope class answers out of scope, as the classifier's prediction does.
+    let learnt_oos = clf
+        .labels()
+        .iter()
+        .position(|l| l == crate::intent::OUT_OF_SCOPE_LABEL);
     let p: Vec<usize> = pred
         .iter()
-        .map(|&(c, conf)| if conf < threshold { classes } else { c })
+        .map(|&(c, conf)| {
+            if conf < threshold || Some(c) == learnt_oos {
+                classes
+            } else {
+                c
+            }
+        })
         .collect();
     let n = rows.len();
     let right = g.iter().zip(&p).filter(|(a, b)| a == b).count();

@@ -35,6 +35,7 @@ mod evidence;
 mod intent;
 pub mod intent_eval;
 mod intent_file;
+pub mod intent_retrain;
 mod language;
 mod lexicon;
 pub mod linear;
@@ -56,7 +57,7 @@ pub use error::InterpretError;
 pub use evidence::{Analyzer, Evidence, ModelInfo, MODEL_NAME, MODEL_VERSION};
 pub use intent::{
     ClassifierKind, Intent, IntentClassifier, IntentConfig, IntentPrediction, IntentScore,
-    IntentTaxonomy,
+    IntentTaxonomy, OUT_OF_SCOPE_LABEL,
 };
 pub use intent_file::FORMAT_VERSION as INTENT_MODEL_FORMAT_VERSION;
 pub use language::{LanguageGuess, SUPPORTED_LANGUAGE};
@@ -138,6 +139,8 @@ pub struct Interpreter {
     urgency: urgency::UrgencyDetector,
     pii: pii::PiiDetector,
     intent: IntentClassifier,
+    /// The workspace intent model's version (0: trained from the taxonomy given at build).
+    intent_version: u64,
 }
 
 impl Interpreter {
@@ -165,7 +168,23 @@ impl Interpreter {
             urgency: urgency::UrgencyDetector::new()?,
             pii: pii::PiiDetector::new()?,
             intent: IntentClassifier::train(&taxonomy, options.intent)?,
+            intent_version: 0,
         })
+    }
+
+    /// The same analyzers with another intent classifier: a workspace's model at `version`
+    /// (retrained from agents' corrections), which the analyses it makes name.
+    pub fn with_intent_model(&self, intent: IntentClassifier, version: u64) -> Self {
+        Interpreter {
+            intent,
+            intent_version: version,
+            ..self.clone()
+        }
+    }
+
+    /// The version of the intent model (0: trained from the taxonomy given at build).
+    pub fn intent_model_version(&self) -> u64 {
+        self.intent_version
     }
 
     /// Analyses one message.
@@ -223,7 +242,10 @@ impl Interpreter {
             pii,
             redacted,
             evidence,
-            model: ModelInfo::embedded(),
+            model: ModelInfo {
+                intent_model_version: Some(self.intent_version),
+                ..ModelInfo::embedded()
+            },
         }
     }
 

@@ -227,7 +227,9 @@ pub mod perm {
         AcknowledgeAlerts,
         ManageIdentity,
         ManageRouting,
-        ManageModels
+        ManageModels,
+        CorrectIntents,
+        ManageIntents
     );
 }
 

@@ -69,6 +69,9 @@ pub struct EngineOptions {
     pub churn: crate::churn::ChurnOptions,
     /// The probabilities at which dedupe runs merge pairs or queue them for review.
     pub dedupe: crate::dedupe::DedupeThresholds,
+    /// How often a node asks the store which intent model version each workspace reads
+    /// messages with (so another node's retraining is picked up); zero asks per message.
+    pub intent_check_every: std::time::Duration,
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -103,6 +106,7 @@ impl Default for EngineOptions {
             nba_catalog_file: None,
             churn: Default::default(),
             dedupe: Default::default(),
+            intent_check_every: crate::intents::DEFAULT_CHECK_EVERY,
         }
     }
 }
@@ -224,7 +228,7 @@ pub fn default_interpreter() -> Result<Arc<Interpreter>, InterpretError> {
 
 pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
-    interpreter: Arc<Interpreter>,
+    pub(crate) intents: crate::intents::IntentModels,
     pub(crate) options: EngineOptions,
     pub(crate) gate: Gate,
     pub(crate) links: LinkSigner,
@@ -243,7 +247,10 @@ impl Engine {
         }));
         Ok(Self {
             store,
-            interpreter: default_interpreter()?,
+            intents: crate::intents::IntentModels::new(
+                default_interpreter()?,
+                options.intent_check_every,
+            ),
             gate: Gate::new(options.purposes.clone()),
             links: LinkSigner::new(&options.link_secret),
             policy: std::sync::RwLock::new(Arc::new(options.policy.clone())),
@@ -265,9 +272,22 @@ impl Engine {
         &self.sink
     }
 
-    /// The interpreter every customer message goes through.
+    /// The interpreter with the built-in default intent model.
     pub fn interpreter(&self) -> Arc<Interpreter> {
-        self.interpreter.clone()
+        self.intents.base().clone()
+    }
+
+    /// The interpreter `workspace`'s customer messages go through now: the built-in one with
+    /// the workspace's active intent model (cached; see [`crate::intents`]).
+    pub async fn interpreter_for(&self, workspace: &WorkspaceId) -> Arc<Interpreter> {
+        self.intents
+            .interpreter(self.store.as_ref(), workspace)
+            .await
+    }
+
+    /// The per-workspace intent models.
+    pub fn intent_models(&self) -> &crate::intents::IntentModels {
+        &self.intents
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -356,7 +376,7 @@ impl Engine {
             message.direction == Direction::Inbound && message.author == Author::Customer;
         if from_customer {
             wants_human = crate::actions::asks_for_human(message.text.as_str());
-            let interpreter = self.interpreter.clone();
+            let interpreter = self.interpreter_for(workspace).await;
             let text = message.text.as_str().to_owned();
             let analysis = tokio::task::spawn_blocking(move || interpreter.analyze(&text))
                 .await
@@ -410,7 +430,7 @@ impl Engine {
     /// analysed messages, in order; `None` before the first one.
     pub fn conversation_analysis(&self, messages: &[Message]) -> Option<ConversationAnalysis> {
         let analyses = message_analyses(messages);
-        (!analyses.is_empty()).then(|| self.interpreter.analyze_conversation(&analyses))
+        (!analyses.is_empty()).then(|| self.intents.base().analyze_conversation(&analyses))
     }
 }
 

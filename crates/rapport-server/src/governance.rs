@@ -161,9 +161,18 @@ impl Engine {
         let mut conversations = Vec::new();
         for c in store.profile_conversations(workspace, &id).await? {
             if let Some(detail) = store.conversation(workspace, &c.id).await? {
+                // Agents' corrections of the intents read in the customer's messages.
+                let corrections = store
+                    .intent_corrections(rapport_store::CorrectionQuery {
+                        workspace: workspace.clone(),
+                        conversation: Some(c.id.as_str().to_owned()),
+                        limit: 100_000,
+                    })
+                    .await?;
                 conversations.push(json!({
                     "conversation": detail.conversation,
                     "messages": detail.messages,
+                    "intent_corrections": corrections,
                 }));
             }
         }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fairness_watch;
 pub mod governance;
 pub mod identity;
+pub mod intents;
 pub mod nba;
 pub mod openapi;
 pub mod policy_watch;

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest, nba,
-    profiles, routing, users,
+    actions, alerts, analyze, conversations, dead_letters, dto, fairness, governance, ingest,
+    intents, nba, profiles, routing, users,
 };
 use crate::api::{dedupe, matching, models};
 use crate::error::{ErrorBody, ItemErrorBody};
@@ -48,6 +48,7 @@ impl Modify for Security {
         routing::create_agent, routing::update_agent, routing::accept, routing::finish,
         nba::next_best_action, nba::outcome, nba::reload_catalog,
         models::profile_features, models::train, models::versions, models::activate,
+        intents::correct, intents::corrections, intents::models, intents::retrain, intents::activate,
     ),
     components(schemas(ErrorBody, ItemErrorBody, dto::IngestResponse, dto::ProfileDto, dto::DataQualityDto, dto::MergeDto, dto::MergeListDto, dto::IdentityDto,
         dto::ProfileSummaryDto, dto::ProfileListDto, dto::EventDto, dto::EventPageDto, dto::ConversationDto,
@@ -73,7 +74,9 @@ impl Modify for Security {
         routing::CreateAgentRequest, routing::UpdateAgentRequest, routing::AgentStepRequest,
         nba::NbaRequestDto, nba::NbaResponseDto, nba::RankedActionDto, nba::FilteredActionDto, nba::PriorityPartsDto,
         nba::AppliedWeightDto, nba::RuleCheckDto, nba::MissingValueDto, nba::OutcomeRequestDto, nba::OutcomeDto,
-        nba::PropensityDto, nba::CatalogReloadDto, models::TrainRequest)),
+        nba::PropensityDto, nba::CatalogReloadDto, models::TrainRequest,
+        intents::IntentCorrectionRequest, intents::IntentCorrectionDto, intents::IntentModelDto,
+        intents::IntentModelsDto, intents::RetrainDto, intents::RetrainRequest, intents::ActiveModelDto)),
     modifiers(&Security),
     tags((name = "ingest", description = "Segment-compatible event collection"),
          (name = "profiles", description = "Unified customer profiles"),
@@ -82,6 +85,7 @@ impl Modify for Security {
          (name = "governance", description = "Consent, data export and erasure, audit trail"),
          (name = "decisions", description = "Actions, decisions and their explanations, the approval queue, requests for a person"),
          (name = "prediction", description = "Customers' features kept current, churn models trained on the workspace's data, their versions"),
+         (name = "intents", description = "Agents' corrections of intents, and the workspace's intent model versions: retrain, roll back"),
          (name = "routing", description = "Queues, agents, and conversations routed to agents by priority, with the reasons"),
          (name = "operations", description = "Running Rapport: events the workers could not apply")),
 )]

@@ -63,6 +63,7 @@ where
     routing::entries_go_with_an_erasure(make().await).await;
     crate::conformance_nba::offers_outcomes_and_counts(make().await).await;
     crate::conformance_models::model_versions_swap_and_features_follow(make().await).await;
+    crate::conformance_intents::corrections_and_model_versions(make().await).await;
 }
 
 fn t(s: &str) -> DateTime<Utc> {

@@ -19,10 +19,12 @@ pub mod conformance;
 pub mod conformance_dedupe;
 pub mod conformance_gov;
 pub mod conformance_identity;
+pub mod conformance_intents;
 pub mod conformance_models;
 pub mod conformance_nba;
 pub mod conformance_routing;
 mod error;
+mod intent_rows;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod review;
@@ -565,4 +567,57 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         id: &ProfileId,
     ) -> Result<Option<ProfileFeatures>, StoreError>;
+
+    // --- Intent models --------------------------------------------------------------------
+
+    /// Stores an agent's correction of the intent read in a message, replacing an earlier
+    /// correction of the same message, with its audit entries, atomically. The correction's
+    /// profile is the conversation's. [`StoreError::NotFound`] when the message is not in that
+    /// conversation of the workspace.
+    async fn save_intent_correction(
+        &self,
+        workspace: &WorkspaceId,
+        correction: IntentCorrection,
+        audit: Vec<AuditEntry>,
+    ) -> Result<IntentCorrection, StoreError>;
+    /// Corrections, newest first.
+    async fn intent_corrections(
+        &self,
+        query: CorrectionQuery,
+    ) -> Result<Vec<IntentCorrection>, StoreError>;
+    /// Stores a new version of the workspace's intent model, numbered one more than its
+    /// highest (1 for the first), with its audit entries; when `draft.activate` the engine
+    /// switches to it. Versions are never reused, even when two nodes store one at once.
+    async fn save_intent_model(
+        &self,
+        workspace: &WorkspaceId,
+        draft: IntentModelDraft,
+        audit: Vec<AuditEntry>,
+    ) -> Result<IntentModelRecord, StoreError>;
+    /// The workspace's intent model versions (without their bytes), newest first.
+    async fn intent_models(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<IntentModelRecord>, StoreError>;
+    /// The saved classifier of one version, if stored.
+    async fn intent_model_bytes(
+        &self,
+        workspace: &WorkspaceId,
+        version: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Makes `version` the one the engine reads messages with (0: the built-in default), with
+    /// its audit entries; [`StoreError::NotFound`] for a version never stored.
+    async fn activate_intent_model(
+        &self,
+        workspace: &WorkspaceId,
+        version: i64,
+        by: &str,
+        audit: Vec<AuditEntry>,
+    ) -> Result<ActiveIntentModel, StoreError>;
+    /// The version the engine reads the workspace's messages with: one small row, cheap
+    /// enough for every node to ask every few seconds.
+    async fn active_intent_model(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<ActiveIntentModel, StoreError>;
 }

@@ -463,6 +463,48 @@ pub(crate) const TABLES: &[TableSpec] = &[
         scope: Scope::Workspace,
         order: Order::Sorted,
     },
+    TableSpec {
+        name: "intent_corrections",
+        columns: &[
+            ("workspace_id", Text),
+            ("message_id", Text),
+            ("conversation_id", Text),
+            ("profile_id", Text),
+            ("text", Text),
+            ("predicted", Text),
+            ("confidence_ppm", Int),
+            ("model_version", Int),
+            ("corrected", Text),
+            ("corrected_by", Text),
+            ("corrected_at", Int),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
+    TableSpec {
+        name: "intent_models",
+        columns: &[
+            ("workspace_id", Text),
+            ("version", Int),
+            ("created_at", Int),
+            ("created_by", Text),
+            ("summary", Text),
+            ("model", Bytes),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
+    TableSpec {
+        name: "intent_active",
+        columns: &[
+            ("workspace_id", Text),
+            ("version", Int),
+            ("activated_at", Int),
+            ("activated_by", Text),
+        ],
+        scope: Scope::Workspace,
+        order: Order::Sorted,
+    },
 ];
 
 /// The audit log's name in reports.

@@ -510,3 +510,72 @@ pub struct ReviewOutcome {
     /// For a merge decision, what the merge did.
     pub merge: Option<ProfileMergeOutcome>,
 }
+
+/// An agent's correction of the intent read in a customer's message: what the model said then
+/// and what the agent says it is. The text is the message with personal data replaced by
+/// placeholders (never the raw text), so corrections can train models. One correction per
+/// message is kept (the latest); it holds personal data and goes with an erasure of the
+/// customer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntentCorrection {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub profile_id: ProfileId,
+    /// The redacted text of the message.
+    pub text: String,
+    /// The intent the model read; `None` when it answered out of scope.
+    pub predicted: Option<String>,
+    /// The model's confidence in its best intent, in `[0, 1]` (kept to six decimals).
+    pub confidence: f32,
+    /// The version of the workspace's intent model that read it (0: the built-in default).
+    pub model_version: i64,
+    /// The intent the agent chose; `None` for out of scope.
+    pub corrected: Option<String>,
+    /// Who corrected it (an encoded actor).
+    pub corrected_by: String,
+    pub corrected_at: DateTime<Utc>,
+}
+
+/// Which corrections to read: newest first, of one conversation or of the whole workspace.
+#[derive(Debug, Clone)]
+pub struct CorrectionQuery {
+    pub workspace: WorkspaceId,
+    pub conversation: Option<String>,
+    pub limit: usize,
+}
+
+/// A version of a workspace's intent model, without its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IntentModelRecord {
+    /// 1, 2, 3, ... per workspace (0 stands for the built-in default and is never stored).
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    /// Who trained it (an encoded actor).
+    pub created_by: String,
+    /// Training counts and evaluation figures, as the trainer wrote them.
+    pub summary: Value,
+    /// Whether the engine reads messages with it now.
+    pub active: bool,
+}
+
+/// The intent model a workspace reads messages with, and since when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActiveIntentModel {
+    /// 0 for the built-in default.
+    pub version: i64,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub activated_by: Option<String>,
+}
+
+/// A new version of a workspace's intent model, to store.
+#[derive(Debug, Clone)]
+pub struct IntentModelDraft {
+    /// Who trained it (an encoded actor).
+    pub created_by: String,
+    /// Training counts and evaluation figures.
+    pub summary: Value,
+    /// The saved classifier.
+    pub model: Vec<u8>,
+    /// Whether the engine switches to it now.
+    pub activate: bool,
+}

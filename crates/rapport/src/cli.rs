@@ -119,7 +119,8 @@ pub enum Command {
     },
     /// Read customer texts (lines or JSONL) and print one JSON analysis per line.
     Analyze(crate::analyze::AnalyzeArgs),
-    /// Train and evaluate intent classifiers on CSV files.
+    /// Train and evaluate intent classifiers on CSV files; retrain a workspace's model from
+    /// agents' corrections.
     Intents {
         #[command(subcommand)]
         command: crate::intents::IntentsCommand,
@@ -357,6 +358,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Clv { command } => {
             tokio::task::spawn_blocking(move || crate::predict::run_clv(command)).await?
         }
+        Command::Intents {
+            command: crate::intents::IntentsCommand::Retrain(args),
+        } => crate::intents::retrain(&config, args).await,
         Command::Intents { command } => {
             tokio::task::spawn_blocking(move || crate::intents::run(command)).await?
         }

@@ -424,6 +424,9 @@ fn kinds_list() -> String {
 pub struct InterpretConfig {
     /// Keep customers' original message text; when false only the redacted text is stored.
     pub keep_raw_text: bool,
+    /// Seconds between a node's checks of which intent model version each workspace uses
+    /// (so a retraining on another node is picked up); 0 checks on every message.
+    pub intent_model_check_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -642,6 +645,7 @@ impl Default for Config {
             },
             interpret: InterpretConfig {
                 keep_raw_text: true,
+                intent_model_check_secs: 5,
             },
             governance: GovernanceConfig {
                 purposes: rapport_govern::consent::PurposeRegistry::standard()
@@ -967,6 +971,9 @@ impl Config {
         if !(10..=200_000).contains(&self.demo.customers) {
             problems.push("demo.customers must be between 10 and 200000".into());
         }
+        if self.interpret.intent_model_check_secs > 3600 {
+            problems.push("interpret.intent_model_check_secs must be at most 3600".into());
+        }
         if self.demo.live_interval_ms < 50 {
             problems.push("demo.live_interval_ms must be at least 50".into());
         }
@@ -1094,6 +1101,9 @@ impl Config {
             nba_catalog_file: self.decisions.catalog.clone(),
             churn: self.churn.options().unwrap_or_default(),
             dedupe: self.identity.dedupe_thresholds(),
+            intent_check_every: std::time::Duration::from_secs(
+                self.interpret.intent_model_check_secs,
+            ),
         }
     }
 

@@ -1,6 +1,8 @@
 //! `rapport intents train` and `rapport intents eval`: an intent classifier trained on a CSV
 //! of labelled texts, saved to a file, and scored on another CSV (accuracy, macro-F1, and
-//! out-of-scope precision and recall when the file has out-of-scope rows).
+//! out-of-scope precision and recall when the file has out-of-scope rows). `rapport intents
+//! retrain`: a workspace's intent model retrained in the store from agents' corrections, as
+//! the dashboard's button and `POST /v1/intents/retrain` do.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,62 @@ pub enum IntentsCommand {
     Train(TrainArgs),
     /// Score a saved classifier on a CSV of labelled texts.
     Eval(EvalArgs),
+    /// Retrain a workspace's intent model in the store from the default taxonomy and agents'
+    /// corrections; running servers switch to the new version without a restart.
+    Retrain(RetrainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RetrainArgs {
+    #[arg(long, default_value = rapport_core::WorkspaceName::DEFAULT)]
+    pub workspace: String,
+    /// Switch to the new version even if it reads the corrections worse than the one in use.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: crate::cli::StoreArgs,
+}
+
+/// Retrains in the store and prints the new version with its figures.
+pub async fn retrain(config: &crate::config::Config, a: RetrainArgs) -> Result<()> {
+    let s = crate::cli::open_store(&crate::cli::storage(config, &a.store)?).await?;
+    let ws = crate::cli::workspace_id(s.as_ref(), &a.workspace).await?;
+    let out =
+        rapport_server::intents::retrain(s.as_ref(), &ws, rapport_core::Actor::System, a.force)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"));
+    s.close();
+    let out = out?;
+    if a.json {
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(());
+    }
+    let r = &out.report;
+    let opt = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), pct);
+    println!(
+        "trained intent model version {} of workspace {} from {} taxonomy phrases and {} corrections ({} out of scope, {} skipped)",
+        out.model.version, a.workspace, r.taxonomy_examples, r.corrections, r.out_of_scope_corrections, r.skipped_corrections
+    );
+    println!(
+        "on the corrections ({} folds): version {} {} -> new {}; taxonomy phrases {}",
+        r.folds,
+        out.previous_version,
+        opt(r.old_accuracy),
+        opt(r.new_accuracy),
+        pct(r.taxonomy_accuracy)
+    );
+    if out.activated {
+        println!("version {} is now in use", out.model.version);
+    } else {
+        println!(
+            "version {} is stored but NOT in use: it reads the corrections worse than version {} (use --force to switch anyway)",
+            out.model.version, out.previous_version
+        );
+    }
+    Ok(())
 }
 
 /// Where the texts and labels are in a CSV file.
@@ -157,6 +215,9 @@ pub fn run(command: IntentsCommand) -> Result<()> {
     match command {
         IntentsCommand::Train(a) => train(a),
         IntentsCommand::Eval(a) => eval(a),
+        IntentsCommand::Retrain(_) => {
+            bail!("retrain runs against the store (see intents::retrain)")
+        }
     }
 }
 

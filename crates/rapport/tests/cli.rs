@@ -1401,3 +1401,90 @@ fn profiles_dedupe_merges_queues_and_dry_runs() {
         text(&missing)
     );
 }
+
+#[test]
+fn intents_retrain_learns_from_the_corrections_in_the_store() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_str().expect("dir");
+    // Without corrections: a first version from the taxonomy alone.
+    let first = run(&["intents", "retrain", "--data-dir", d, "--json"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let first: Value = serde_json::from_str(&last_line(&first)).expect("json");
+    assert_eq!(first["model"]["version"], 1);
+    assert_eq!(first["report"]["corrections"], 0);
+    assert_eq!(first["activated"], true);
+
+    // Agents' corrections as the store keeps them (redacted texts): double charges are
+    // billing disputes here, and weather questions are out of scope.
+    {
+        let c = rusqlite::Connection::open(dir.path().join("rapport.db")).expect("open");
+        let ws: String = c
+            .query_row(
+                "SELECT id FROM workspaces WHERE name = 'default'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("default workspace");
+        let rows = [
+            (
+                "m1",
+                "I want my money back for the double charge",
+                Some("billing_dispute"),
+            ),
+            (
+                "m2",
+                "money back for the double charge please",
+                Some("billing_dispute"),
+            ),
+            (
+                "m3",
+                "I want my money back, you charged me double",
+                Some("billing_dispute"),
+            ),
+            (
+                "m4",
+                "give me my money back for the double charge on my card [EMAIL]",
+                Some("billing_dispute"),
+            ),
+            ("m5", "what is the weather like in lisbon tomorrow", None),
+            ("m6", "any rain expected in lisbon this weekend", None),
+        ];
+        for (id, text, label) in rows {
+            c.execute(
+                "INSERT INTO intent_corrections (workspace_id, message_id, conversation_id, profile_id,
+                    text, predicted, confidence_ppm, model_version, corrected, corrected_by, corrected_at)
+                 VALUES (?1, ?2, 'cnv_x', 'prof_x', ?3, 'refund_request', 600000, 1, ?4, 'user:usr_a', 1700000000000)",
+                rusqlite::params![ws, id, text, label],
+            )
+            .expect("insert");
+        }
+    }
+    let second = run(&["intents", "retrain", "--data-dir", d]);
+    let out = text(&second);
+    assert!(second.status.success(), "{out}");
+    assert!(
+        out.contains("trained intent model version 2 of workspace default")
+            && out.contains("and 6 corrections (2 out of scope, 0 skipped)")
+            && out.contains("version 2 is now in use"),
+        "{out}"
+    );
+    {
+        let c = rusqlite::Connection::open(dir.path().join("rapport.db")).expect("open");
+        let active: i64 = c
+            .query_row("SELECT version FROM intent_active", [], |r| r.get(0))
+            .expect("active");
+        assert_eq!(active, 2);
+        let trained: i64 = c
+            .query_row(
+                "SELECT count(*) FROM audit_log WHERE action = 'intent.model_trained'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("audit");
+        assert_eq!(trained, 2);
+    }
+
+    let nowhere = run(&["intents", "retrain", "--workspace", "nope", "--data-dir", d]);
+    assert!(!nowhere.status.success());
+    assert!(text(&nowhere).contains("nope"), "{}", text(&nowhere));
+}

@@ -216,11 +216,27 @@ fn populate(c: &Http, base: &str, k: &Keys) -> BTreeMap<&'static str, String> {
         "It was due on Monday and has not arrived. This is the third time I write!",
         "My card 4111 1111 1111 1111 was charged twice, please refund me.",
     ] {
-        post(
+        let msg = post(
             &format!("/v1/conversations/{conv}/messages"),
             json!({"direction": "inbound", "author": "customer", "text": text}),
         );
+        // An agent's correction of the intent read, and a model retrained from it.
+        c.ok(
+            M::POST,
+            &format!(
+                "{base}/v1/conversations/{conv}/messages/{}/intent-correction",
+                msg["id"].as_str().expect("message id")
+            ),
+            &k.admin,
+            Some(&json!({"intent": "billing_dispute"})),
+        );
     }
+    c.ok(
+        M::POST,
+        &format!("{base}/v1/intents/retrain"),
+        &k.admin,
+        None,
+    );
     c.ok(
         M::PUT,
         &format!("{base}/v1/profiles/{ada}/consents"),
@@ -292,6 +308,8 @@ fn answers(
         "/v1/decisions".to_owned(),
         "/v1/handoffs".to_owned(),
         "/v1/audit?limit=200".to_owned(),
+        "/v1/intents/corrections".to_owned(),
+        "/v1/intents/models".to_owned(),
     ] {
         let (s, v) = c.call(M::GET, &format!("{base}{path}"), &k.admin, None);
         out.insert(path, json!({"status": s, "body": v}));
@@ -427,7 +445,7 @@ fn a_workspace_goes_to_postgres_and_back_unchanged() {
     let first = text(&out);
     assert!(out.status.success(), "{first}");
     let there = table_lines(&first);
-    assert_eq!(there.len(), 29, "{first}");
+    assert_eq!(there.len(), 32, "{first}");
     assert!(
         there
             .values()
@@ -446,6 +464,9 @@ fn a_workspace_goes_to_postgres_and_back_unchanged() {
         ("route_queues", 1),
         ("route_agents", 1),
         ("route_entries", 1),
+        ("intent_corrections", 2),
+        ("intent_models", 1),
+        ("intent_active", 1),
         ("workspace_secrets", 1),
         ("api_keys", 2),
         ("audit_log", 8),

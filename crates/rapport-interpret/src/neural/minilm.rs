@@ -195,5 +195,6 @@ pub fn minilm_info() -> ModelInfo {
     ModelInfo {
         name: MINILM_NAME.to_string(),
         version: MINILM_VERSION.to_string(),
+        intent_model_version: None,
     }
 }

@@ -41,7 +41,7 @@ pub struct AnalyzeRequest {
     security(("basic" = []), ("bearer" = [])))]
 pub async fn analyze(
     State(state): State<AppState>,
-    Can(_caller, _): Can<perm::ReadCustomers>,
+    Can(caller, _): Can<perm::ReadCustomers>,
     Json(req): Json<AnalyzeRequest>,
 ) -> ApiResult<axum::Json<Value>> {
     if req.texts.is_empty() || req.texts.len() > MAX_TEXTS {
@@ -50,7 +50,7 @@ pub async fn analyze(
             format!("texts must hold 1 to {MAX_TEXTS} items"),
         ));
     }
-    let interpreter = state.engine.interpreter();
+    let interpreter = state.engine.interpreter_for(&caller.workspace_id).await;
     let results = tokio::task::spawn_blocking(move || {
         req.texts
             .into_iter()

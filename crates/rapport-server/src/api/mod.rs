@@ -11,6 +11,7 @@ pub mod extract;
 pub mod fairness;
 pub mod governance;
 pub mod ingest;
+pub mod intents;
 pub mod matching;
 pub mod models;
 pub mod nba;
@@ -75,6 +76,17 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/conversations/{id}/messages",
             post(conversations::add_message),
+        )
+        .route(
+            "/v1/conversations/{id}/messages/{message_id}/intent-correction",
+            post(intents::correct),
+        )
+        .route("/v1/intents/corrections", get(intents::corrections))
+        .route("/v1/intents/models", get(intents::models))
+        .route("/v1/intents/retrain", post(intents::retrain))
+        .route(
+            "/v1/intents/models/{version}/activate",
+            post(intents::activate),
         )
         .route("/v1/stats", get(profiles::stats))
         .route("/v1/actions", post(actions::request))

@@ -168,7 +168,7 @@ pub fn message_panel(text: &str, a: &MessageAnalysis) -> Markup {
             }
             @for r in &a.urgency.reasons { span.chip { (name(&r.kind)) } }
             @match (&a.intent.label, a.intent.out_of_scope) {
-                (Some(l), false) => { span.chip.intent title=(format!("confidence {:.2}", a.intent.confidence)) { "intent " (l.replace('_', " ")) } }
+                (Some(l), false) => { span.chip.intent title=(format!("confidence {:.2}, intent model v{}", a.intent.confidence, a.model.intent_model_version.unwrap_or(0))) { "intent " (l.replace('_', " ")) } }
                 _ => { span.chip.muted { "intent: out of scope" } }
             }
             @if let Some(e) = &a.effort { span.chip { "effort " (e.score.get()) } }

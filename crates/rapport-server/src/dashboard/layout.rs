@@ -65,6 +65,7 @@ pub fn page(title: &str, workspace: &str, body: Markup) -> Markup {
                         a href="/dead-letters" { "Dead letters" }
                         a href="/data-quality" { "Data quality" }
                         a href="/duplicates" { "Duplicates" }
+                        a href="/intents" { "Intents" }
                     }
                     span.ws { "workspace " strong { (workspace) } " · " a href="/account" { "Account" } " · " a href="/users" { "Users" } }
                     form method="post" action="/logout" { button type="submit" { "Sign out" } }

@@ -1,5 +1,6 @@
 //! The dashboard: server-rendered HTML from the same binary, no build step. Pages: login,
-//! overview (live counts by channel), customers (list and search), customer 360, conversation.
+//! overview (live counts by channel), customers (list and search), customer 360, conversation
+//! (with intent corrections), intents (model versions, retraining, rollback).
 //! A few lines of inline JavaScript refresh the live numbers; everything else is plain HTML.
 
 mod accounts;
@@ -8,6 +9,7 @@ mod analysis;
 mod duplicates;
 mod governance;
 mod identity;
+mod intents;
 mod layout;
 mod operations;
 mod oversight;
@@ -60,6 +62,16 @@ pub fn routes() -> Router<AppState> {
         .route("/users", get(accounts::users))
         .route("/users/{id}/disable", post(accounts::disable))
         .route("/users/{id}/enable", post(accounts::enable))
+        .route("/intents", get(intents::intents_page))
+        .route("/intents/retrain", post(intents::retrain))
+        .route(
+            "/intents/models/{version}/activate",
+            post(intents::activate),
+        )
+        .route(
+            "/conversations/{id}/messages/{message_id}/intent",
+            post(intents::correct),
+        )
 }
 
 /// A signed-in dashboard user; anyone else is sent to the login page.

@@ -381,6 +381,8 @@ pub async fn conversation(
         Err(e) => return failure(e),
     };
     let reading = state.engine.conversation_analysis(&detail.messages);
+    let (corrections, labels, can_correct) =
+        super::intents::conversation_corrections(&state, &user, &id).await;
     let c = &detail.conversation;
     let subject = c
         .subject
@@ -399,7 +401,16 @@ pub async fn conversation(
             div class=(format!("msg {}", m.direction.as_str())) {
                 div.meta { (m.author.as_str()) " · " (ago(Some(m.sent_at))) }
                 @match m.analysis.as_ref().and_then(|a| serde_json::from_value::<MessageAnalysis>(a.clone()).ok()) {
-                    Some(a) => { (analysis::message_panel(&m.text, &a)) }
+                    Some(a) => {
+                        (analysis::message_panel(&m.text, &a))
+                        (super::intents::correction_form(
+                            id.as_str(),
+                            m.id.as_str(),
+                            &labels,
+                            corrections.iter().find(|x| x.message_id == m.id.as_str()),
+                            can_correct,
+                        ))
+                    }
                     None => { pre { (m.text) } }
                 }
             }

@@ -12,6 +12,7 @@ mod dashboard;
 mod dedupe;
 mod governance;
 mod identity;
+mod intents;
 mod interpretation;
 mod matching;
 mod nba;

@@ -369,8 +369,9 @@ pub(super) async fn tombstoned(
 }
 
 /// The tables an erasure deletes from. [`vacuum_after_erasure`] vacuums them.
-const ERASED_TABLES: [&str; 11] = [
+const ERASED_TABLES: [&str; 13] = [
     "route_entries",
+    "intent_corrections",
     "profiles",
     "identities",
     "traits",
@@ -381,6 +382,7 @@ const ERASED_TABLES: [&str; 11] = [
     "consents",
     "nba_contacts",
     "dedupe_reviews",
+    "profile_features",
 ];
 
 pub(super) async fn erase(
@@ -462,13 +464,14 @@ pub(super) async fn erase(
         &[&c, &ws],
     )
     .await?;
-    exec(
-        tx,
+    for sql in [
         "DELETE FROM route_entries WHERE workspace_id = $2 AND conversation_id IN
             (SELECT id FROM conversations WHERE profile_id = $1 AND workspace_id = $2)",
-        &[&c, &ws],
-    )
-    .await?;
+        "DELETE FROM intent_corrections WHERE workspace_id = $2 AND conversation_id IN
+            (SELECT id FROM conversations WHERE profile_id = $1 AND workspace_id = $2)",
+    ] {
+        exec(tx, sql, &[&c, &ws]).await?;
+    }
     out.conversations = exec(
         tx,
         "DELETE FROM conversations WHERE profile_id = $1 AND workspace_id = $2",

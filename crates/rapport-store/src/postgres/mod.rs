@@ -42,6 +42,7 @@ mod decide;
 mod dedupe;
 mod flush;
 mod govern;
+mod intents;
 mod models;
 mod nba;
 mod read;

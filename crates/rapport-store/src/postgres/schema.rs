@@ -380,6 +380,39 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dedupe_reviews_status ON dedupe_reviews (workspace_id, status, rank);
     CREATE INDEX dedupe_reviews_b ON dedupe_reviews (profile_b);
+    // 11: intent corrections and intent model versions, as SQLite's migration 14.
+    r#"
+    CREATE TABLE intent_corrections (
+        workspace_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        predicted TEXT,
+        confidence_ppm BIGINT NOT NULL,
+        model_version BIGINT NOT NULL,
+        corrected TEXT,
+        corrected_by TEXT NOT NULL,
+        corrected_at BIGINT NOT NULL,
+        PRIMARY KEY (workspace_id, message_id)
+    );
+    CREATE INDEX intent_corrections_recent ON intent_corrections (workspace_id, corrected_at);
+    CREATE INDEX intent_corrections_conversation ON intent_corrections (conversation_id);
+    CREATE TABLE intent_models (
+        workspace_id TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        created_by TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        model BYTEA NOT NULL,
+        PRIMARY KEY (workspace_id, version)
+    );
+    CREATE TABLE intent_active (
+        workspace_id TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        activated_at BIGINT NOT NULL,
+        activated_by TEXT NOT NULL
+    );
     "#,
 ];
 

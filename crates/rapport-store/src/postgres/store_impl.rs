@@ -1072,4 +1072,101 @@ impl Store for PostgresStore {
         self.read(move |tx| Box::pin(async move { models::features(tx, &ws, &id).await }))
             .await
     }
+
+    async fn save_intent_correction(
+        &self,
+        workspace: &WorkspaceId,
+        correction: crate::IntentCorrection,
+        audit: Vec<AuditEntry>,
+    ) -> Result<crate::IntentCorrection, StoreError> {
+        let ws = workspace.clone();
+        let (correction, audit) = (Arc::new(correction), Arc::new(audit));
+        self.write(|tx| {
+            let (ws, correction, audit) = (ws.clone(), correction.clone(), audit.clone());
+            Box::pin(async move {
+                super::intents::save_correction(tx, ws.as_str(), (*correction).clone(), &audit)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn intent_corrections(
+        &self,
+        query: crate::CorrectionQuery,
+    ) -> Result<Vec<crate::IntentCorrection>, StoreError> {
+        self.read(move |tx| Box::pin(async move { super::intents::corrections(tx, &query).await }))
+            .await
+    }
+
+    async fn save_intent_model(
+        &self,
+        workspace: &WorkspaceId,
+        draft: crate::IntentModelDraft,
+        audit: Vec<AuditEntry>,
+    ) -> Result<crate::IntentModelRecord, StoreError> {
+        let ws = workspace.clone();
+        let (draft, audit) = (Arc::new(draft), Arc::new(audit));
+        self.write(|tx| {
+            let (ws, draft, audit) = (ws.clone(), draft.clone(), audit.clone());
+            Box::pin(async move {
+                super::intents::save_model(tx, ws.as_str(), (*draft).clone(), &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn intent_models(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<crate::IntentModelRecord>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| Box::pin(async move { super::intents::models(tx, ws.as_str()).await }))
+            .await
+    }
+
+    async fn intent_model_bytes(
+        &self,
+        workspace: &WorkspaceId,
+        version: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| {
+            Box::pin(async move { super::intents::model_bytes(tx, ws.as_str(), version).await })
+        })
+        .await
+    }
+
+    async fn activate_intent_model(
+        &self,
+        workspace: &WorkspaceId,
+        version: i64,
+        by: &str,
+        audit: Vec<AuditEntry>,
+    ) -> Result<crate::ActiveIntentModel, StoreError> {
+        let (ws, by) = (workspace.clone(), by.to_owned());
+        let audit = Arc::new(audit);
+        self.write(|tx| {
+            let (ws, by, audit) = (ws.clone(), by.clone(), audit.clone());
+            Box::pin(async move {
+                super::intents::activate(tx, ws.as_str(), version, &by, &audit).await
+            })
+        })
+        .await
+    }
+
+    async fn active_intent_model(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<crate::ActiveIntentModel, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |tx| {
+            Box::pin(async move {
+                super::intents::active(tx, ws.as_str())
+                    .await
+                    .map_err(pg_error)
+            })
+        })
+        .await
+    }
 }

@@ -417,6 +417,8 @@ pub(super) fn erase(
     for sql in [
         "DELETE FROM route_entries WHERE conversation_id IN
             (SELECT id FROM conversations WHERE profile_id = ?1)",
+        "DELETE FROM intent_corrections WHERE conversation_id IN
+            (SELECT id FROM conversations WHERE profile_id = ?1)",
         "DELETE FROM conversations WHERE profile_id = ?1",
         "DELETE FROM events WHERE profile_id = ?1",
         "DELETE FROM identities WHERE profile_id = ?1",

@@ -11,6 +11,7 @@ mod cache;
 mod decide;
 mod dedupe;
 mod govern;
+mod intents;
 mod models;
 mod nba;
 mod read;

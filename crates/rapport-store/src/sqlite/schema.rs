@@ -375,6 +375,42 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dedupe_reviews_status ON dedupe_reviews(workspace_id, status, rank);
     CREATE INDEX dedupe_reviews_b ON dedupe_reviews(profile_b);
+    // 14: intent models retrained from agents' corrections. Corrections (the redacted text of
+    // a message, what the model read and what the agent chose; personal data: erased with the
+    // customer), each workspace's model versions (the saved classifier with its training
+    // counts and figures) and which version is active (none: the built-in default).
+    r#"
+    CREATE TABLE intent_corrections (
+        workspace_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        predicted TEXT,
+        confidence_ppm INTEGER NOT NULL,
+        model_version INTEGER NOT NULL,
+        corrected TEXT,
+        corrected_by TEXT NOT NULL,
+        corrected_at INTEGER NOT NULL,
+        PRIMARY KEY (workspace_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX intent_corrections_recent ON intent_corrections(workspace_id, corrected_at);
+    CREATE INDEX intent_corrections_conversation ON intent_corrections(conversation_id);
+    CREATE TABLE intent_models (
+        workspace_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        model BLOB NOT NULL,
+        PRIMARY KEY (workspace_id, version)
+    );
+    CREATE TABLE intent_active (
+        workspace_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        activated_at INTEGER NOT NULL,
+        activated_by TEXT NOT NULL
+    ) WITHOUT ROWID;
     "#,
 ];
 

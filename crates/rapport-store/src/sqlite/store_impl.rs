@@ -865,4 +865,74 @@ impl Store for SqliteStore {
         let (ws, id) = (workspace.clone(), id.clone());
         self.read(move |c| models::features(c, &ws, &id)).await
     }
+
+    async fn save_intent_correction(
+        &self,
+        workspace: &WorkspaceId,
+        correction: crate::IntentCorrection,
+        audit: Vec<AuditEntry>,
+    ) -> Result<crate::IntentCorrection, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| super::intents::save_correction(c, ws.as_str(), correction, &audit))
+            .await
+    }
+
+    async fn intent_corrections(
+        &self,
+        query: crate::CorrectionQuery,
+    ) -> Result<Vec<crate::IntentCorrection>, StoreError> {
+        self.read(move |c| super::intents::corrections(c, &query))
+            .await
+    }
+
+    async fn save_intent_model(
+        &self,
+        workspace: &WorkspaceId,
+        draft: crate::IntentModelDraft,
+        audit: Vec<AuditEntry>,
+    ) -> Result<crate::IntentModelRecord, StoreError> {
+        let ws = workspace.clone();
+        self.write(move |c| super::intents::save_model(c, ws.as_str(), draft, &audit))
+            .await
+    }
+
+    async fn intent_models(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<Vec<crate::IntentModelRecord>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| super::intents::models(c, ws.as_str()))
+            .await
+    }
+
+    async fn intent_model_bytes(
+        &self,
+        workspace: &WorkspaceId,
+        version: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| super::intents::model_bytes(c, ws.as_str(), version))
+            .await
+    }
+
+    async fn activate_intent_model(
+        &self,
+        workspace: &WorkspaceId,
+        version: i64,
+        by: &str,
+        audit: Vec<AuditEntry>,
+    ) -> Result<crate::ActiveIntentModel, StoreError> {
+        let (ws, by) = (workspace.clone(), by.to_owned());
+        self.write(move |c| super::intents::activate(c, ws.as_str(), version, &by, &audit))
+            .await
+    }
+
+    async fn active_intent_model(
+        &self,
+        workspace: &WorkspaceId,
+    ) -> Result<crate::ActiveIntentModel, StoreError> {
+        let ws = workspace.clone();
+        self.read(move |c| super::intents::active(c, ws.as_str()))
+            .await
+    }
 }
