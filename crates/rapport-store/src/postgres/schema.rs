@@ -362,6 +362,7 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (workspace_id, profile_id)
     );
+    "#,
     // 10: probabilistic dedupe's merge detail and review queue, as SQLite's migration 13.
     r#"
     ALTER TABLE merge_log ADD COLUMN detail TEXT;
@@ -380,6 +381,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dedupe_reviews_status ON dedupe_reviews (workspace_id, status, rank);
     CREATE INDEX dedupe_reviews_b ON dedupe_reviews (profile_b);
+    "#,
     // 11: intent corrections and intent model versions, as SQLite's migration 14.
     r#"
     CREATE TABLE intent_corrections (

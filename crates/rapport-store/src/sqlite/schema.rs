@@ -352,6 +352,7 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         PRIMARY KEY (workspace_id, profile_id)
     ) WITHOUT ROWID;
+    "#,
     // 13: probabilistic dedupe of stored profiles. A merge no event asked for says why in the
     // merge log's `detail` (JSON: probability and per-field agreement, no values). The review
     // queue keeps each pair of profiles once (`profile_a` < `profile_b`), whatever its status,
@@ -375,6 +376,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dedupe_reviews_status ON dedupe_reviews(workspace_id, status, rank);
     CREATE INDEX dedupe_reviews_b ON dedupe_reviews(profile_b);
+    "#,
     // 14: intent models retrained from agents' corrections. Corrections (the redacted text of
     // a message, what the model read and what the agent chose; personal data: erased with the
     // customer), each workspace's model versions (the saved classifier with its training
