@@ -365,6 +365,20 @@ impl Engine {
         Ok(rows)
     }
 
+    /// The live churn model's latest probability for a customer, if one was computed.
+    pub(crate) async fn live_churn_risk(
+        &self,
+        ws: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<Option<f64>, StoreError> {
+        Ok(self
+            .store
+            .profile_features(ws, id)
+            .await?
+            .and_then(|f| f.scores.get(KIND)?.get("probability")?.as_f64())
+            .filter(|p| (0.0..=1.0).contains(p)))
+    }
+
     /// A customer's stored features, computed now when none are stored yet.
     pub async fn profile_churn(
         &self,

@@ -393,10 +393,6 @@ impl Engine {
             .add_message(workspace, conversation, message)
             .await?;
         if created && from_customer {
-            if let Some(detail) = self.store.conversation(workspace, conversation).await? {
-                self.churn
-                    .mark(workspace, std::iter::once(&detail.conversation.profile_id));
-            }
             // Routing must not lose the message: a failure is logged and the background
             // pass picks the conversation up from what is stored.
             if let Err(e) = self

@@ -231,20 +231,10 @@ impl Engine {
         if catalog.traits.contains_key(crate::routing::CHURN_TRAIT)
             && !profile.traits.contains_key(crate::routing::CHURN_TRAIT)
         {
-            if let Some(p) = self
-                .store
-                .profile_features(ws, &profile.id)
-                .await?
-                .and_then(|f| {
-                    f.scores
-                        .get(crate::churn::KIND)?
-                        .get("probability")
-                        .cloned()
-                })
-            {
+            if let Some(p) = self.live_churn_risk(ws, &profile.id).await? {
                 traits
                     .to_mut()
-                    .insert(crate::routing::CHURN_TRAIT.to_owned(), p);
+                    .insert(crate::routing::CHURN_TRAIT.to_owned(), p.into());
             }
         }
         computed

@@ -111,6 +111,9 @@ impl Engine {
         let Some(detail) = self.store.conversation(ws, conversation).await? else {
             return Ok(());
         };
+        // The customer's features (sentiment, effort, contacts) follow on the next churn pass.
+        self.churn
+            .mark(ws, std::iter::once(&detail.conversation.profile_id));
         let Some(reading) = self.conversation_analysis(&detail.messages) else {
             return Ok(());
         };

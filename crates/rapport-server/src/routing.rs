@@ -119,18 +119,7 @@ impl Engine {
                 .and_then(number)
                 .filter(|v| (0.0..=1.0).contains(v));
             if s.churn_risk.is_none() {
-                // The live churn model's latest score, when the profile has no such trait.
-                s.churn_risk = self
-                    .store
-                    .profile_features(ws, &p.id)
-                    .await?
-                    .and_then(|f| {
-                        f.scores
-                            .get(crate::churn::KIND)?
-                            .get("probability")?
-                            .as_f64()
-                    })
-                    .filter(|v| (0.0..=1.0).contains(v));
+                s.churn_risk = self.live_churn_risk(ws, &p.id).await?;
             }
         }
         Ok(Some((s, intent, profile_id.to_string())))
