@@ -1,5 +1,11 @@
-"""Split the churn data once, fit scikit-learn's baselines, and print them beside rapport's
-figures (read from the files bench/churn/run.sh wrote). Timing is wall time of fit()."""
+"""Split the churn data, fit scikit-learn's baselines, and print them beside rapport's
+figures (read from the files bench/churn/run.sh wrote). Timing is wall time of fit().
+
+    baselines.py split SRC OUT [SEED]          70/30 stratified split (seed 42 by default)
+    baselines.py compare WORK REPEATS FITS WALLS   the fixed-split table
+    baselines.py seed-row WORK SEED            one line of JSON: every model's ROC-AUC on a split
+    baselines.py seed-summary FILE             the per-seed table and the means
+"""
 import json
 import os
 import platform
@@ -21,9 +27,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 LABEL = "churned"
 
 
-def split(src, out):
+def split(src, out, seed=42):
     df = pd.read_csv(src)
-    train, test = train_test_split(df, test_size=0.3, random_state=42, stratify=df[LABEL])
+    train, test = train_test_split(df, test_size=0.3, random_state=int(seed), stratify=df[LABEL])
     train.to_csv(f"{out}/train.csv", index=False)
     test.to_csv(f"{out}/test.csv", index=False)
 
@@ -44,8 +50,8 @@ def timed_fit(make, x, y, repeats):
     return model, statistics.median(times)
 
 
-def compare(work, repeats, fit_times, wall_times):
-    repeats = int(repeats)
+def baselines(work):
+    """The split's frames and the two baselines' constructors."""
     x_train, y_train = load(f"{work}/train.csv")
     x_test, y_test = load(f"{work}/test.csv")
     categorical = [c for c in x_train.columns if x_train[c].dtype == object]
@@ -65,6 +71,40 @@ def compare(work, repeats, fit_times, wall_times):
             ]
         )
         return make_pipeline(pre, LogisticRegression(max_iter=2000))
+
+    return x_train, y_train, x_test, y_test, hgb, logistic
+
+
+def seed_row(work, seed):
+    x_train, y_train, x_test, y_test, hgb, logistic = baselines(work)
+    row = dict(seed=int(seed), rapport=json.load(open(f"{work}/eval.json"))["roc_auc"])
+    row["rapport_seconds"] = float(open(f"{work}/wall").read())
+    for name, make in (("hgb", hgb), ("lr", logistic)):
+        model, seconds = timed_fit(make, x_train, y_train, 1)
+        row[name] = roc_auc_score(y_test, model.predict_proba(x_test)[:, 1])
+        row[f"{name}_seconds"] = seconds
+    print(json.dumps(row))
+
+
+def seed_summary(path):
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    print(f"ROC-AUC on {len(rows)} other splits (70/30 stratified), one fit each:")
+    print(f"{'seed':>6} {'rapport':>8} {'HGB':>8} {'LR':>8}   {'rapport s':>9} {'HGB s':>7} {'LR s':>7}")
+    for r in rows:
+        print(f"{r['seed']:>6} {r['rapport']:8.4f} {r['hgb']:8.4f} {r['lr']:8.4f}   "
+              f"{r['rapport_seconds']:9.3f} {r['hgb_seconds']:7.3f} {r['lr_seconds']:7.3f}")
+    mean = lambda k: statistics.mean(r[k] for r in rows)
+    print(f"{'mean':>6} {mean('rapport'):8.4f} {mean('hgb'):8.4f} {mean('lr'):8.4f}   "
+          f"{mean('rapport_seconds'):9.3f} {mean('hgb_seconds'):7.3f} {mean('lr_seconds'):7.3f}")
+    wins = sum(r["rapport"] >= max(r["hgb"], r["lr"]) for r in rows)
+    best = max(mean("hgb"), mean("lr"))
+    print(f"mean AUC goal (>= {best:.4f}): {'met' if mean('rapport') >= best else 'NOT met'}; "
+          f"rapport at least the better baseline on {wins} of {len(rows)} splits")
+
+
+def compare(work, repeats, fit_times, wall_times):
+    repeats = int(repeats)
+    x_train, y_train, x_test, y_test, hgb, logistic = baselines(work)
 
     rows = []
     for name, make in (("HistGradientBoostingClassifier", hgb), ("LogisticRegression", logistic)):
@@ -110,6 +150,10 @@ def compare(work, repeats, fit_times, wall_times):
 
 if __name__ == "__main__":
     if sys.argv[1] == "split":
-        split(sys.argv[2], sys.argv[3])
+        split(*sys.argv[2:5])
+    elif sys.argv[1] == "seed-row":
+        seed_row(*sys.argv[2:4])
+    elif sys.argv[1] == "seed-summary":
+        seed_summary(sys.argv[2])
     else:
         compare(*sys.argv[2:6])

@@ -8,6 +8,8 @@
 #   REPEATS=5 VENV=/tmp/venv bench/churn/run.sh
 #   THREADS=2 bench/churn/run.sh  # threads for both sides (default 1: on a shared machine,
 #                                 # OpenMP's spinning threads make multi-threaded times erratic)
+#   SEEDS="1 2 3 4 5" bench/churn/run.sh  # then also a second look: the same comparison of
+#                                 # ROC-AUC (one fit each) on splits with these seeds, and means
 #
 # Installs scikit-learn and pandas into a virtual environment ($VENV). Needs python3 and the
 # PyPI registry; the benchmark itself uses no network.
@@ -45,3 +47,22 @@ done
 
 "$venv/bin/python" "$root/bench/churn/baselines.py" compare "$work" "$repeats" \
   "${fit_times[*]}" "${wall_times[*]}"
+
+# Second look, not the one fixed split: other split seeds, one fit per model each.
+if [ -n "${SEEDS:-}" ]; then
+  : > "$work/seeds.jsonl"
+  for seed in $SEEDS; do
+    mkdir -p "$work/s$seed"
+    "$venv/bin/python" "$root/bench/churn/baselines.py" split "$root/data/churn/churn.csv" "$work/s$seed" "$seed"
+    start=$(date +%s.%N)
+    "$RAPPORT_BIN" model train --task classification --input "$work/s$seed/train.csv" --label churned \
+      --output "$work/s$seed/model.json" --json > "$work/s$seed/train.json"
+    end=$(date +%s.%N)
+    echo "$end - $start" | bc -l > "$work/s$seed/wall"
+    "$RAPPORT_BIN" model eval --model "$work/s$seed/model.json" --input "$work/s$seed/test.csv" --json \
+      > "$work/s$seed/eval.json"
+    "$venv/bin/python" "$root/bench/churn/baselines.py" seed-row "$work/s$seed" "$seed" >> "$work/seeds.jsonl"
+  done
+  echo
+  "$venv/bin/python" "$root/bench/churn/baselines.py" seed-summary "$work/seeds.jsonl"
+fi

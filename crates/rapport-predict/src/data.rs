@@ -137,15 +137,6 @@ impl Encoded {
     pub fn row(&self, r: usize) -> &[f64] {
         &self.values[r * self.n_features..(r + 1) * self.n_features]
     }
-
-    /// Column-major copy, the layout the boosting library trains on.
-    pub(crate) fn column_major(&self, rows: &[usize]) -> Vec<f64> {
-        let mut out = Vec::with_capacity(rows.len() * self.n_features);
-        for f in 0..self.n_features {
-            out.extend(rows.iter().map(|&r| self.values[r * self.n_features + f]));
-        }
-        out
-    }
 }
 
 /// Infers the schema from training rows: a column whose every present value is a finite

@@ -53,7 +53,7 @@ pub enum PredictError {
     #[error("{path}: not a readable Rapport model file: {message}")]
     ModelInvalid { path: String, message: String },
     /// A model file of a format version this build does not read.
-    #[error("{path}: model file format version {found}; this build reads version {supported}: retrain the model with this version of rapport")]
+    #[error("{path}: model file format version {found}; this build reads versions 1 to {supported}: retrain the model with this version of rapport")]
     ModelVersion {
         path: String,
         found: u64,

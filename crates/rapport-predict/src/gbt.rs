@@ -10,10 +10,9 @@ use crate::error::PredictError;
 use crate::shap;
 use crate::tree::{Node, Tree};
 
-/// Training settings. The defaults follow general practice for small and medium tabular sets
-/// (slow learning rate, shallow trees, early stopping on held-out rows); the depth, 3, was
-/// chosen among 1 to 4 on a validation split cut from the churn benchmark's training part
-/// (never its test part).
+/// Training settings. `train` cross-validates tree depths 1 to `max_depth` (and no trees at
+/// all) on top of the linear part, each with up to `iterations` trees (see [`crate::select`]);
+/// the other numbers follow general practice for small and medium tabular sets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BoostParams {
     /// Most trees to grow.
@@ -29,6 +28,10 @@ pub struct BoostParams {
     /// Stop once the held-out log loss has not improved for this many trees.
     pub early_stopping_rounds: usize,
     pub seed: u64,
+    /// L2 penalty of the linear part the trees start from; `None`: no linear part, the
+    /// trees start from the training log-odds (as every version-1 model file did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_l2: Option<f64>,
 }
 
 impl Default for BoostParams {
@@ -42,6 +45,7 @@ impl Default for BoostParams {
             bins: 256,
             early_stopping_rounds: 30,
             seed: 42,
+            linear_l2: Some(1.0),
         }
     }
 }
@@ -63,6 +67,9 @@ impl BoostParams {
         }
         if self.bins < 2 {
             return bad("bins must be at least 2");
+        }
+        if self.linear_l2.is_some_and(|l| !(l.is_finite() && l > 0.0)) {
+            return bad("the linear part's l2 penalty must be positive");
         }
         Ok(())
     }

@@ -1,10 +1,12 @@
 //! `rapport-predict`: Rapport's models. It owns training, scoring, calibration, exact
 //! explanations and evaluation metrics of the prediction stage:
 //!
-//! - a binary classifier of gradient-boosted trees ([`model::Classifier`]) trained on CSV
-//!   tables, missing-value aware, Platt-calibrated on held-out rows, stored in a versioned
-//!   model file with its feature schema, each prediction explained by exact per-feature
-//!   contributions (path-dependent TreeSHAP, [`shap`]);
+//! - a binary classifier ([`model::Classifier`]) trained on CSV tables: a linear part
+//!   ([`linear`]) plus gradient-boosted trees grown from its margin ([`boost`]), their depth
+//!   and number chosen by cross-validation on the training rows ([`select`]); missing-value
+//!   aware, Platt-calibrated on out-of-fold predictions, stored in a versioned model file with
+//!   its feature schema, each prediction explained by exact per-feature contributions
+//!   (`w * (term - mean)` for the linear part, path-dependent TreeSHAP for the trees, [`shap`]);
 //! - evaluation metrics ([`metrics`]): ROC-AUC, PR-AUC, Brier score, log loss, calibration;
 //! - customer lifetime value ([`clv`]): BG/NBD for purchase frequency and Gamma-Gamma for
 //!   spend, fitted by maximum likelihood;
@@ -18,6 +20,7 @@
 //! on the calling thread (and the boosting library's thread pool); callers in async code run it
 //! on a blocking pool.
 
+pub mod boost;
 pub mod calibrate;
 pub mod clv;
 pub mod data;
@@ -25,9 +28,11 @@ pub mod error;
 pub mod escalation;
 pub mod features;
 pub mod gbt;
+pub mod linear;
 pub mod metrics;
 pub mod model;
 mod optimize;
+pub mod select;
 pub mod shap;
 pub mod tree;
 

@@ -1,29 +1,38 @@
 //! The binary classifier as a product: training from a CSV table, the versioned model file
-//! (task, feature schema, trees, calibration, how it was trained), scoring and explaining.
+//! (task, feature schema, linear part, trees, calibration, how it was trained), scoring and
+//! explaining.
+//!
+//! The model's margin (log-odds before calibration) is a linear part over per-feature terms
+//! plus gradient-boosted trees grown from that linear margin; which depth of trees and how
+//! many (possibly none) is chosen by cross-validation on the training rows ([`crate::select`]).
 
 use std::path::Path;
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use crate::boost::Binned;
 use crate::calibrate::{fit_platt, sigmoid, Platt};
 use crate::data::{encode, infer_schema, is_missing, Encoded, FeatureSpec, Gap, Table};
 use crate::error::PredictError;
-use crate::gbt::{self, BoostParams, Booster, FitData};
+use crate::gbt::{BoostParams, Booster};
+use crate::linear::Linear;
 use crate::metrics;
+use crate::select::{self, Problem, Selection};
 
 /// What a model file says it is, checked before anything else is read.
 pub const FORMAT: &str = "rapport-model";
-/// The model file format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The model file format this build writes. Version 2 added the linear part and the
+/// cross-validation summary; version-1 files (trees only) still load.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest model file format this build reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// The only task so far.
 pub const TASK_CLASSIFICATION: &str = "classification";
 /// Name and version carried by every score.
 pub const MODEL_NAME: &str = "rapport-gbt-classifier";
 
-/// Fewest rows of each class a training file must have: enough to hold some of each out
-/// for early stopping and calibration.
+/// Fewest rows of each class a training file must have: enough for every cross-validation
+/// fold to hold some of each out.
 pub const MIN_ROWS_PER_CLASS: usize = 10;
 
 /// How to train.
@@ -33,7 +42,8 @@ pub struct TrainOptions {
     pub id_column: Option<String>,
     /// The label value that means positive; inferred for 0/1, true/false, yes/no labels.
     pub positive: Option<String>,
-    /// Share of rows (per class) held out for early stopping and calibration.
+    /// Share of rows (per class) each cross-validation fold holds out: the number of folds is
+    /// its inverse, rounded (0.2: five folds), between 2 and 10.
     pub holdout: f64,
     pub params: BoostParams,
 }
@@ -55,15 +65,20 @@ impl TrainOptions {
 pub struct TrainingSummary {
     pub rows: usize,
     pub positives: usize,
+    /// Rows the stored model was fitted on (version 2: all of them).
     pub fit_rows: usize,
+    /// Rows with a held-out prediction (version 2: all of them, each out of its fold).
     pub holdout_rows: usize,
     pub trees: usize,
     pub params: BoostParams,
-    /// ROC-AUC on the held-out part (which also chose the number of trees and the
-    /// calibration, so it is optimistic; evaluate on a separate test file).
+    /// ROC-AUC of the held-out predictions (which also chose the model and the calibration,
+    /// so it is optimistic; evaluate on a separate test file).
     pub holdout_roc_auc: Option<f64>,
     /// Whether Platt scaling was applied (it is skipped when it would reverse the ranking).
     pub calibrated: bool,
+    /// What cross-validation chose (absent in version-1 files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Selection>,
 }
 
 /// A trained binary classifier, as stored in a model file.
@@ -78,6 +93,9 @@ pub struct Classifier {
     pub negative_label: String,
     pub id_column: Option<String>,
     pub features: Vec<FeatureSpec>,
+    /// The linear part of the margin (absent in version-1 files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<Linear>,
     pub booster: Booster,
     pub calibration: Platt,
     pub training: TrainingSummary,
@@ -213,19 +231,7 @@ impl Classifier {
                 ),
             });
         }
-        // Stratified, seeded split into the part the trees fit and the held-out part.
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.params.seed);
-        let (mut fit_rows, mut holdout_rows) = (Vec::new(), Vec::new());
-        for class in [true, false] {
-            let mut idx: Vec<usize> = (0..y.len()).filter(|&r| y[r] == class).collect();
-            idx.shuffle(&mut rng);
-            let k = ((idx.len() as f64 * opts.holdout).round() as usize).clamp(1, idx.len() - 1);
-            holdout_rows.extend_from_slice(&idx[..k]);
-            fit_rows.extend_from_slice(&idx[k..]);
-        }
-        fit_rows.sort_unstable();
-        holdout_rows.sort_unstable();
-
+        let all_rows: Vec<usize> = (0..y.len()).collect();
         let feature_cols: Vec<usize> = (0..table.headers.len())
             .filter(|&c| c != label_col && Some(c) != id_col)
             .collect();
@@ -234,44 +240,36 @@ impl Classifier {
                 message: "the file has no feature columns besides the label and id".into(),
             });
         }
-        let features = infer_schema(table, &feature_cols, &y, &fit_rows);
+        let features = infer_schema(table, &feature_cols, &y, &all_rows);
         let enc = encode(table, &features)?;
-        let yf = |rows: &[usize]| {
-            rows.iter()
-                .map(|&r| y[r] as u8 as f64)
-                .collect::<Vec<f64>>()
-        };
-        let (fit_x, fit_y) = (enc.column_major(&fit_rows), yf(&fit_rows));
-        let (hold_x, hold_y) = (enc.column_major(&holdout_rows), yf(&holdout_rows));
-        let booster = gbt::fit(
-            &FitData {
-                columns: &fit_x,
-                rows: fit_rows.len(),
-                labels: &fit_y,
-            },
-            &FitData {
-                columns: &hold_x,
-                rows: holdout_rows.len(),
-                labels: &hold_y,
-            },
+        let yf: Vec<f64> = y.iter().map(|&v| v as u8 as f64).collect();
+        let binned = Binned::new(
+            &enc.values,
             features.len(),
-            &opts.params,
-        )?;
-        let hold_margin: Vec<f64> = holdout_rows
-            .iter()
-            .map(|&r| booster.margin(enc.row(r)))
-            .collect();
-        let hold_truth: Vec<bool> = holdout_rows.iter().map(|&r| y[r]).collect();
-        let platt = fit_platt(&hold_margin, &hold_truth);
+            &all_rows,
+            opts.params.bins as usize,
+        );
+        let problem = Problem {
+            features: &features,
+            values: &enc.values,
+            y: &yf,
+            rows: &all_rows,
+            binned: &binned,
+        };
+        let folds = ((1.0 / opts.holdout).round() as usize).clamp(2, 10);
+        let (selection, oof_margin) = select::choose(&problem, &opts.params, folds);
+        let (linear, booster) = select::fit_final(&problem, &opts.params, &selection);
+        let platt = fit_platt(&oof_margin, &y);
         let summary = TrainingSummary {
             rows: y.len(),
             positives: n_pos,
-            fit_rows: fit_rows.len(),
-            holdout_rows: holdout_rows.len(),
+            fit_rows: y.len(),
+            holdout_rows: y.len(),
             trees: booster.trees.len(),
             params: opts.params.clone(),
-            holdout_roc_auc: metrics::roc_auc(&hold_truth, &hold_margin),
+            holdout_roc_auc: metrics::roc_auc(&y, &oof_margin),
             calibrated: platt.is_some(),
+            selection: Some(selection),
         };
         Ok(Classifier {
             format: FORMAT.into(),
@@ -283,6 +281,7 @@ impl Classifier {
             negative_label,
             id_column: opts.id_column.clone(),
             features,
+            linear,
             booster,
             calibration: platt.unwrap_or(Platt::IDENTITY),
             training: summary,
@@ -320,7 +319,7 @@ impl Classifier {
             .get("version")
             .and_then(|v| v.as_u64())
             .ok_or_else(|| invalid("no format version".into()))?;
-        if version != FORMAT_VERSION as u64 {
+        if !(OLDEST_FORMAT_VERSION as u64..=FORMAT_VERSION as u64).contains(&version) {
             return Err(PredictError::ModelVersion {
                 path: name.into(),
                 found: version,
@@ -345,6 +344,9 @@ impl Classifier {
                 )));
             }
         }
+        if let Some(l) = &model.linear {
+            l.check(n).map_err(invalid)?;
+        }
         Ok(model)
     }
 
@@ -353,9 +355,30 @@ impl Classifier {
         encode(table, &self.features)
     }
 
+    /// The uncalibrated margin (log-odds) of an encoded row: linear part plus trees.
+    pub fn margin(&self, row: &[f64]) -> f64 {
+        self.booster.margin(row) + self.linear.as_ref().map_or(0.0, |l| l.margin(row))
+    }
+
+    /// The margin when no feature is known: the linear part at its training means plus the
+    /// trees' expected value.
+    pub fn expected_margin(&self) -> f64 {
+        self.booster.expected_margin() + self.linear.as_ref().map_or(0.0, |l| l.expected_margin())
+    }
+
+    /// Exact per-feature contributions to [`Classifier::margin`]: TreeSHAP for the trees,
+    /// `w * (term - mean)` for the linear part; they sum with the expected margin to the margin.
+    pub fn contributions(&self, row: &[f64]) -> Vec<f64> {
+        let mut phi = self.booster.contributions(row);
+        if let Some(l) = &self.linear {
+            l.add_contributions(row, &mut phi);
+        }
+        phi
+    }
+
     /// Calibrated probability of the positive class for an encoded row.
     pub fn probability(&self, row: &[f64]) -> f64 {
-        self.calibration.probability(self.booster.margin(row))
+        self.calibration.probability(self.margin(row))
     }
 
     /// The explanation of one encoded row: calibrated log-odds split exactly into a base value
@@ -363,9 +386,9 @@ impl Classifier {
     pub fn explain(&self, table: &Table, enc: &Encoded, r: usize) -> Explanation {
         let row = enc.row(r);
         let a = self.calibration.a;
-        let phi = self.booster.contributions(row);
-        let base = self.calibration.log_odds(self.booster.expected_margin());
-        let log_odds = self.calibration.log_odds(self.booster.margin(row));
+        let phi = self.contributions(row);
+        let base = self.calibration.log_odds(self.expected_margin());
+        let log_odds = self.calibration.log_odds(self.margin(row));
         let mut contributions: Vec<Contribution> = self
             .features
             .iter()
@@ -409,8 +432,8 @@ pub struct Contribution {
     pub contribution: f64,
 }
 
-/// A feature that had no value for the row, and why (it then follows the branch the trees
-/// learned for missing values).
+/// A feature that had no value for the row, and why (the linear part's missing-value term and
+/// the trees' branch for missing values then apply).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FeatureGap {
     pub feature: String,

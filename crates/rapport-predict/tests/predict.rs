@@ -225,34 +225,42 @@ fn table(text: &str) -> Table {
 #[test]
 fn trained_model_explanations_are_exact_and_survive_a_round_trip() {
     let train = table(&synthetic_csv(800, 7));
-    let mut opts = TrainOptions::new("churned");
-    opts.id_column = Some("customer".into());
-    opts.params.iterations = 80;
-    let model = Classifier::train(&train, &opts).unwrap();
-    assert_eq!(model.features.len(), 4, "id and label are not features");
-    assert!(model.training.trees > 0);
-
     let test = table(&synthetic_csv(300, 8));
-    let enc = model.encode(&test).unwrap();
-    let p: Vec<f64> = (0..enc.rows())
-        .map(|r| model.probability(enc.row(r)))
-        .collect();
-    let y: Vec<bool> = test.rows.iter().map(|r| r[5] == "1").collect();
-    let auc = rapport_predict::metrics::roc_auc(&y, &p).unwrap();
-    assert!(auc > 0.7, "the model learned the signal (AUC {auc})");
-    for (r, pr) in p.iter().enumerate() {
-        let e = model.explain(&test, &enc, r);
-        let total = e.base_log_odds + e.contributions.iter().map(|c| c.contribution).sum::<f64>();
-        assert!(
-            (total - e.log_odds).abs() < 1e-9,
-            "row {r}: {total} vs {}",
-            e.log_odds
-        );
-        assert!((e.probability - pr).abs() < 1e-12);
-    }
+    // The default (linear part and whatever trees cross-validation keeps), and trees alone.
+    for linear_l2 in [Some(1.0), None] {
+        let mut opts = TrainOptions::new("churned");
+        opts.id_column = Some("customer".into());
+        opts.params.iterations = 80;
+        opts.params.linear_l2 = linear_l2;
+        let model = Classifier::train(&train, &opts).unwrap();
+        assert_eq!(model.features.len(), 4, "id and label are not features");
+        assert_eq!(model.linear.is_some(), linear_l2.is_some());
+        if linear_l2.is_none() {
+            assert!(model.training.trees > 0);
+        }
 
-    let reloaded = Classifier::from_json(&model.to_json(), "m.json").unwrap();
-    assert_eq!(reloaded, model);
+        let enc = model.encode(&test).unwrap();
+        let p: Vec<f64> = (0..enc.rows())
+            .map(|r| model.probability(enc.row(r)))
+            .collect();
+        let y: Vec<bool> = test.rows.iter().map(|r| r[5] == "1").collect();
+        let auc = rapport_predict::metrics::roc_auc(&y, &p).unwrap();
+        assert!(auc > 0.7, "the model learned the signal (AUC {auc})");
+        for (r, pr) in p.iter().enumerate() {
+            let e = model.explain(&test, &enc, r);
+            let total =
+                e.base_log_odds + e.contributions.iter().map(|c| c.contribution).sum::<f64>();
+            assert!(
+                (total - e.log_odds).abs() < 1e-9,
+                "row {r}: {total} vs {}",
+                e.log_odds
+            );
+            assert!((e.probability - pr).abs() < 1e-12);
+        }
+
+        let reloaded = Classifier::from_json(&model.to_json(), "m.json").unwrap();
+        assert_eq!(reloaded, model);
+    }
 }
 
 #[test]
@@ -317,11 +325,14 @@ fn model_files_of_another_version_or_task_are_refused() {
     opts.params.iterations = 10;
     let model = Classifier::train(&train, &opts).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&model.to_json()).unwrap();
-    v["version"] = 2.into();
+    v["version"] = 3.into();
     let e = Classifier::from_json(&v.to_string(), "m.json").unwrap_err();
     assert_eq!(e.code(), "model_version_unsupported");
-    assert!(e.to_string().contains("version 2"), "{e}");
-    v["version"] = 1.into();
+    assert!(e.to_string().contains("version 3"), "{e}");
+    v["version"] = 0.into();
+    let e = Classifier::from_json(&v.to_string(), "m.json").unwrap_err();
+    assert_eq!(e.code(), "model_version_unsupported");
+    v["version"] = 2.into();
     v["task"] = "regression".into();
     let e = Classifier::from_json(&v.to_string(), "m.json").unwrap_err();
     assert_eq!(e.code(), "model_task_mismatch");
@@ -341,4 +352,132 @@ fn the_version_1_fixture_still_loads() {
     let enc = model.encode(&test).unwrap();
     let p = model.probability(enc.row(0));
     assert!(p > 0.0 && p < 1.0);
+}
+
+/// The version-1 fixture (trees only, no linear part) still explains exactly.
+#[test]
+fn the_version_1_fixture_explains_exactly() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model-v1.json");
+    let model = Classifier::load(&path).unwrap();
+    assert!(model.linear.is_none() && model.training.selection.is_none());
+    assert_eq!(model.training.params.linear_l2, None);
+    let test = table(&synthetic_csv(50, 11));
+    let enc = model.encode(&test).unwrap();
+    for r in 0..enc.rows() {
+        let e = model.explain(&test, &enc, r);
+        let total = e.base_log_odds + e.contributions.iter().map(|c| c.contribution).sum::<f64>();
+        assert!((total - e.log_odds).abs() < 1e-9);
+    }
+}
+
+/// A version-2 model file (linear part, trees, cross-validation summary) committed with the
+/// crate keeps loading, scoring the same and explaining exactly.
+#[test]
+fn the_version_2_fixture_still_loads() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model-v2.json");
+    let model = Classifier::load(&path).unwrap();
+    assert_eq!(model.version, 2);
+    let linear = model.linear.as_ref().expect("a linear part");
+    assert!(!linear.terms.is_empty());
+    let selection = model
+        .training
+        .selection
+        .as_ref()
+        .expect("a selection summary");
+    assert_eq!(selection.trees, model.booster.trees.len());
+    let test = table(&synthetic_csv(50, 12));
+    let enc = model.encode(&test).unwrap();
+    for r in 0..enc.rows() {
+        let e = model.explain(&test, &enc, r);
+        let total = e.base_log_odds + e.contributions.iter().map(|c| c.contribution).sum::<f64>();
+        assert!((total - e.log_odds).abs() < 1e-9);
+        assert!(e.probability > 0.0 && e.probability < 1.0);
+    }
+}
+
+/// Training reports what cross-validation compared and fits what it chose; each feature's
+/// contribution is its linear terms plus its trees' TreeSHAP values, exactly.
+#[test]
+fn cross_validation_chooses_among_the_candidates_and_contributions_split_exactly() {
+    let train = table(&synthetic_csv(600, 21));
+    let mut opts = TrainOptions::new("churned");
+    opts.id_column = Some("customer".into());
+    opts.params.iterations = 60;
+    let model = Classifier::train(&train, &opts).unwrap();
+    let s = model.training.selection.clone().expect("a selection");
+    assert_eq!(s.folds, 5);
+    let depths: Vec<usize> = s.candidates.iter().map(|c| c.depth).collect();
+    assert_eq!(depths, vec![0, 1, 2, 3]);
+    let best = s
+        .candidates
+        .iter()
+        .map(|c| c.roc_auc)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let chosen = s.candidates.iter().find(|c| c.depth == s.depth).unwrap();
+    assert_eq!(chosen.roc_auc, best);
+    assert_eq!(model.booster.trees.len(), s.trees);
+    assert!(s.trees <= 60);
+    let linear = model.linear.as_ref().expect("a linear part by default");
+    // plan is categorical: one indicator per plan; calls has gaps: a missing indicator.
+    assert!(linear
+        .terms
+        .iter()
+        .any(|t| matches!(t.kind, rapport_predict::linear::TermKind::Missing)));
+
+    let test = table(&synthetic_csv(40, 22));
+    let enc = model.encode(&test).unwrap();
+    for r in 0..enc.rows() {
+        let row = enc.row(r);
+        let mut trees = vec![0.0; 4];
+        for t in &model.booster.trees {
+            add_contributions(t, row, &mut trees);
+        }
+        let mut lin = vec![0.0; 4];
+        linear.add_contributions(row, &mut lin);
+        let phi = model.contributions(row);
+        for f in 0..4 {
+            assert!((phi[f] - trees[f] - lin[f]).abs() < 1e-12);
+        }
+        let total = model.expected_margin() + phi.iter().sum::<f64>();
+        assert!((total - model.margin(row)).abs() < 1e-9);
+    }
+
+    // Without a linear part the trees start from the training log-odds.
+    opts.params.linear_l2 = None;
+    let trees_only = Classifier::train(&train, &opts).unwrap();
+    assert!(trees_only.linear.is_none());
+    let reloaded = Classifier::from_json(&trees_only.to_json(), "m.json").unwrap();
+    assert_eq!(reloaded, trees_only);
+}
+
+/// Where the signal is additive and linear in the features, the chosen model ranks about as
+/// well as the true log-odds do.
+#[test]
+fn a_linear_signal_is_learned_well() {
+    let train = table(&synthetic_csv(1500, 31));
+    let test = table(&synthetic_csv(1000, 32));
+    let mut opts = TrainOptions::new("churned");
+    opts.id_column = Some("customer".into());
+    let model = Classifier::train(&train, &opts).unwrap();
+    let enc = model.encode(&test).unwrap();
+    let p: Vec<f64> = (0..enc.rows())
+        .map(|r| model.probability(enc.row(r)))
+        .collect();
+    let y: Vec<bool> = test.rows.iter().map(|r| r[5] == "1").collect();
+    // The generating log-odds (with the missing calls at their mean, 3.5).
+    let truth: Vec<f64> = test
+        .rows
+        .iter()
+        .map(|r| {
+            let tenure: f64 = r[1].parse().unwrap();
+            let charge: f64 = r[2].parse().unwrap();
+            let calls: f64 = r[4].parse().unwrap_or(3.5);
+            -0.05 * tenure + 0.02 * charge + calls * 0.4 + if r[3] == "basic" { 0.8 } else { 0.0 }
+        })
+        .collect();
+    let ours = rapport_predict::metrics::roc_auc(&y, &p).unwrap();
+    let best = rapport_predict::metrics::roc_auc(&y, &truth).unwrap();
+    assert!(ours > best - 0.02, "{ours} vs the true log-odds' {best}");
 }

@@ -91,14 +91,16 @@ pub struct TrainArgs {
     /// Where to write the model file.
     #[arg(long, value_name = "M")]
     pub output: PathBuf,
-    /// Most trees to grow (early stopping on the held-out rows usually stops sooner).
+    /// Most trees cross-validation may choose (it usually chooses fewer).
     #[arg(long)]
     pub iterations: Option<usize>,
     #[arg(long)]
     pub learning_rate: Option<f32>,
+    /// Deepest trees cross-validation tries (depths 1 to this, and no trees).
     #[arg(long)]
     pub max_depth: Option<usize>,
-    /// Share of rows held out for early stopping and calibration.
+    /// Share of rows each cross-validation fold holds out (0.2: five folds); the held-out
+    /// predictions choose the model and calibrate it.
     #[arg(long, default_value_t = 0.2)]
     pub holdout: f64,
     #[arg(long)]
@@ -340,7 +342,7 @@ pub fn run_model(command: ModelCommand) -> Result<()> {
                     };
                     writeln!(
                         out,
-                        "  missing: {} ({why}; the trees' branch for missing values was used)",
+                        "  missing: {} ({why}; what the model learned for missing values was used)",
                         g.feature
                     )?;
                 }
@@ -382,19 +384,23 @@ fn train(args: TrainArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
-            "trained {} on {} rows ({} positive, label {:?} = {:?}): {} trees on {} rows, {} held out for early stopping and calibration{}",
+            "trained {} on {} rows ({} positive, label {:?} = {:?}): linear part{} and {} trees{}, chosen by {}-fold cross-validation{}",
             model.model,
             t.rows,
             t.positives,
             model.label,
             model.positive_label,
+            if model.linear.is_some() { "" } else { " (none)" },
             t.trees,
-            t.fit_rows,
-            t.holdout_rows,
+            t.selection
+                .as_ref()
+                .filter(|s| s.trees > 0)
+                .map_or(String::new(), |s| format!(" of depth {}", s.depth)),
+            t.selection.as_ref().map_or(0, |s| s.folds),
             if t.calibrated { "" } else { " (calibration skipped: it would reverse the ranking)" }
         );
         if let Some(auc) = t.holdout_roc_auc {
-            println!("held-out ROC-AUC {auc:.4} (optimistic: those rows also chose the trees and calibration)");
+            println!("held-out ROC-AUC {auc:.4} (out of fold; optimistic: those predictions also chose the model and calibration)");
         }
         println!(
             "training took {seconds:.3} s; model written to {}",

@@ -78,7 +78,7 @@ fn train_eval_score_and_explain_a_classifier() {
     assert!(stdout(&o).contains("trees"), "{}", stdout(&o));
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&model).unwrap()).unwrap();
-    assert_eq!(saved["version"], 1);
+    assert_eq!(saved["version"], 2);
     assert_eq!(saved["task"], "classification");
     assert_eq!(saved["features"].as_array().unwrap().len(), 3);
 
@@ -248,7 +248,7 @@ fn model_files_of_another_version_are_refused() {
     let text =
         std::fs::read_to_string(&model)
             .unwrap()
-            .replacen("\"version\": 1", "\"version\": 7", 1);
+            .replacen("\"version\": 2", "\"version\": 7", 1);
     std::fs::write(&model, text).unwrap();
     let o = run(&["model", "score", "--model", p(&model), "--input", p(&data)]);
     assert!(!o.status.success());
