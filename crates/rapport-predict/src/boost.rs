@@ -9,12 +9,17 @@
 use crate::calibrate::sigmoid;
 use crate::tree::{Node, Tree};
 
-/// Feature values cut into bins. `codes` is column-major over all rows of the table; a
-/// feature's missing values get the code after its last value bin.
+/// Feature values cut into bins. `codes` is row-major over all rows of the table (a row's
+/// codes side by side, as histograms read them); a feature's missing values get the code
+/// after its last value bin.
 pub struct Binned {
     rows: usize,
+    nf: usize,
     cuts: Vec<Vec<f64>>,
     codes: Vec<u16>,
+    /// Where each feature's bins start in a flat histogram (one slot per value bin and one
+    /// for missing), and the histogram's length last.
+    offsets: Vec<usize>,
 }
 
 impl Binned {
@@ -22,7 +27,7 @@ impl Binned {
     /// the values of `from` rows only: at most `max_bins` value bins per feature, cut at
     /// midpoints between distinct values, at quantiles when there are more distinct values.
     pub fn new(values: &[f64], nf: usize, from: &[usize], max_bins: usize) -> Binned {
-        let rows = if nf == 0 { 0 } else { values.len() / nf };
+        let rows = values.len().checked_div(nf).unwrap_or(0);
         let max_bins = max_bins.clamp(2, u16::MAX as usize - 1);
         let mut cuts = Vec::with_capacity(nf);
         let mut codes = vec![0u16; rows * nf];
@@ -67,7 +72,7 @@ impl Binned {
             let missing = (c.len() + 1) as u16;
             for r in 0..rows {
                 let x = values[r * nf + f];
-                codes[f * rows + r] = if x.is_nan() {
+                codes[r * nf + f] = if x.is_nan() {
                     missing
                 } else {
                     c.partition_point(|&cut| cut <= x) as u16
@@ -75,11 +80,21 @@ impl Binned {
             }
             cuts.push(c);
         }
-        Binned { rows, cuts, codes }
+        let mut offsets = vec![0];
+        for c in &cuts {
+            offsets.push(offsets.last().unwrap() + c.len() + 2);
+        }
+        Binned {
+            rows,
+            nf,
+            cuts,
+            codes,
+            offsets,
+        }
     }
 
     fn code(&self, f: usize, r: usize) -> usize {
-        self.codes[f * self.rows + r] as usize
+        self.codes[r * self.nf + f] as usize
     }
 
     /// Value bins of feature `f` (its missing code is this number).
@@ -257,26 +272,26 @@ impl Ranking {
 struct Grower<'a> {
     data: &'a Binned,
     params: GrowParams,
-    /// Histogram scratch: per feature, (gradient, hessian) per value bin and missing.
-    hist: Vec<Vec<(f64, f64)>>,
 }
+
+/// A flat histogram: (gradient, hessian) sums per bin of every feature (see `Binned::offsets`).
+type Hist = Vec<(f64, f64)>;
 
 struct SplitChoice {
     feature: usize,
     bin: usize,
     missing_left: bool,
     gain: f64,
+    /// (gradient, hessian) sums of the left and the right child.
+    left: (f64, f64),
+    right: (f64, f64),
 }
 
 impl<'a> Grower<'a> {
     fn new(data: &'a Binned, params: &GrowParams) -> Self {
-        let hist = (0..data.cuts.len())
-            .map(|f| vec![(0.0, 0.0); data.value_bins(f) + 1])
-            .collect();
         Grower {
             data,
             params: *params,
-            hist,
         }
     }
 
@@ -285,52 +300,68 @@ impl<'a> Grower<'a> {
     fn grow(&mut self, rows: &mut [usize], g: &[f64], h: &[f64], margin: &mut [f64]) -> BinTree {
         let mut nodes = Vec::new();
         let mut split_bins = Vec::new();
-        self.node(
-            rows,
-            g,
-            h,
-            self.params.max_depth,
-            &mut nodes,
-            &mut split_bins,
+        let mut out = Out {
+            nodes: &mut nodes,
+            split_bins: &mut split_bins,
             margin,
-        );
-        let nf = self.data.cuts.len();
+        };
+        let sums = rows
+            .iter()
+            .fold((0.0, 0.0), |(a, b), &r| (a + g[r], b + h[r]));
+        self.node(rows, None, sums, g, h, self.params.max_depth, &mut out);
         BinTree {
-            tree: Tree::new(nodes, nf).expect("a grown tree is valid"),
+            tree: Tree::new(nodes, self.data.nf).expect("a grown tree is valid"),
             split_bins,
         }
     }
 
+    fn histogram(&self, rows: &[usize], g: &[f64], h: &[f64]) -> Hist {
+        let data = self.data;
+        let nf = data.nf;
+        let mut hist = vec![(0.0, 0.0); *data.offsets.last().unwrap_or(&0)];
+        for &r in rows {
+            let (gr, hr) = (g[r], h[r]);
+            let codes = &data.codes[r * nf..(r + 1) * nf];
+            for (f, &c) in codes.iter().enumerate() {
+                let e = &mut hist[data.offsets[f] + c as usize];
+                e.0 += gr;
+                e.1 += hr;
+            }
+        }
+        hist
+    }
+
+    /// Grows the node holding `rows` (its histogram, when already known, in `hist`; its
+    /// gradient and hessian sums in `sums`) and returns its index.
     #[allow(clippy::too_many_arguments)]
     fn node(
         &mut self,
         rows: &mut [usize],
+        hist: Option<Hist>,
+        sums: (f64, f64),
         g: &[f64],
         h: &[f64],
         depth_left: usize,
-        nodes: &mut Vec<Node>,
-        split_bins: &mut Vec<usize>,
-        margin: &mut [f64],
+        out: &mut Out<'_>,
     ) -> usize {
-        let (gs, hs) = rows
-            .iter()
-            .fold((0.0, 0.0), |(a, b), &r| (a + g[r], b + h[r]));
-        let idx = nodes.len();
-        nodes.push(Node::Leaf {
+        let (gs, hs) = sums;
+        let idx = out.nodes.len();
+        out.nodes.push(Node::Leaf {
             value: 0.0,
             cover: hs,
         });
-        split_bins.push(0);
-        let choice = if depth_left > 0 && rows.len() >= 2 {
-            self.best_split(rows, g, h, gs, hs)
-        } else {
-            None
-        };
-        let Some(s) = choice else {
+        out.split_bins.push(0);
+        let mut choice = None;
+        let mut hist = hist;
+        if depth_left > 0 && rows.len() >= 2 {
+            let hh = hist.take().unwrap_or_else(|| self.histogram(rows, g, h));
+            choice = self.best_split(&hh, gs, hs).map(|s| (s, hh));
+        }
+        let Some((s, parent_hist)) = choice else {
             let value = -self.params.learning_rate * gs / (hs + self.params.l2);
-            nodes[idx] = Node::Leaf { value, cover: hs };
+            out.nodes[idx] = Node::Leaf { value, cover: hs };
             for &r in rows.iter() {
-                margin[r] += value;
+                out.margin[r] += value;
             }
             return idx;
         };
@@ -353,9 +384,27 @@ impl<'a> Grower<'a> {
             }
         }
         let (lrows, rrows) = rows.split_at_mut(k);
-        let left = self.node(lrows, g, h, depth_left - 1, nodes, split_bins, margin);
-        let right = self.node(rrows, g, h, depth_left - 1, nodes, split_bins, margin);
-        nodes[idx] = Node::Split {
+        // Children that may split get their histograms: the smaller child's counted, the
+        // larger one's by difference from the parent's.
+        let (lh, rh) = if depth_left > 1 {
+            let small_left = lrows.len() <= rrows.len();
+            let small = self.histogram(if small_left { lrows } else { rrows }, g, h);
+            let mut large = parent_hist;
+            for (a, b) in large.iter_mut().zip(&small) {
+                a.0 -= b.0;
+                a.1 -= b.1;
+            }
+            if small_left {
+                (Some(small), Some(large))
+            } else {
+                (Some(large), Some(small))
+            }
+        } else {
+            (None, None)
+        };
+        let left = self.node(lrows, lh, s.left, g, h, depth_left - 1, out);
+        let right = self.node(rrows, rh, s.right, g, h, depth_left - 1, out);
+        out.nodes[idx] = Node::Split {
             feature: s.feature,
             threshold: data.cuts[s.feature][s.bin],
             left,
@@ -363,36 +412,23 @@ impl<'a> Grower<'a> {
             missing: if s.missing_left { left } else { right },
             cover: hs,
         };
-        split_bins[idx] = s.bin;
+        out.split_bins[idx] = s.bin;
         idx
     }
 
-    fn best_split(
-        &mut self,
-        rows: &[usize],
-        g: &[f64],
-        h: &[f64],
-        gs: f64,
-        hs: f64,
-    ) -> Option<SplitChoice> {
+    fn best_split(&self, hist: &[(f64, f64)], gs: f64, hs: f64) -> Option<SplitChoice> {
         let l2 = self.params.l2;
         let min_w = self.params.min_leaf_weight;
         let score = |g: f64, h: f64| g * g / (h + l2);
         let parent = score(gs, hs);
         let mut best: Option<SplitChoice> = None;
         let data = self.data;
-        for (f, hist) in self.hist.iter_mut().enumerate() {
+        for f in 0..data.nf {
             let nb = data.value_bins(f);
             if nb < 2 {
                 continue;
             }
-            hist.iter_mut().for_each(|e| *e = (0.0, 0.0));
-            let codes = &data.codes[f * data.rows..(f + 1) * data.rows];
-            for &r in rows {
-                let e = &mut hist[codes[r] as usize];
-                e.0 += g[r];
-                e.1 += h[r];
-            }
+            let hist = &hist[data.offsets[f]..data.offsets[f + 1]];
             let (gm, hm) = hist[nb];
             let (mut gl, mut hl) = (0.0, 0.0);
             for (bin, &(gb, hb)) in hist[..nb - 1].iter().enumerate() {
@@ -427,6 +463,8 @@ impl<'a> Grower<'a> {
                             bin,
                             missing_left,
                             gain,
+                            left: (a, b),
+                            right: (c, d),
                         });
                     }
                 }
@@ -434,6 +472,14 @@ impl<'a> Grower<'a> {
         }
         best
     }
+}
+
+/// Where a tree being grown goes: its nodes, their split bins, and the margins its leaves add
+/// to.
+struct Out<'m> {
+    nodes: &'m mut Vec<Node>,
+    split_bins: &'m mut Vec<usize>,
+    margin: &'m mut [f64],
 }
 
 #[cfg(test)]
