@@ -16,9 +16,9 @@
 //!   trajectory, urgency, waiting time and history, with exact contributions.
 //!
 //! It does not own where data comes from or where scores go: no HTTP, no SQL, no bus. Its only
-//! I/O is reading CSV and transaction files and reading and writing model files. Training runs
-//! on the calling thread (and the boosting library's thread pool); callers in async code run it
-//! on a blocking pool.
+//! I/O is reading CSV and transaction files and reading and writing model files. Training of
+//! the classifier runs on the calling thread alone; callers in async code run it on a blocking
+//! pool.
 
 pub mod boost;
 pub mod calibrate;
