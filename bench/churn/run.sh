@@ -4,7 +4,9 @@
 # data/churn/churn.csv (70/30, stratified, seed 42), in the same run on the same machine.
 #
 #   bench/churn/run.sh            # builds the rapport binary (debug profile) if needed
-#   RAPPORT_BIN=path/to/rapport bench/churn/run.sh
+#   RAPPORT_BIN=path/to/rapport bench/churn/run.sh   # e.g. <target>/release/rapport: the
+#                                 # training times of BENCHMARKS.md are release builds (in the
+#                                 # debug profile rapport-predict itself is not optimised)
 #   REPEATS=5 VENV=/tmp/venv bench/churn/run.sh
 #   THREADS=2 bench/churn/run.sh  # threads for both sides (default 1: on a shared machine,
 #                                 # OpenMP's spinning threads make multi-threaded times erratic)
