@@ -244,6 +244,25 @@ fn is_churn(e: &EventFact, config: &FeatureConfig) -> bool {
         })
 }
 
+/// A customer's orders up to `until` as lifetime-value transactions (days since 1970-01-01;
+/// an order without an amount counts as a purchase of 0).
+pub fn transactions(
+    history: &History,
+    customer: &str,
+    until: DateTime<Utc>,
+) -> Vec<crate::clv::Transaction> {
+    history
+        .events
+        .iter()
+        .filter(|e| e.at <= until && is_order(e))
+        .map(|e| crate::clv::Transaction {
+            customer: customer.to_owned(),
+            day: e.at.timestamp().div_euclid(86_400),
+            amount: amount(e).filter(|a| *a >= 0.0).unwrap_or(0.0),
+        })
+        .collect()
+}
+
 fn is_order(e: &EventFact) -> bool {
     e.kind == FactKind::Track
         && e.name

@@ -107,11 +107,37 @@ impl ChurnOptions {
     }
 }
 
+/// A stored model as loaded, whatever its kind.
+#[derive(Clone)]
+pub(crate) enum Body {
+    Churn(Arc<Classifier>),
+    Clv(Arc<rapport_predict::clv::ClvModel>),
+    Escalation(Arc<rapport_predict::escalation::EscalationModel>),
+}
+
+impl Body {
+    fn parse(kind: &str, version: i64, text: &str) -> Result<Body, ChurnError> {
+        let corrupt =
+            |e: PredictError| ChurnError::Corrupt(format!("{kind} model version {version}: {e}"));
+        match kind {
+            crate::clv::KIND => rapport_predict::clv::ClvModel::from_json(text)
+                .map(|m| Body::Clv(Arc::new(m)))
+                .map_err(corrupt),
+            crate::escalation::KIND => serde_json::from_str(text)
+                .map(|m| Body::Escalation(Arc::new(m)))
+                .map_err(|e| ChurnError::Corrupt(format!("{kind} model version {version}: {e}"))),
+            _ => Classifier::from_json(text, &format!("{kind} model version {version}"))
+                .map(|m| Body::Churn(Arc::new(m)))
+                .map_err(corrupt),
+        }
+    }
+}
+
 /// A loaded model and the version it is.
 #[derive(Clone)]
 struct Loaded {
     version: Option<i64>,
-    model: Option<Arc<Classifier>>,
+    model: Option<Body>,
     checked: Instant,
 }
 
@@ -119,7 +145,7 @@ struct Loaded {
 #[derive(Default)]
 pub struct ChurnState {
     dirty: Mutex<HashMap<WorkspaceId, BTreeSet<String>>>,
-    models: RwLock<HashMap<WorkspaceId, Loaded>>,
+    models: RwLock<HashMap<(WorkspaceId, &'static str), Loaded>>,
     /// When this process last tried a scheduled training per workspace, so a workspace whose
     /// data cannot train a model is not read again every minute.
     attempts: Mutex<HashMap<WorkspaceId, Instant>>,
@@ -159,8 +185,11 @@ pub enum ChurnError {
     /// The workspace's data cannot train a model (no churn events, too few of a class).
     #[error("{0}")]
     Insufficient(String),
-    #[error("the stored churn model cannot be read: {0}")]
+    #[error("the stored model cannot be read: {0}")]
     Corrupt(String),
+    /// A model kind that is not trained on workspace data.
+    #[error("no model kind {0:?}: the kinds are churn, clv and escalation")]
+    UnknownKind(String),
 }
 
 /// One training row: the cut-off's index (0 the newest), the features then, the label.
@@ -225,6 +254,17 @@ impl Engine {
         ws: &WorkspaceId,
         id: &ProfileId,
     ) -> Result<History, StoreError> {
+        let mut history = self.event_history(ws, id).await?;
+        self.add_conversations(ws, id, &mut history).await?;
+        Ok(history)
+    }
+
+    /// A customer's events (the newest few thousand), as features read them.
+    pub async fn event_history(
+        &self,
+        ws: &WorkspaceId,
+        id: &ProfileId,
+    ) -> Result<History, StoreError> {
         let mut history = History::default();
         let mut cursor = None;
         loop {
@@ -241,6 +281,15 @@ impl Engine {
                 _ => break,
             }
         }
+        Ok(history)
+    }
+
+    async fn add_conversations(
+        &self,
+        ws: &WorkspaceId,
+        id: &ProfileId,
+        history: &mut History,
+    ) -> Result<(), StoreError> {
         for c in self.store.profile_conversations(ws, id).await? {
             let closed = c.status == rapport_core::ConversationStatus::Closed;
             history.conversations.push(ConversationFact {
@@ -262,7 +311,7 @@ impl Engine {
                 }
             }
         }
-        Ok(history)
+        Ok(())
     }
 
     /// The active churn model of a workspace, re-read when another version became active (at
@@ -272,43 +321,53 @@ impl Engine {
         ws: &WorkspaceId,
         fresh: bool,
     ) -> Result<Option<(i64, Arc<Classifier>)>, ChurnError> {
+        Ok(match self.active_model_of(ws, KIND, fresh).await? {
+            Some((v, Body::Churn(m))) => Some((v, m)),
+            _ => None,
+        })
+    }
+
+    /// The active model of a kind, cached per workspace and re-read when another version
+    /// became active (checked at most every few seconds, unless `fresh`).
+    pub(crate) async fn active_model_of(
+        &self,
+        ws: &WorkspaceId,
+        kind: &'static str,
+        fresh: bool,
+    ) -> Result<Option<(i64, Body)>, ChurnError> {
+        let key = (ws.clone(), kind);
         let cached = {
             let m = self.churn.models.read().unwrap_or_else(|e| e.into_inner());
-            m.get(ws).cloned()
+            m.get(&key).cloned()
         };
         if let Some(l) = &cached {
             if !fresh && l.checked.elapsed() < VERSION_CHECK {
                 return Ok(l.version.zip(l.model.clone()));
             }
         }
-        let active = self.store.active_model_version(ws, KIND).await?;
+        let active = self.store.active_model_version(ws, kind).await?;
+        let empty = Loaded {
+            version: None,
+            model: None,
+            checked: Instant::now(),
+        };
         let loaded = match (&cached, active) {
             (Some(l), v) if l.version == v => Loaded {
                 checked: Instant::now(),
                 ..l.clone()
             },
-            (_, None) => Loaded {
-                version: None,
-                model: None,
-                checked: Instant::now(),
-            },
-            (_, Some(_)) => match self.store.active_model(ws, KIND).await? {
+            (_, None) => empty,
+            (_, Some(_)) => match self.store.active_model(ws, kind).await? {
                 Some((v, body)) => {
-                    let model =
-                        Classifier::from_json(&body, &format!("churn model version {}", v.version))
-                            .map_err(|e| ChurnError::Corrupt(e.to_string()))?;
-                    tracing::info!(workspace = %ws, version = v.version, "churn model loaded");
+                    let model = Body::parse(kind, v.version, &body)?;
+                    tracing::info!(workspace = %ws, kind, version = v.version, "model loaded");
                     Loaded {
                         version: Some(v.version),
-                        model: Some(Arc::new(model)),
+                        model: Some(model),
                         checked: Instant::now(),
                     }
                 }
-                None => Loaded {
-                    version: None,
-                    model: None,
-                    checked: Instant::now(),
-                },
+                None => empty,
             },
         };
         let out = loaded.version.zip(loaded.model.clone());
@@ -316,7 +375,7 @@ impl Engine {
             .models
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(ws.clone(), loaded);
+            .insert(key, loaded);
         Ok(out)
     }
 
@@ -328,6 +387,7 @@ impl Engine {
         ids: &[ProfileId],
     ) -> Result<Vec<ProfileFeatures>, ChurnError> {
         let model = self.churn_model(ws, false).await?;
+        let clv = self.clv_model(ws, false).await?;
         let config = &self.options.churn.features;
         let mut rows = Vec::new();
         let mut seen = BTreeSet::new();
@@ -349,6 +409,10 @@ impl Engine {
                 (None, None) => json!({"status": "no_model"}),
             };
             scores.insert(KIND.into(), score);
+            scores.insert(
+                crate::clv::KIND.into(),
+                crate::clv::score_json(clv.as_ref(), &history, &profile.id, now),
+            );
             let row = ProfileFeatures {
                 profile_id: profile.id.clone(),
                 computed_at: now,
@@ -554,24 +618,11 @@ impl Engine {
         version: i64,
         by: Actor,
     ) -> Result<ModelVersion, ChurnError> {
-        let audit = AuditEntry::new(
-            Some(ws.clone()),
-            by,
-            "model.activated",
-            Some(KIND.into()),
-            json!({"version": version}),
-        );
-        let v = self
-            .store
-            .activate_model_version(ws, KIND, version, vec![audit])
-            .await?;
-        self.churn_model(ws, true).await?;
-        self.rescore_all(ws);
-        Ok(v)
+        self.activate_model(ws, KIND, version, by).await
     }
 
     /// Queues every (recently active) customer of the workspace for recomputation.
-    fn rescore_all(self: &Arc<Self>, ws: &WorkspaceId) {
+    pub(crate) fn rescore_all(self: &Arc<Self>, ws: &WorkspaceId) {
         let (engine, ws) = (self.clone(), ws.clone());
         tokio::spawn(async move {
             match engine
@@ -590,14 +641,15 @@ impl Engine {
 
     /// Whether a scheduled training is due: no version yet, or the newest is older than the
     /// schedule's period.
-    async fn churn_training_due(
+    async fn training_due(
         &self,
         ws: &WorkspaceId,
+        kind: &str,
         every: Duration,
     ) -> Result<bool, StoreError> {
         let newest = self
             .store
-            .model_versions(ws, KIND)
+            .model_versions(ws, kind)
             .await?
             .into_iter()
             .next();
@@ -726,20 +778,32 @@ pub fn spawn(engine: Arc<Engine>, schedule: bool) -> tokio::task::JoinHandle<()>
                     }
                     tried.insert(w.id.clone(), Instant::now());
                 }
-                match engine.churn_training_due(&w.id, every).await {
-                    Ok(true) => match engine.train_churn(&w.id, Actor::System, None).await {
-                        Ok(r) => {
-                            tracing::info!(workspace = %w.name, version = r.version.version, active = r.version.active, "scheduled churn training")
+                let clv_every = engine.options.clv.retrain_every;
+                for (kind, every) in [
+                    (KIND, Some(every)),
+                    (crate::escalation::KIND, Some(every)),
+                    (crate::clv::KIND, clv_every),
+                ] {
+                    let Some(every) = every else { continue };
+                    match engine.training_due(&w.id, kind, every).await {
+                        Ok(true) => {
+                            match engine.train_model(&w.id, kind, Actor::System, None).await {
+                                Ok(r) => {
+                                    tracing::info!(workspace = %w.name, kind, version = r.version.version, active = r.version.active, "scheduled training")
+                                }
+                                Err(ChurnError::Insufficient(why)) => {
+                                    tracing::debug!(workspace = %w.name, kind, %why, "no model trained")
+                                }
+                                Err(e) => {
+                                    tracing::warn!(workspace = %w.name, kind, error = %e, "scheduled training failed")
+                                }
+                            }
                         }
-                        Err(ChurnError::Insufficient(why)) => {
-                            tracing::debug!(workspace = %w.name, %why, "no churn model trained")
-                        }
+                        Ok(false) => {}
                         Err(e) => {
-                            tracing::warn!(workspace = %w.name, error = %e, "scheduled churn training failed")
+                            tracing::warn!(error = %e, "checking the training schedule failed")
                         }
-                    },
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "checking the churn schedule failed"),
+                    }
                 }
             }
         }

@@ -67,6 +67,8 @@ pub struct EngineOptions {
     pub nba_catalog_file: Option<std::path::PathBuf>,
     /// Churn features, training schedule and risk-jump alerts.
     pub churn: crate::churn::ChurnOptions,
+    /// Lifetime-value training.
+    pub clv: crate::clv::ClvOptions,
     /// The probabilities at which dedupe runs merge pairs or queue them for review.
     pub dedupe: crate::dedupe::DedupeThresholds,
     /// How often a node asks the store which intent model version each workspace reads
@@ -105,6 +107,7 @@ impl Default for EngineOptions {
             nba_catalog: None,
             nba_catalog_file: None,
             churn: Default::default(),
+            clv: Default::default(),
             dedupe: Default::default(),
             intent_check_every: crate::intents::DEFAULT_CHECK_EVERY,
         }

@@ -9,6 +9,7 @@
 //! JSON POST of the alert to it. A failed webhook is logged, never retried into the request
 //! path: the alert is stored either way.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -138,36 +139,16 @@ impl Engine {
             );
             self.raise_alert(ws, alert).await?;
         }
-        let analyses = message_analyses(&detail.messages);
-        let urgency = analyses
-            .iter()
-            .map(|a| urgency_level(a.urgency.level))
-            .fold(0.0, f64::max);
-        // Waiting since the first customer message after the last reply to them.
-        let mut waiting_since = None;
-        for m in &detail.messages {
-            match m.direction {
-                rapport_core::Direction::Inbound => {
-                    waiting_since.get_or_insert(m.sent_at);
-                }
-                rapport_core::Direction::Outbound => waiting_since = None,
+        let input = self.escalation_input(&detail.messages, Utc::now());
+        let model = match self.escalation_model(ws, false).await {
+            Ok(Some((_, m))) => m,
+            Ok(None) => Arc::new(EscalationModel::prior()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the escalation model could not be loaded; using the prior");
+                Arc::new(EscalationModel::prior())
             }
-        }
-        let waiting_minutes = waiting_since
-            .map(|t| (Utc::now() - t).num_seconds().max(0) as f64 / 60.0)
-            .unwrap_or(0.0);
-        let input = EscalationInput {
-            sentiment: reading
-                .trajectory
-                .iter()
-                .map(|s| f64::from(*s).clamp(-1.0, 1.0))
-                .collect(),
-            urgency,
-            waiting_minutes,
-            recent_contacts: reading.repeated_contact.len() as u32,
-            past_escalations: 0,
         };
-        if let Ok(risk) = EscalationModel::prior().risk(&input) {
+        if let Ok(risk) = model.risk(&input) {
             if risk.probability >= options.escalation_threshold {
                 let alert = Alert::new(
                     "conversation.escalation_risk",
@@ -191,6 +172,53 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// What the escalation model reads of a conversation's messages (those up to the moment
+    /// of scoring, in order) at `now`: the customer's sentiment trajectory, the highest urgency
+    /// read, how long they have waited since the first message after the last reply to them,
+    /// and the repeated-contact phrases. Training builds its rows with this same function on
+    /// each prefix of past conversations, so live scores and training agree.
+    pub fn escalation_input(
+        &self,
+        messages: &[rapport_core::Message],
+        now: chrono::DateTime<Utc>,
+    ) -> EscalationInput {
+        let reading = self.conversation_analysis(messages);
+        let analyses = message_analyses(messages);
+        let urgency = analyses
+            .iter()
+            .map(|a| urgency_level(a.urgency.level))
+            .fold(0.0, f64::max);
+        let mut waiting_since = None;
+        for m in messages {
+            match m.direction {
+                rapport_core::Direction::Inbound => {
+                    waiting_since.get_or_insert(m.sent_at);
+                }
+                rapport_core::Direction::Outbound => waiting_since = None,
+            }
+        }
+        let waiting_minutes = waiting_since
+            .map(|t| (now - t).num_seconds().max(0) as f64 / 60.0)
+            .unwrap_or(0.0);
+        EscalationInput {
+            sentiment: reading
+                .as_ref()
+                .map(|r| {
+                    r.trajectory
+                        .iter()
+                        .map(|s| f64::from(*s).clamp(-1.0, 1.0))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            urgency,
+            waiting_minutes,
+            recent_contacts: reading.map_or(0, |r| r.repeated_contact.len() as u32),
+            // Earlier escalations of the customer are not read live (it would cost a read of
+            // every past conversation per message), so training leaves them out too.
+            past_escalations: 0,
+        }
     }
 
     /// A routing pass found `entry` past its SLA deadline: an alert if the customer is of high

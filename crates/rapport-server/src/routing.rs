@@ -121,6 +121,10 @@ impl Engine {
             if s.churn_risk.is_none() {
                 s.churn_risk = self.live_churn_risk(ws, &p.id).await?;
             }
+            // The predicted lifetime value stands in for a value trait the profile lacks.
+            if s.customer_value.is_none() {
+                s.customer_value = self.live_customer_value(ws, &p.id).await?;
+            }
         }
         Ok(Some((s, intent, profile_id.to_string())))
     }

@@ -1,5 +1,6 @@
-//! `rapport churn`: churn models trained on a workspace's own data, from the command line
-//! (the same training, versions and activation as `/v1/models/churn`).
+//! `rapport churn` and `rapport clv train|versions|activate`: models trained on a workspace's
+//! own data, from the command line (the same training, versions and activation as
+//! `/v1/models/{kind}`).
 
 use std::sync::Arc;
 
@@ -48,6 +49,110 @@ pub enum ChurnCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+/// `rapport clv` on a workspace's purchases.
+#[derive(Debug, Subcommand)]
+pub enum ClvModelCommand {
+    /// Fit lifetime value (BG/NBD and Gamma-Gamma) on the workspace's `Order Completed`
+    /// events, measured on the newest `clv.holdout_days`, and store it as a new version.
+    Train {
+        #[arg(long, default_value = WorkspaceName::DEFAULT)]
+        workspace: String,
+        /// Make it the active version (`true`/`false`); by default only when its held-out
+        /// error is no worse than the active one's.
+        #[arg(long)]
+        activate: Option<bool>,
+        /// Print the version and its summary as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List the lifetime-value model's versions, newest first.
+    Versions {
+        #[arg(long, default_value = WorkspaceName::DEFAULT)]
+        workspace: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Make a lifetime-value version the active one (also to roll back).
+    Activate {
+        #[arg(long, default_value = WorkspaceName::DEFAULT)]
+        workspace: String,
+        #[arg(long)]
+        version: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+pub async fn run_clv(config: &crate::config::Config, command: ClvModelCommand) -> Result<()> {
+    use rapport_server::clv::KIND as CLV;
+    let (workspace, store) = match &command {
+        ClvModelCommand::Train {
+            workspace, store, ..
+        }
+        | ClvModelCommand::Versions { workspace, store }
+        | ClvModelCommand::Activate {
+            workspace, store, ..
+        } => (workspace.clone(), store.clone()),
+    };
+    let s = crate::cli::open_store(&crate::cli::storage(config, &store)?).await?;
+    let ws = crate::cli::workspace_id(s.as_ref(), &workspace).await?;
+    let engine = Arc::new(Engine::new(s.clone(), config.engine_options())?);
+    let out = match command {
+        ClvModelCommand::Train { activate, json, .. } => {
+            let r = engine
+                .train_clv(&ws, Actor::System, activate)
+                .await
+                .map_err(plain)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                let h = &r.summary["holdout"];
+                println!(
+                    "trained lifetime-value model version {} ({}) on {} customers ({} with a repeat purchase); held-out {} days: purchases predicted {} vs actual {}, error per customer {} (keeping past rates: {})",
+                    r.version.version,
+                    if r.version.active { "active" } else { "not active" },
+                    r.summary["customers"],
+                    r.summary["repeat_customers"],
+                    h["holdout_days"],
+                    h["predicted_purchases"].as_f64().map_or("-".into(), |x| format!("{x:.1}")),
+                    h["actual_purchases"],
+                    h["mae"].as_f64().map_or("-".into(), |x| format!("{x:.3}")),
+                    h["naive_mae"].as_f64().map_or("-".into(), |x| format!("{x:.3}")),
+                );
+            }
+            Ok(())
+        }
+        ClvModelCommand::Versions { .. } => {
+            for v in s.model_versions(&ws, CLV).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\theld-out error {}",
+                    v.version,
+                    if v.active { "active" } else { "-" },
+                    v.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    v.created_by,
+                    v.summary
+                        .pointer("/holdout/mae")
+                        .cloned()
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        ClvModelCommand::Activate { version, .. } => {
+            let v = engine
+                .activate_model(&ws, CLV, version, Actor::System)
+                .await
+                .map_err(plain)?;
+            println!("lifetime-value model version {} is active", v.version);
+            Ok(())
+        }
+    };
+    s.close();
+    out
 }
 
 fn plain(e: ChurnError) -> anyhow::Error {

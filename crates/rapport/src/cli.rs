@@ -137,7 +137,8 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::churn::ChurnCommand,
     },
-    /// Customer lifetime value: BG/NBD and Gamma-Gamma on a transaction log.
+    /// Customer lifetime value: BG/NBD and Gamma-Gamma on a transaction log, or trained on a
+    /// workspace's purchases (`train`, `versions`, `activate`).
     Clv {
         #[command(subcommand)]
         command: crate::predict::ClvCommand,
@@ -355,6 +356,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Model { command } => {
             tokio::task::spawn_blocking(move || crate::predict::run_model(command)).await?
         }
+        Command::Clv {
+            command: crate::predict::ClvCommand::Workspace(command),
+        } => crate::churn::run_clv(&config, command).await,
         Command::Clv { command } => {
             tokio::task::spawn_blocking(move || crate::predict::run_clv(command)).await?
         }

@@ -24,6 +24,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub decisions: DecisionsConfig,
     pub churn: ChurnConfig,
+    pub clv: ClvConfig,
 }
 
 /// Churn prediction on the workspace's own data: which events mean a customer left, which
@@ -109,6 +110,61 @@ impl ChurnConfig {
         if refresh_every.is_some() {
             problems.extend(options.check());
         }
+        if problems.is_empty() {
+            Ok(options)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Customer lifetime value on the workspace's own purchases: the horizon values are counted
+/// over, the held-out days a training is measured on, and the training schedule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClvConfig {
+    /// Days ahead a customer's value is counted over.
+    pub horizon_days: u32,
+    /// Newest days of purchases a training holds out to measure the model.
+    pub holdout_days: u32,
+    /// How often each workspace's model is retrained (`24h`), or `off`.
+    pub retrain_every: String,
+}
+
+impl Default for ClvConfig {
+    fn default() -> Self {
+        let d = rapport_server::clv::ClvOptions::default();
+        ClvConfig {
+            horizon_days: d.horizon_days,
+            holdout_days: d.holdout_days,
+            retrain_every: d
+                .retrain_every
+                .map(|e| humantime::format_duration(e).to_string())
+                .unwrap_or_else(|| "off".into()),
+        }
+    }
+}
+
+impl ClvConfig {
+    /// The engine's options, or every problem at once.
+    pub fn options(&self) -> Result<rapport_server::clv::ClvOptions, Vec<String>> {
+        let mut problems = Vec::new();
+        let retrain_every = match self.retrain_every.trim() {
+            "off" | "" => None,
+            raw => match humantime::parse_duration(raw) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    problems.push(format!("clv.retrain_every {raw:?}: {e}"));
+                    None
+                }
+            },
+        };
+        let options = rapport_server::clv::ClvOptions {
+            horizon_days: self.horizon_days,
+            holdout_days: self.holdout_days,
+            retrain_every,
+        };
+        problems.extend(options.check());
         if problems.is_empty() {
             Ok(options)
         } else {
@@ -666,6 +722,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             decisions: DecisionsConfig::default(),
             churn: ChurnConfig::default(),
+            clv: ClvConfig::default(),
         }
     }
 }
@@ -1036,6 +1093,9 @@ impl Config {
         if let Err(errors) = self.churn.options() {
             problems.extend(errors);
         }
+        if let Err(errors) = self.clv.options() {
+            problems.extend(errors);
+        }
         if let Err(errors) = self.purposes() {
             problems.extend(
                 errors
@@ -1100,6 +1160,7 @@ impl Config {
             nba_catalog: self.nba_catalog().ok().flatten(),
             nba_catalog_file: self.decisions.catalog.clone(),
             churn: self.churn.options().unwrap_or_default(),
+            clv: self.clv.options().unwrap_or_default(),
             dedupe: self.identity.dedupe_thresholds(),
             intent_check_every: std::time::Duration::from_secs(
                 self.interpret.intent_model_check_secs,

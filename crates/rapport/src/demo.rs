@@ -118,6 +118,45 @@ pub async fn run(config: &Config) -> Result<()> {
         }
         Err(e) => return Err(anyhow!("demo churn model: {e}")),
     }
+    // Lifetime value from the shop's orders and escalation risk from past conversations,
+    // both trained on the company's own data; routing and the alerts read them.
+    for kind in [rapport_server::clv::KIND, rapport_server::escalation::KIND] {
+        match engine
+            .train_model(&ws, kind, rapport_core::Actor::System, Some(true))
+            .await
+        {
+            Ok(r) => {
+                let h = &r.summary["holdout"];
+                let check =
+                    match kind {
+                        rapport_server::clv::KIND => {
+                            format!(
+                        "held-out purchases: error per customer {} against {} for past rates",
+                        h["mae"].as_f64().map_or("n/a".into(), |x| format!("{x:.3}")),
+                        h["naive_mae"].as_f64().map_or("n/a".into(), |x| format!("{x:.3}"))
+                    )
+                        }
+                        _ => format!(
+                            "held-out ROC-AUC {} against {} for the prior",
+                            h["roc_auc"]
+                                .as_f64()
+                                .map_or("n/a".into(), |x| format!("{x:.3}")),
+                            h["prior_roc_auc"]
+                                .as_f64()
+                                .map_or("n/a".into(), |x| format!("{x:.3}"))
+                        ),
+                    };
+                eprintln!(
+                    "Trained {kind} model version {} ({check}).",
+                    r.version.version
+                )
+            }
+            Err(rapport_server::churn::ChurnError::Insufficient(why)) => {
+                eprintln!("No {kind} model: {why}")
+            }
+            Err(e) => return Err(anyhow!("demo {kind} model: {e}")),
+        }
+    }
     eprintln!(
         "Dedupe: {} profiles, {} pairs scored, {} merged, {} waiting on the Duplicates page ({} refused by a guard), in {} ms.",
         dedupe.profiles_scanned,

@@ -131,6 +131,8 @@ pub enum ClvCommand {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Workspace(crate::churn::ClvModelCommand),
 }
 
 fn read_table(path: &Path) -> Result<Table> {
@@ -417,7 +419,10 @@ pub fn run_clv(command: ClvCommand) -> Result<()> {
         observation_end,
         output,
         json,
-    } = command;
+    } = command
+    else {
+        bail!("the workspace commands of `rapport clv` run on a store");
+    };
     let end = match &observation_end {
         Some(s) => Some(clv::parse_yyyymmdd(s).ok_or_else(|| {
             anyhow!("--observation-end {s:?} is not a date YYYYMMDD [parameter_invalid]")

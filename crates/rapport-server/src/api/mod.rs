@@ -61,10 +61,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/profiles/{id}/merges", get(profiles::merges))
         .route("/v1/profiles/{id}/features", get(models::profile_features))
-        .route("/v1/models/churn", get(models::versions))
-        .route("/v1/models/churn/train", post(models::train))
+        .route("/v1/models/{kind}", get(models::versions))
+        .route("/v1/models/{kind}/train", post(models::train))
         .route(
-            "/v1/models/churn/versions/{version}/activate",
+            "/v1/models/{kind}/versions/{version}/activate",
             post(models::activate),
         )
         .route("/v1/profiles/{id}/unmerge", post(profiles::unmerge))

@@ -469,5 +469,35 @@ async fn churn_panel(state: &AppState, ws: &rapport_core::WorkspaceId, id: &Prof
                 p.muted { "No churn model is active yet." }
             }
         }
+        @let value = row.scores.get(crate::clv::KIND).cloned().unwrap_or_default();
+        h2 { "Lifetime value" }
+        div #clv {
+            @if let Some(v) = value.get("value").and_then(serde_json::Value::as_f64) {
+                p {
+                    span.chip { (format!("{v:.2}")) }
+                    " expected over the next " (value.get("horizon_days").map(shown).unwrap_or_default()) " days ("
+                    (value.get("expected_purchases").map(shown).unwrap_or_default()) " purchases at about "
+                    (value.get("expected_average_value").map(shown).unwrap_or_default()) " each) · a typical customer: "
+                    (value.get("reference_value").map(shown).unwrap_or_default())
+                    " · model version " (value.get("version").map(shown).unwrap_or_default())
+                }
+                table {
+                    tr { th { "Input" } th { "This customer" } th { "Typical" } th { "Moves value" } }
+                    @for c in value.get("contributions").and_then(serde_json::Value::as_array).into_iter().flatten() {
+                        @let d = c.get("contribution").and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+                        tr {
+                            td.mono { (c.get("input").map(shown).unwrap_or_default()) }
+                            td { (c.get("value").map(shown).unwrap_or_default()) }
+                            td { (c.get("reference").map(shown).unwrap_or_default()) }
+                            td { (format!("{d:+.2}")) }
+                        }
+                    }
+                }
+            } @else if value.get("status").and_then(serde_json::Value::as_str) == Some("no_purchases") {
+                p.muted { "No purchase yet: no lifetime value to predict." }
+            } @else {
+                p.muted { "No lifetime-value model is active yet." }
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ mod governance;
 mod identity;
 mod intents;
 mod interpretation;
+mod lifetime_escalation;
 mod matching;
 mod nba;
 mod openapi;

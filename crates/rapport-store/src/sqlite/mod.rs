@@ -35,8 +35,10 @@ const MAX_GROUP: usize = 512;
 /// Jobs that may wait for the writer; past this, writers wait (backpressure) instead of
 /// queueing without bound.
 const QUEUE_DEPTH: usize = 1024;
-/// Idle read connections kept for reuse.
-const MAX_IDLE_READERS: usize = 8;
+/// Read connections: at most this many reads run at once, each on a connection kept open for
+/// the next one. Opening a connection reads the whole schema, so a pool that opened one per
+/// read under load spent more time parsing the schema than reading (next-best-action profile).
+const READERS: usize = 16;
 
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Completion + Send>;
@@ -53,6 +55,7 @@ pub struct SqliteStore {
         )>,
     >,
     readers: Arc<Mutex<Vec<Connection>>>,
+    read_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) policy: crate::PolicyCell,
 }
 
@@ -120,6 +123,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(thread)),
             checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
             policy: crate::PolicyCell::default(),
         })
     }
@@ -169,7 +173,14 @@ impl SqliteStore {
     {
         let pool = self.readers.clone();
         let path = self.path.clone();
+        let slot = self
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("store is closed".into()))?;
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let conn = match pool.lock().ok().and_then(|mut p| p.pop()) {
                 Some(c) => c,
                 None => {
@@ -183,7 +194,7 @@ impl SqliteStore {
             };
             let result = f(&conn);
             if let Ok(mut p) = pool.lock() {
-                if p.len() < MAX_IDLE_READERS {
+                if p.len() < READERS {
                     p.push(conn);
                 }
             }
@@ -246,18 +257,24 @@ fn start_checkpointer(
     Ok((stop, handle))
 }
 
+/// Runs one transaction-control statement from the statement cache (parsing it for every
+/// job showed in profiles).
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_in_savepoint<R>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT job")?;
+    control(conn, "SAVEPOINT job")?;
     let result = f(conn);
     let end = if result.is_ok() {
-        conn.execute_batch("RELEASE job")
+        control(conn, "RELEASE job")
     } else {
         // Identifiers this job attached are gone again: forget them.
         cache::clear();
-        conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
     };
     match (result, end) {
         (Ok(r), Ok(())) => Ok(r),
@@ -275,7 +292,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
             let msg = e.to_string();
             tracing::error!(error = %msg, "cannot begin write transaction");
             // Each job still runs (in autocommit mode it would commit piecemeal), so refuse
@@ -288,7 +305,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         // Holding the write lock now, so no other connection can commit until we do.
         cache::check_data_version(&conn);
         let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let commit = control(&conn, "COMMIT").map_err(|e| e.to_string());
         if let Err(e) = &commit {
             tracing::error!(error = %e, "commit failed; rolling back the group");
             let _ = conn.execute_batch("ROLLBACK");
