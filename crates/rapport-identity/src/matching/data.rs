@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use crate::error::IdentityError;
 
 /// One record: its id and one optional value per column of its dataset.
@@ -38,9 +40,11 @@ pub struct DatasetBuilder {
     name: String,
     columns: Vec<String>,
     ids: Vec<Box<str>>,
-    seen: HashMap<Box<str>, u32>,
+    seen: HashMap<Box<str>, u32, RandomState>,
     cols: Vec<Column>,
-    lookup: Vec<HashMap<Box<str>, u32>>,
+    /// Per column, each distinct value and its code; the values move into the columns at
+    /// [`DatasetBuilder::finish`], so each is allocated once.
+    lookup: Vec<HashMap<Box<str>, u32, RandomState>>,
 }
 
 impl DatasetBuilder {
@@ -50,9 +54,9 @@ impl DatasetBuilder {
             name: name.into(),
             columns,
             ids: Vec::new(),
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             cols: vec![Column::default(); n],
-            lookup: vec![HashMap::new(); n],
+            lookup: vec![HashMap::default(); n],
         }
     }
 
@@ -88,8 +92,7 @@ impl DatasetBuilder {
                 Some(v) if !v.trim().is_empty() => match lookup.get(v) {
                     Some(&c) => c,
                     None => {
-                        let c = col.values.len() as u32;
-                        col.values.push(v.into());
+                        let c = lookup.len() as u32;
                         lookup.insert(v.into(), c);
                         c
                     }
@@ -115,11 +118,19 @@ impl DatasetBuilder {
     }
 
     pub fn finish(self) -> Dataset {
+        let mut cols = self.cols;
+        for (col, lookup) in cols.iter_mut().zip(self.lookup) {
+            let mut values: Vec<Box<str>> = vec![Box::default(); lookup.len()];
+            for (v, c) in lookup {
+                values[c as usize] = v;
+            }
+            col.values = values;
+        }
         Dataset {
             name: self.name,
             columns: self.columns,
             ids: self.ids,
-            cols: self.cols,
+            cols,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod probe;
 mod settings;
 pub mod similarity;
 pub mod synthetic;
+mod text;
 
 pub use api::{dedupe, finish, link, MatchOptions, MatchReport};
 pub use blocking::{blocking_key, MatchMode};

@@ -12,7 +12,7 @@ use super::cluster::connected_components;
 use super::data::{Dataset, NULL};
 use super::eval::{bcubed, cluster_pairwise, pairwise_metrics, Evaluation};
 use super::model::{
-    estimate_u, expectation_maximisation, pair_levels, prior_m, probability_from_weight,
+    estimate_u, expectation_maximisation, levels_of_pairs, prior_m, probability_from_weight,
     term_frequencies, EmParams, PreparedTable, Segment, TrainedModel,
 };
 use super::settings::MatchSettings;
@@ -185,11 +185,7 @@ fn run<'a>(
 
     let t = Instant::now();
     let n_comp = settings.comparisons.len();
-    let mut levels = vec![0u8; candidates.len() * n_comp];
-    levels
-        .par_chunks_mut(n_comp)
-        .zip(candidates.par_iter())
-        .for_each(|(out, &(a, b))| pair_levels(settings, &table, a as usize, b as usize, out));
+    let levels = levels_of_pairs(settings, &table, &candidates);
     timings.compare_ms = ms(t);
 
     let t = Instant::now();
