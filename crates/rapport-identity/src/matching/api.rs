@@ -9,12 +9,10 @@ use super::blocking::MatchMode;
 use super::data::Dataset;
 use super::eval::Evaluation;
 use super::model::TrainedModel;
+use super::output::{write_clusters, write_pairs};
 use super::pipeline::{dedupe_dataset, link_datasets, MatchRun, Timings};
 use super::settings::{infer_settings, MatchSettings};
-use crate::csv_io::{
-    read_dataset, read_labels, resolve_labels, write_clusters_to, write_pairs_to, write_pending,
-    Labels,
-};
+use crate::csv_io::{read_dataset, read_labels, resolve_labels, write_pending, Labels};
 use crate::error::IdentityError;
 
 /// Arguments of a matching run, free of any CLI library.
@@ -235,8 +233,7 @@ pub fn finish(
                 .map(|p| {
                     write_pending(p, |w| {
                         let min = opts.pairs_min_probability.unwrap_or(opts.threshold);
-                        pairs_written =
-                            Some(write_pairs_to(&p.display().to_string(), w, run, min)?);
+                        pairs_written = Some(write_pairs(&p.display().to_string(), w, run, min)?);
                         Ok(())
                     })
                 })
@@ -247,7 +244,7 @@ pub fn finish(
                 .as_deref()
                 .map(|p| {
                     write_pending(p, |w| {
-                        write_clusters_to(&p.display().to_string(), w, run, &clusters)?;
+                        write_clusters(&p.display().to_string(), w, run, &clusters)?;
                         Ok(())
                     })
                 })

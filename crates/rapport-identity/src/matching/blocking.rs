@@ -1,5 +1,6 @@
 //! Candidate pairs: the pairs that satisfy at least one blocking rule, without duplicates.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
@@ -105,9 +106,9 @@ const NO_KEY: u64 = u64::MAX;
 fn rule_keys(
     rule: &[BlockingKey],
     codes: &dyn Fn(&BlockingKey) -> usize,
-    cache: &[Vec<u32>],
+    cache: &[Cow<'_, [u32]>],
 ) -> Vec<u64> {
-    let parts: Vec<&[u32]> = rule.iter().map(|k| cache[codes(k)].as_slice()).collect();
+    let parts: Vec<&[u32]> = rule.iter().map(|k| &*cache[codes(k)]).collect();
     let n = parts.first().map_or(0, |p| p.len());
     match parts.len() {
         1 => parts[0]
@@ -141,6 +142,15 @@ fn rule_keys(
     }
 }
 
+/// Record codes already made for a column with a derivation equal to a key's transform (the
+/// compared values cleaned as an `Exact` key cleans them, or digits as `Digits`): two records
+/// share a code exactly when they share that key, so blocking uses them as they are.
+pub(crate) struct KnownCodes<'b> {
+    pub column: &'b str,
+    pub transform: KeyTransform,
+    pub codes: &'b [u32],
+}
+
 /// Candidate pairs `(a, b)`, `a < b`, sorted and without duplicates. `segments(column)` says
 /// where each run of records reads that column. A rule whose blocks alone would exceed
 /// `max_pairs` is refused before its pairs are made.
@@ -151,6 +161,7 @@ pub(crate) fn candidate_pairs<'a>(
     universe: Universe,
     rules: &[Vec<BlockingKey>],
     segments: &(dyn Fn(&str) -> Vec<Segment<'a>> + Sync),
+    known: &[KnownCodes<'_>],
     max_pairs: u64,
 ) -> Result<Vec<(u32, u32)>, IdentityError> {
     if rules.is_empty() {
@@ -178,9 +189,17 @@ pub(crate) fn candidate_pairs<'a>(
             distinct.push(k);
         }
     }
-    let cache: Vec<Vec<u32>> = distinct
+    let cache: Vec<Cow<'_, [u32]>> = distinct
         .iter()
-        .map(|k| key_codes(k, &segments(&k.column)))
+        .map(|k| {
+            match known
+                .iter()
+                .find(|c| c.column == k.column && c.transform == k.transform)
+            {
+                Some(c) => Cow::Borrowed(c.codes),
+                None => Cow::Owned(key_codes(k, &segments(&k.column))),
+            }
+        })
         .collect();
     let index = |k: &BlockingKey| {
         distinct
@@ -302,18 +321,20 @@ mod tests {
             n: 4,
             n_left: 2,
         };
-        let pairs = candidate_pairs(u, &rules, &value, 100).expect("pairs");
+        let pairs = candidate_pairs(u, &rules, &value, &[], 100).expect("pairs");
         assert_eq!(pairs, vec![(0, 2), (1, 2)]);
         let u = Universe {
             mode: MatchMode::Dedupe,
             n: 4,
             n_left: 4,
         };
-        let pairs = candidate_pairs(u, &rules, &value, 100).expect("pairs");
+        let pairs = candidate_pairs(u, &rules, &value, &[], 100).expect("pairs");
         assert_eq!(pairs, vec![(0, 1), (0, 2), (1, 2)]);
-        assert!(candidate_pairs(u, &[], &value, 5).is_err());
+        assert!(candidate_pairs(u, &[], &value, &[], 5).is_err());
         assert_eq!(
-            candidate_pairs(u, &[], &value, 6).map(|p| p.len()).ok(),
+            candidate_pairs(u, &[], &value, &[], 6)
+                .map(|p| p.len())
+                .ok(),
             Some(6)
         );
     }

@@ -11,6 +11,7 @@ mod data;
 mod eval;
 mod incremental;
 mod model;
+mod output;
 mod pipeline;
 pub mod probe;
 mod settings;
