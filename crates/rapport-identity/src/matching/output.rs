@@ -15,10 +15,16 @@ use super::model::probability_from_weight;
 use super::pipeline::MatchRun;
 use crate::error::IdentityError;
 
-/// Rows formatted by one task.
+/// Rows formatted by one task (a few in tests, so small runs span many chunks and batches).
+#[cfg(not(test))]
 const CHUNK: usize = 8192;
+#[cfg(test)]
+const CHUNK: usize = 7;
 /// Chunks formatted before they are written.
+#[cfg(not(test))]
 const BATCH: usize = 16;
+#[cfg(test)]
+const BATCH: usize = 3;
 
 fn csv_err(name: &str, e: &csv::Error) -> IdentityError {
     IdentityError::Csv {
@@ -213,13 +219,14 @@ mod tests {
 
     #[test]
     fn parallel_writers_give_the_same_bytes_as_the_csv_writers() {
-        // More rows than one batch of chunks, so the ordering across batches is exercised.
-        let data = people(40_000, 3);
-        let settings = infer_settings(&[&data]);
+        let data = people(2000, 3);
+        let mut settings = infer_settings(&[&data]);
+        settings.training.u_sample_pairs = 20_000;
         same_bytes(&dedupe_dataset(&data, &settings).expect("dedupe"));
 
         let (left, right) = (people(1500, 4), people(1500, 5));
-        let settings = infer_settings(&[&left, &right]);
+        let mut settings = infer_settings(&[&left, &right]);
+        settings.training.u_sample_pairs = 20_000;
         same_bytes(&link_datasets(&left, &right, &settings).expect("link"));
     }
 }
