@@ -535,6 +535,9 @@ pub(crate) fn estimate_u(
             pairs.push((a as u32, b as u32));
         }
     }
+    // Counts do not depend on the order of the pairs; in record order, the first record's
+    // codes are read in sequence.
+    pairs.par_sort_unstable();
     // Column by column, so one column's codes and texts stay in cache while its pairs are
     // compared. Pairs with a null fall in level 0; the rest are sorted by their pair of codes
     // and each distinct pair of values is compared once, however often the sample drew it
