@@ -7,7 +7,8 @@
 # Environment: THREADS (default 2) threads for both tools; WORK (default
 # /tmp/rapport-match-bench) for data and outputs; SPLINK_VENV (default
 # ~/.cache/rapport-splink-venv) where Splink is installed from PyPI; SKIP_SPLINK=1 runs only
-# Rapport; SEED (default 7). Prints one JSON line per tool and size, and a summary table.
+# Rapport; SEED (default 7). Prints one JSON line per tool and size, with the load average
+# (1, 5, 15 minutes) just before that tool started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SIZES=("$@")
@@ -45,12 +46,13 @@ for n in "${SIZES[@]}"; do
   fi
   out="$WORK/out-$n"
   mkdir -p "$out"
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
   RAYON_NUM_THREADS=$THREADS /usr/bin/time -v -o "$out/rapport.time" \
     "$BENCH" dedupe --input "$data/records.csv" \
       --settings bench/splink/settings.toml --threshold 0.9 \
       --pairs-out "$out/rapport_pairs.csv" --clusters-out "$out/rapport_clusters.csv" \
       --labels "$data/truth.csv" > "$out/rapport.json"
-  python3 - "$out/rapport.json" "$(peak_kb "$out/rapport.time")" "$n" "$THREADS" "$(wall_s "$out/rapport.time")" <<'PY'
+  python3 - "$out/rapport.json" "$(peak_kb "$out/rapport.time")" "$n" "$THREADS" "$(wall_s "$out/rapport.time")" "$load" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 e = r["evaluation"]["pairwise"]
@@ -65,17 +67,23 @@ print(json.dumps({
     "pairs_per_s_per_core": r["pairs_per_second"] / threads,
     "peak_rss_mb": int(sys.argv[2]) / 1024,
     "process_wall_s": float(sys.argv[5]),
+    "load_before": sys.argv[6],
+    "read_s": r.get("read_ms", 0) / 1000,
+    "finish_s": r.get("finish_ms", 0) / 1000,
+    "evaluate_s": r.get("evaluate_ms", 0) / 1000,
     "timings_ms": t,
 }))
 PY
   if [ "${SKIP_SPLINK:-0}" != 1 ]; then
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
     /usr/bin/time -v -o "$out/splink.time" \
       "$VENV/bin/python" bench/splink/splink_dedupe.py "$data" "$out" --threads "$THREADS" \
       > "$out/splink.json"
-    python3 - "$out/splink.json" "$(peak_kb "$out/splink.time")" "$n" "$(wall_s "$out/splink.time")" <<'PY'
+    python3 - "$out/splink.json" "$(peak_kb "$out/splink.time")" "$n" "$(wall_s "$out/splink.time")" "$load" <<'PY'
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 r["records"] = int(sys.argv[3])
+r["load_before"] = sys.argv[5]
 r["peak_rss_mb"] = int(sys.argv[2]) / 1024
 r["process_wall_s"] = float(sys.argv[4])
 print(json.dumps(r))

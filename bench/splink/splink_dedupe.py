@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--u-pairs", type=float, default=1e6)
+    ap.add_argument("--model-out", help="also save the trained model as JSON and every scored pair next to it (after the clock)")
     args = ap.parse_args()
     os.makedirs(args.out_dir, exist_ok=True)
     logging.disable(logging.WARNING)
@@ -126,6 +127,13 @@ def main() -> None:
     )
     finished = time.perf_counter()
 
+    if args.model_out:
+        linker.misc.save_model_to_json(args.model_out, overwrite=True)
+        sql(
+            f"""COPY (SELECT unique_id_l, unique_id_r, match_probability, match_weight
+                      FROM {predictions.physical_name})
+                TO '{args.model_out}.pairs.csv' (HEADER)"""
+        )
     truth = os.path.join(args.data_dir, "truth.csv")
     sql(
         f"CREATE TABLE truth AS SELECT * FROM read_csv('{truth}', header = true, all_varchar = true)"

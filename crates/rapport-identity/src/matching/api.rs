@@ -9,12 +9,10 @@ use super::blocking::MatchMode;
 use super::data::Dataset;
 use super::eval::Evaluation;
 use super::model::TrainedModel;
+use super::output::{write_clusters, write_pairs};
 use super::pipeline::{dedupe_dataset, link_datasets, MatchRun, Timings};
 use super::settings::{infer_settings, MatchSettings};
-use crate::csv_io::{
-    read_dataset, read_labels, resolve_labels, write_clusters_to, write_pairs_to, write_pending,
-    Labels,
-};
+use crate::csv_io::{read_dataset, read_labels, resolve_labels, write_pending, Labels};
 use crate::error::IdentityError;
 
 /// Arguments of a matching run, free of any CLI library.
@@ -226,28 +224,34 @@ pub fn finish(
         .transpose()?;
     // Both outputs are written to temporary files first and put in place together, so a
     // failure leaves neither.
+    // The two files are written at the same time.
     let mut pairs_written = None;
-    let pairs_file = opts
-        .pairs_out
-        .as_deref()
-        .map(|p| {
-            write_pending(p, |w| {
-                let min = opts.pairs_min_probability.unwrap_or(opts.threshold);
-                pairs_written = Some(write_pairs_to(&p.display().to_string(), w, run, min)?);
-                Ok(())
-            })
-        })
-        .transpose()?;
-    let clusters_file = opts
-        .clusters_out
-        .as_deref()
-        .map(|p| {
-            write_pending(p, |w| {
-                write_clusters_to(&p.display().to_string(), w, run, &clusters)?;
-                Ok(())
-            })
-        })
-        .transpose()?;
+    let (pairs_file, clusters_file) = rayon::join(
+        || {
+            opts.pairs_out
+                .as_deref()
+                .map(|p| {
+                    write_pending(p, |w| {
+                        let min = opts.pairs_min_probability.unwrap_or(opts.threshold);
+                        pairs_written = Some(write_pairs(&p.display().to_string(), w, run, min)?);
+                        Ok(())
+                    })
+                })
+                .transpose()
+        },
+        || {
+            opts.clusters_out
+                .as_deref()
+                .map(|p| {
+                    write_pending(p, |w| {
+                        write_clusters(&p.display().to_string(), w, run, &clusters)?;
+                        Ok(())
+                    })
+                })
+                .transpose()
+        },
+    );
+    let (pairs_file, clusters_file) = (pairs_file?, clusters_file?);
     for f in [pairs_file, clusters_file].into_iter().flatten() {
         f.commit()?;
     }
@@ -259,7 +263,7 @@ pub fn finish(
         total_pairs: run.total_pairs,
         candidate_pairs: run.n_pairs(),
         threshold: opts.threshold,
-        links: run.links(opts.threshold).count(),
+        links: run.link_indices(opts.threshold).count(),
         clusters: n_clusters,
         multi_record_clusters: sizes.iter().filter(|s| **s > 1).count(),
         settings_inferred,

@@ -1,6 +1,9 @@
 //! Candidate pairs: the pairs that satisfy at least one blocking rule, without duplicates.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 
 use rayon::prelude::*;
 
@@ -8,8 +11,9 @@ use super::data::NULL;
 use super::model::Segment;
 use super::settings::{BlockingKey, KeyTransform};
 use super::similarity::soundex;
+use super::text::clean as clean_for_matching;
 use crate::error::IdentityError;
-use crate::standardize::text::{clean_for_matching, digits};
+use crate::standardize::text::digits;
 
 /// Which pairs are eligible: all pairs of one table, or only pairs across two tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -60,11 +64,11 @@ pub fn blocking_key(value: &str, transform: KeyTransform) -> Option<String> {
 }
 
 /// Each record's code for one blocking key (`NULL` when the key is empty). Keys are derived
-/// once per distinct value.
+/// once per distinct value, in parallel.
 fn key_codes(key: &BlockingKey, segments: &[Segment<'_>]) -> Vec<u32> {
     let total: usize = segments.iter().map(|s| s.len).sum();
     let mut out = Vec::with_capacity(total);
-    let mut interned: HashMap<String, u32> = HashMap::new();
+    let mut interned: HashMap<String, u32, RandomState> = HashMap::default();
     for seg in segments {
         let Some(col) = seg.column else {
             out.extend(std::iter::repeat_n(NULL, seg.len));
@@ -93,44 +97,71 @@ fn key_codes(key: &BlockingKey, segments: &[Segment<'_>]) -> Vec<u32> {
     out
 }
 
-/// One key per record for a whole rule: the parts' codes combined (`None` when any part is
-/// empty, so the record is not blocked by this rule).
-fn rule_keys<'a>(
+/// A record's key for a rule when any part of it is empty (the rule does not block it).
+const NO_KEY: u64 = u64::MAX;
+
+/// One key per record for a whole rule: the parts' codes combined ([`NO_KEY`] when any part
+/// is empty). `codes` gives each part's record codes, derived once per column and transform
+/// however many rules use them.
+fn rule_keys(
     rule: &[BlockingKey],
-    segments: &(dyn Fn(&str) -> Vec<Segment<'a>> + Sync),
-) -> Vec<(u64, u32)> {
-    let parts: Vec<Vec<u32>> = rule
-        .iter()
-        .map(|k| key_codes(k, &segments(&k.column)))
-        .collect();
-    let n = parts.first().map_or(0, Vec::len);
-    let mut keyed = Vec::with_capacity(n);
-    let mut tuples: HashMap<Vec<u32>, u64> = HashMap::new();
-    for r in 0..n {
-        if parts.iter().any(|p| p[r] == NULL) {
-            continue;
+    codes: &dyn Fn(&BlockingKey) -> usize,
+    cache: &[Cow<'_, [u32]>],
+) -> Vec<u64> {
+    let parts: Vec<&[u32]> = rule.iter().map(|k| &*cache[codes(k)]).collect();
+    let n = parts.first().map_or(0, |p| p.len());
+    match parts.len() {
+        1 => parts[0]
+            .par_iter()
+            .map(|&c| if c == NULL { NO_KEY } else { u64::from(c) })
+            .collect(),
+        2 => parts[0]
+            .par_iter()
+            .zip(parts[1].par_iter())
+            .map(|(&x, &y)| {
+                if x == NULL || y == NULL {
+                    NO_KEY
+                } else {
+                    (u64::from(x) << 32) | u64::from(y)
+                }
+            })
+            .collect(),
+        _ => {
+            let mut tuples: HashMap<Vec<u32>, u64, RandomState> = HashMap::default();
+            (0..n)
+                .map(|r| {
+                    if parts.iter().any(|p| p[r] == NULL) {
+                        return NO_KEY;
+                    }
+                    let t: Vec<u32> = parts.iter().map(|p| p[r]).collect();
+                    let next = tuples.len() as u64;
+                    *tuples.entry(t).or_insert(next)
+                })
+                .collect()
         }
-        let key = match parts.len() {
-            1 => u64::from(parts[0][r]),
-            2 => (u64::from(parts[0][r]) << 32) | u64::from(parts[1][r]),
-            _ => {
-                let t: Vec<u32> = parts.iter().map(|p| p[r]).collect();
-                let next = tuples.len() as u64;
-                *tuples.entry(t).or_insert(next)
-            }
-        };
-        keyed.push((key, r as u32));
     }
-    keyed
+}
+
+/// Record codes already made for a column with a derivation equal to a key's transform (the
+/// compared values cleaned as an `Exact` key cleans them, or digits as `Digits`): two records
+/// share a code exactly when they share that key, so blocking uses them as they are.
+pub(crate) struct KnownCodes<'b> {
+    pub column: &'b str,
+    pub transform: KeyTransform,
+    pub codes: &'b [u32],
 }
 
 /// Candidate pairs `(a, b)`, `a < b`, sorted and without duplicates. `segments(column)` says
 /// where each run of records reads that column. A rule whose blocks alone would exceed
 /// `max_pairs` is refused before its pairs are made.
+///
+/// Each rule only adds the pairs that no earlier rule found (a pair is skipped when the two
+/// records share an earlier rule's key), so pairs never need deduplicating and are sorted once.
 pub(crate) fn candidate_pairs<'a>(
     universe: Universe,
     rules: &[Vec<BlockingKey>],
     segments: &(dyn Fn(&str) -> Vec<Segment<'a>> + Sync),
+    known: &[KnownCodes<'_>],
     max_pairs: u64,
 ) -> Result<Vec<(u32, u32)>, IdentityError> {
     if rules.is_empty() {
@@ -148,11 +179,49 @@ pub(crate) fn candidate_pairs<'a>(
         }
         return Ok(all);
     }
+    // Record codes per distinct (column, transform), each derived once.
+    let mut distinct: Vec<&BlockingKey> = Vec::new();
+    for k in rules.iter().flatten() {
+        if !distinct
+            .iter()
+            .any(|d| d.column == k.column && d.transform == k.transform)
+        {
+            distinct.push(k);
+        }
+    }
+    let cache: Vec<Cow<'_, [u32]>> = distinct
+        .iter()
+        .map(|k| {
+            match known
+                .iter()
+                .find(|c| c.column == k.column && c.transform == k.transform)
+            {
+                Some(c) => Cow::Borrowed(c.codes),
+                None => Cow::Owned(key_codes(k, &segments(&k.column))),
+            }
+        })
+        .collect();
+    let index = |k: &BlockingKey| {
+        distinct
+            .iter()
+            .position(|d| d.column == k.column && d.transform == k.transform)
+            .unwrap_or(0)
+    };
+    let mut keys: Vec<Vec<u64>> = Vec::with_capacity(rules.len());
     let mut all: Vec<u64> = Vec::new();
     for rule in rules {
-        let mut keyed = rule_keys(rule, segments);
+        let rk = rule_keys(rule, &index, &cache);
+        let mut keyed: Vec<(u64, u32)> = rk
+            .iter()
+            .enumerate()
+            .filter(|(_, &k)| k != NO_KEY)
+            .map(|(r, &k)| (k, r as u32))
+            .collect();
         keyed.par_sort_unstable();
-        let groups: Vec<&[(u64, u32)]> = keyed.chunk_by(|x, y| x.0 == y.0).collect();
+        let groups: Vec<&[(u64, u32)]> = keyed
+            .chunk_by(|x, y| x.0 == y.0)
+            .filter(|g| g.len() > 1)
+            .collect();
         let count = |g: &[(u64, u32)]| -> u64 {
             match universe.mode {
                 MatchMode::Dedupe => (g.len() as u64) * (g.len() as u64 - 1) / 2,
@@ -169,22 +238,31 @@ pub(crate) fn candidate_pairs<'a>(
         if in_rule > max_pairs {
             return Err(IdentityError::TooManyPairs(in_rule, max_pairs));
         }
-        all.reserve(in_rule as usize);
-        for g in &groups {
-            for (i, &(_, a)) in g.iter().enumerate() {
-                for &(_, b) in &g[i + 1..] {
-                    if universe.eligible(a as usize, b as usize) {
-                        all.push((u64::from(a) << 32) | u64::from(b));
-                    }
-                }
-            }
-        }
-        all.par_sort_unstable();
-        all.dedup();
+        let earlier = &keys;
+        let seen = |a: usize, b: usize| {
+            earlier
+                .iter()
+                .any(|k: &Vec<u64>| k[a] != NO_KEY && k[a] == k[b])
+        };
+        let new: Vec<u64> = groups
+            .par_iter()
+            .flat_map_iter(|g| {
+                g.iter().enumerate().flat_map(move |(i, &(_, a))| {
+                    g[i + 1..].iter().filter_map(move |&(_, b)| {
+                        let (a, b) = (a as usize, b as usize);
+                        (universe.eligible(a, b) && !seen(a, b))
+                            .then_some(((a as u64) << 32) | b as u64)
+                    })
+                })
+            })
+            .collect();
+        all.extend(new);
         if all.len() as u64 > max_pairs {
             return Err(IdentityError::TooManyPairs(all.len() as u64, max_pairs));
         }
+        keys.push(rk);
     }
+    all.par_sort_unstable();
     Ok(all
         .into_iter()
         .map(|p| ((p >> 32) as u32, p as u32))
@@ -243,18 +321,20 @@ mod tests {
             n: 4,
             n_left: 2,
         };
-        let pairs = candidate_pairs(u, &rules, &value, 100).expect("pairs");
+        let pairs = candidate_pairs(u, &rules, &value, &[], 100).expect("pairs");
         assert_eq!(pairs, vec![(0, 2), (1, 2)]);
         let u = Universe {
             mode: MatchMode::Dedupe,
             n: 4,
             n_left: 4,
         };
-        let pairs = candidate_pairs(u, &rules, &value, 100).expect("pairs");
+        let pairs = candidate_pairs(u, &rules, &value, &[], 100).expect("pairs");
         assert_eq!(pairs, vec![(0, 1), (0, 2), (1, 2)]);
-        assert!(candidate_pairs(u, &[], &value, 5).is_err());
+        assert!(candidate_pairs(u, &[], &value, &[], 5).is_err());
         assert_eq!(
-            candidate_pairs(u, &[], &value, 6).map(|p| p.len()).ok(),
+            candidate_pairs(u, &[], &value, &[], 6)
+                .map(|p| p.len())
+                .ok(),
             Some(6)
         );
     }

@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+use rayon::prelude::*;
+
 use crate::error::IdentityError;
 
 /// One record: its id and one optional value per column of its dataset.
@@ -38,9 +41,43 @@ pub struct DatasetBuilder {
     name: String,
     columns: Vec<String>,
     ids: Vec<Box<str>>,
-    seen: HashMap<Box<str>, u32>,
+    seen: HashMap<Box<str>, u32, RandomState>,
+    /// Per column, the non-null values as they came, end to end; `codes` meanwhile number
+    /// them in order of arrival. [`DatasetBuilder::finish`] keeps each distinct value once,
+    /// all columns at the same time.
     cols: Vec<Column>,
-    lookup: Vec<HashMap<Box<str>, u32>>,
+    pending: Vec<Pending>,
+}
+
+/// A column's non-null values before they are deduplicated.
+#[derive(Debug, Clone, Default)]
+struct Pending {
+    text: String,
+    /// End of each value in `text`.
+    ends: Vec<usize>,
+}
+
+impl Pending {
+    fn value(&self, k: usize) -> &str {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.text[start..self.ends[k]]
+    }
+
+    /// Distinct values in order of first appearance, and the code of every pending value.
+    fn intern(&self) -> (Vec<Box<str>>, Vec<u32>) {
+        let mut lookup: HashMap<&str, u32, RandomState> = HashMap::default();
+        let mut values: Vec<Box<str>> = Vec::new();
+        let codes = (0..self.ends.len())
+            .map(|k| {
+                let v = self.value(k);
+                *lookup.entry(v).or_insert_with(|| {
+                    values.push(v.into());
+                    (values.len() - 1) as u32
+                })
+            })
+            .collect();
+        (values, codes)
+    }
 }
 
 impl DatasetBuilder {
@@ -50,9 +87,9 @@ impl DatasetBuilder {
             name: name.into(),
             columns,
             ids: Vec::new(),
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             cols: vec![Column::default(); n],
-            lookup: vec![HashMap::new(); n],
+            pending: vec![Pending::default(); n],
         }
     }
 
@@ -83,17 +120,13 @@ impl DatasetBuilder {
         }
         self.seen.insert(id.into(), self.ids.len() as u32);
         self.ids.push(id.into());
-        for ((col, lookup), v) in self.cols.iter_mut().zip(&mut self.lookup).zip(values) {
+        for ((col, pending), v) in self.cols.iter_mut().zip(&mut self.pending).zip(values) {
             let code = match v {
-                Some(v) if !v.trim().is_empty() => match lookup.get(v) {
-                    Some(&c) => c,
-                    None => {
-                        let c = col.values.len() as u32;
-                        col.values.push(v.into());
-                        lookup.insert(v.into(), c);
-                        c
-                    }
-                },
+                Some(v) if !v.trim().is_empty() => {
+                    pending.text.push_str(v);
+                    pending.ends.push(pending.text.len());
+                    (pending.ends.len() - 1) as u32
+                }
                 _ => NULL,
             };
             col.codes.push(code);
@@ -115,11 +148,24 @@ impl DatasetBuilder {
     }
 
     pub fn finish(self) -> Dataset {
+        let mut cols = self.cols;
+        cols.par_iter_mut()
+            .zip(self.pending.into_par_iter())
+            .for_each(|(col, pending)| {
+                let (values, codes) = pending.intern();
+                drop(pending);
+                for c in &mut col.codes {
+                    if *c != NULL {
+                        *c = codes[*c as usize];
+                    }
+                }
+                col.values = values;
+            });
         Dataset {
             name: self.name,
             columns: self.columns,
             ids: self.ids,
-            cols: self.cols,
+            cols,
         }
     }
 }

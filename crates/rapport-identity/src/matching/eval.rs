@@ -2,6 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use foldhash::fast::RandomState;
+
 use serde::Serialize;
 
 /// Precision, recall and F1 with the counts behind them.
@@ -52,8 +54,8 @@ fn norm((a, b): (usize, usize)) -> (usize, usize) {
 
 /// Pairwise precision, recall and F1. Pairs are unordered.
 pub fn pairwise_metrics(predicted: &[(usize, usize)], truth: &[(usize, usize)]) -> PairwiseMetrics {
-    let p: HashSet<_> = predicted.iter().copied().map(norm).collect();
-    let t: HashSet<_> = truth.iter().copied().map(norm).collect();
+    let p: HashSet<_, RandomState> = predicted.iter().copied().map(norm).collect();
+    let t: HashSet<_, RandomState> = truth.iter().copied().map(norm).collect();
     let tp = p.intersection(&t).count();
     PairwiseMetrics {
         true_positives: tp,
@@ -70,9 +72,9 @@ pub fn bcubed(predicted: &[usize], truth: &[usize]) -> Prf {
     if n == 0 {
         return Prf::new(1.0, 1.0);
     }
-    let mut pred_size: HashMap<usize, usize> = HashMap::new();
-    let mut true_size: HashMap<usize, usize> = HashMap::new();
-    let mut both: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut pred_size: HashMap<usize, usize, RandomState> = HashMap::default();
+    let mut true_size: HashMap<usize, usize, RandomState> = HashMap::default();
+    let mut both: HashMap<(usize, usize), usize, RandomState> = HashMap::default();
     for i in 0..n {
         *pred_size.entry(predicted[i]).or_default() += 1;
         *true_size.entry(truth[i]).or_default() += 1;
@@ -92,13 +94,13 @@ pub fn bcubed(predicted: &[usize], truth: &[usize]) -> Prf {
 pub fn cluster_pairwise(predicted: &[usize], truth: &[usize]) -> Prf {
     let pairs = |k: usize| (k * k.saturating_sub(1) / 2) as f64;
     let count = |labels: &[usize]| {
-        let mut m: HashMap<usize, usize> = HashMap::new();
+        let mut m: HashMap<usize, usize, RandomState> = HashMap::default();
         for l in labels {
             *m.entry(*l).or_default() += 1;
         }
         m.values().map(|k| pairs(*k)).sum::<f64>()
     };
-    let mut both: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut both: HashMap<(usize, usize), usize, RandomState> = HashMap::default();
     for (p, t) in predicted.iter().zip(truth) {
         *both.entry((*p, *t)).or_default() += 1;
     }

@@ -11,11 +11,13 @@ mod data;
 mod eval;
 mod incremental;
 mod model;
+mod output;
 mod pipeline;
 pub mod probe;
 mod settings;
 pub mod similarity;
 pub mod synthetic;
+mod text;
 
 pub use api::{dedupe, finish, link, MatchOptions, MatchReport};
 pub use blocking::{blocking_key, MatchMode};

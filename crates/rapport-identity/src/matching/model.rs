@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -16,17 +18,67 @@ use super::settings::{Comparison, Level, MatchSettings, Preprocess};
 use super::similarity::{
     damerau_levenshtein, edit_lower_bound_ascii, jaro_winkler, levenshtein, token_jaccard,
 };
-use crate::standardize::text::{clean_for_matching, digits, fold};
+use super::text::{clean, lower};
+use crate::standardize::text::digits;
 use crate::standardize::{DateOrder, IsoDate};
 
 /// One comparison's values, prepared: a code per record into the distinct prepared texts,
-/// with dates and numbers parsed once per distinct text where a level needs them.
+/// with dates and numbers parsed once per distinct text where a level needs them. The texts
+/// are stored end to end in one string (text `i` is `arena[starts[i]..starts[i + 1]]`), and
+/// texts of up to [`SHORT`] bytes also in a cache-line-aligned slot of their own, so reading
+/// a random pair's values (sampling for u, comparing candidates) costs one cache miss per
+/// value rather than one for its offset and one for its bytes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PreparedColumn {
     pub codes: Vec<u32>,
-    pub texts: Vec<Box<str>>,
+    pub starts: Vec<u32>,
+    pub arena: String,
+    slots: Vec<Slot>,
     pub days: Vec<Option<i64>>,
     pub nums: Vec<Option<f64>>,
+}
+
+/// Longest text kept in a [`Slot`].
+const SHORT: usize = 31;
+
+/// A text's length and bytes, or a length byte of `u8::MAX` when it is longer than [`SHORT`].
+#[derive(Debug, Clone, Copy)]
+#[repr(align(32))]
+struct Slot([u8; SHORT + 1]);
+
+impl PreparedColumn {
+    /// Number of distinct prepared texts.
+    pub fn n_texts(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// The prepared text of a code.
+    pub fn text(&self, code: u32) -> &str {
+        let c = code as usize;
+        let slot = &self.slots[c].0;
+        let len = usize::from(slot[0]);
+        if len <= SHORT {
+            // The slot holds a whole prepared text, which is valid UTF-8.
+            if let Ok(t) = std::str::from_utf8(&slot[1..=len]) {
+                return t;
+            }
+        }
+        &self.arena[self.starts[c] as usize..self.starts[c + 1] as usize]
+    }
+
+    /// Appends a new distinct text.
+    fn push_text(&mut self, text: &str) {
+        self.arena.push_str(text);
+        self.starts.push(self.arena.len() as u32);
+        let mut slot = Slot([0; SHORT + 1]);
+        if text.len() <= SHORT {
+            slot.0[0] = text.len() as u8;
+            slot.0[1..=text.len()].copy_from_slice(text.as_bytes());
+        } else {
+            slot.0[0] = u8::MAX;
+        }
+        self.slots.push(slot);
+    }
 }
 
 /// Values of all records, by comparison.
@@ -45,8 +97,8 @@ pub(crate) struct Segment<'a> {
 fn prepare_text(raw: &str, p: Preprocess) -> String {
     match p {
         Preprocess::Raw => raw.trim().to_owned(),
-        Preprocess::Lower => fold(raw),
-        Preprocess::Clean => clean_for_matching(raw),
+        Preprocess::Lower => lower(raw),
+        Preprocess::Clean => clean(raw),
         Preprocess::Digits => digits(raw),
     }
 }
@@ -60,31 +112,46 @@ fn prepare_column(c: &Comparison, segments: &[Segment<'_>], order: DateOrder) ->
     let total: usize = segments.iter().map(|s| s.len).sum();
     let mut out = PreparedColumn {
         codes: Vec::with_capacity(total),
+        starts: vec![0],
         ..PreparedColumn::default()
     };
-    let mut interned: HashMap<String, u32> = HashMap::new();
+    let mut interned: HashMap<&str, u32, RandomState> = HashMap::default();
+    // Every segment's prepared texts are kept until the end so the map can borrow them.
+    let mut prepared_segments: Vec<Vec<String>> = Vec::with_capacity(segments.len());
+    let mut segment_codes: Vec<Vec<u32>> = Vec::with_capacity(segments.len());
     for seg in segments {
         let Some(col) = seg.column else {
-            out.codes.extend(std::iter::repeat_n(NULL, seg.len));
+            prepared_segments.push(Vec::new());
+            segment_codes.push(Vec::new());
             continue;
         };
-        // Prepare each distinct raw value once, in parallel; intern the results in order.
-        let prepared: Vec<String> = col
-            .values
-            .par_iter()
-            .map(|raw| prepare_text(raw, c.preprocess))
-            .collect();
-        let raw_to_code: Vec<u32> = prepared
-            .into_iter()
-            .zip(&col.values)
-            .map(|(text, raw)| {
-                if text.is_empty() {
-                    return NULL;
-                }
-                if let Some(&code) = interned.get(&text) {
-                    return code;
-                }
-                let code = out.texts.len() as u32;
+        // Prepare each distinct raw value once, in parallel.
+        prepared_segments.push(
+            col.values
+                .par_iter()
+                .map(|raw| prepare_text(raw, c.preprocess))
+                .collect(),
+        );
+        segment_codes.push(Vec::new());
+    }
+    // Intern the prepared texts in order (codes do not depend on threads).
+    for ((seg, prepared), to_code) in segments
+        .iter()
+        .zip(&prepared_segments)
+        .zip(&mut segment_codes)
+    {
+        let Some(col) = seg.column else {
+            continue;
+        };
+        to_code.reserve(prepared.len());
+        for (text, raw) in prepared.iter().zip(&col.values) {
+            if text.is_empty() {
+                to_code.push(NULL);
+                continue;
+            }
+            let next = out.n_texts() as u32;
+            let code = *interned.entry(text.as_str()).or_insert(next);
+            if code == next {
                 if wants_days {
                     out.days.push(
                         IsoDate::parse(raw, order)
@@ -96,15 +163,19 @@ fn prepare_column(c: &Comparison, segments: &[Segment<'_>], order: DateOrder) ->
                     out.nums
                         .push(raw.trim().parse::<f64>().ok().filter(|x| x.is_finite()));
                 }
-                out.texts.push(text.as_str().into());
-                interned.insert(text, code);
-                code
-            })
-            .collect();
-        out.codes.extend(col.codes.iter().map(|&r| match r {
-            NULL => NULL,
-            r => raw_to_code[r as usize],
-        }));
+                out.push_text(text);
+            }
+            to_code.push(code);
+        }
+    }
+    for (seg, to_code) in segments.iter().zip(&segment_codes) {
+        match seg.column {
+            None => out.codes.extend(std::iter::repeat_n(NULL, seg.len)),
+            Some(col) => out.codes.extend(col.codes.iter().map(|&r| match r {
+                NULL => NULL,
+                r => to_code[r as usize],
+            })),
+        }
     }
     out
 }
@@ -203,9 +274,30 @@ pub(crate) fn level_of(c: &Comparison, col: &PreparedColumn, a: usize, b: usize)
     if ca == NULL || cb == NULL {
         return 0;
     }
+    level_of_codes(c, col, ca, cb)
+}
+
+/// [`level_of`] for two non-null value codes.
+fn level_of_codes(c: &Comparison, col: &PreparedColumn, ca: u32, cb: u32) -> u8 {
+    // Equal values meet any text level without reading the text (most candidate pairs agree
+    // on most columns); dates and numbers still need their parsed value.
+    if ca == cb
+        && c.levels.first().is_some_and(|l| {
+            matches!(
+                l,
+                Level::Exact
+                    | Level::JaroWinkler { .. }
+                    | Level::Levenshtein { .. }
+                    | Level::DamerauLevenshtein { .. }
+                    | Level::TokenJaccard { .. }
+            )
+        })
+    {
+        return 1;
+    }
     let mut pm = PairMeasures {
-        a: &col.texts[ca as usize],
-        b: &col.texts[cb as usize],
+        a: col.text(ca),
+        b: col.text(cb),
         jw: None,
         lev: None,
         dl: None,
@@ -230,6 +322,38 @@ pub(crate) fn pair_levels(
     for ((c, col), slot) in settings.comparisons.iter().zip(&table.columns).zip(out) {
         *slot = level_of(c, col, a, b);
     }
+}
+
+/// Levels of many pairs for every comparison, `n_comp` bytes per pair in pair order. Works
+/// column by column so that one column's codes and texts stay in cache while every pair is
+/// compared on it.
+pub(crate) fn levels_of_pairs(
+    settings: &MatchSettings,
+    table: &PreparedTable,
+    pairs: &[(u32, u32)],
+) -> Vec<u8> {
+    let n_comp = settings.comparisons.len();
+    let by_column: Vec<Vec<u8>> = settings
+        .comparisons
+        .iter()
+        .zip(&table.columns)
+        .map(|(c, col)| {
+            pairs
+                .par_iter()
+                .map(|&(a, b)| level_of(c, col, a as usize, b as usize))
+                .collect()
+        })
+        .collect();
+    let mut levels = vec![0u8; pairs.len() * n_comp];
+    levels
+        .par_chunks_mut(n_comp)
+        .enumerate()
+        .for_each(|(i, out)| {
+            for (slot, col) in out.iter_mut().zip(&by_column) {
+                *slot = col[i];
+            }
+        });
+    levels
 }
 
 /// Parameters of one level.
@@ -301,12 +425,20 @@ pub fn expectation_maximisation(
         let mut m_acc: Vec<Vec<f64>> = p.m.iter().map(|v| vec![0.0; v.len()]).collect();
         let mut u_acc = m_acc.clone();
         let (mut match_total, mut total) = (0.0, 0.0);
+        // Logarithms once per level and iteration rather than once per pattern.
+        let logs = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+            v.iter()
+                .map(|x| x.iter().map(|p| p.max(FLOOR).ln()).collect())
+                .collect()
+        };
+        let (ln_m, ln_u) = (logs(&p.m), logs(&p.u));
+        let (ln_lm, ln_lu) = (p.lambda.ln(), (1.0 - p.lambda).ln());
         for (levels, count) in patterns {
-            let (mut lm, mut lu) = (p.lambda.ln(), (1.0 - p.lambda).ln());
+            let (mut lm, mut lu) = (ln_lm, ln_lu);
             for (c, &l) in levels.iter().enumerate() {
                 if l > 0 {
-                    lm += p.m[c][l as usize].max(FLOOR).ln();
-                    lu += p.u[c][l as usize].max(FLOOR).ln();
+                    lm += ln_m[c][l as usize];
+                    lu += ln_u[c][l as usize];
                 }
             }
             let r = 1.0 / (1.0 + (lu - lm).exp());
@@ -403,35 +535,56 @@ pub(crate) fn estimate_u(
             pairs.push((a as u32, b as u32));
         }
     }
-    let n_comp = settings.comparisons.len();
-    let empty = || -> Vec<Vec<u64>> {
-        settings
-            .comparisons
-            .iter()
-            .map(|c| vec![0u64; c.levels.len() + 2])
-            .collect()
-    };
-    let counts = pairs
-        .par_chunks(4096)
-        .map(|chunk| {
-            let mut counts = empty();
-            let mut levels = vec![0u8; n_comp];
-            for &(a, b) in chunk {
-                pair_levels(settings, table, a as usize, b as usize, &mut levels);
-                for (c, &l) in levels.iter().enumerate() {
-                    counts[c][l as usize] += 1;
+    // Counts do not depend on the order of the pairs; in record order, the first record's
+    // codes are read in sequence.
+    pairs.par_sort_unstable();
+    // Column by column, so one column's codes and texts stay in cache while its pairs are
+    // compared. Pairs with a null fall in level 0; the rest are sorted by their pair of codes
+    // and each distinct pair of values is compared once, however often the sample drew it
+    // (frequent names and dates repeat, and equal values are one pair per value).
+    let counts: Vec<Vec<u64>> = settings
+        .comparisons
+        .par_iter()
+        .zip(&table.columns)
+        .map(|(c, col)| {
+            let mut counts = vec![0u64; c.levels.len() + 2];
+            let mut coded: Vec<u64> = Vec::with_capacity(pairs.len());
+            for &(a, b) in &pairs {
+                let (ca, cb) = (col.codes[a as usize], col.codes[b as usize]);
+                if ca == NULL || cb == NULL {
+                    counts[0] += 1;
+                } else {
+                    coded.push((u64::from(ca) << 32) | u64::from(cb));
                 }
+            }
+            coded.par_sort_unstable();
+            let runs: Vec<&[u64]> = coded.chunk_by(|x, y| x == y).collect();
+            let by_level = runs
+                .par_chunks(1024)
+                .map(|chunk| {
+                    let mut counts = vec![0u64; c.levels.len() + 2];
+                    for run in chunk {
+                        let key = run[0];
+                        let level = level_of_codes(c, col, (key >> 32) as u32, key as u32);
+                        counts[level as usize] += run.len() as u64;
+                    }
+                    counts
+                })
+                .reduce(
+                    || vec![0u64; c.levels.len() + 2],
+                    |mut x, y| {
+                        for (a, b) in x.iter_mut().zip(y) {
+                            *a += b;
+                        }
+                        x
+                    },
+                );
+            for (a, b) in counts.iter_mut().zip(by_level) {
+                *a += b;
             }
             counts
         })
-        .reduce(empty, |mut x, y| {
-            for (cx, cy) in x.iter_mut().zip(y) {
-                for (a, b) in cx.iter_mut().zip(cy) {
-                    *a += b;
-                }
-            }
-            x
-        });
+        .collect();
     let u = counts
         .iter()
         .map(|c| {
@@ -463,7 +616,7 @@ pub(crate) fn term_frequencies(
             if !c.term_frequency || c.levels.first() != Some(&Level::Exact) {
                 return None;
             }
-            let mut counts = vec![0.0f64; col.texts.len()];
+            let mut counts = vec![0.0f64; col.n_texts()];
             let mut total = 0.0;
             for &code in &col.codes {
                 if code != NULL {

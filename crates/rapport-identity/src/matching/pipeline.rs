@@ -7,15 +7,15 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::blocking::{candidate_pairs, MatchMode, Universe};
+use super::blocking::{candidate_pairs, KnownCodes, MatchMode, Universe};
 use super::cluster::connected_components;
 use super::data::{Dataset, NULL};
 use super::eval::{bcubed, cluster_pairwise, pairwise_metrics, Evaluation};
 use super::model::{
-    estimate_u, expectation_maximisation, pair_levels, prior_m, probability_from_weight,
+    estimate_u, expectation_maximisation, levels_of_pairs, prior_m, probability_from_weight,
     term_frequencies, EmParams, PreparedTable, Segment, TrainedModel,
 };
-use super::settings::MatchSettings;
+use super::settings::{KeyTransform, MatchSettings, Preprocess};
 use crate::error::IdentityError;
 
 /// A candidate pair with its score and the level each comparison fell into.
@@ -172,10 +172,28 @@ fn run<'a>(
     let table = PreparedTable::new(settings, segments);
     timings.prepare_ms = ms(t);
     let t = Instant::now();
+    let known: Vec<KnownCodes<'_>> = settings
+        .comparisons
+        .iter()
+        .zip(&table.columns)
+        .filter_map(|(c, col)| {
+            let transform = match c.preprocess {
+                Preprocess::Clean => KeyTransform::Exact,
+                Preprocess::Digits => KeyTransform::Digits,
+                Preprocess::Raw | Preprocess::Lower => return None,
+            };
+            Some(KnownCodes {
+                column: &c.column,
+                transform,
+                codes: &col.codes,
+            })
+        })
+        .collect();
     let candidates = candidate_pairs(
         universe,
         &rules,
         segments,
+        &known,
         settings.training.max_candidate_pairs,
     )?;
     timings.blocking_ms = ms(t);
@@ -185,11 +203,7 @@ fn run<'a>(
 
     let t = Instant::now();
     let n_comp = settings.comparisons.len();
-    let mut levels = vec![0u8; candidates.len() * n_comp];
-    levels
-        .par_chunks_mut(n_comp)
-        .zip(candidates.par_iter())
-        .for_each(|(out, &(a, b))| pair_levels(settings, &table, a as usize, b as usize, out));
+    let levels = levels_of_pairs(settings, &table, &candidates);
     timings.compare_ms = ms(t);
 
     let t = Instant::now();
@@ -308,8 +322,16 @@ fn run<'a>(
 }
 
 impl MatchRun {
+    /// Candidate `i`'s records, weight and levels, without copying (see [`MatchRun::pair`]).
+    pub(crate) fn pair_parts(&self, i: usize) -> (usize, usize, f64, &[u8]) {
+        let n_comp = self.model.comparisons.len();
+        let (a, b) = self.candidates[i];
+        let levels = &self.levels[i * n_comp..(i + 1) * n_comp];
+        (a as usize, b as usize, self.weights[i], levels)
+    }
+
     /// The evidence of comparison `c` at `level` for a pair whose left record is `a`.
-    fn contribution(&self, c: usize, level: u8, a: usize) -> f64 {
+    pub(crate) fn contribution(&self, c: usize, level: u8, a: usize) -> f64 {
         if level == 1 {
             if let Some((codes, w)) = &self.tf_exact[c] {
                 return match codes[a] {
