@@ -120,9 +120,12 @@ pub async fn run(config: &Config) -> Result<()> {
     }
     // Lifetime value from the shop's orders and escalation risk from past conversations,
     // both trained on the company's own data; routing and the alerts read them.
+    // Lifetime value is activated as the first version always is; an escalation model only
+    // when it beats the hand-set prior on the held-out conversations.
     for kind in [rapport_server::clv::KIND, rapport_server::escalation::KIND] {
+        let activate = (kind == rapport_server::clv::KIND).then_some(true);
         match engine
-            .train_model(&ws, kind, rapport_core::Actor::System, Some(true))
+            .train_model(&ws, kind, rapport_core::Actor::System, activate)
             .await
         {
             Ok(r) => {
