@@ -238,6 +238,7 @@ pub struct Engine {
     pub(crate) policy: std::sync::RwLock<Arc<rapport_govern::policy::Policy>>,
     pub(crate) fairness_schedule: crate::fairness_watch::Schedule,
     pub(crate) nba: std::sync::RwLock<Option<Arc<rapport_decide::nba::catalog::Catalog>>>,
+    pub(crate) nba_counts: crate::nba::CountsCache,
     pub(crate) churn: crate::churn::ChurnState,
     sink: EventSink,
 }
@@ -259,6 +260,7 @@ impl Engine {
             policy: std::sync::RwLock::new(Arc::new(options.policy.clone())),
             fairness_schedule: Default::default(),
             nba: std::sync::RwLock::new(options.nba_catalog.clone().map(Arc::new)),
+            nba_counts: crate::nba::CountsCache::default(),
             churn: Default::default(),
             options,
             sink: EventSink::Embedded,

@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use rapport_core::{
-    Actor, AuditEntry, DecisionRecord, DecisionStatus, Direction, ProfileId, Purpose, Reason,
-    WorkspaceId,
+    Actor, AuditEntry, DecisionRecord, DecisionStatus, ProfileId, Purpose, Reason, WorkspaceId,
 };
 use rapport_decide::nba::catalog::{Catalog, CatalogAction, CatalogError};
 use rapport_decide::nba::features::{self, Activity, Values};
@@ -22,7 +21,7 @@ use rapport_decide::nba::propensity::{Counts, Outcome, Posterior};
 use rapport_decide::nba::{self, Arbitration, Contact, Stage};
 use rapport_govern::consent::{Action, ConsentLedger, Permitted};
 use rapport_govern::policy::Subject;
-use rapport_store::{NbaContact, NbaOutcome, StoreError};
+use rapport_store::{NbaContact, NbaOutcome, NbaSnapshot, StoreError};
 use serde_json::{json, Map, Value};
 
 use crate::engine::Engine;
@@ -75,6 +74,48 @@ impl From<StoreError> for NbaError {
     }
 }
 
+/// Outcome counts by action id, shared by the decisions that read them.
+type ActionCounts = Arc<BTreeMap<String, Counts>>;
+
+/// The outcome counts of each workspace's actions as this node last read them. Every
+/// decision needs them and outcomes change them rarely by comparison, so they are read from
+/// the store at most once a second; an outcome recorded on this node updates them at once,
+/// one recorded on another node is seen within the second.
+#[derive(Debug, Default)]
+pub(crate) struct CountsCache(
+    std::sync::Mutex<HashMap<String, (std::time::Instant, ActionCounts)>>,
+);
+
+/// How long read counts are used before they are read again.
+const COUNTS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl CountsCache {
+    fn fresh(&self, ws: &WorkspaceId) -> Option<ActionCounts> {
+        let map = self.0.lock().ok()?;
+        let (at, counts) = map.get(ws.as_str())?;
+        (at.elapsed() < COUNTS_FRESH).then(|| counts.clone())
+    }
+
+    fn put(&self, ws: &WorkspaceId, counts: BTreeMap<String, Counts>) -> ActionCounts {
+        let counts = Arc::new(counts);
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(
+                ws.as_str().to_owned(),
+                (std::time::Instant::now(), counts.clone()),
+            );
+        }
+        counts
+    }
+
+    fn update(&self, ws: &WorkspaceId, action: &str, counts: Counts) {
+        if let Ok(mut map) = self.0.lock() {
+            if let Some((_, known)) = map.get_mut(ws.as_str()) {
+                Arc::make_mut(known).insert(action.to_owned(), counts);
+            }
+        }
+    }
+}
+
 /// A next-best-action request, checked.
 #[derive(Debug, Clone)]
 pub struct NbaInput {
@@ -91,6 +132,8 @@ pub struct NbaAnswer {
     pub arbitration: Arbitration,
     /// The decision each offered action was recorded as, by action id.
     pub decisions: BTreeMap<String, DecisionRecord>,
+    /// The values rules read.
+    pub values: BTreeMap<String, Value>,
     /// Values rules could not read, with why.
     pub missing: BTreeMap<String, String>,
 }
@@ -111,15 +154,6 @@ fn valid_channel(c: &str) -> bool {
         && c.len() <= 64
         && c.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
-/// The sentiment score of the customer's latest analysed message in a conversation.
-fn last_sentiment(messages: &[rapport_core::Message]) -> Option<f64> {
-    messages
-        .iter()
-        .rev()
-        .filter(|m| m.direction == Direction::Inbound)
-        .find_map(|m| m.analysis.as_ref()?.pointer("/sentiment/score")?.as_f64())
 }
 
 impl Engine {
@@ -183,55 +217,35 @@ impl Engine {
 
     /// The values the catalog's rules read for a customer: traits, computed features and the
     /// request's context.
-    async fn decision_values(
-        &self,
-        ws: &WorkspaceId,
+    fn decision_values(
         catalog: &Catalog,
-        profile: &rapport_core::Profile,
+        snap: &NbaSnapshot,
         context: &Value,
         now: chrono::DateTime<Utc>,
     ) -> Result<Values, NbaError> {
-        let (events, conversations) = tokio::join!(
-            self.store
-                .profile_events(ws, &profile.id, None, EVENTS_READ),
-            self.store.profile_conversations(ws, &profile.id)
-        );
-        let (events, conversations) = (events?, conversations?);
-        let activity: Vec<Activity> = events
-            .events
+        let activity: Vec<Activity> = snap
+            .activity
             .iter()
-            .map(|e| Activity {
-                at: e.timestamp,
-                name: e.name.clone(),
-                amount: e
-                    .body
-                    .get("properties")
-                    .and_then(Value::as_object)
-                    .and_then(Activity::amount_of),
+            .map(|a| Activity {
+                at: a.at,
+                name: a.name.clone(),
+                amount: a.amount,
             })
             .collect();
-        let latest = conversations.iter().max_by_key(|c| c.updated_at);
-        let sentiment = match latest {
-            Some(c) => self
-                .store
-                .conversation(ws, &c.id)
-                .await?
-                .and_then(|d| last_sentiment(&d.messages)),
-            None => None,
-        };
         let computed = features::compute(&features::Inputs {
-            profile,
+            profile: &snap.profile,
             activity: &activity,
-            conversations: &conversations,
-            last_sentiment: sentiment,
+            conversations: &snap.conversations,
+            last_sentiment: snap.last_sentiment,
             now,
         });
         // The live churn model's score stands in for a `churn_risk` trait the profile lacks.
-        let mut traits = std::borrow::Cow::Borrowed(&profile.traits);
+        let traits = &snap.profile.traits;
+        let mut traits = std::borrow::Cow::Borrowed(traits);
         if catalog.traits.contains_key(crate::routing::CHURN_TRAIT)
-            && !profile.traits.contains_key(crate::routing::CHURN_TRAIT)
+            && !traits.contains_key(crate::routing::CHURN_TRAIT)
         {
-            if let Some(p) = self.live_churn_risk(ws, &profile.id).await? {
+            if let Some(p) = snap.churn_probability.filter(|p| (0.0..=1.0).contains(p)) {
                 traits
                     .to_mut()
                     .insert(crate::routing::CHURN_TRAIT.to_owned(), p.into());
@@ -241,6 +255,30 @@ impl Engine {
             .with_traits(catalog, &traits)
             .with_context(catalog, context)
             .map_err(|e| NbaError::Invalid("invalid_context", e.0))
+    }
+
+    /// The workspace's outcome counts per action, from the cache when it is under a second
+    /// old.
+    async fn nba_counts(&self, ws: &WorkspaceId) -> Result<ActionCounts, NbaError> {
+        if let Some(c) = self.nba_counts.fresh(ws) {
+            return Ok(c);
+        }
+        let counts: BTreeMap<String, Counts> = self
+            .store
+            .nba_counts(ws)
+            .await?
+            .into_iter()
+            .map(|c| {
+                (
+                    c.action_id,
+                    Counts {
+                        successes: c.successes.max(0) as u64,
+                        failures: c.failures.max(0) as u64,
+                    },
+                )
+            })
+            .collect();
+        Ok(self.nba_counts.put(ws, counts))
     }
 
     /// Decides the best actions for a customer on a channel now, records the offered ones as
@@ -268,43 +306,31 @@ impl Engine {
         Values::default()
             .with_context(&catalog, &input.context)
             .map_err(|e| NbaError::Invalid("invalid_context", e.0))?;
-        let profile = self
-            .store
-            .profile(ws, &input.profile)
-            .await?
-            .ok_or_else(|| NbaError::NotFound(format!("profile {}", input.profile)))?;
         let now = Utc::now();
         let since = now - nba::history_lookback(&catalog);
-        let (consents, contacts, counts, values) = tokio::join!(
-            self.store.consents(ws, &profile.id),
-            self.store.nba_contacts(ws, &profile.id, since),
-            self.store.nba_counts(ws),
-            self.decision_values(ws, &catalog, &profile, &input.context, now)
+        let (snap, counts) = tokio::join!(
+            self.store
+                .nba_snapshot(ws, &input.profile, since, EVENTS_READ),
+            self.nba_counts(ws)
         );
-        let (consents, contacts, counts, values) = (consents?, contacts?, counts?, values?);
-        let ledger = ConsentLedger::from_history(&consents);
-        let history: Vec<Contact> = contacts
-            .into_iter()
+        let (snap, counts) = (
+            snap?.ok_or_else(|| NbaError::NotFound(format!("profile {}", input.profile)))?,
+            counts?,
+        );
+        let values = Self::decision_values(&catalog, &snap, &input.context, now)?;
+        let ledger = ConsentLedger::from_history(&snap.consents);
+        let history: Vec<Contact> = snap
+            .contacts
+            .iter()
             .map(|c| Contact {
-                decision_id: c.decision_id,
-                action_id: c.action_id,
-                channel: c.channel,
+                decision_id: c.decision_id.clone(),
+                action_id: c.action_id.clone(),
+                channel: c.channel.clone(),
                 at: c.at,
                 outcome: c.outcome.as_deref().and_then(Outcome::parse),
             })
             .collect();
-        let counts: BTreeMap<String, Counts> = counts
-            .into_iter()
-            .map(|c| {
-                (
-                    c.action_id,
-                    Counts {
-                        successes: c.successes.max(0) as u64,
-                        failures: c.failures.max(0) as u64,
-                    },
-                )
-            })
-            .collect();
+        let profile = &snap.profile;
 
         let policy = self.policy();
         let check_oversight = !policy.rules().is_empty();
@@ -462,9 +488,10 @@ impl Engine {
             })
             .collect();
         Ok(NbaAnswer {
-            profile_id: profile.id,
+            profile_id: profile.id.clone(),
             arbitration,
             decisions,
+            values: values.present,
             missing: values.missing,
         })
     }
@@ -538,6 +565,7 @@ impl Engine {
             successes: counts.successes.max(0) as u64,
             failures: counts.failures.max(0) as u64,
         };
+        self.nba_counts.update(ws, &action_id, counts);
         let prior = self
             .nba_catalog()
             .and_then(|c| c.action(&action_id).map(|a| a.prior))

@@ -128,6 +128,57 @@ pub async fn offers_outcomes_and_counts(store: DynStore) {
         .await
         .expect("contacts");
     assert_eq!(recent.len(), 1);
+
+    // Everything a decision reads, at once: the same contacts, the profile's traits, its
+    // events with their order amounts, newest first.
+    store
+        .ingest(
+            &ws,
+            vec![
+                event(
+                    json!({"type": "track", "userId": "nba-1", "messageId": "nba-o1",
+                    "event": "Order Completed", "timestamp": "2026-01-02T00:00:00Z",
+                    "properties": {"revenue": 42.5}}),
+                ),
+                event(
+                    json!({"type": "track", "userId": "nba-1", "messageId": "nba-o2",
+                    "event": "Order Completed", "timestamp": "2026-01-03T00:00:00Z",
+                    "properties": {"revenue": "n/a", "total": 7}}),
+                ),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let snap = store
+        .nba_snapshot(&ws, &p, now - Duration::days(7), 3)
+        .await
+        .expect("snapshot")
+        .expect("known profile");
+    assert_eq!(snap.profile.id, p);
+    assert_eq!(snap.profile.traits["plan"], "fiber");
+    assert_eq!(snap.contacts, recent);
+    // The identify event (sent without a timestamp, so now), then the two orders.
+    let amounts: Vec<Option<f64>> = snap.activity.iter().map(|a| a.amount).collect();
+    assert_eq!(
+        amounts,
+        [None, Some(7.0), Some(42.5)],
+        "{:?}",
+        snap.activity
+    );
+    assert_eq!(snap.activity[2].name.as_deref(), Some("Order Completed"));
+    let fewer = store
+        .nba_snapshot(&ws, &p, now - Duration::days(7), 1)
+        .await
+        .expect("snapshot")
+        .expect("known profile");
+    assert_eq!(fewer.activity.len(), 1, "at most the events asked for");
+    assert!(snap.conversations.is_empty());
+    assert_eq!((snap.last_sentiment, snap.churn_probability), (None, None));
+    assert!(store
+        .nba_snapshot(&ws, &ProfileId::from_trusted("prof_nobody".into()), now, 10)
+        .await
+        .expect("snapshot")
+        .is_none());
     assert!(matches!(
         store
             .nba_contacts(&ws, &ProfileId::from_trusted("prof_nobody".into()), now)

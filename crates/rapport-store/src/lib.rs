@@ -502,6 +502,55 @@ pub trait Store: Send + Sync + 'static {
         profile: &ProfileId,
         since: DateTime<Utc>,
     ) -> Result<Vec<NbaContact>, StoreError>;
+    /// Everything a next-best-action decision reads about a customer (see [`NbaSnapshot`]):
+    /// contacts after `since` and the latest `events` events. `None` for an unknown profile.
+    /// This default makes the single reads one after another; a backend may read it all on
+    /// one connection.
+    async fn nba_snapshot(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        since: DateTime<Utc>,
+        events: usize,
+    ) -> Result<Option<NbaSnapshot>, StoreError> {
+        let Some(profile) = self.profile(workspace, profile).await? else {
+            return Ok(None);
+        };
+        let id = &profile.id;
+        let consents = self.consents(workspace, id).await?;
+        let contacts = self.nba_contacts(workspace, id, since).await?;
+        let activity = self
+            .profile_events(workspace, id, None, events)
+            .await?
+            .events
+            .iter()
+            .map(ActivityRow::of_event)
+            .collect();
+        let conversations = self.profile_conversations(workspace, id).await?;
+        let last_sentiment = match conversations.iter().max_by_key(|c| c.updated_at) {
+            Some(c) => self.conversation(workspace, &c.id).await?.and_then(|d| {
+                d.messages
+                    .iter()
+                    .rev()
+                    .filter(|m| m.direction == rapport_core::Direction::Inbound)
+                    .find_map(|m| m.analysis.as_ref()?.pointer("/sentiment/score")?.as_f64())
+            }),
+            None => None,
+        };
+        let churn_probability = self
+            .profile_features(workspace, id)
+            .await?
+            .and_then(|f| f.scores.get("churn")?.get("probability")?.as_f64());
+        Ok(Some(NbaSnapshot {
+            profile,
+            consents,
+            contacts,
+            activity,
+            conversations,
+            last_sentiment,
+            churn_probability,
+        }))
+    }
     /// The outcome counts of every action of the workspace that has any.
     async fn nba_counts(&self, workspace: &WorkspaceId) -> Result<Vec<ActionCounts>, StoreError>;
     /// Records an offer's outcome, atomically: sets it on the offer's contact

@@ -356,6 +356,56 @@ pub struct ActionCounts {
     pub failures: i64,
 }
 
+/// One of a customer's events as next-best-action features read it: when, its name, and the
+/// order amount (`properties.revenue`, `total` or `value`, the first that is a number).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRow {
+    pub at: DateTime<Utc>,
+    pub name: Option<String>,
+    pub amount: Option<f64>,
+}
+
+impl ActivityRow {
+    /// The row of a stored event, reading the amount from its body.
+    pub fn of_event(e: &StoredEvent) -> Self {
+        let amount = e
+            .body
+            .get("properties")
+            .and_then(Value::as_object)
+            .and_then(|p| {
+                ["revenue", "total", "value"]
+                    .iter()
+                    .find_map(|k| p.get(*k).and_then(Value::as_f64))
+            })
+            .filter(|x| x.is_finite());
+        Self {
+            at: e.timestamp,
+            name: e.name.clone(),
+            amount,
+        }
+    }
+}
+
+/// Everything one next-best-action decision reads about its customer, read together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NbaSnapshot {
+    /// The live profile (an id that was merged resolves to the survivor).
+    pub profile: rapport_core::Profile,
+    /// Consent history, oldest decision first.
+    pub consents: Vec<rapport_core::ConsentRecord>,
+    /// Offers made after the snapshot's `since`, newest first.
+    pub contacts: Vec<NbaContact>,
+    /// The latest events, newest first, at most the number asked for.
+    pub activity: Vec<ActivityRow>,
+    /// Conversations, most recently updated first.
+    pub conversations: Vec<Conversation>,
+    /// The sentiment score of the customer's latest analysed message in their most recently
+    /// updated conversation.
+    pub last_sentiment: Option<f64>,
+    /// The churn probability stored by the feature pass, when there is one.
+    pub churn_probability: Option<f64>,
+}
+
 /// One next-best-action offer to a customer: what the contact policy counts, and where the
 /// offer's outcome is kept. It holds personal data and goes with an erasure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -98,6 +98,8 @@ pub struct Filtered {
 pub struct RuleCheck {
     pub stage: Stage,
     pub rule: String,
+    /// The values it read, filled in for offered actions (the request's [`Values`] hold
+    /// them for every action).
     pub values: BTreeMap<String, String>,
 }
 
@@ -190,12 +192,8 @@ pub fn in_control_group(control: &ControlGroup, profile_id: &str) -> bool {
     x < control.rate
 }
 
-enum Check {
-    Holds(RuleCheck),
-    Fails(String),
-}
-
-fn check(rule: &Rule, stage: Stage, values: &Values, ctx: &HashMapContext) -> Check {
+/// Whether a rule holds for the request's values; `Err` says why not, in words.
+fn evaluate(rule: &Rule, values: &Values, ctx: &HashMapContext) -> Result<(), String> {
     let missing: Vec<String> = rule
         .names
         .iter()
@@ -206,36 +204,77 @@ fn check(rule: &Rule, stage: Stage, values: &Values, ctx: &HashMapContext) -> Ch
         })
         .collect();
     if !missing.is_empty() {
-        return Check::Fails(format!(
+        return Err(format!(
             "`{}` cannot be checked: {}",
             rule.text,
             missing.join(", ")
         ));
     }
-    let read = || {
-        rule.names
-            .iter()
-            .map(|n| (n.clone(), values.show(n)))
-            .collect::<BTreeMap<_, _>>()
-    };
     match rule.node.eval_boolean_with_context(ctx) {
-        Ok(true) => Check::Holds(RuleCheck {
-            stage,
-            rule: rule.text.clone(),
-            values: read(),
-        }),
+        Ok(true) => Ok(()),
         Ok(false) => {
-            let shown: Vec<String> = read()
+            let shown: Vec<String> = rule_values(rule, values)
                 .into_iter()
                 .map(|(k, v)| format!("{k} = {v}"))
                 .collect();
-            Check::Fails(if shown.is_empty() {
+            Err(if shown.is_empty() {
                 format!("`{}` does not hold", rule.text)
             } else {
                 format!("`{}` does not hold ({})", rule.text, shown.join(", "))
             })
         }
-        Err(e) => Check::Fails(format!("`{}` cannot be evaluated: {e}", rule.text)),
+        Err(e) => Err(format!("`{}` cannot be evaluated: {e}", rule.text)),
+    }
+}
+
+/// Each distinct rule of a request evaluated once: catalogs repeat the same conditions over
+/// many actions (the same eligibility for every offer of a plan, say), and a rule's outcome
+/// depends only on the request's values.
+struct Rules<'a> {
+    values: &'a Values,
+    ctx: HashMapContext,
+    seen: std::collections::HashMap<&'a str, Result<(), String>, foldhash::fast::RandomState>,
+}
+
+impl<'a> Rules<'a> {
+    fn new(values: &'a Values) -> Self {
+        Self {
+            values,
+            ctx: values.expr_context(),
+            seen: std::collections::HashMap::default(),
+        }
+    }
+
+    fn check(&mut self, rule: &'a Rule) -> &Result<(), String> {
+        let (values, ctx) = (self.values, &self.ctx);
+        self.seen
+            .entry(rule.text.as_str())
+            .or_insert_with(|| evaluate(rule, values, ctx))
+    }
+}
+
+/// The values a rule reads, as shown in explanations.
+fn rule_values(rule: &Rule, values: &Values) -> BTreeMap<String, String> {
+    rule.names
+        .iter()
+        .map(|n| (n.clone(), values.show(n)))
+        .collect()
+}
+
+/// Fills in the values each rule of the offered actions read.
+fn show_offered_values(catalog: &Catalog, candidates: &mut [Ranked], values: &Values) {
+    for c in candidates.iter_mut().filter(|c| c.offered) {
+        let Some(a) = catalog.action(&c.action_id) else {
+            continue;
+        };
+        let rules = a
+            .eligibility
+            .iter()
+            .chain(&a.applicability)
+            .chain(&a.suitability);
+        for (check, rule) in c.rules.iter_mut().zip(rules) {
+            check.values = rule_values(rule, values);
+        }
     }
 }
 
@@ -293,7 +332,7 @@ pub fn arbitrate<R: Rng + ?Sized>(
     mut gate: impl FnMut(&CatalogAction) -> Result<(), (Stage, String)>,
 ) -> Arbitration {
     let control_group = in_control_group(&catalog.control, req.profile_id);
-    let ctx = req.values.expr_context();
+    let mut checks = Rules::new(req.values);
     let mut filtered = Vec::new();
     let mut candidates: Vec<Ranked> = Vec::new();
     let suppression_since = req.now - catalog.contact.suppression_period;
@@ -325,10 +364,16 @@ pub fn arbitrate<R: Rng + ?Sized>(
             (Stage::Suitability, &a.suitability),
         ] {
             for rule in list {
-                match check(rule, stage, req.values, &ctx) {
-                    Check::Holds(c) => rules.push(c),
-                    Check::Fails(reason) => {
-                        filtered.push(filter(stage, Some(rule), reason));
+                match checks.check(rule) {
+                    Ok(()) => rules.push(RuleCheck {
+                        stage,
+                        rule: rule.text.clone(),
+                        // Filled in later, for offered actions only: most actions that
+                        // hold are not offered, and the request's values are shared.
+                        values: BTreeMap::new(),
+                    }),
+                    Err(reason) => {
+                        filtered.push(filter(stage, Some(rule), reason.clone()));
                         continue 'actions;
                     }
                 }
@@ -352,7 +397,7 @@ pub fn arbitrate<R: Rng + ?Sized>(
         let mut weights = Vec::new();
         let mut context_weight = 1.0;
         for w in &a.weights {
-            if let Check::Holds(_) = check(&w.rule, Stage::Applicability, req.values, &ctx) {
+            if checks.check(&w.rule).is_ok() {
                 context_weight *= w.factor;
                 weights.push(AppliedWeight {
                     rule: w.rule.text.clone(),
@@ -405,6 +450,7 @@ pub fn arbitrate<R: Rng + ?Sized>(
                 candidates[pick].control = true;
             }
         }
+        show_offered_values(catalog, &mut candidates, req.values);
         return Arbitration {
             ranked: candidates,
             filtered,
@@ -442,6 +488,7 @@ pub fn arbitrate<R: Rng + ?Sized>(
             reason: cap_reason(catalog, req.channel),
         });
     }
+    show_offered_values(catalog, &mut candidates, req.values);
     Arbitration {
         ranked: candidates,
         filtered,

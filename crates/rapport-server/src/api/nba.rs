@@ -40,7 +40,15 @@ pub struct NbaRequestDto {
     pub context: Value,
     /// How many actions to offer at most (1 to 10, default 1).
     pub limit: Option<usize>,
+    /// How many of the ranked actions the answer lists, best first (1 to 1000, default
+    /// 10). Offered actions are always listed; `ranked_total` counts them all.
+    pub ranked: Option<usize>,
 }
+
+/// Ranked actions an answer lists unless the request asks for another number.
+const RANKED_SHOWN: usize = 10;
+/// Most ranked actions one answer may list.
+const RANKED_MAX: usize = 1000;
 
 /// A context weight that applied.
 #[derive(Debug, Serialize, ToSchema)]
@@ -71,7 +79,10 @@ pub struct RuleCheckDto {
     /// `eligibility`, `applicability` or `suitability`.
     pub stage: String,
     pub rule: String,
+    /// The values the rule read, for offered actions; every action's rules read the answer's
+    /// `values`.
     #[schema(value_type = Object)]
+    #[serde(skip_serializing_if = "Map::is_empty")]
     pub values: Map<String, Value>,
 }
 
@@ -123,8 +134,15 @@ pub struct NbaResponseDto {
     /// Whether the customer is in the control group (not arbitrated: nothing, or one random
     /// eligible action flagged `control`).
     pub control_group: bool,
+    /// The best ranked actions, as many as the request's `ranked` (default 10), and every
+    /// offered one.
     pub ranked: Vec<RankedActionDto>,
+    /// How many actions passed every rule and policy and were ranked.
+    pub ranked_total: usize,
     pub filtered: Vec<FilteredActionDto>,
+    /// The customer's values the rules read (traits, computed features, `context.*`).
+    #[schema(value_type = Object)]
+    pub values: Map<String, Value>,
     pub missing: Vec<MissingValueDto>,
 }
 
@@ -151,6 +169,13 @@ pub async fn next_best_action(
 ) -> ApiResult<axum::Json<NbaResponseDto>> {
     let profile = ProfileId::parse(&req.profile_id)
         .ok_or_else(|| ApiError::not_found(format!("profile {}", req.profile_id)))?;
+    let shown = req.ranked.unwrap_or(RANKED_SHOWN);
+    if !(1..=RANKED_MAX).contains(&shown) {
+        return Err(ApiError::invalid(
+            "invalid_ranked",
+            format!("ranked must be between 1 and {RANKED_MAX}"),
+        ));
+    }
     let channel = req.channel.clone();
     let answer = state
         .engine
@@ -166,10 +191,13 @@ pub async fn next_best_action(
         )
         .await?;
     let a = answer.arbitration;
+    let ranked_total = a.ranked.len();
     let ranked = a
         .ranked
         .into_iter()
-        .map(|r| {
+        .enumerate()
+        .filter(|(i, r)| *i < shown || r.offered)
+        .map(|(_, r)| {
             let decision = answer.decisions.get(&r.action_id);
             RankedActionDto {
                 decision_id: decision.map(|d| d.id.clone()),
@@ -232,7 +260,9 @@ pub async fn next_best_action(
         channel,
         control_group: a.control_group,
         ranked,
+        ranked_total,
         filtered,
+        values: answer.values.into_iter().collect(),
         missing: answer
             .missing
             .into_iter()

@@ -150,6 +150,33 @@ async fn actions_are_ranked_explained_gated_and_learn_from_outcomes() {
         "We suggested 20% off your fiber plan for six months because you may be thinking of leaving."
     );
     let decision = offer["decision_id"].as_str().unwrap().to_owned();
+    // The rules of every ranked action read the answer's shared values; only offered
+    // actions repeat them per rule.
+    assert_eq!(a["values"]["churn_risk"], 0.8);
+    let total = a["ranked_total"].as_u64().unwrap() as usize;
+    assert_eq!(a["ranked"].as_array().unwrap().len(), total);
+    assert!(total >= 2, "{a}");
+
+    // A shorter answer lists the best ranked actions and every offered one; the total
+    // still counts them all.
+    let mut short = ask("web", json!({"reason": "browse"}));
+    short["limit"] = json!(1);
+    short["ranked"] = json!(1);
+    let (s, b) = call(
+        &app,
+        M::POST,
+        "/v1/decisions/next-best-action",
+        &agent,
+        Some(short),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let listed = b["ranked"].as_array().unwrap();
+    assert!(b["ranked_total"].as_u64().unwrap() as usize >= listed.len());
+    assert!(
+        listed.iter().filter(|r| r["offered"] == false).count() <= 1,
+        "{b}"
+    );
 
     // The offer is a decision the customer can read about.
     let (_, mine) = call(
@@ -273,6 +300,12 @@ async fn bad_requests_get_stable_codes() {
     assert_eq!((s, b["code"].as_str()), (400, Some("invalid_limit")), "{b}");
     let (s, b) = nba(json!({"profile_id": id, "channel": "web", "extra": 1})).await;
     assert_eq!(s, 400, "{b}");
+    let (s, b) = nba(json!({"profile_id": id, "channel": "web", "ranked": 0})).await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (400, Some("invalid_ranked")),
+        "{b}"
+    );
 
     let (s, b) = call(
         &app,

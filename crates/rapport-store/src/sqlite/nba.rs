@@ -6,7 +6,7 @@ use rapport_core::{AuditEntry, DecisionRecord, ProfileId};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{decide, govern, read};
-use crate::{ActionCounts, NbaContact, NbaOutcome, StoreError};
+use crate::{ActionCounts, ActivityRow, NbaContact, NbaOutcome, NbaSnapshot, StoreError};
 
 pub(super) fn record_offers(
     conn: &Connection,
@@ -145,4 +145,94 @@ pub(super) fn record_outcome(
         },
         counts,
     ))
+}
+
+/// A JSON number SQLite extracted, as `f64`; anything else (text, null) is no number.
+fn number(v: rusqlite::types::Value) -> Option<f64> {
+    match v {
+        rusqlite::types::Value::Integer(i) => Some(i as f64),
+        rusqlite::types::Value::Real(x) if x.is_finite() => Some(x),
+        _ => None,
+    }
+}
+
+/// Everything one decision reads about a customer, on one connection in one read
+/// transaction, so the parts agree with each other and the decision costs one hand-off to
+/// the blocking pool instead of seven. Event bodies are not parsed here: SQLite extracts the
+/// order amount.
+pub(super) fn snapshot(
+    conn: &Connection,
+    ws: &str,
+    id: &str,
+    since: i64,
+    events: usize,
+) -> Result<Option<NbaSnapshot>, StoreError> {
+    conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+    let out = snapshot_in(conn, ws, id, since, events);
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    out
+}
+
+fn snapshot_in(
+    conn: &Connection,
+    ws: &str,
+    id: &str,
+    since: i64,
+    events: usize,
+) -> Result<Option<NbaSnapshot>, StoreError> {
+    let Some(profile) = read::profile(conn, ws, id)? else {
+        return Ok(None);
+    };
+    let pid = profile.id.as_str();
+    let consents = govern::consents(conn, ws, pid)?;
+    let contacts = contacts(conn, ws, pid, since)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT ts, name, json_extract(body, '$.properties.revenue'),
+                json_extract(body, '$.properties.total'), json_extract(body, '$.properties.value')
+         FROM events WHERE profile_id = ?1 AND workspace_id = ?2
+         ORDER BY ts DESC, seq DESC LIMIT ?3",
+    )?;
+    let activity = stmt
+        .query_map(params![pid, ws, events as i64], |r| {
+            let amount = number(r.get(2)?)
+                .or(number(r.get(3)?))
+                .or(number(r.get(4)?));
+            Ok(ActivityRow {
+                at: from_millis(r.get(0)?),
+                name: r.get(1)?,
+                amount,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let conversations = read::profile_conversations(conn, ws, pid)?.unwrap_or_default();
+    let last_sentiment = match conversations.iter().max_by_key(|c| c.updated_at) {
+        Some(c) => conn
+            .prepare_cached(
+                "SELECT json_extract(analysis, '$.sentiment.score') FROM messages
+                 WHERE conversation_id = ?1 AND direction = 'inbound'
+                   AND json_type(analysis, '$.sentiment.score') IN ('integer', 'real')
+                 ORDER BY sent_at DESC, seq DESC LIMIT 1",
+            )?
+            .query_row([c.id.as_str()], |r| r.get::<_, rusqlite::types::Value>(0))
+            .optional()?
+            .and_then(number),
+        None => None,
+    };
+    let churn_probability = conn
+        .prepare_cached(
+            "SELECT json_extract(body, '$.scores.churn.probability') FROM profile_features
+             WHERE workspace_id = ?1 AND profile_id = ?2",
+        )?
+        .query_row([ws, pid], |r| r.get::<_, rusqlite::types::Value>(0))
+        .optional()?
+        .and_then(number);
+    Ok(Some(NbaSnapshot {
+        profile,
+        consents,
+        contacts,
+        activity,
+        conversations,
+        last_sentiment,
+        churn_probability,
+    }))
 }

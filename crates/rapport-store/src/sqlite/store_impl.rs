@@ -777,6 +777,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn nba_snapshot(
+        &self,
+        workspace: &WorkspaceId,
+        profile: &ProfileId,
+        since: DateTime<Utc>,
+        events: usize,
+    ) -> Result<Option<crate::NbaSnapshot>, StoreError> {
+        let (ws, profile) = (workspace.clone(), profile.clone());
+        self.read(move |c| {
+            super::nba::snapshot(c, ws.as_str(), profile.as_str(), to_millis(since), events)
+        })
+        .await
+    }
+
     async fn nba_counts(
         &self,
         workspace: &WorkspaceId,
