@@ -3,8 +3,12 @@
 //! ```text
 //! match_bench data --records 100000 --seed 7 --out DIR
 //! match_bench dedupe --input F.csv --settings S.toml --labels truth.csv \
-//!     --pairs-out pairs.csv --clusters-out clusters.csv [--threshold 0.9]
+//!     --pairs-out pairs.csv --clusters-out clusters.csv [--threshold 0.9] \
+//!     [--write-settings used.toml]
 //! ```
+//!
+//! Without `--settings`, comparisons and blocking are inferred from the columns, as the CLI
+//! does; `--write-settings` saves the settings used.
 //!
 //! `data` is `rapport bench match-data` and `dedupe` is `rapport match dedupe --id-column id
 //! --json`: the same library functions as the CLI, in the same order. The one difference is
@@ -53,8 +57,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let read_ms = started.elapsed().as_millis() as u64;
             let settings = match &opts.settings {
                 Some(path) => MatchSettings::from_toml(&std::fs::read_to_string(path)?)?,
-                None => return Err("--settings S.toml is needed".into()),
+                // As `rapport match dedupe` without --settings: inferred from the columns.
+                None => rapport_identity::matching::infer_settings(&[&data]),
             };
+            if let Some(path) = flag("--write-settings") {
+                std::fs::write(path, settings.to_toml())?;
+            }
             let run = dedupe_dataset(&data, &settings)?;
             let without_labels = MatchOptions {
                 labels: None,

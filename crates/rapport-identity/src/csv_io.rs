@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::IdentityError;
-use crate::matching::{Dataset, DatasetBuilder, MatchMode, MatchRun};
+use crate::matching::{Dataset, DatasetBuilder, MatchMode, MatchRun, HOUSEHOLD_COLUMN};
 
 fn io_err(path: &Path, source: std::io::Error) -> IdentityError {
     IdentityError::Io {
@@ -320,6 +320,10 @@ pub fn write_pairs_to(
     for c in &run.model.comparisons {
         header.push(format!("{}_level", c.column));
         header.push(format!("{}_weight", c.column));
+    }
+    if run.model.household.is_some() {
+        header.push(format!("{HOUSEHOLD_COLUMN}_level"));
+        header.push(format!("{HOUSEHOLD_COLUMN}_weight"));
     }
     w.write_record(&header).map_err(|e| csv_err(name, &e))?;
     let mut pairs: Vec<_> = run.link_indices(min_probability).collect();

@@ -29,11 +29,12 @@ pub use incremental::{
     IncrementalReport,
 };
 pub use model::{
-    expectation_maximisation, prior_m, probability_from_weight, ComparisonParams, EmParams,
-    EmResult, LevelParams, TrainedModel,
+    em_with_household, expectation_maximisation, prior_m, probability_from_weight,
+    ComparisonParams, EmParams, EmResult, HouseholdEm, HouseholdParams, LevelParams, TrainedModel,
 };
 pub use pipeline::{
     dedupe_dataset, link_datasets, FieldContribution, MatchRun, RecordRef, ScoredPair, Timings,
+    HOUSEHOLD_COLUMN,
 };
 pub use settings::{
     infer_settings, BlockingKey, Comparison, KeyTransform, Level, MatchSettings, Preprocess,

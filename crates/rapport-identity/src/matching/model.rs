@@ -387,6 +387,60 @@ pub struct TrainedModel {
     pub em_iterations: usize,
     pub em_converged: bool,
     pub u_pairs_sampled: usize,
+    /// The household class, when training asked for one (`household_columns`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub household: Option<HouseholdParams>,
+}
+
+/// The household class of a trained model: how different people who share a household
+/// compare, against random pairs. A pair's match weight is lowered by how much better this
+/// class explains its pattern than random non-matches do (see
+/// [`HouseholdParams::adjustment`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HouseholdParams {
+    /// The columns the class started from as shared.
+    pub columns: Vec<String>,
+    /// Prior probability that two random eligible records are different people of one
+    /// household.
+    pub share: f64,
+    /// Share of household pairs among the candidate pairs, as estimated by EM.
+    pub share_candidates: f64,
+    /// P(level | household pair) per comparison (index 0, null, is 1).
+    pub h: Vec<Vec<f64>>,
+    /// log2(h / u) per comparison and level (0 for null).
+    pub log2_ratio: Vec<Vec<f64>>,
+}
+
+impl HouseholdParams {
+    /// log2 of the prior odds of a household pair against a random non-match.
+    pub fn prior_weight(&self, lambda: f64) -> f64 {
+        (self.share / (1.0 - lambda - self.share).max(1e-15)).log2()
+    }
+
+    /// The household class's evidence for one comparison at `level`, against random pairs;
+    /// for an exact match on a column weighed by term frequency, against the value's
+    /// frequency `freq` (as the match evidence is).
+    pub fn evidence(&self, c: usize, level: u8, freq: Option<f64>) -> f64 {
+        match freq {
+            Some(f) if level == 1 => (self.h[c][1] / f.max(1e-6)).log2(),
+            _ => self.log2_ratio[c][level as usize],
+        }
+    }
+
+    /// What a pair's match weight loses to the household class, given the class's total
+    /// weight for the pair (`prior_weight` plus the evidence of every comparison): the match
+    /// weight is log2(P(match) / (P(household) + P(other))), and this is the part beyond the
+    /// two-class weight, -log2(1 + 2^household_weight). Never positive.
+    pub fn adjustment(household_weight: f64) -> f64 {
+        let x = household_weight;
+        // log2(1 + 2^x) without overflow for large x.
+        let softplus = if x > 40.0 {
+            x + (-x).exp2().ln_1p() / std::f64::consts::LN_2
+        } else {
+            x.exp2().ln_1p() / std::f64::consts::LN_2
+        };
+        -softplus
+    }
 }
 
 /// m, u and the prior for EM: `m[c][l]` over levels 1..=k+1 of comparison c (index 0 unused).
@@ -455,21 +509,10 @@ pub fn expectation_maximisation(
         let new_lambda = (match_total / total.max(FLOOR)).clamp(FLOOR, 1.0 - FLOOR);
         change = change.max((new_lambda - p.lambda).abs());
         p.lambda = new_lambda;
-        let normalise = |acc: &[f64], old: &mut Vec<f64>, change: &mut f64| {
-            let sum: f64 = acc.iter().skip(1).sum();
-            if sum <= 0.0 {
-                return;
-            }
-            for l in 1..acc.len() {
-                let v = (acc[l] / sum).max(FLOOR);
-                *change = change.max((v - old[l]).abs());
-                old[l] = v;
-            }
-        };
         for c in 0..p.m.len() {
-            normalise(&m_acc[c], &mut p.m[c], &mut change);
+            normalise_levels(&m_acc[c], &mut p.m[c], &mut change);
             if !fix_u {
-                normalise(&u_acc[c], &mut p.u[c], &mut change);
+                normalise_levels(&u_acc[c], &mut p.u[c], &mut change);
             }
         }
         if change < tolerance {
@@ -481,6 +524,124 @@ pub fn expectation_maximisation(
         params: p,
         iterations,
         converged,
+    }
+}
+
+/// The third latent class of [`em_with_household`]: different people who share a household
+/// (or a desk, a family email, a device). Such pairs agree on the address, phone, surname and
+/// often the email together, which the two-class model, assuming comparisons independent
+/// given the class, reads as overwhelming evidence of a match. Giving them a class of their
+/// own models that dependence: evidence is then weighed against both kinds of non-match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HouseholdEm {
+    /// Share of the candidate pairs in the household class.
+    pub share: f64,
+    /// P(level | household pair) per comparison, indexed like [`EmParams::m`].
+    pub h: Vec<Vec<f64>>,
+    /// Per comparison, whether EM may move h; where not (the columns that tell people apart,
+    /// such as a first name or a birth date), household members compare as random pairs do
+    /// and h stays at its starting value, the random pairs' u. Left free, those columns let
+    /// the class drift into matches with a nickname or a typo.
+    pub free: Vec<bool>,
+}
+
+/// Expectation-maximisation with three latent classes over comparison patterns: match (m,
+/// share `lambda`), household (h, `household.share`) and other non-match (u, the rest). As in
+/// [`expectation_maximisation`], level 0 (null) carries no evidence and `fix_u` keeps u as
+/// given. Which class is which comes from the starting values: m puts its mass on agreement
+/// everywhere, h on agreement in the shared columns only, u is the random pairs' u.
+pub fn em_with_household(
+    patterns: &[(Vec<u8>, f64)],
+    init: EmParams,
+    household: HouseholdEm,
+    fix_u: bool,
+    max_iterations: usize,
+    tolerance: f64,
+) -> (EmResult, HouseholdEm) {
+    let mut p = init;
+    let mut hh = household;
+    let mut iterations = 0;
+    let mut converged = false;
+    let logs = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+        v.iter()
+            .map(|x| x.iter().map(|p| p.max(FLOOR).ln()).collect())
+            .collect()
+    };
+    while iterations < max_iterations {
+        iterations += 1;
+        let zeros: Vec<Vec<f64>> = p.m.iter().map(|v| vec![0.0; v.len()]).collect();
+        let (mut m_acc, mut h_acc, mut u_acc) = (zeros.clone(), zeros.clone(), zeros);
+        let (mut m_total, mut h_total, mut total) = (0.0, 0.0, 0.0);
+        let (ln_m, ln_h, ln_u) = (logs(&p.m), logs(&hh.h), logs(&p.u));
+        let rest = (1.0 - p.lambda - hh.share).max(FLOOR);
+        let (ln_lm, ln_lh, ln_lu) = (p.lambda.ln(), hh.share.ln(), rest.ln());
+        for (levels, count) in patterns {
+            let (mut lm, mut lh, mut lu) = (ln_lm, ln_lh, ln_lu);
+            for (c, &l) in levels.iter().enumerate() {
+                if l > 0 {
+                    lm += ln_m[c][l as usize];
+                    lh += ln_h[c][l as usize];
+                    lu += ln_u[c][l as usize];
+                }
+            }
+            let top = lm.max(lh).max(lu);
+            let (em, eh, eu) = ((lm - top).exp(), (lh - top).exp(), (lu - top).exp());
+            let sum = em + eh + eu;
+            let (rm, rh, ru) = (em / sum, eh / sum, eu / sum);
+            m_total += rm * count;
+            h_total += rh * count;
+            total += count;
+            for (c, &l) in levels.iter().enumerate() {
+                if l > 0 {
+                    m_acc[c][l as usize] += rm * count;
+                    h_acc[c][l as usize] += rh * count;
+                    u_acc[c][l as usize] += ru * count;
+                }
+            }
+        }
+        let mut change: f64 = 0.0;
+        let new_lambda = (m_total / total.max(FLOOR)).clamp(FLOOR, 1.0 - FLOOR);
+        let new_share = (h_total / total.max(FLOOR)).clamp(FLOOR, 1.0 - FLOOR);
+        change = change
+            .max((new_lambda - p.lambda).abs())
+            .max((new_share - hh.share).abs());
+        p.lambda = new_lambda;
+        hh.share = new_share;
+        for c in 0..p.m.len() {
+            normalise_levels(&m_acc[c], &mut p.m[c], &mut change);
+            if hh.free.get(c).copied().unwrap_or(true) {
+                normalise_levels(&h_acc[c], &mut hh.h[c], &mut change);
+            }
+            if !fix_u {
+                normalise_levels(&u_acc[c], &mut p.u[c], &mut change);
+            }
+        }
+        if change < tolerance {
+            converged = true;
+            break;
+        }
+    }
+    (
+        EmResult {
+            params: p,
+            iterations,
+            converged,
+        },
+        hh,
+    )
+}
+
+/// Replaces `old[1..]` with `acc[1..]` normalised to sum to one (floored), recording the
+/// largest move in `change`; leaves `old` alone when nothing was counted.
+fn normalise_levels(acc: &[f64], old: &mut [f64], change: &mut f64) {
+    let sum: f64 = acc.iter().skip(1).sum();
+    if sum <= 0.0 {
+        return;
+    }
+    for l in 1..acc.len() {
+        let v = (acc[l] / sum).max(FLOOR);
+        *change = change.max((v - old[l]).abs());
+        old[l] = v;
     }
 }
 
@@ -681,6 +842,7 @@ impl TrainedModel {
             em_iterations: em.0,
             em_converged: em.1,
             u_pairs_sampled,
+            household: None,
         }
     }
 

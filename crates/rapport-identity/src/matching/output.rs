@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::blocking::MatchMode;
 use super::model::probability_from_weight;
-use super::pipeline::MatchRun;
+use super::pipeline::{household_level, MatchRun, HOUSEHOLD_COLUMN};
 use crate::error::IdentityError;
 
 /// Rows formatted by one task (a few in tests, so small runs span many chunks and batches).
@@ -111,6 +111,10 @@ pub(crate) fn write_pairs(
         fields.push(format!("{}_level", c.column));
         fields.push(format!("{}_weight", c.column));
     }
+    if run.model.household.is_some() {
+        fields.push(format!("{HOUSEHOLD_COLUMN}_level"));
+        fields.push(format!("{HOUSEHOLD_COLUMN}_weight"));
+    }
     header
         .write_record(&fields)
         .map_err(|e| csv_err(name, &e))?;
@@ -140,6 +144,11 @@ pub(crate) fn write_pairs(
                     .map_or("", |x| x.label.as_str()),
             )?;
             w.write_field(numbers.get(run.contribution(c, l, a), 4))?;
+        }
+        if run.model.household.is_some() {
+            let adjustment = run.household_adjustment(order[k].1);
+            w.write_field(household_level(adjustment))?;
+            w.write_field(numbers.get(adjustment, 4))?;
         }
         w.write_record(None::<&[u8]>)
     })?;

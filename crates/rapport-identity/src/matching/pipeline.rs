@@ -12,8 +12,9 @@ use super::cluster::connected_components;
 use super::data::{Dataset, NULL};
 use super::eval::{bcubed, cluster_pairwise, pairwise_metrics, Evaluation};
 use super::model::{
-    estimate_u, expectation_maximisation, levels_of_pairs, prior_m, probability_from_weight,
-    term_frequencies, EmParams, PreparedTable, Segment, TrainedModel,
+    em_with_household, estimate_u, expectation_maximisation, levels_of_pairs, prior_m,
+    probability_from_weight, term_frequencies, EmParams, HouseholdEm, HouseholdParams,
+    PreparedTable, Segment, TrainedModel,
 };
 use super::settings::{KeyTransform, MatchSettings, Preprocess};
 use crate::error::IdentityError;
@@ -32,6 +33,9 @@ pub struct ScoredPair {
     pub levels: Vec<u8>,
     /// log2 Bayes factor per comparison, term-frequency adjusted where enabled.
     pub contributions: Vec<f64>,
+    /// What the household class takes off the weight (0 without one, never positive): the
+    /// weight is the prior, plus the contributions, plus this.
+    pub household_adjustment: f64,
 }
 
 /// One comparison's part in a pair's score, for explanations.
@@ -40,6 +44,19 @@ pub struct FieldContribution {
     pub column: String,
     pub level: String,
     pub log2_bayes_factor: f64,
+}
+
+/// The name of the household class's entry in explanations and pairs files.
+pub const HOUSEHOLD_COLUMN: &str = "household";
+
+/// The household entry's level: whether the pattern looked like two people sharing a
+/// household (a loss of at least one bit) or not.
+pub(crate) fn household_level(adjustment: f64) -> &'static str {
+    if adjustment <= -1.0 {
+        "looks like a household"
+    } else {
+        "not a household"
+    }
 }
 
 /// Which table a record came from and its id there.
@@ -90,6 +107,8 @@ pub struct MatchRun {
     /// Per comparison with term-frequency adjustment: each record's value code, and the
     /// evidence of an exact match on each code.
     tf_exact: Vec<Option<(Vec<u32>, Vec<f64>)>>,
+    /// Per candidate, what the household class takes off its weight (empty without one).
+    household_adjustment: Vec<f64>,
     ids: Vec<Box<str>>,
     n_left: usize,
 }
@@ -233,8 +252,44 @@ fn run<'a>(
         u: u.clone(),
     };
     let tr = &settings.training;
+    let household_on = !tr.household_columns.is_empty();
+    let mut household_em: Option<HouseholdEm> = None;
     let em = if patterns.is_empty() {
         None
+    } else if household_on {
+        // The household class starts like a match on the shared columns and like random
+        // pairs on the others; EM then moves all three classes.
+        let h = settings
+            .comparisons
+            .iter()
+            .zip(&u)
+            .map(|(c, u)| {
+                if tr.household_columns.contains(&c.column) {
+                    prior_m(c.levels.len())
+                } else {
+                    u.clone()
+                }
+            })
+            .collect();
+        let free = settings
+            .comparisons
+            .iter()
+            .map(|c| tr.household_columns.contains(&c.column))
+            .collect();
+        let (r, hh) = em_with_household(
+            &patterns,
+            init.clone(),
+            HouseholdEm {
+                share: 0.1,
+                h,
+                free,
+            },
+            tr.em_fix_u,
+            tr.em_max_iterations,
+            tr.em_tolerance,
+        );
+        household_em = Some(hh);
+        Some(r)
     } else {
         // u is re-estimated inside the candidate set (non-matches there agree more often than
         // random pairs because of blocking), so m is not inflated by that agreement. Scoring
@@ -267,7 +322,7 @@ fn run<'a>(
         u,
     };
     let tf = term_frequencies(settings, &table);
-    let model = TrainedModel::from_params(
+    let mut model = TrainedModel::from_params(
         settings,
         &params,
         lambda,
@@ -275,6 +330,64 @@ fn run<'a>(
         u_pairs,
         &tf.iter().map(Option::is_some).collect::<Vec<_>>(),
     );
+    model.household = household_em.map(|hh| {
+        let log2_ratio =
+            hh.h.iter()
+                .zip(&params.u)
+                .map(|(h, u)| {
+                    let mut r = vec![0.0];
+                    r.extend(
+                        h.iter()
+                            .zip(u)
+                            .skip(1)
+                            .map(|(h, u)| (h.max(1e-9) / u.max(1e-9)).log2()),
+                    );
+                    r
+                })
+                .collect();
+        let mut h = hh.h;
+        for levels in &mut h {
+            levels[0] = 1.0;
+        }
+        HouseholdParams {
+            columns: tr.household_columns.clone(),
+            share: hh.share * candidates.len() as f64 / universe.total_pairs() as f64,
+            share_candidates: hh.share,
+            h,
+            log2_ratio,
+        }
+    });
+    // Per comparison weighed by term frequency: each code's relative frequency.
+    let freqs: Vec<Option<Vec<f64>>> = if model.household.is_some() {
+        tf.clone()
+    } else {
+        vec![None; tf.len()]
+    };
+    let household_adjustment: Vec<f64> = match &model.household {
+        None => Vec::new(),
+        Some(hp) => {
+            let prior_h = hp.prior_weight(model.lambda);
+            candidates
+                .par_iter()
+                .zip(levels.par_chunks(n_comp))
+                .map(|(&(a, _), lv)| {
+                    let w = prior_h
+                        + lv.iter()
+                            .enumerate()
+                            .map(|(c, &l)| {
+                                let code = table.columns[c].codes[a as usize];
+                                let freq = match &freqs[c] {
+                                    Some(f) if code != NULL => Some(f[code as usize]),
+                                    _ => None,
+                                };
+                                hp.evidence(c, l, freq)
+                            })
+                            .sum::<f64>();
+                    HouseholdParams::adjustment(w)
+                })
+                .collect()
+        }
+    };
     let tf_exact: Vec<Option<(Vec<u32>, Vec<f64>)>> = tf
         .into_iter()
         .zip(table.columns)
@@ -299,6 +412,7 @@ fn run<'a>(
         levels,
         weights: Vec::new(),
         tf_exact,
+        household_adjustment,
         ids,
         n_left: universe.n_left,
     };
@@ -307,12 +421,14 @@ fn run<'a>(
         .candidates
         .par_iter()
         .zip(out.levels.par_chunks(n_comp))
-        .map(|(&(a, _), lv)| {
+        .enumerate()
+        .map(|(i, (&(a, _), lv))| {
             prior
                 + lv.iter()
                     .enumerate()
                     .map(|(c, &l)| out.contribution(c, l, a as usize))
                     .sum::<f64>()
+                + out.household_adjustment.get(i).copied().unwrap_or(0.0)
         })
         .collect();
     out.weights = weights;
@@ -341,6 +457,11 @@ impl MatchRun {
             }
         }
         self.model.comparisons[c].levels[level as usize].log2_bayes_factor
+    }
+
+    /// What the household class takes off candidate `i`'s weight (0 without one).
+    pub fn household_adjustment(&self, i: usize) -> f64 {
+        self.household_adjustment.get(i).copied().unwrap_or(0.0)
     }
 
     /// Number of records (both tables in link mode).
@@ -376,6 +497,7 @@ impl MatchRun {
             match_probability: probability_from_weight(match_weight),
             levels,
             contributions,
+            household_adjustment: self.household_adjustment(i),
         }
     }
 
@@ -413,9 +535,12 @@ impl MatchRun {
         range.into_iter().find(|&i| &*self.ids[i] == id)
     }
 
-    /// Why a pair scored as it did, comparison by comparison.
+    /// Why a pair scored as it did, comparison by comparison; with a household class, a last
+    /// entry (column [`HOUSEHOLD_COLUMN`]) says how much looking like two people of one
+    /// household took off.
     pub fn explain(&self, pair: &ScoredPair) -> Vec<FieldContribution> {
-        self.model
+        let mut out: Vec<FieldContribution> = self
+            .model
             .comparisons
             .iter()
             .zip(pair.levels.iter().zip(&pair.contributions))
@@ -427,7 +552,15 @@ impl MatchRun {
                     .map_or(String::new(), |p| p.label.clone()),
                 log2_bayes_factor: w,
             })
-            .collect()
+            .collect();
+        if self.model.household.is_some() {
+            out.push(FieldContribution {
+                column: HOUSEHOLD_COLUMN.to_owned(),
+                level: household_level(pair.household_adjustment).to_owned(),
+                log2_bayes_factor: pair.household_adjustment,
+            });
+        }
+        out
     }
 
     /// The weight at or above which a pair's probability reaches `threshold`.

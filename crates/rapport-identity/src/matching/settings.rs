@@ -149,6 +149,11 @@ pub struct TrainingSettings {
     /// Keep the u-probabilities of random pairs fixed during EM (as Splink does by default)
     /// instead of re-estimating them among the candidates.
     pub em_fix_u: bool,
+    /// Columns that different people living or working together often share (address,
+    /// postcode, phone, surname, a family email). When set, EM learns a third class for such
+    /// pairs beside match and non-match, and pairs that look like a household rather than
+    /// one person are scored down (see `HouseholdParams`). Empty: the two-class model.
+    pub household_columns: Vec<String>,
 }
 
 impl Default for TrainingSettings {
@@ -161,6 +166,7 @@ impl Default for TrainingSettings {
             max_candidate_pairs: 50_000_000,
             date_order: DateOrder::DayFirst,
             em_fix_u: false,
+            household_columns: Vec::new(),
         }
     }
 }
@@ -295,6 +301,25 @@ impl MatchSettings {
                 "training needs u_sample_pairs, em_max_iterations and em_tolerance > 0".into(),
             );
         }
+        for h in &t.household_columns {
+            if !self.comparisons.iter().any(|c| &c.column == h) {
+                problems.push(format!(
+                    "household column {h:?} is not one of the compared columns"
+                ));
+            }
+        }
+        if !t.household_columns.is_empty()
+            && self
+                .comparisons
+                .iter()
+                .all(|c| t.household_columns.contains(&c.column))
+        {
+            problems.push(
+                "household_columns lists every compared column: leave at least one column \
+                 that tells people apart (a first name, a birth date)"
+                    .into(),
+            );
+        }
         if problems.is_empty() {
             Ok(rules)
         } else {
@@ -335,6 +360,12 @@ impl MatchSettings {
         };
         let _ = writeln!(out, "date_order = {order:?}");
         let _ = writeln!(out, "em_fix_u = {}", t.em_fix_u);
+        let household: Vec<String> = t
+            .household_columns
+            .iter()
+            .map(|c| format!("{c:?}"))
+            .collect();
+        let _ = writeln!(out, "household_columns = [{}]", household.join(", "));
         out
     }
 }
@@ -442,7 +473,11 @@ fn skewed(values: &[Option<&str>]) -> bool {
 /// Jaro-Winkler, phones exact on digits (then within two edits), dates by distance in days,
 /// numbers by relative distance, postcodes exact, anything else Jaro-Winkler. Blocking on
 /// email, phone digits, the first three characters of the first name-like column and of an
-/// address, and postcode.
+/// address, and postcode; for records of people (a family name column), on email, phone
+/// digits, family name with date, given name's first three characters with postcode, and
+/// date with postcode. For records of people (a family name column), every column but given
+/// names and dates is a household column (see `TrainingSettings::household_columns`), when
+/// one of those can tell a household's members apart.
 pub fn infer_settings(datasets: &[&Dataset]) -> MatchSettings {
     let mut columns: Vec<String> = Vec::new();
     for d in datasets {
@@ -455,6 +490,15 @@ pub fn infer_settings(datasets: &[&Dataset]) -> MatchSettings {
     let mut comparisons = Vec::new();
     let mut blocking: Vec<Vec<String>> = Vec::new();
     let mut first_name_col = None;
+    // Columns people of one household share, and whether any column tells them apart.
+    let mut household = Vec::new();
+    let mut personal = false;
+    let mut family_name = false;
+    // For records of people: the first family-name, given-name, date and postcode columns, and the
+    // blocking rules on single strong identifiers (email, phone).
+    let (mut family_col, mut given_col) = (None, None);
+    let (mut date_col, mut postcode_col) = (None, None);
+    let mut strong: Vec<Vec<String>> = Vec::new();
     for column in columns {
         let values: Vec<Option<&str>> = datasets
             .iter()
@@ -463,13 +507,37 @@ pub fn infer_settings(datasets: &[&Dataset]) -> MatchSettings {
         let tf = skewed(&values);
         let role = role_of(&column, &values);
         let jw = |min: f64| Level::JaroWinkler { min };
+        // Given names and dates tell a household's members apart; everything else (address,
+        // city, phone, email, family name, devices) they may share.
+        match role {
+            ColumnRole::Name if is_family_name(&column) => {
+                family_name = true;
+                family_col.get_or_insert_with(|| column.clone());
+                household.push(column.clone());
+            }
+            ColumnRole::Date => {
+                personal = true;
+                date_col.get_or_insert_with(|| column.clone());
+            }
+            ColumnRole::Name => {
+                personal = true;
+                given_col.get_or_insert_with(|| column.clone());
+            }
+            ColumnRole::Postcode => {
+                postcode_col.get_or_insert_with(|| column.clone());
+                household.push(column.clone());
+            }
+            _ => household.push(column.clone()),
+        }
         let (preprocess, levels, term_frequency) = match role {
             ColumnRole::Email => {
                 blocking.push(vec![column.clone()]);
+                strong.push(vec![column.clone()]);
                 (Preprocess::Lower, vec![Level::Exact, jw(0.9)], false)
             }
             ColumnRole::Phone => {
                 blocking.push(vec![format!("{column}:digits")]);
+                strong.push(vec![format!("{column}:digits")]);
                 (Preprocess::Digits, vec![Level::Exact], false)
             }
             ColumnRole::Postcode => {
@@ -518,11 +586,54 @@ pub fn infer_settings(datasets: &[&Dataset]) -> MatchSettings {
             term_frequency,
         });
     }
+    // People: a given name's first letters, a postcode or an address prefix alone pairs
+    // everyone in a district or everyone called Jo..., and EM on such candidates learns
+    // "lives nearby" instead of "same person". Block on strong identifiers and on pairs of
+    // weaker ones instead.
+    if family_name {
+        let mut rules = strong;
+        let first3 = given_col.as_ref().map(|c: &String| format!("{c}:first3"));
+        if let (Some(f), Some(d)) = (&family_col, &date_col) {
+            rules.push(vec![f.clone(), d.clone()]);
+        }
+        if let (Some(g), Some(p)) = (&first3, &postcode_col) {
+            rules.push(vec![g.clone(), p.clone()]);
+        }
+        if let (Some(d), Some(p)) = (&date_col, &postcode_col) {
+            rules.push(vec![d.clone(), p.clone()]);
+        }
+        if let (Some(g), Some(f)) = (&first3, &family_col) {
+            if postcode_col.is_none() {
+                rules.push(vec![g.clone(), format!("{f}:first3")]);
+            }
+        }
+        if rules.len() > 1 {
+            blocking = rules;
+        }
+    }
+    // The household class is for records of people (a family name column says so), and needs
+    // a column that tells a household's members apart. Other records (restaurants, products,
+    // companies) keep the two-class model.
+    if !personal || !family_name {
+        household.clear();
+    }
     MatchSettings {
         blocking_rules: blocking,
         comparisons,
-        training: TrainingSettings::default(),
+        training: TrainingSettings {
+            household_columns: household,
+            ..TrainingSettings::default()
+        },
     }
+}
+
+/// Whether a name-like column holds a family name (which a household's members share) rather
+/// than a given or full name.
+fn is_family_name(column: &str) -> bool {
+    let words = name_words(column);
+    words
+        .iter()
+        .any(|w| ["last", "family", "surname", "lastname", "familyname"].contains(&w.as_str()))
 }
 
 #[cfg(test)]

@@ -99,6 +99,124 @@ fn em_with_fixed_u_recovers_m_and_lambda() {
     assert_eq!(r.params.u, t.u);
 }
 
+/// Patterns drawn from three classes: match (m, share `lambda`), household (h, share
+/// `share`) and other non-match (u).
+fn synthetic_households(
+    truth: &EmParams,
+    h: &[Vec<f64>],
+    share: f64,
+    n: usize,
+    seed: u64,
+) -> Vec<(Vec<u8>, f64)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut patterns: HashMap<Vec<u8>, f64> = HashMap::new();
+    for _ in 0..n {
+        let x: f64 = rng.gen();
+        let dists = if x < truth.lambda {
+            &truth.m
+        } else if x < truth.lambda + share {
+            h
+        } else {
+            &truth.u
+        };
+        let v: Vec<u8> = dists.iter().map(|d| draw(&mut rng, d)).collect();
+        *patterns.entry(v).or_insert(0.0) += 1.0;
+    }
+    patterns.into_iter().collect()
+}
+
+#[test]
+fn em_with_household_separates_households_from_matches() {
+    // Comparisons 0 and 1 tell people apart (first name, birth date); 2 and 3 are shared by a
+    // household (address, phone), so household pairs agree on them as matches do.
+    let t = truth();
+    let h = vec![
+        t.u[0].clone(),
+        t.u[1].clone(),
+        vec![0.0, 0.95, 0.05],
+        vec![0.0, 0.9, 0.08, 0.02],
+    ];
+    let share = 0.25;
+    let patterns = synthetic_households(&t, &h, share, 80_000, 5);
+    let init = EmParams {
+        lambda: 0.1,
+        m: t.m.iter().map(|v| prior_m(v.len() - 2)).collect(),
+        u: t.u.clone(),
+    };
+    let h_init = vec![t.u[0].clone(), t.u[1].clone(), prior_m(1), prior_m(2)];
+    let (r, hh) = em_with_household(
+        &patterns,
+        init.clone(),
+        HouseholdEm {
+            share: 0.1,
+            h: h_init,
+            free: vec![false, false, true, true],
+        },
+        true,
+        1000,
+        1e-9,
+    );
+    assert!(r.converged, "{} iterations", r.iterations);
+    assert!(
+        (r.params.lambda - t.lambda).abs() < 0.02,
+        "{}",
+        r.params.lambda
+    );
+    assert!((hh.share - share).abs() < 0.02, "{}", hh.share);
+    assert!(max_abs_diff(&r.params.m, &t.m) < 0.04, "m {:?}", r.params.m);
+    assert!(max_abs_diff(&hh.h, &h) < 0.04, "h {:?}", hh.h);
+
+    // The two-class model on the same patterns takes households for matches: a pattern that
+    // agrees on the shared columns only gets a high posterior there and a low one here.
+    let two = expectation_maximisation(&patterns, init, true, 1000, 1e-9).params;
+    let household_like = [3u8, 3, 1, 1];
+    let posterior2 = {
+        let lm: f64 = two.lambda.ln()
+            + household_like
+                .iter()
+                .enumerate()
+                .map(|(c, &l)| two.m[c][l as usize].ln())
+                .sum::<f64>();
+        let lu: f64 = (1.0 - two.lambda).ln()
+            + household_like
+                .iter()
+                .enumerate()
+                .map(|(c, &l)| two.u[c][l as usize].ln())
+                .sum::<f64>();
+        1.0 / (1.0 + (lu - lm).exp())
+    };
+    let class = |p: &[Vec<f64>], prior: f64| {
+        prior.ln()
+            + household_like
+                .iter()
+                .enumerate()
+                .map(|(c, &l)| p[c][l as usize].ln())
+                .sum::<f64>()
+    };
+    let (lm, lh, lu) = (
+        class(&r.params.m, r.params.lambda),
+        class(&hh.h, hh.share),
+        class(&r.params.u, 1.0 - r.params.lambda - hh.share),
+    );
+    let posterior3 = lm.exp() / (lm.exp() + lh.exp() + lu.exp());
+    assert!(posterior2 > 0.5, "two-class posterior {posterior2}");
+    assert!(posterior3 < 0.05, "three-class posterior {posterior3}");
+}
+
+#[test]
+fn household_adjustment_is_minus_softplus() {
+    for x in [-60.0, -5.0, 0.0, 3.0, 39.0, 41.0, 500.0] {
+        let a = HouseholdParams::adjustment(x);
+        let want = -(1.0 + f64::exp2(x)).log2();
+        assert!(a <= 0.0);
+        if x < 100.0 {
+            assert!((a - want).abs() < 1e-9, "{x}: {a} vs {want}");
+        } else {
+            assert!((a + x).abs() < 1e-9);
+        }
+    }
+}
+
 #[test]
 fn prior_m_sums_to_one() {
     for k in 1..6 {
