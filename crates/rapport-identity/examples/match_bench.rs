@@ -23,6 +23,10 @@ use rapport_identity::csv_io::{read_dataset, read_labels, resolve_labels, write_
 use rapport_identity::matching::synthetic::{generate, SyntheticOptions};
 use rapport_identity::matching::{dedupe_dataset, finish, MatchOptions, MatchSettings};
 
+/// The `rapport` binary's allocator: this example stands in for `rapport match dedupe`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| {
