@@ -25,8 +25,25 @@ fn csv_err(path: &str, e: &csv::Error) -> IdentityError {
 /// Reads a CSV with a header row; `id_column` names the unique record id, every other column
 /// becomes a matchable column. Empty cells are nulls.
 pub fn read_dataset(path: &Path, id_column: &str) -> Result<Dataset, IdentityError> {
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    read_dataset_from(&path.display().to_string(), file, id_column)
+    let mut file = File::open(path).map_err(|e| io_err(path, e))?;
+    let hint = size_hint(&mut file).map_err(|e| io_err(path, e))?;
+    read_dataset_sized(&path.display().to_string(), file, id_column, hint)
+}
+
+/// About how many rows a CSV file holds and its size in bytes, from its length and the lines
+/// in its first 64 KiB; the file is left at its start.
+fn size_hint(file: &mut File) -> std::io::Result<(usize, usize)> {
+    use std::io::{Seek, SeekFrom};
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    let mut sample = vec![0u8; len.min(64 << 10)];
+    file.read_exact(&mut sample)?;
+    file.seek(SeekFrom::Start(0))?;
+    let lines = sample.iter().filter(|&&b| b == b'\n').count();
+    let rows = sample
+        .len()
+        .checked_div(lines)
+        .map_or(0, |line_len| len / line_len.max(1));
+    Ok((rows, len))
 }
 
 /// The message for a CSV reading error, with the line it happened on.
@@ -109,6 +126,16 @@ pub fn read_dataset_from(
     reader: impl Read,
     id_column: &str,
 ) -> Result<Dataset, IdentityError> {
+    read_dataset_sized(name, reader, id_column, (0, 0))
+}
+
+/// [`read_dataset_from`] with room made for `(rows, bytes)` up front.
+fn read_dataset_sized(
+    name: &str,
+    reader: impl Read,
+    id_column: &str,
+    (rows, bytes): (usize, usize),
+) -> Result<Dataset, IdentityError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(reader);
@@ -127,7 +154,8 @@ pub fn read_dataset_from(
         .map(|(_, h)| h.clone())
         .collect();
     let mut builder = DatasetBuilder::new(name, columns.clone());
-    let mut lines: Vec<u64> = Vec::new();
+    builder.reserve(rows, bytes);
+    let mut lines: Vec<u64> = Vec::with_capacity(rows);
     let mut row = csv::ByteRecord::new();
     loop {
         match rdr.read_byte_record(&mut row) {

@@ -111,14 +111,19 @@ impl DatasetBuilder {
                 ),
             });
         }
-        if self.seen.contains_key(id) {
-            return Err(IdentityError::DuplicateId {
-                path: self.name.clone(),
-                id: id.to_owned(),
-                lines: None,
-            });
+        let next = self.ids.len() as u32;
+        match self.seen.entry(id.into()) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                return Err(IdentityError::DuplicateId {
+                    path: self.name.clone(),
+                    id: id.to_owned(),
+                    lines: None,
+                });
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(next);
+            }
         }
-        self.seen.insert(id.into(), self.ids.len() as u32);
         self.ids.push(id.into());
         for ((col, pending), v) in self.cols.iter_mut().zip(&mut self.pending).zip(values) {
             let code = match v {
@@ -132,6 +137,20 @@ impl DatasetBuilder {
             col.codes.push(code);
         }
         Ok(())
+    }
+
+    /// Makes room for about `rows` more records holding about `bytes` of text, so a large
+    /// file is read without growing (and copying, and touching fresh memory for) every buffer
+    /// many times over.
+    pub fn reserve(&mut self, rows: usize, bytes: usize) {
+        self.ids.reserve(rows);
+        self.seen.reserve(rows);
+        let per_column = bytes / self.columns.len().max(1);
+        for (col, pending) in self.cols.iter_mut().zip(&mut self.pending) {
+            col.codes.reserve(rows);
+            pending.ends.reserve(rows);
+            pending.text.reserve(per_column);
+        }
     }
 
     pub fn len(&self) -> usize {
