@@ -46,6 +46,9 @@ for n in "${SIZES[@]}"; do
   fi
   out="$WORK/out-$n"
   mkdir -p "$out"
+  # Both tools start with the input in the page cache: this machine's kernel reclaims idle
+  # file pages, and whichever tool ran first would otherwise also pay for reading the disk.
+  cat "$data/records.csv" > /dev/null
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   RAYON_NUM_THREADS=$THREADS /usr/bin/time -v -o "$out/rapport.time" \
     "$BENCH" dedupe --input "$data/records.csv" \
@@ -75,6 +78,7 @@ print(json.dumps({
 }))
 PY
   if [ "${SKIP_SPLINK:-0}" != 1 ]; then
+    cat "$data/records.csv" > /dev/null
     load=$(cut -d' ' -f1-3 /proc/loadavg)
     /usr/bin/time -v -o "$out/splink.time" \
       "$VENV/bin/python" bench/splink/splink_dedupe.py "$data" "$out" --threads "$THREADS" \
