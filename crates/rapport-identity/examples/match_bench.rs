@@ -28,6 +28,8 @@ use rapport_identity::matching::{dedupe_dataset, finish, MatchOptions, MatchSett
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // As `rapport match` does.
+    rapport_identity::matching::avoid_huge_pages();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| {
         args.iter()

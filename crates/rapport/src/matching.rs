@@ -71,6 +71,7 @@ fn options(c: &CommonArgs) -> MatchOptions {
 }
 
 pub fn run(command: MatchCommand) -> Result<()> {
+    rapport_identity::matching::avoid_huge_pages();
     let (report, json) = match &command {
         MatchCommand::Dedupe {
             input,
