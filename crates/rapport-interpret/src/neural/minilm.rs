@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
 use super::NeuralError;
 use crate::ModelInfo;
@@ -27,6 +27,8 @@ pub const MAX_TOKENS: usize = 256;
 pub struct MiniLm {
     model: BertModel,
     tokenizer: Tokenizer,
+    pad_id: u32,
+    pad_type_id: u32,
     device: Device,
     dim: usize,
     batch_size: usize,
@@ -94,13 +96,12 @@ impl MiniLm {
         }
         let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| NeuralError::corrupt(&tokenizer_path, e))?;
-        // The shipped tokenizer pads every sentence to 128 tokens: pad to the longest in the
-        // batch instead, and truncate at MAX_TOKENS.
+        // The shipped tokenizer pads every sentence to 128 tokens. Padding is done here
+        // instead, per batch and only to the longest sentence of that batch, so the
+        // tokenizer must not pad: `embed` tokenises all texts at once and only then forms
+        // batches of similar length. Truncate at MAX_TOKENS.
         let pad = tokenizer.get_padding().cloned().unwrap_or_default();
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..pad
-        }));
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: MAX_TOKENS,
@@ -110,6 +111,8 @@ impl MiniLm {
         Ok(MiniLm {
             model,
             tokenizer,
+            pad_id: pad.pad_id,
+            pad_type_id: pad.pad_type_id,
             device,
             dim: config.hidden_size,
             batch_size: DEFAULT_BATCH_SIZE,
@@ -137,41 +140,79 @@ impl MiniLm {
     }
 
     /// Unit-length embeddings of `texts`, in order, computed in batches.
+    ///
+    /// Every sentence of a batch is padded to the longest one, and the padding costs as
+    /// much compute as real tokens (attention even grows with the square of the length).
+    /// Texts are therefore tokenised once, grouped into batches of similar token length
+    /// (sorted by length), and the embeddings are put back in input order. Padding is
+    /// masked out, so grouping does not change the vectors beyond float rounding.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        let encodings = self.encode(texts)?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut out = vec![Vec::new(); encodings.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let batch: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+            for (&i, v) in chunk.iter().zip(self.forward(&batch)?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Like [`MiniLm::embed`], but in fixed batches taken in input order, each tokenised
+    /// on its own (how `embed` worked before it grouped texts by length). Kept so that
+    /// benchmarks can compare both; the vectors are the same.
+    pub fn embed_unsorted(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(self.batch_size) {
-            out.extend(self.embed_batch(chunk)?);
+            let encodings = self.encode(chunk)?;
+            let batch: Vec<&Encoding> = encodings.iter().collect();
+            out.extend(self.forward(&batch)?);
         }
         Ok(out)
     }
 
     /// The unit-length embedding of one text.
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, NeuralError> {
-        self.embed_batch(&[text])?
+        let encoding = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| NeuralError::Model(format!("tokenizer: {e}")))?;
+        self.forward(&[&encoding])?
             .pop()
             .ok_or_else(|| NeuralError::Model("no embedding returned".into()))
     }
 
-    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
-        if texts.is_empty() {
+    /// Tokenises `texts` (with special tokens, truncated, not padded).
+    fn encode(&self, texts: &[&str]) -> Result<Vec<Encoding>, NeuralError> {
+        self.tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| NeuralError::Model(format!("tokenizer: {e}")))
+    }
+
+    /// Runs one batch through BERT (padded to its longest encoding) and mean-pools.
+    fn forward(&self, encodings: &[&Encoding]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        if encodings.is_empty() {
             return Ok(Vec::new());
         }
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| NeuralError::Model(format!("tokenizer: {e}")))?;
         let n = encodings.len();
-        let len = encodings.first().map_or(0, |e| e.get_ids().len());
+        let len = encodings
+            .iter()
+            .map(|e| e.get_ids().len())
+            .max()
+            .unwrap_or(0);
         let mut ids = Vec::with_capacity(n * len);
         let mut types = Vec::with_capacity(n * len);
         let mut mask = Vec::with_capacity(n * len);
-        for e in &encodings {
-            if e.get_ids().len() != len {
-                return Err(NeuralError::Model("tokenizer did not pad the batch".into()));
-            }
+        for e in encodings {
+            let pad = len - e.get_ids().len();
             ids.extend_from_slice(e.get_ids());
+            ids.extend(std::iter::repeat_n(self.pad_id, pad));
             types.extend_from_slice(e.get_type_ids());
+            types.extend(std::iter::repeat_n(self.pad_type_id, pad));
             mask.extend_from_slice(e.get_attention_mask());
+            mask.extend(std::iter::repeat_n(0u32, pad));
         }
         let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
         let types = Tensor::from_vec(types, (n, len), &self.device)?;
