@@ -93,23 +93,7 @@ fn main() {
     }
 
     // Single-sentence latency after a warm-up, BANKING77 test texts.
-    let b_test = common::csv_rows("banking77/test.csv");
-    for (t, _) in b_test.iter().take(5) {
-        model.embed_one(t).expect("embed");
-    }
-    let mut times: Vec<f64> = b_test
-        .iter()
-        .skip(5)
-        .take(100)
-        .map(|(t, _)| {
-            let t0 = Instant::now();
-            std::hint::black_box(model.embed_one(t).expect("embed"));
-            t0.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
+    let (mean, p95) = common::single_sentence_latency(&model);
     println!(
         "single sentence: mean {mean:.2} ms, p95 {p95:.2} ms, load {}",
         loadavg()

@@ -82,22 +82,7 @@ fn main() {
     // Latency of one sentence (after a warm-up), BANKING77 test texts.
     let b_train = common::csv_rows("banking77/train.csv");
     let b_test = common::csv_rows("banking77/test.csv");
-    for (t, _) in b_test.iter().take(5) {
-        model.embed_one(t).expect("embed");
-    }
-    let mut times: Vec<f64> = b_test
-        .iter()
-        .skip(5)
-        .take(100)
-        .map(|(t, _)| {
-            let t0 = Instant::now();
-            std::hint::black_box(model.embed_one(t).expect("embed"));
-            t0.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
+    let (mean, p95) = common::single_sentence_latency(&model);
 
     // Sentiment: UCI train/test split of the crate.
     let (u_train, u_test) = common::uci();
@@ -225,7 +210,7 @@ fn main() {
     rows.push(Row {
         what: "Single-sentence embedding latency, mean / p95".into(),
         figure: format!("{mean:.1} ms / {p95:.1} ms"),
-        note: format!("{} BANKING77 test texts, after warm-up", times.len()),
+        note: "100 BANKING77 test texts, after warm-up".into(),
     });
     rows.push(Row {
         what: "Model load time".into(),

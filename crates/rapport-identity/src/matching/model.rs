@@ -471,57 +471,27 @@ pub fn expectation_maximisation(
     max_iterations: usize,
     tolerance: f64,
 ) -> EmResult {
-    let mut p = init;
-    let mut iterations = 0;
-    let mut converged = false;
-    while iterations < max_iterations {
-        iterations += 1;
-        let mut m_acc: Vec<Vec<f64>> = p.m.iter().map(|v| vec![0.0; v.len()]).collect();
-        let mut u_acc = m_acc.clone();
-        let (mut match_total, mut total) = (0.0, 0.0);
-        // Logarithms once per level and iteration rather than once per pattern.
-        let logs = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
-            v.iter()
-                .map(|x| x.iter().map(|p| p.max(FLOOR).ln()).collect())
-                .collect()
-        };
-        let (ln_m, ln_u) = (logs(&p.m), logs(&p.u));
-        let (ln_lm, ln_lu) = (p.lambda.ln(), (1.0 - p.lambda).ln());
-        for (levels, count) in patterns {
-            let (mut lm, mut lu) = (ln_lm, ln_lu);
-            for (c, &l) in levels.iter().enumerate() {
-                if l > 0 {
-                    lm += ln_m[c][l as usize];
-                    lu += ln_u[c][l as usize];
-                }
-            }
-            let r = 1.0 / (1.0 + (lu - lm).exp());
-            match_total += r * count;
-            total += count;
-            for (c, &l) in levels.iter().enumerate() {
-                if l > 0 {
-                    m_acc[c][l as usize] += r * count;
-                    u_acc[c][l as usize] += (1.0 - r) * count;
-                }
-            }
-        }
-        let mut change: f64 = 0.0;
-        let new_lambda = (match_total / total.max(FLOOR)).clamp(FLOOR, 1.0 - FLOOR);
-        change = change.max((new_lambda - p.lambda).abs());
-        p.lambda = new_lambda;
-        for c in 0..p.m.len() {
-            normalise_levels(&m_acc[c], &mut p.m[c], &mut change);
-            if !fix_u {
-                normalise_levels(&u_acc[c], &mut p.u[c], &mut change);
-            }
-        }
-        if change < tolerance {
-            converged = true;
-            break;
-        }
-    }
+    let n = init.m.len();
+    let mut classes = [
+        Class {
+            share: init.lambda,
+            dist: init.m,
+            free: vec![true; n],
+        },
+        Class {
+            share: 0.0,
+            dist: init.u,
+            free: vec![!fix_u; n],
+        },
+    ];
+    let (iterations, converged) = run_em(patterns, &mut classes, max_iterations, tolerance);
+    let [m, u] = classes;
     EmResult {
-        params: p,
+        params: EmParams {
+            lambda: m.share,
+            m: m.dist,
+            u: u.dist,
+        },
         iterations,
         converged,
     }
@@ -558,62 +528,128 @@ pub fn em_with_household(
     max_iterations: usize,
     tolerance: f64,
 ) -> (EmResult, HouseholdEm) {
-    let mut p = init;
-    let mut hh = household;
+    let n = init.m.len();
+    let mut classes = [
+        Class {
+            share: init.lambda,
+            dist: init.m,
+            free: vec![true; n],
+        },
+        Class {
+            share: household.share,
+            dist: household.h,
+            free: household.free,
+        },
+        Class {
+            share: 0.0,
+            dist: init.u,
+            free: vec![!fix_u; n],
+        },
+    ];
+    let (iterations, converged) = run_em(patterns, &mut classes, max_iterations, tolerance);
+    let [m, h, u] = classes;
+    (
+        EmResult {
+            params: EmParams {
+                lambda: m.share,
+                m: m.dist,
+                u: u.dist,
+            },
+            iterations,
+            converged,
+        },
+        HouseholdEm {
+            share: h.share,
+            h: h.dist,
+            free: h.free,
+        },
+    )
+}
+
+/// One latent class of EM: its share of the pairs, P(level | class) per comparison (index 0,
+/// null, unused) and which comparisons EM may move.
+struct Class {
+    share: f64,
+    dist: Vec<Vec<f64>>,
+    free: Vec<bool>,
+}
+
+/// EM over latent classes; the last class takes the share the others leave (its own `share`
+/// is ignored and set on return). Returns the iterations run and whether no parameter moved
+/// more than `tolerance` in the last one.
+fn run_em(
+    patterns: &[(Vec<u8>, f64)],
+    classes: &mut [Class],
+    max_iterations: usize,
+    tolerance: f64,
+) -> (usize, bool) {
+    let k = classes.len();
+    let rest_share = |classes: &[Class]| {
+        (1.0 - classes[..k - 1].iter().map(|c| c.share).sum::<f64>()).max(FLOOR)
+    };
     let mut iterations = 0;
     let mut converged = false;
-    let logs = |v: &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
-        v.iter()
-            .map(|x| x.iter().map(|p| p.max(FLOOR).ln()).collect())
-            .collect()
-    };
+    let mut ln_class = vec![0.0; k];
+    let mut post = vec![0.0; k];
     while iterations < max_iterations {
         iterations += 1;
-        let zeros: Vec<Vec<f64>> = p.m.iter().map(|v| vec![0.0; v.len()]).collect();
-        let (mut m_acc, mut h_acc, mut u_acc) = (zeros.clone(), zeros.clone(), zeros);
-        let (mut m_total, mut h_total, mut total) = (0.0, 0.0, 0.0);
-        let (ln_m, ln_h, ln_u) = (logs(&p.m), logs(&hh.h), logs(&p.u));
-        let rest = (1.0 - p.lambda - hh.share).max(FLOOR);
-        let (ln_lm, ln_lh, ln_lu) = (p.lambda.ln(), hh.share.ln(), rest.ln());
+        // Logarithms once per level and iteration rather than once per pattern.
+        let logs: Vec<Vec<Vec<f64>>> = classes
+            .iter()
+            .map(|c| {
+                c.dist
+                    .iter()
+                    .map(|x| x.iter().map(|p| p.max(FLOOR).ln()).collect())
+                    .collect()
+            })
+            .collect();
+        let rest = rest_share(classes);
+        let ln_share: Vec<f64> = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i + 1 == k { rest.ln() } else { c.share.ln() })
+            .collect();
+        let mut acc: Vec<Vec<Vec<f64>>> = classes
+            .iter()
+            .map(|c| c.dist.iter().map(|v| vec![0.0; v.len()]).collect())
+            .collect();
+        let mut totals = vec![0.0; k];
+        let mut total = 0.0;
         for (levels, count) in patterns {
-            let (mut lm, mut lh, mut lu) = (ln_lm, ln_lh, ln_lu);
-            for (c, &l) in levels.iter().enumerate() {
-                if l > 0 {
-                    lm += ln_m[c][l as usize];
-                    lh += ln_h[c][l as usize];
-                    lu += ln_u[c][l as usize];
+            for (i, ln) in ln_class.iter_mut().enumerate() {
+                *ln = ln_share[i];
+                for (c, &l) in levels.iter().enumerate() {
+                    if l > 0 {
+                        *ln += logs[i][c][l as usize];
+                    }
                 }
             }
-            let top = lm.max(lh).max(lu);
-            let (em, eh, eu) = ((lm - top).exp(), (lh - top).exp(), (lu - top).exp());
-            let sum = em + eh + eu;
-            let (rm, rh, ru) = (em / sum, eh / sum, eu / sum);
-            m_total += rm * count;
-            h_total += rh * count;
+            let top = ln_class.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = ln_class.iter().map(|l| (l - top).exp()).sum();
+            for (p, l) in post.iter_mut().zip(&ln_class) {
+                *p = (l - top).exp() / sum;
+            }
             total += count;
-            for (c, &l) in levels.iter().enumerate() {
-                if l > 0 {
-                    m_acc[c][l as usize] += rm * count;
-                    h_acc[c][l as usize] += rh * count;
-                    u_acc[c][l as usize] += ru * count;
+            for i in 0..k {
+                totals[i] += post[i] * count;
+                for (c, &l) in levels.iter().enumerate() {
+                    if l > 0 {
+                        acc[i][c][l as usize] += post[i] * count;
+                    }
                 }
             }
         }
         let mut change: f64 = 0.0;
-        let new_lambda = (m_total / total.max(FLOOR)).clamp(FLOOR, 1.0 - FLOOR);
-        let new_share = (h_total / total.max(FLOOR)).clamp(FLOOR, 1.0 - FLOOR);
-        change = change
-            .max((new_lambda - p.lambda).abs())
-            .max((new_share - hh.share).abs());
-        p.lambda = new_lambda;
-        hh.share = new_share;
-        for c in 0..p.m.len() {
-            normalise_levels(&m_acc[c], &mut p.m[c], &mut change);
-            if hh.free.get(c).copied().unwrap_or(true) {
-                normalise_levels(&h_acc[c], &mut hh.h[c], &mut change);
-            }
-            if !fix_u {
-                normalise_levels(&u_acc[c], &mut p.u[c], &mut change);
+        for (i, class) in classes.iter_mut().enumerate().take(k - 1) {
+            let share = (totals[i] / total.max(FLOOR)).clamp(FLOOR, 1.0 - FLOOR);
+            change = change.max((share - class.share).abs());
+            class.share = share;
+        }
+        for (class, acc) in classes.iter_mut().zip(&acc) {
+            for (c, acc) in acc.iter().enumerate() {
+                if class.free[c] {
+                    normalise_levels(acc, &mut class.dist[c], &mut change);
+                }
             }
         }
         if change < tolerance {
@@ -621,14 +657,8 @@ pub fn em_with_household(
             break;
         }
     }
-    (
-        EmResult {
-            params: p,
-            iterations,
-            converged,
-        },
-        hh,
-    )
+    classes[k - 1].share = rest_share(classes);
+    (iterations, converged)
 }
 
 /// Replaces `old[1..]` with `acc[1..]` normalised to sum to one (floored), recording the

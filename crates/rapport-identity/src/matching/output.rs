@@ -189,8 +189,8 @@ pub(crate) fn write_clusters(
 mod tests {
     use super::*;
     use crate::csv_io::{write_clusters_to, write_pairs_to};
-    use crate::matching::synthetic::{generate, SyntheticOptions, COLUMNS};
-    use crate::matching::{dedupe_dataset, infer_settings, link_datasets, Dataset, Record};
+    use crate::matching::synthetic::test_dataset;
+    use crate::matching::{dedupe_dataset, infer_settings, link_datasets, Dataset};
 
     fn same_bytes(run: &MatchRun) {
         for min in [0.0, 0.5, 0.99] {
@@ -208,22 +208,7 @@ mod tests {
     }
 
     fn people(records: usize, seed: u64) -> Dataset {
-        let pop = generate(&SyntheticOptions {
-            records,
-            seed,
-            ..SyntheticOptions::default()
-        })
-        .expect("population");
-        let records = pop
-            .records
-            .into_iter()
-            .map(|(id, values)| Record {
-                id,
-                values: values.into_iter().collect(),
-            })
-            .collect();
-        let columns = COLUMNS[1..].iter().map(|c| (*c).to_owned()).collect();
-        Dataset::new("people", columns, records).expect("dataset")
+        test_dataset(records, seed).0
     }
 
     #[test]

@@ -892,6 +892,31 @@ pub fn generate(args: &SyntheticOptions) -> Result<Population, IdentityError> {
     Ok(Population { records, entity })
 }
 
+/// A generated population as a [`Dataset`] (columns [`COLUMNS`] after the id) and the entity of
+/// each record, for tests.
+#[cfg(test)]
+pub(crate) fn test_dataset(records: usize, seed: u64) -> (super::Dataset, Vec<usize>) {
+    let pop = generate(&SyntheticOptions {
+        records,
+        seed,
+        ..SyntheticOptions::default()
+    })
+    .expect("population");
+    let rows = pop
+        .records
+        .into_iter()
+        .map(|(id, values)| super::Record {
+            id,
+            values: values.into_iter().collect(),
+        })
+        .collect();
+    let columns = COLUMNS[1..].iter().map(|c| (*c).to_owned()).collect();
+    (
+        super::Dataset::new("people", columns, rows).expect("dataset"),
+        pop.entity,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,3 +100,27 @@ pub fn macro_f1(gold: &[usize], pred: &[usize], classes: usize) -> f64 {
         .sum();
     f1 / classes as f64
 }
+
+/// Mean and p95 in milliseconds of embedding one BANKING77 test sentence at a time (100
+/// sentences, after five to warm up).
+#[cfg(feature = "neural")]
+pub fn single_sentence_latency(model: &rapport_interpret::neural::MiniLm) -> (f64, f64) {
+    let b_test = csv_rows("banking77/test.csv");
+    for (t, _) in b_test.iter().take(5) {
+        model.embed_one(t).expect("embed");
+    }
+    let mut times: Vec<f64> = b_test
+        .iter()
+        .skip(5)
+        .take(100)
+        .map(|(t, _)| {
+            let t0 = std::time::Instant::now();
+            std::hint::black_box(model.embed_one(t).expect("embed"));
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
+    (mean, p95)
+}

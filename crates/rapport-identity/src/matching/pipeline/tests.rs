@@ -1,8 +1,7 @@
 use super::*;
 use crate::csv_io::{read_dataset_from, write_clusters_to, write_pairs_to};
 use crate::matching::settings::infer_settings;
-use crate::matching::synthetic::{generate, SyntheticOptions, COLUMNS};
-use crate::matching::Record;
+use crate::matching::synthetic::test_dataset;
 
 /// People with typos, swapped formats and a shared common surname; ids 1-4 are one person,
 /// 5-6 another, the rest distinct.
@@ -114,14 +113,9 @@ fn needs_two_records() {
 /// Synthetic people in households (shared address, phone, surname, sometimes an email or a
 /// tablet), with the true duplicate pairs as record indices.
 fn households(records: usize, seed: u64) -> (Dataset, Vec<(usize, usize)>) {
-    let pop = generate(&SyntheticOptions {
-        records,
-        seed,
-        ..SyntheticOptions::default()
-    })
-    .expect("population");
+    let (data, entity) = test_dataset(records, seed);
     let mut by_entity: std::collections::HashMap<usize, Vec<usize>> = Default::default();
-    for (i, &e) in pop.entity.iter().enumerate() {
+    for (i, &e) in entity.iter().enumerate() {
         by_entity.entry(e).or_default().push(i);
     }
     let mut truth = Vec::new();
@@ -132,19 +126,7 @@ fn households(records: usize, seed: u64) -> (Dataset, Vec<(usize, usize)>) {
             }
         }
     }
-    let records = pop
-        .records
-        .into_iter()
-        .map(|(id, values)| Record {
-            id,
-            values: values.into_iter().collect(),
-        })
-        .collect();
-    let columns = COLUMNS[1..].iter().map(|c| (*c).to_owned()).collect();
-    (
-        Dataset::new("people", columns, records).expect("dataset"),
-        truth,
-    )
+    (data, truth)
 }
 
 #[test]
