@@ -82,7 +82,7 @@ fn main() {
     // Latency of one sentence (after a warm-up), BANKING77 test texts.
     let b_train = common::csv_rows("banking77/train.csv");
     let b_test = common::csv_rows("banking77/test.csv");
-    let (mean, p95) = common::single_sentence_latency(&model);
+    let (mean, p95) = common::single_sentence_latency(|t| model.embed_one(t));
 
     // Sentiment: UCI train/test split of the crate.
     let (u_train, u_test) = common::uci();

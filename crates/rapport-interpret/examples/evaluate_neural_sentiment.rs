@@ -1,0 +1,301 @@
+//! UCI sentiment with the neural path: the MiniLM logistic head alone, the embedded
+//! lexicon + linear model alone, and the two combined, on the crate's random train/test split
+//! and cross-domain (train on two of Amazon, Yelp and IMDB, test on all of the third).
+//!
+//! Everything that is chosen (the head's SGD settings, the embedded model's settings and
+//! blend, the weight of the combination) is chosen on a validation part of the training
+//! sentences only, with both models trained on the rest; then both are retrained on all the
+//! training sentences with those choices and scored once on the test sentences.
+//!
+//!     CARGO_TARGET_DIR=/root/.cache/tgt-neural cargo run --release -p rapport-interpret \
+//!         --features neural --example evaluate_neural_sentiment -- [MODEL_DIR]
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rapport_interpret::linear::SgdConfig;
+use rapport_interpret::neural::{
+    default_models_dir, default_sentiment_sgd, minilm_dir, MiniLm, SentimentHead,
+};
+use rapport_interpret::{
+    is_test_split, parse_uci, train_weights, IntentTaxonomy, Interpreter, InterpreterOptions,
+    SentimentWeights, DEFAULT_HASH_BITS,
+};
+
+const TEMPERATURE: f32 = 3.0;
+const DOMAINS: [&str; 3] = ["amazon", "yelp", "imdb"];
+/// Weights of the neural score in the combination, tried on validation.
+const MIXES: [f32; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
+type Rows = Vec<(String, bool)>;
+
+fn domain(name: &str) -> Rows {
+    let path = common::data_dir().join(format!("uci-sentiment/{name}.json"));
+    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    parse_uci(&json).expect("UCI JSON")
+}
+
+fn interp(w: &SentimentWeights) -> Interpreter {
+    Interpreter::with_options(
+        IntentTaxonomy::default_cx(),
+        InterpreterOptions {
+            sentiment_weights: Some(w.clone()),
+            ..Default::default()
+        },
+    )
+    .expect("interpreter")
+}
+
+/// SGD settings of the neural head tried on validation.
+fn head_sweep() -> Vec<SgdConfig> {
+    let mut out = Vec::new();
+    for learning_rate in [0.005, 0.01, 0.05] {
+        for epochs in [30, 60, 120] {
+            for l2 in [1e-5, 1e-4, 1e-3, 1e-2] {
+                out.push(SgdConfig {
+                    learning_rate,
+                    epochs,
+                    l2,
+                    ..default_sentiment_sgd()
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Settings of the embedded model tried on validation (those of `evaluate_uci_cross`).
+fn embedded_sweep() -> Vec<SgdConfig> {
+    let mut out = Vec::new();
+    for l2 in [1e-5f32, 1e-4, 1e-3] {
+        for learning_rate in [0.2f32, 0.5, 1.0] {
+            for epochs in [10usize, 25] {
+                out.push(SgdConfig {
+                    epochs,
+                    learning_rate,
+                    decay: 0.3,
+                    l2,
+                    seed: 42,
+                });
+            }
+        }
+    }
+    out
+}
+
+struct Models {
+    head: SentimentHead,
+    embedded: Interpreter,
+}
+
+impl Models {
+    /// Neural score and embedded score of a sentence, both in [-1, 1].
+    fn scores(&self, text: &str, embedding: &[f32]) -> (f32, f32) {
+        let p = self.head.probability(embedding).expect("probability");
+        (2.0 * p - 1.0, self.embedded.sentiment(text).score.get())
+    }
+}
+
+fn accuracy(rows: &[(String, bool)], decide: impl Fn(&str) -> bool) -> f64 {
+    common::accuracy(rows, decide)
+}
+
+/// Chosen settings, and validation accuracies of the head, the embedded model and the mix.
+struct Choice {
+    head: SgdConfig,
+    embedded: SgdConfig,
+    blend: f32,
+    mix: f32,
+    val: (f64, f64, f64),
+}
+
+fn choose(train: &Rows, emb: &HashMap<&str, &[f32]>) -> Choice {
+    let (fit, val): (Rows, Rows) = train
+        .iter()
+        .cloned()
+        .partition(|(t, _)| !is_test_split(&format!("val:{t}")));
+    let data = |rows: &Rows| -> Vec<(Vec<f32>, bool)> {
+        rows.iter()
+            .map(|(t, y)| (emb[t.as_str()].to_vec(), *y))
+            .collect()
+    };
+    let (fit_e, val_e) = (data(&fit), data(&val));
+
+    let mut best_head = (f64::MIN, default_sentiment_sgd(), None);
+    for c in head_sweep() {
+        let h = SentimentHead::train(&fit_e, &c).expect("head");
+        let acc = val_e
+            .iter()
+            .filter(|(e, y)| (h.probability(e).expect("prob") >= 0.5) == *y)
+            .count() as f64
+            / val_e.len().max(1) as f64;
+        if acc > best_head.0 {
+            best_head = (acc, c, Some(h));
+        }
+    }
+    let mut best_emb = (f64::MIN, SgdConfig::default(), 0.0f32, None);
+    for c in embedded_sweep() {
+        let w = train_weights(&fit, DEFAULT_HASH_BITS, 1.0, TEMPERATURE, &c, "validation")
+            .expect("train");
+        for blend in [0.4f32, 0.5, 0.6, 0.7, 0.8] {
+            let mut w = w.clone();
+            w.blend = blend;
+            let i = interp(&w);
+            let acc = accuracy(&val, |t| i.sentiment(t).score.get() >= 0.0);
+            if acc > best_emb.0 {
+                best_emb = (acc, c, blend, Some(i));
+            }
+        }
+    }
+    let models = Models {
+        head: best_head.2.expect("a head"),
+        embedded: best_emb.3.expect("an embedded model"),
+    };
+    let scored: Vec<(f32, f32, bool)> = val
+        .iter()
+        .map(|(t, y)| {
+            let (n, e) = models.scores(t, emb[t.as_str()]);
+            (n, e, *y)
+        })
+        .collect();
+    let mut best_mix = (f64::MIN, 0.0f32);
+    for mix in MIXES {
+        let acc = scored
+            .iter()
+            .filter(|(n, e, y)| (mix * n + (1.0 - mix) * e >= 0.0) == *y)
+            .count() as f64
+            / scored.len().max(1) as f64;
+        if acc > best_mix.0 {
+            best_mix = (acc, mix);
+        }
+    }
+    Choice {
+        head: best_head.1,
+        embedded: best_emb.1,
+        blend: best_emb.2,
+        mix: best_mix.1,
+        val: (best_head.0, best_emb.0, best_mix.0),
+    }
+}
+
+/// Test accuracies of the head, the embedded model and the mix, all retrained on `train`.
+fn score(train: &Rows, test: &Rows, emb: &HashMap<&str, &[f32]>, c: &Choice) -> [f64; 3] {
+    let data: Vec<(Vec<f32>, bool)> = train
+        .iter()
+        .map(|(t, y)| (emb[t.as_str()].to_vec(), *y))
+        .collect();
+    let w = train_weights(
+        train,
+        DEFAULT_HASH_BITS,
+        c.blend,
+        TEMPERATURE,
+        &c.embedded,
+        "evaluation",
+    )
+    .expect("train");
+    let m = Models {
+        head: SentimentHead::train(&data, &c.head).expect("head"),
+        embedded: interp(&w),
+    };
+    let scored: Vec<(f32, f32, bool)> = test
+        .iter()
+        .map(|(t, y)| {
+            let (n, e) = m.scores(t, emb[t.as_str()]);
+            (n, e, *y)
+        })
+        .collect();
+    let acc = |f: &dyn Fn(f32, f32) -> f32| {
+        scored
+            .iter()
+            .filter(|(n, e, y)| (f(*n, *e) >= 0.0) == *y)
+            .count() as f64
+            / scored.len().max(1) as f64
+    };
+    [
+        acc(&|n, _| n),
+        acc(&|_, e| e),
+        acc(&|n, e| c.mix * n + (1.0 - c.mix) * e),
+    ]
+}
+
+fn describe(c: &Choice) -> String {
+    format!(
+        "head lr {} epochs {} l2 {:e}; embedded lr {} l2 {:e} epochs {} blend {}; mix {} \
+         (val {:.1} / {:.1} / {:.1}%)",
+        c.head.learning_rate,
+        c.head.epochs,
+        c.head.l2,
+        c.embedded.learning_rate,
+        c.embedded.l2,
+        c.embedded.epochs,
+        c.blend,
+        c.mix,
+        c.val.0 * 100.0,
+        c.val.1 * 100.0,
+        c.val.2 * 100.0
+    )
+}
+
+fn main() {
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| minilm_dir(&default_models_dir()));
+    let model = MiniLm::load(&dir).expect("load all-MiniLM-L6-v2");
+    let domains: Vec<Rows> = DOMAINS.iter().map(|d| domain(d)).collect();
+    let texts: Vec<&str> = domains.iter().flatten().map(|(t, _)| t.as_str()).collect();
+    let vectors = model.embed(&texts).expect("embed");
+    let emb: HashMap<&str, &[f32]> = texts
+        .iter()
+        .copied()
+        .zip(vectors.iter().map(Vec::as_slice))
+        .collect();
+
+    println!("| test set | MiniLM + head | embedded | combined | chosen on validation |");
+    println!("|---|---|---|---|---|");
+    let (train, test): (Rows, Rows) = domains
+        .iter()
+        .flatten()
+        .cloned()
+        .partition(|(t, _)| !is_test_split(t));
+    let c = choose(&train, &emb);
+    let [n, e, m] = score(&train, &test, &emb, &c);
+    println!(
+        "| random split ({} train / {} test) | {:.1}% | {:.1}% | **{:.1}%** | {} |",
+        train.len(),
+        test.len(),
+        n * 100.0,
+        e * 100.0,
+        m * 100.0,
+        describe(&c)
+    );
+    let mut sum = [0.0; 3];
+    for (k, target) in DOMAINS.iter().enumerate() {
+        let test = domains[k].clone();
+        let train: Rows = (0..3)
+            .filter(|&j| j != k)
+            .flat_map(|j| domains[j].clone())
+            .collect();
+        let c = choose(&train, &emb);
+        let r = score(&train, &test, &emb, &c);
+        for (s, v) in sum.iter_mut().zip(r) {
+            *s += v;
+        }
+        println!(
+            "| {target}, trained on the other two ({} sentences) | {:.1}% | {:.1}% | **{:.1}%** | {} |",
+            test.len(),
+            r[0] * 100.0,
+            r[1] * 100.0,
+            r[2] * 100.0,
+            describe(&c)
+        );
+    }
+    println!(
+        "| cross-domain mean | {:.1}% | {:.1}% | **{:.1}%** | |",
+        sum[0] / 3.0 * 100.0,
+        sum[1] / 3.0 * 100.0,
+        sum[2] / 3.0 * 100.0
+    );
+}
