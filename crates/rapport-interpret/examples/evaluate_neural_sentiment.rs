@@ -96,6 +96,16 @@ impl Models {
         let p = self.head.probability(embedding).expect("probability");
         (2.0 * p - 1.0, self.embedded.sentiment(text).score.get())
     }
+
+    /// The combined score through the library's `SentimentHead::combine`.
+    fn combined(&self, text: &str, embedding: &[f32], mix: f32) -> f32 {
+        let other = self.embedded.sentiment(text).score;
+        self.head
+            .combine(embedding, other, mix)
+            .expect("combine")
+            .score
+            .get()
+    }
 }
 
 fn accuracy(rows: &[(String, bool)], decide: impl Fn(&str) -> bool) -> f64 {
@@ -213,11 +223,8 @@ fn score(train: &Rows, test: &Rows, emb: &HashMap<&str, &[f32]>, c: &Choice) -> 
             .count() as f64
             / scored.len().max(1) as f64
     };
-    [
-        acc(&|n, _| n),
-        acc(&|_, e| e),
-        acc(&|n, e| c.mix * n + (1.0 - c.mix) * e),
-    ]
+    let combined = accuracy(test, |t| m.combined(t, emb[t], c.mix) >= 0.0);
+    [acc(&|n, _| n), acc(&|_, e| e), combined]
 }
 
 fn describe(c: &Choice) -> String {

@@ -105,6 +105,26 @@ impl SentimentHead {
             probability_positive: p,
         })
     }
+
+    /// Sentiment from the head combined with a second opinion `other` in `[-1, 1]` (the
+    /// embedded lexicon + linear model's score, which catches negations and domain words
+    /// that the embedding blurs): the score is `mix * (2p - 1) + (1 - mix) * other`, with
+    /// `mix` (0..=1) chosen on validation data. `probability_positive` stays the head's.
+    pub fn combine(
+        &self,
+        embedding: &[f32],
+        other: Score,
+        mix: f32,
+    ) -> Result<NeuralSentiment, NeuralError> {
+        let p = self.probability(embedding)?;
+        let mix = mix.clamp(0.0, 1.0);
+        let score = Score::clamped(mix * (2.0 * p - 1.0) + (1.0 - mix) * other.get());
+        Ok(NeuralSentiment {
+            score,
+            label: SentimentLabel::from_score(score),
+            probability_positive: p,
+        })
+    }
 }
 
 /// Multinomial logistic regression over intents on embeddings, with an out-of-scope

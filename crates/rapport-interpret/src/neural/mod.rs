@@ -184,6 +184,15 @@ mod tests {
         pos[0] = 1.0;
         assert!(s.predict(&pos).expect("predict").score.get() > 0.0);
         assert!(SentimentHead::train(&[], &cfg).is_err());
+        // Combining: mix 1 is the head alone, mix 0 the other score alone, and between
+        // them the score moves from one to the other.
+        let other = crate::Score::clamped(-0.5);
+        let alone = s.predict(&pos).expect("predict").score.get();
+        let c1 = s.combine(&pos, other, 1.0).expect("combine").score.get();
+        let c0 = s.combine(&pos, other, 0.0).expect("combine").score.get();
+        let half = s.combine(&pos, other, 0.5).expect("combine").score.get();
+        assert!((c1 - alone).abs() < 1e-6 && (c0 + 0.5).abs() < 1e-6);
+        assert!((half - (alone - 0.5) / 2.0).abs() < 1e-6, "{half}");
     }
 
     #[test]
