@@ -234,7 +234,9 @@ impl MiniLm {
         }
         // Each worker takes the next batch not yet taken until none is left.
         let next = AtomicUsize::new(0);
-        let worker = || -> Result<Vec<(usize, Vec<Vec<f32>>)>, NeuralError> {
+        // The batches a worker did (by index) with their vectors.
+        type Done = Vec<(usize, Vec<Vec<f32>>)>;
+        let worker = || -> Result<Done, NeuralError> {
             let mut scratch = Scratch::default();
             let mut done = Vec::new();
             loop {
