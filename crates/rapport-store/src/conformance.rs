@@ -62,6 +62,7 @@ where
     routing::concurrent_offers_never_exceed_capacity(make().await).await;
     routing::entries_go_with_an_erasure(make().await).await;
     crate::conformance_nba::offers_outcomes_and_counts(make().await).await;
+    crate::conformance_nba::offers_follow_a_merge(make().await).await;
     crate::conformance_models::model_versions_swap_and_features_follow(make().await).await;
     crate::conformance_intents::corrections_and_model_versions(make().await).await;
 }

@@ -308,3 +308,92 @@ pub async fn offers_outcomes_and_counts(store: DynStore) {
         .is_none());
     assert_eq!(store.nba_counts(&ws).await.expect("counts").len(), 2);
 }
+
+/// Offers made to a visitor before they signed in follow them when their profile merges into
+/// the customer's: the contact policy of the merged customer counts them, and their decisions
+/// list under the survivor.
+pub async fn offers_follow_a_merge(store: DynStore) {
+    let ws = store
+        .workspace_by_name(&WorkspaceName::default_workspace())
+        .await
+        .expect("read")
+        .expect("default workspace")
+        .id;
+    let ingest = |v: serde_json::Value| {
+        let store = store.clone();
+        let ws = ws.clone();
+        async move { store.ingest(&ws, vec![event(v)]).await.expect("ingest") }
+    };
+    ingest(json!({"type": "identify", "userId": "nba-merge-1", "messageId": "nm-1"})).await;
+    ingest(json!({"type": "page", "anonymousId": "nba-visitor-1", "messageId": "nm-2", "name": "Home"}))
+        .await;
+    let by = |kind, value: &str| {
+        let store = store.clone();
+        let ws = ws.clone();
+        let id = Identifier::new(kind, value).expect("id");
+        async move {
+            store
+                .profile_by_identifier(&ws, &id)
+                .await
+                .expect("read")
+                .expect("profile")
+                .id
+        }
+    };
+    let customer = by(IdentifierKind::UserId, "nba-merge-1").await;
+    let visitor = by(IdentifierKind::AnonymousId, "nba-visitor-1").await;
+    assert_ne!(customer, visitor);
+    let now = Utc::now();
+    store
+        .record_nba_offers(
+            &ws,
+            vec![offer("dec_visitor_1", &visitor, now - Duration::hours(2))],
+            vec![contact(
+                "dec_visitor_1",
+                "fiber_discount",
+                "web",
+                now - Duration::hours(2),
+            )],
+            vec![],
+        )
+        .await
+        .expect("offer to the visitor");
+
+    // The visitor signs in: one event names both, and the profiles merge.
+    ingest(
+        json!({"type": "identify", "userId": "nba-merge-1", "anonymousId": "nba-visitor-1",
+        "messageId": "nm-3"}),
+    )
+    .await;
+    let survivor = by(IdentifierKind::UserId, "nba-merge-1").await;
+    assert_eq!(
+        by(IdentifierKind::AnonymousId, "nba-visitor-1").await,
+        survivor
+    );
+    let contacts = store
+        .nba_contacts(&ws, &survivor, now - Duration::days(1))
+        .await
+        .expect("contacts");
+    assert_eq!(
+        contacts
+            .iter()
+            .map(|c| (c.decision_id.as_str(), c.profile_id.as_str()))
+            .collect::<Vec<_>>(),
+        [("dec_visitor_1", survivor.as_str())],
+        "the visitor's offer counts for the merged customer"
+    );
+    let listed = store
+        .decisions(crate::DecisionQuery {
+            workspace: ws.clone(),
+            profile: Some(survivor.clone()),
+            status: None,
+            limit: 10,
+        })
+        .await
+        .expect("decisions");
+    assert_eq!(
+        listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["dec_visitor_1"],
+        "the visitor's decision lists under the merged customer"
+    );
+}

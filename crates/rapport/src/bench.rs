@@ -236,7 +236,11 @@ pub(crate) async fn start_server_as(
         .to_owned();
     let mut child = tokio::process::Command::new(&exe)
         .args(["serve", "--data-dir", dir, "--addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
+        // RAPPORT_BENCH_SERVER_LOG sets the server's log filter (to see the store's timings).
+        .env(
+            "RUST_LOG",
+            std::env::var("RAPPORT_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -42,6 +42,10 @@ pub struct NbaBenchArgs {
     /// Customers the requests pick from at random (looked up once before the run).
     #[arg(long, default_value_t = 20_000)]
     pub sample: usize,
+    /// Also print the next-best-action phase second by second (requests, p50, p99, slowest),
+    /// to see whether the tail comes from a few stalls or from the whole run.
+    #[arg(long)]
+    pub timeline: bool,
 }
 
 /// A catalog of `n` actions over a few traits and every computed feature: rules of every
@@ -172,6 +176,8 @@ async fn fill(dir: &std::path::Path, profiles: usize, sample: usize) -> Result<V
 
 struct Phase {
     latencies_us: Vec<u64>,
+    /// (when the request was due, in µs after the phase's start; its latency in µs)
+    samples: Vec<(u64, u64)>,
     failures: u64,
     sent: u64,
     seconds: f64,
@@ -185,6 +191,22 @@ impl Phase {
         self.latencies_us.sort_unstable();
         let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
         self.latencies_us[i] as f64 / 1000.0
+    }
+
+    /// One row per second of the phase, by when requests were due.
+    fn timeline(&self) -> Vec<(u64, usize, f64, f64, f64)> {
+        let mut seconds: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+        for &(due, lat) in &self.samples {
+            seconds.entry(due / 1_000_000).or_default().push(lat);
+        }
+        seconds
+            .into_iter()
+            .map(|(s, mut l)| {
+                l.sort_unstable();
+                let at = |p: f64| l[((l.len() as f64 - 1.0) * p).round() as usize] as f64 / 1e3;
+                (s, l.len(), at(0.5), at(0.99), at(1.0))
+            })
+            .collect()
     }
 }
 
@@ -223,6 +245,7 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
         tasks.spawn(async move {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ (c * 7919));
             let mut lat = Vec::new();
+            let mut samples = Vec::new();
             let mut failures = 0u64;
             let mut i = c;
             while i < total {
@@ -247,24 +270,28 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
                     }
                     Err(_) => false,
                 };
-                lat.push(due.elapsed().as_micros() as u64);
+                let took = due.elapsed().as_micros() as u64;
+                lat.push(took);
+                samples.push(((due - start).as_micros() as u64, took));
                 if !ok {
                     failures += 1;
                 }
                 i += connections as u64;
             }
-            (lat, failures)
+            (lat, samples, failures)
         });
     }
     let mut out = Phase {
         latencies_us: Vec::new(),
+        samples: Vec::new(),
         failures: 0,
         sent: 0,
         seconds: 0.0,
     };
-    while let Some(Ok((lat, failures))) = tasks.join_next().await {
+    while let Some(Ok((lat, samples, failures))) = tasks.join_next().await {
         out.sent += lat.len() as u64;
         out.latencies_us.extend(lat);
+        out.samples.extend(samples);
         out.failures += failures;
     }
     out.seconds = start.elapsed().as_secs_f64();
@@ -346,6 +373,7 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
     }
     let mut read = phase(&target, Kind::Read, args.rate, args.seconds, 2).await;
     let la_read = load_average();
+    let nba_started = chrono::Utc::now();
     let mut nba = phase(&target, Kind::Nba, args.rate, args.seconds, 3).await;
     let la_nba = load_average();
     drop(server);
@@ -373,6 +401,18 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
         np50 / rp50.max(1e-9),
         np99 / rp99.max(1e-9)
     );
+    if args.timeline {
+        println!();
+        println!(
+            "Second by second (second 0 began about {}):",
+            (nba_started + chrono::Duration::milliseconds(50)).format("%H:%M:%S%.3f")
+        );
+        println!("| second | next-best-actions due | p50 ms | p99 ms | slowest ms |");
+        println!("|---|---|---|---|---|");
+        for (s, n, p50, p99, max) in nba.timeline() {
+            println!("| {s} | {n} | {p50:.2} | {p99:.2} | {max:.2} |");
+        }
+    }
     Ok(())
 }
 

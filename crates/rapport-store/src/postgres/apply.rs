@@ -698,24 +698,34 @@ impl<'t> Applier<'t> {
             params,
         )
         .await?;
+        // These tables are indexed by workspace first: naming it keeps each statement on
+        // the index instead of reading the whole table at every merge.
+        let in_ws: &super::Params<'_> = &[&survivor, &loser, &self.ws];
         exec(
             tx,
-            "UPDATE decisions SET profile_id = $1 WHERE profile_id = $2",
-            params,
+            "UPDATE decisions SET profile_id = $1 WHERE workspace_id = $3 AND profile_id = $2",
+            in_ws,
+        )
+        .await?;
+        // Offers already made count against the merged customer's contact policy.
+        exec(
+            tx,
+            "UPDATE nba_contacts SET profile_id = $1 WHERE workspace_id = $3 AND profile_id = $2",
+            in_ws,
         )
         .await?;
         // The survivor keeps its own request for a person if it has one.
         exec(
             tx,
-            "UPDATE handoffs SET profile_id = $1 WHERE profile_id = $2
-               AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.profile_id = $1)",
-            params,
+            "UPDATE handoffs SET profile_id = $1 WHERE workspace_id = $3 AND profile_id = $2
+               AND NOT EXISTS (SELECT 1 FROM handoffs h WHERE h.workspace_id = $3 AND h.profile_id = $1)",
+            in_ws,
         )
         .await?;
         exec(
             tx,
-            "DELETE FROM handoffs WHERE profile_id = $1",
-            &params[1..],
+            "DELETE FROM handoffs WHERE workspace_id = $2 AND profile_id = $1",
+            &[&loser, &self.ws],
         )
         .await?;
         self.consent_states.remove(survivor);

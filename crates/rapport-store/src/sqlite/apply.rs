@@ -393,7 +393,7 @@ impl<'c> Applier<'c> {
     /// Folds `loser` into `survivor`: identities, traits (latest wins), events, conversations
     /// and counters move; `loser` keeps existing only as a redirect.
     fn merge(&mut self, survivor: &str, loser: &str) -> Result<(), StoreError> {
-        cache::clear();
+        cache::merged(loser, survivor);
         let c = self.conn;
         let kinds = serde_json::to_string(&self.cause.kinds).unwrap_or_else(|_| "[]".into());
         c.prepare_cached(
@@ -428,13 +428,25 @@ impl<'c> Applier<'c> {
         )?;
         c.prepare_cached("UPDATE consents SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute([survivor, loser])?;
-        c.prepare_cached("UPDATE decisions SET profile_id = ?1 WHERE profile_id = ?2")?
-            .execute([survivor, loser])?;
+        // These tables are indexed by workspace first: naming it keeps each statement on
+        // the index instead of reading the whole table at every merge.
+        let ws = self.ws.as_str();
+        c.prepare_cached(
+            "UPDATE decisions SET profile_id = ?1 WHERE workspace_id = ?3 AND profile_id = ?2",
+        )?
+        .execute([survivor, loser, ws])?;
+        // Offers already made count against the merged customer's contact policy.
+        c.prepare_cached(
+            "UPDATE nba_contacts SET profile_id = ?1 WHERE workspace_id = ?3 AND profile_id = ?2",
+        )?
+        .execute([survivor, loser, ws])?;
         // The survivor keeps its own request for a person if it has one.
-        c.prepare_cached("UPDATE OR IGNORE handoffs SET profile_id = ?1 WHERE profile_id = ?2")?
-            .execute([survivor, loser])?;
-        c.prepare_cached("DELETE FROM handoffs WHERE profile_id = ?1")?
-            .execute([loser])?;
+        c.prepare_cached(
+            "UPDATE OR IGNORE handoffs SET profile_id = ?1 WHERE workspace_id = ?3 AND profile_id = ?2",
+        )?
+        .execute([survivor, loser, ws])?;
+        c.prepare_cached("DELETE FROM handoffs WHERE workspace_id = ?2 AND profile_id = ?1")?
+            .execute([loser, ws])?;
         c.prepare_cached("UPDATE identities SET profile_id = ?1 WHERE profile_id = ?2")?
             .execute([survivor, loser])?;
         c.prepare_cached(

@@ -257,8 +257,19 @@ fn start_checkpointer(
         .spawn(move || {
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "checkpoint failed; will retry");
+                let started = std::time::Instant::now();
+                match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                }) {
+                    // Frames in the log and frames copied into the database so far: a log
+                    // that keeps growing means it never gets a moment to start over.
+                    Ok((frames, copied)) => tracing::debug!(
+                        ms = started.elapsed().as_secs_f64() * 1e3,
+                        frames,
+                        copied,
+                        "checkpoint"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
                 }
             }
         })
@@ -292,6 +303,12 @@ fn run_in_savepoint<R>(
     }
 }
 
+/// A write group taking longer than this is logged at debug level (`rapport_store=debug`),
+/// with how long its jobs ran and how long the commit took.
+const SLOW_GROUP: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The writer thread: takes the jobs waiting (up to [`MAX_GROUP`]), runs each in a savepoint of
+/// one transaction, commits them together, then tells each job how the commit went.
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -313,8 +330,20 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         }
         // Holding the write lock now, so no other connection can commit until we do.
         cache::check_data_version(&conn);
+        let started = std::time::Instant::now();
+        let group = jobs.len();
         let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
+        let ran = started.elapsed();
         let commit = control(&conn, "COMMIT").map_err(|e| e.to_string());
+        let committed = started.elapsed();
+        if committed > SLOW_GROUP {
+            tracing::debug!(
+                jobs = group,
+                run_ms = ran.as_secs_f64() * 1e3,
+                commit_ms = (committed - ran).as_secs_f64() * 1e3,
+                "slow write group"
+            );
+        }
         if let Err(e) = &commit {
             tracing::error!(error = %e, "commit failed; rolling back the group");
             let _ = conn.execute_batch("ROLLBACK");
