@@ -13,13 +13,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use rapport_interpret::linear::SgdConfig;
-use rapport_interpret::neural::{
-    default_intent_sgd, default_models_dir, minilm_dir, IntentHead, MiniLm,
-};
+use rapport_interpret::neural::{default_intent_sgd, IntentHead};
 
 /// Best class (or `None` for a learnt out-of-scope class) and confidence of every row.
 type Predictions = Vec<(Option<usize>, f32)>;
@@ -122,11 +119,7 @@ struct Method {
 }
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| minilm_dir(&default_models_dir()));
-    let model = MiniLm::load(&dir).expect("load all-MiniLM-L6-v2");
+    let model = common::minilm_from_args();
     let path = common::data_dir().join("clinc150/data_full.json");
     let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     let data: HashMap<String, Vec<(String, String)>> =

@@ -13,16 +13,10 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use rapport_interpret::linear::SgdConfig;
-use rapport_interpret::neural::{
-    default_models_dir, default_sentiment_sgd, minilm_dir, MiniLm, SentimentHead,
-};
-use rapport_interpret::{
-    is_test_split, parse_uci, train_weights, IntentTaxonomy, Interpreter, InterpreterOptions,
-    SentimentWeights, DEFAULT_HASH_BITS,
-};
+use rapport_interpret::neural::{default_sentiment_sgd, SentimentHead};
+use rapport_interpret::{is_test_split, train_weights, Interpreter, DEFAULT_HASH_BITS};
 
 const TEMPERATURE: f32 = 3.0;
 const DOMAINS: [&str; 3] = ["amazon", "yelp", "imdb"];
@@ -30,23 +24,6 @@ const DOMAINS: [&str; 3] = ["amazon", "yelp", "imdb"];
 const MIXES: [f32; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
 type Rows = Vec<(String, bool)>;
-
-fn domain(name: &str) -> Rows {
-    let path = common::data_dir().join(format!("uci-sentiment/{name}.json"));
-    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    parse_uci(&json).expect("UCI JSON")
-}
-
-fn interp(w: &SentimentWeights) -> Interpreter {
-    Interpreter::with_options(
-        IntentTaxonomy::default_cx(),
-        InterpreterOptions {
-            sentiment_weights: Some(w.clone()),
-            ..Default::default()
-        },
-    )
-    .expect("interpreter")
-}
 
 /// SGD settings of the neural head tried on validation.
 fn head_sweep() -> Vec<SgdConfig> {
@@ -152,7 +129,7 @@ fn choose(train: &Rows, emb: &HashMap<&str, &[f32]>) -> Choice {
         for blend in [0.4f32, 0.5, 0.6, 0.7, 0.8] {
             let mut w = w.clone();
             w.blend = blend;
-            let i = interp(&w);
+            let i = common::sentiment_interpreter(Some(&w));
             let acc = accuracy(&val, |t| i.sentiment(t).score.get() >= 0.0);
             if acc > best_emb.0 {
                 best_emb = (acc, c, blend, Some(i));
@@ -207,7 +184,7 @@ fn score(train: &Rows, test: &Rows, emb: &HashMap<&str, &[f32]>, c: &Choice) -> 
     .expect("train");
     let m = Models {
         head: SentimentHead::train(&data, &c.head).expect("head"),
-        embedded: interp(&w),
+        embedded: common::sentiment_interpreter(Some(&w)),
     };
     let scored: Vec<(f32, f32, bool)> = test
         .iter()
@@ -246,12 +223,8 @@ fn describe(c: &Choice) -> String {
 }
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| minilm_dir(&default_models_dir()));
-    let model = MiniLm::load(&dir).expect("load all-MiniLM-L6-v2");
-    let domains: Vec<Rows> = DOMAINS.iter().map(|d| domain(d)).collect();
+    let model = common::minilm_from_args();
+    let domains: Vec<Rows> = DOMAINS.iter().map(|d| common::uci_domain(d)).collect();
     let texts: Vec<&str> = domains.iter().flatten().map(|(t, _)| t.as_str()).collect();
     let vectors = model.embed(&texts).expect("embed");
     let emb: HashMap<&str, &[f32]> = texts

@@ -8,42 +8,22 @@
 mod common;
 
 use rapport_interpret::linear::SgdConfig;
-use rapport_interpret::{
-    is_test_split, parse_uci, train_weights, IntentTaxonomy, Interpreter, InterpreterOptions,
-    SentimentWeights, DEFAULT_HASH_BITS,
-};
+use rapport_interpret::{is_test_split, train_weights, DEFAULT_HASH_BITS};
 
 const TEMPERATURE: f32 = 3.0;
 const DOMAINS: [&str; 3] = ["amazon", "yelp", "imdb"];
 
-fn interp(w: Option<&SentimentWeights>) -> Interpreter {
-    Interpreter::with_options(
-        IntentTaxonomy::default_cx(),
-        InterpreterOptions {
-            sentiment_weights: w.cloned(),
-            ..Default::default()
-        },
-    )
-    .expect("interpreter")
-}
-
-fn domain(name: &str) -> Vec<(String, bool)> {
-    let path = common::data_dir().join(format!("uci-sentiment/{name}.json"));
-    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    parse_uci(&json).expect("UCI JSON")
-}
-
 fn main() {
-    let shipped = interp(None);
+    let shipped = common::sentiment_interpreter(None);
     println!("| test domain (trained on the other two) | lexicon + rules only | lexicon + trained model | shipped weights (saw 80% of all three domains) | chosen settings |");
     println!("|---|---|---|---|---|");
     let mut sum = (0.0, 0.0);
     for target in DOMAINS {
-        let test = domain(target);
+        let test = common::uci_domain(target);
         let train: Vec<(String, bool)> = DOMAINS
             .iter()
             .filter(|d| **d != target)
-            .flat_map(|d| domain(d))
+            .flat_map(|d| common::uci_domain(d))
             .collect();
         let (fit, val): (Vec<_>, Vec<_>) = train
             .iter()
@@ -65,7 +45,7 @@ fn main() {
                     for blend in [0.4f32, 0.5, 0.6, 0.7, 0.8] {
                         let mut w = w.clone();
                         w.blend = blend;
-                        let i = interp(Some(&w));
+                        let i = common::sentiment_interpreter(Some(&w));
                         let acc = common::accuracy(&val, |t| i.sentiment(t).score.get() >= 0.0);
                         if acc > best.0 {
                             best = (acc, cfg, blend);
@@ -77,7 +57,7 @@ fn main() {
         let (_, cfg, blend) = best;
         let w = train_weights(&train, DEFAULT_HASH_BITS, blend, TEMPERATURE, &cfg, "cross")
             .expect("train");
-        let i = interp(Some(&w));
+        let i = common::sentiment_interpreter(Some(&w));
         let acc = common::accuracy(&test, |t| i.sentiment(t).score.get() >= 0.0);
         let lex = common::accuracy(&test, |t| i.lexicon_score(t) >= 0.0);
         let ship = common::accuracy(&test, |t| shipped.sentiment(t).score.get() >= 0.0);

@@ -6,24 +6,10 @@
 mod common;
 
 use rapport_interpret::linear::SgdConfig;
-use rapport_interpret::{
-    is_test_split, train_weights, IntentTaxonomy, Interpreter, InterpreterOptions,
-    SentimentWeights, DEFAULT_HASH_BITS,
-};
+use rapport_interpret::{is_test_split, train_weights, DEFAULT_HASH_BITS};
 
 /// Softening of the model's margin (see `SentimentWeights::temperature`).
 const TEMPERATURE: f32 = 3.0;
-
-fn interp(w: &SentimentWeights) -> Interpreter {
-    Interpreter::with_options(
-        IntentTaxonomy::default_cx(),
-        InterpreterOptions {
-            sentiment_weights: Some(w.clone()),
-            ..Default::default()
-        },
-    )
-    .expect("interpreter")
-}
 
 fn main() {
     let (train, test) = common::uci();
@@ -57,7 +43,7 @@ fn main() {
                 for blend in [0.4f32, 0.5, 0.6, 0.7, 0.8] {
                     let mut w = w.clone();
                     w.blend = blend;
-                    let i = interp(&w);
+                    let i = common::sentiment_interpreter(Some(&w));
                     let acc = common::accuracy(&val, |t| i.sentiment(t).score.get() >= 0.0);
                     if acc > best.0 {
                         best = (acc, cfg, blend);
@@ -77,7 +63,7 @@ fn main() {
         "UCI Sentiment Labelled Sentences (CC BY 4.0, Kotzias et al. 2015), 80% train split by FNV-1a hash; examples/train_sentiment.rs",
     )
     .expect("train");
-    let i = interp(&w);
+    let i = common::sentiment_interpreter(Some(&w));
     let acc = common::accuracy(&test, |t| i.sentiment(t).score.get() >= 0.0);
     let lex = common::accuracy(&test, |t| i.lexicon_score(t) >= 0.0);
     println!(

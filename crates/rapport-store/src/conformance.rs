@@ -13,7 +13,7 @@ use rapport_core::time::parse_timestamp;
 use rapport_core::{
     Author, Channel, ConversationChannel, CustomerRef, DataQualityIssue, Direction, Event,
     EventType, Identifier, IdentifierKind, KeyRole, MessageText, NewConversation, NewMessage,
-    Standardized, WorkspaceId, WorkspaceName,
+    ProfileId, Standardized, WorkspaceId, WorkspaceName,
 };
 use serde_json::{json, Map, Value};
 
@@ -122,6 +122,22 @@ pub(crate) async fn default_ws(store: &DynStore) -> WorkspaceId {
         .await
         .expect("read workspace")
         .expect("default workspace exists from the start")
+        .id
+}
+
+/// The profile an identifier of `kind` with value `v` belongs to (it must exist).
+pub(crate) async fn profile_of(
+    store: &DynStore,
+    ws: &WorkspaceId,
+    kind: IdentifierKind,
+    v: &str,
+) -> ProfileId {
+    let i = Identifier::new(kind, v).expect("identifier");
+    store
+        .profile_by_identifier(ws, &i)
+        .await
+        .expect("read")
+        .expect("profile")
         .id
 }
 

@@ -8,7 +8,7 @@ use rapport_core::stitch::StitchPolicy;
 use rapport_core::{Actor, AuditEntry, IdentifierKind, ProfileId, WorkspaceId};
 use serde_json::json;
 
-use crate::conformance::{default_ws, event, DynStore};
+use crate::conformance::{default_ws, event, profile_of, DynStore};
 use crate::{
     AuditQuery, ErasureOptions, ProfileMerge, ProfileMergeOutcome, ProfileMergeRule,
     ReviewDecision, ReviewPairDraft, StoreError, UnmergeRequest,
@@ -32,21 +32,6 @@ fn entry(ws: &WorkspaceId, action: &str, subject: &str) -> AuditEntry {
         Some(subject.to_owned()),
         json!({}),
     )
-}
-
-async fn profile_of(
-    store: &DynStore,
-    ws: &WorkspaceId,
-    kind: IdentifierKind,
-    v: &str,
-) -> ProfileId {
-    let i = rapport_core::Identifier::new(kind, v).expect("identifier");
-    store
-        .profile_by_identifier(ws, &i)
-        .await
-        .expect("read")
-        .expect("profile")
-        .id
 }
 
 fn merge(a: &ProfileId, b: &ProfileId, p: f64) -> ProfileMerge {

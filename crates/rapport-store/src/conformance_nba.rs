@@ -9,7 +9,7 @@ use rapport_core::{
 };
 use serde_json::json;
 
-use crate::conformance::{event, DynStore};
+use crate::conformance::{default_ws, event, profile_of, DynStore};
 use crate::{ErasureOptions, NbaContact, NbaOutcome, StoreError};
 
 fn offer(id: &str, profile: &ProfileId, at: DateTime<Utc>) -> DecisionRecord {
@@ -56,12 +56,7 @@ fn entry(ws: &rapport_core::WorkspaceId, action: &str, subject: &str) -> AuditEn
 }
 
 pub async fn offers_outcomes_and_counts(store: DynStore) {
-    let ws = store
-        .workspace_by_name(&WorkspaceName::default_workspace())
-        .await
-        .expect("read")
-        .expect("default workspace")
-        .id;
+    let ws = default_ws(&store).await;
     store
         .ingest(
             &ws,
@@ -313,12 +308,7 @@ pub async fn offers_outcomes_and_counts(store: DynStore) {
 /// the customer's: the contact policy of the merged customer counts them, and their decisions
 /// list under the survivor.
 pub async fn offers_follow_a_merge(store: DynStore) {
-    let ws = store
-        .workspace_by_name(&WorkspaceName::default_workspace())
-        .await
-        .expect("read")
-        .expect("default workspace")
-        .id;
+    let ws = default_ws(&store).await;
     let ingest = |v: serde_json::Value| {
         let store = store.clone();
         let ws = ws.clone();
@@ -327,21 +317,8 @@ pub async fn offers_follow_a_merge(store: DynStore) {
     ingest(json!({"type": "identify", "userId": "nba-merge-1", "messageId": "nm-1"})).await;
     ingest(json!({"type": "page", "anonymousId": "nba-visitor-1", "messageId": "nm-2", "name": "Home"}))
         .await;
-    let by = |kind, value: &str| {
-        let store = store.clone();
-        let ws = ws.clone();
-        let id = Identifier::new(kind, value).expect("id");
-        async move {
-            store
-                .profile_by_identifier(&ws, &id)
-                .await
-                .expect("read")
-                .expect("profile")
-                .id
-        }
-    };
-    let customer = by(IdentifierKind::UserId, "nba-merge-1").await;
-    let visitor = by(IdentifierKind::AnonymousId, "nba-visitor-1").await;
+    let customer = profile_of(&store, &ws, IdentifierKind::UserId, "nba-merge-1").await;
+    let visitor = profile_of(&store, &ws, IdentifierKind::AnonymousId, "nba-visitor-1").await;
     assert_ne!(customer, visitor);
     let now = Utc::now();
     store
@@ -365,9 +342,9 @@ pub async fn offers_follow_a_merge(store: DynStore) {
         "messageId": "nm-3"}),
     )
     .await;
-    let survivor = by(IdentifierKind::UserId, "nba-merge-1").await;
+    let survivor = profile_of(&store, &ws, IdentifierKind::UserId, "nba-merge-1").await;
     assert_eq!(
-        by(IdentifierKind::AnonymousId, "nba-visitor-1").await,
+        profile_of(&store, &ws, IdentifierKind::AnonymousId, "nba-visitor-1").await,
         survivor
     );
     let contacts = store

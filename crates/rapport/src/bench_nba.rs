@@ -244,7 +244,6 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
         );
         tasks.spawn(async move {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ (c * 7919));
-            let mut lat = Vec::new();
             let mut samples = Vec::new();
             let mut failures = 0u64;
             let mut i = c;
@@ -271,14 +270,13 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
                     Err(_) => false,
                 };
                 let took = due.elapsed().as_micros() as u64;
-                lat.push(took);
                 samples.push(((due - start).as_micros() as u64, took));
                 if !ok {
                     failures += 1;
                 }
                 i += connections as u64;
             }
-            (lat, samples, failures)
+            (samples, failures)
         });
     }
     let mut out = Phase {
@@ -288,9 +286,10 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
         sent: 0,
         seconds: 0.0,
     };
-    while let Some(Ok((lat, samples, failures))) = tasks.join_next().await {
-        out.sent += lat.len() as u64;
-        out.latencies_us.extend(lat);
+    while let Some(Ok((samples, failures))) = tasks.join_next().await {
+        out.sent += samples.len() as u64;
+        out.latencies_us
+            .extend(samples.iter().map(|&(_, took)| took));
         out.samples.extend(samples);
         out.failures += failures;
     }

@@ -15,14 +15,46 @@ pub fn data_dir() -> PathBuf {
 /// Labelled sentences (true = positive).
 pub type Labelled = Vec<(String, bool)>;
 
+/// The labelled sentences of one UCI domain (`amazon`, `yelp` or `imdb`).
+pub fn uci_domain(name: &str) -> Labelled {
+    let path = data_dir().join(format!("uci-sentiment/{name}.json"));
+    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    rapport_interpret::parse_uci(&json).expect("UCI JSON")
+}
+
+/// An interpreter with the default taxonomy and `weights` for sentiment (the shipped ones
+/// when `None`).
+pub fn sentiment_interpreter(
+    weights: Option<&rapport_interpret::SentimentWeights>,
+) -> rapport_interpret::Interpreter {
+    rapport_interpret::Interpreter::with_options(
+        rapport_interpret::IntentTaxonomy::default_cx(),
+        rapport_interpret::InterpreterOptions {
+            sentiment_weights: weights.cloned(),
+            ..Default::default()
+        },
+    )
+    .expect("interpreter")
+}
+
+/// all-MiniLM-L6-v2 from the directory named by the first argument, else from the default
+/// models directory.
+#[cfg(feature = "neural")]
+pub fn minilm_from_args() -> rapport_interpret::neural::MiniLm {
+    use rapport_interpret::neural::{default_models_dir, minilm_dir, MiniLm};
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| minilm_dir(&default_models_dir()));
+    MiniLm::load(&dir).expect("load all-MiniLM-L6-v2")
+}
+
 /// All UCI sentences, split into (train, test) by the library's stable hash.
 pub fn uci() -> (Labelled, Labelled) {
     let mut train = Vec::new();
     let mut test = Vec::new();
     for name in ["amazon", "yelp", "imdb"] {
-        let path = data_dir().join(format!("uci-sentiment/{name}.json"));
-        let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-        for row in rapport_interpret::parse_uci(&json).expect("UCI JSON") {
+        for row in uci_domain(name) {
             if rapport_interpret::is_test_split(&row.0) {
                 test.push(row);
             } else {
