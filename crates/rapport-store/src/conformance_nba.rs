@@ -373,4 +373,8 @@ pub async fn offers_follow_a_merge(store: DynStore) {
         ["dec_visitor_1"],
         "the visitor's decision lists under the merged customer"
     );
+    assert_eq!(
+        listed[0].profile_id, survivor,
+        "the decision itself names the merged customer, not the merged-away visitor"
+    );
 }

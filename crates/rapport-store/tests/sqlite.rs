@@ -274,3 +274,52 @@ async fn a_version_1_database_is_upgraded_and_keeps_its_data() {
     assert_eq!(detail.messages[0].text, "Hello from v1");
     assert!(detail.messages[0].analysis.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_of_a_version_14_database_move_to_the_customer_ordered_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = rapport_store::sqlite::database_path(dir.path());
+    let (ws, prof) = (
+        "ws_00000000000000000000000000000001",
+        "prof_00000000000000000000000000000001",
+    );
+    {
+        let mut conn = rusqlite::Connection::open(&path).expect("raw");
+        rapport_store::sqlite::schema::migrate_to(&mut conn, 14).expect("v14");
+        conn.execute_batch(&format!(
+            "INSERT INTO workspaces VALUES ('{ws}', 'default', 0);
+             INSERT INTO profiles (id, workspace_id) VALUES ('{prof}', '{ws}');
+             INSERT INTO nba_contacts VALUES ('dec_1', '{ws}', '{prof}', 'fiber_discount', 'web', 1000, 'rejected', 2000);
+             INSERT INTO nba_contacts VALUES ('dec_2', '{ws}', '{prof}', 'upgrade', 'email', 3000, NULL, NULL);"
+        ))
+        .expect("v14 rows");
+    }
+    let store = SqliteStore::open(dir.path()).expect("upgrade");
+    let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+    let contacts = store
+        .nba_contacts(
+            &ws,
+            &rapport_core::ProfileId::from_trusted(prof.into()),
+            rapport_core::time::from_millis(0),
+        )
+        .await
+        .expect("contacts");
+    let seen: Vec<_> = contacts
+        .iter()
+        .map(|c| {
+            (
+                c.decision_id.as_str(),
+                c.action_id.as_str(),
+                c.channel.as_str(),
+                c.outcome.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("dec_2", "upgrade", "email", None),
+            ("dec_1", "fiber_discount", "web", Some("rejected")),
+        ]
+    );
+}

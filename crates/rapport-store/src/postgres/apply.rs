@@ -703,7 +703,9 @@ impl<'t> Applier<'t> {
         let in_ws: &super::Params<'_> = &[&survivor, &loser, &self.ws];
         exec(
             tx,
-            "UPDATE decisions SET profile_id = $1 WHERE workspace_id = $3 AND profile_id = $2",
+            "UPDATE decisions SET profile_id = $1,
+                 body = jsonb_set(body::jsonb, '{profile_id}', to_jsonb($1::text))::text
+             WHERE workspace_id = $3 AND profile_id = $2",
             in_ws,
         )
         .await?;

@@ -432,7 +432,8 @@ impl<'c> Applier<'c> {
         // the index instead of reading the whole table at every merge.
         let ws = self.ws.as_str();
         c.prepare_cached(
-            "UPDATE decisions SET profile_id = ?1 WHERE workspace_id = ?3 AND profile_id = ?2",
+            "UPDATE decisions SET profile_id = ?1, body = json_set(body, '$.profile_id', ?1)
+             WHERE workspace_id = ?3 AND profile_id = ?2",
         )?
         .execute([survivor, loser, ws])?;
         // Offers already made count against the merged customer's contact policy.

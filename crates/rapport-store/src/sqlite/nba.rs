@@ -113,7 +113,9 @@ pub(super) fn record_outcome(
     let id = o.decision.id.clone();
     let contact = conn
         .prepare_cached(&format!(
-            "SELECT {CONTACT_COLUMNS} FROM nba_contacts WHERE workspace_id = ?1 AND decision_id = ?2"
+            "SELECT {CONTACT_COLUMNS} FROM nba_contacts
+             WHERE workspace_id = ?1 AND decision_id = ?2 AND profile_id =
+                 (SELECT profile_id FROM decisions WHERE id = ?2 AND workspace_id = ?1)"
         ))?
         .query_row([ws, id.as_str()], contact_row)
         .optional()?
@@ -125,9 +127,17 @@ pub(super) fn record_outcome(
     }
     let at = to_millis(o.at);
     conn.prepare_cached(
-        "UPDATE nba_contacts SET outcome = ?1, outcome_at = ?2 WHERE workspace_id = ?3 AND decision_id = ?4",
+        "UPDATE nba_contacts SET outcome = ?1, outcome_at = ?2
+         WHERE workspace_id = ?3 AND profile_id = ?4 AND at = ?5 AND decision_id = ?6",
     )?
-    .execute(params![o.outcome, at, ws, id])?;
+    .execute(params![
+        o.outcome,
+        at,
+        ws,
+        contact.profile_id.as_str(),
+        to_millis(contact.at),
+        id
+    ])?;
     let (s, f) = if o.success { (1, 0) } else { (0, 1) };
     conn.prepare_cached(
         "INSERT INTO nba_counts (workspace_id, action_id, successes, failures) VALUES (?1, ?2, ?3, ?4)

@@ -414,6 +414,30 @@ const MIGRATIONS: &[&str] = &[
         activated_by TEXT NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 15: a customer's contacts kept in one B-tree ordered as the contact policy reads them
+    // (customer, time). The rowid table with its decision-id key and its customer index
+    // wrote three B-tree pages for every offer where this writes one; a next-best-action
+    // commit wrote about 15 WAL pages, and that write volume is what slowed commits while the
+    // log was checkpointed. An outcome finds its contact through the decision's customer.
+    r#"
+    CREATE TABLE nba_contacts_by_profile (
+        workspace_id TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        decision_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        outcome TEXT,
+        outcome_at INTEGER,
+        PRIMARY KEY (workspace_id, profile_id, at, decision_id)
+    ) WITHOUT ROWID;
+    INSERT INTO nba_contacts_by_profile
+        (workspace_id, profile_id, at, decision_id, action_id, channel, outcome, outcome_at)
+        SELECT workspace_id, profile_id, at, decision_id, action_id, channel, outcome, outcome_at
+        FROM nba_contacts;
+    DROP TABLE nba_contacts;
+    ALTER TABLE nba_contacts_by_profile RENAME TO nba_contacts;
+    "#,
 ];
 
 /// The schema version this build writes.
