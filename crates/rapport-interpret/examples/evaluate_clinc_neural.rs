@@ -11,10 +11,10 @@
 //! Heads are trained on `train` (15,000 texts, 150 intents); "+ oos_train" rows add the 100
 //! out-of-scope training texts as a 151st class. The SGD setting of the softmax head is chosen
 //! on `val` in-scope accuracy, thresholds on `val` + `oos_val` only; every figure is on `test`
-//! (4,500) + `oos_test` (1,000). Every other setting (full-batch L2, covariance shrinkage,
-//! score scale) is chosen by the validation in-scope accuracy at validation OOS recall >= 0.75;
-//! the scores of `OutOfScopeScorer` are put on one scale with the (unlabelled) validation
-//! embeddings.
+//! (4,500) + `oos_test` (1,000). The other settings (full-batch L2, covariance shrinkage) are
+//! chosen by the validation in-scope accuracy at validation OOS recall >= 0.75; both score
+//! scales (z-scores, ranks) get a row. The scores of `OutOfScopeScorer` are put on one scale
+//! with the (unlabelled) validation embeddings.
 //!
 //!     CARGO_TARGET_DIR=/root/.cache/tgt-neural cargo run --release -p rapport-interpret \
 //!         --features neural --example evaluate_clinc_neural -- [MODEL_DIR]
