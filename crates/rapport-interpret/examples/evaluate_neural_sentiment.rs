@@ -8,7 +8,13 @@
 //! training sentences with those choices and scored once on the test sentences.
 //!
 //!     CARGO_TARGET_DIR=/root/.cache/tgt-neural cargo run --release -p rapport-interpret \
-//!         --features neural --example evaluate_neural_sentiment -- [MODEL_DIR]
+//!         --features neural --example evaluate_neural_sentiment -- [MODEL_DIR] [--write-head]
+//!
+//! With `--write-head`, the head of the random split (trained on all its training sentences
+//! with the settings and mix chosen on validation) is written to
+//! `model/neural-sentiment-head.json`, the head `rapport analyze --model neural` ships with,
+//! and its test accuracy combined with the shipped embedded model (what the CLI computes) is
+//! printed.
 
 mod common;
 
@@ -16,7 +22,9 @@ use std::collections::HashMap;
 
 use rapport_interpret::linear::SgdConfig;
 use rapport_interpret::neural::{default_sentiment_sgd, SentimentHead};
-use rapport_interpret::{is_test_split, train_weights, Interpreter, DEFAULT_HASH_BITS};
+use rapport_interpret::{
+    is_test_split, train_weights, IntentTaxonomy, Interpreter, DEFAULT_HASH_BITS,
+};
 
 const TEMPERATURE: f32 = 3.0;
 const DOMAINS: [&str; 3] = ["amazon", "yelp", "imdb"];
@@ -222,6 +230,48 @@ fn describe(c: &Choice) -> String {
     )
 }
 
+/// Trains the head on all of `train` with the chosen settings, prints its test accuracy
+/// combined with the shipped embedded model (as `rapport analyze --model neural` combines
+/// them) and writes it to `model/neural-sentiment-head.json`.
+fn write_head(train: &Rows, test: &Rows, emb: &HashMap<&str, &[f32]>, c: &Choice) {
+    let data: Vec<(Vec<f32>, bool)> = train
+        .iter()
+        .map(|(t, y)| (emb[t.as_str()].to_vec(), *y))
+        .collect();
+    let head = SentimentHead::train(&data, &c.head).expect("head");
+    let shipped = Interpreter::embedded(IntentTaxonomy::default_cx()).expect("interpreter");
+    let acc = accuracy(test, |t| {
+        let embedded = shipped.analyze(t).sentiment;
+        head.combine_sentiment(emb[t], &embedded, c.mix)
+            .expect("combine")
+            .score
+            .get()
+            >= 0.0
+    });
+    let trained_on = format!(
+        "UCI Sentiment Labelled Sentences (CC BY 4.0, Kotzias et al. 2015), the {} sentences of \
+         the 80% train split by FNV-1a hash; head lr {} epochs {} l2 {:e} and mix {} chosen on a \
+         validation part of it; examples/evaluate_neural_sentiment.rs --write-head",
+        train.len(),
+        c.head.learning_rate,
+        c.head.epochs,
+        c.head.l2,
+        c.mix
+    );
+    let saved = head.save(c.mix, &trained_on);
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("model/neural-sentiment-head.json");
+    let json = serde_json::to_string(&saved).expect("json") + "\n";
+    std::fs::write(&path, json).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    println!(
+        "\nshipped head + shipped embedded model (mix {}): test accuracy {:.1}% on {} sentences; written to {}\n",
+        c.mix,
+        acc * 100.0,
+        test.len(),
+        path.display()
+    );
+}
+
 fn main() {
     let model = common::minilm_from_args();
     let domains: Vec<Rows> = DOMAINS.iter().map(|d| common::uci_domain(d)).collect();
@@ -251,6 +301,9 @@ fn main() {
         m * 100.0,
         describe(&c)
     );
+    if std::env::args().any(|a| a == "--write-head") {
+        write_head(&train, &test, &emb, &c);
+    }
     let mut sum = [0.0; 3];
     for (k, target) in DOMAINS.iter().enumerate() {
         let test = domains[k].clone();

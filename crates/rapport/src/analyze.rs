@@ -5,10 +5,12 @@
 //!
 //! `--model neural` (builds with the cargo feature `neural` only) adds the all-MiniLM-L6-v2
 //! path: the intent is read by a head trained on the default taxonomy's example phrases over
-//! the sentence embeddings, and the record names that model in `intent_model`. The other
-//! fields stay with the embedded models (there is no neural emotion, effort, urgency or
-//! personal-data reader, and the neural sentiment head needs a labelled set that is not
-//! shipped).
+//! the sentence embeddings, and the record names that model in `intent_model`. The message
+//! sentiment's score and label become the shipped neural sentiment head combined with the
+//! embedded score (`SentimentHead::combine`, the mix chosen on validation: the combination
+//! `BENCHMARKS.md` evaluates), and the record names the model and mix in `sentiment_model`.
+//! The other fields stay with the embedded models (there is no neural emotion, effort,
+//! urgency or personal-data reader; sentence sentiments stay embedded).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -22,8 +24,8 @@ pub enum ModelChoice {
     /// Lexicons, rules and linear models built into the binary (no download).
     #[default]
     Embedded,
-    /// The embedded models plus all-MiniLM-L6-v2 for intent (cargo feature `neural`, weights
-    /// fetched with `rapport models pull minilm`).
+    /// The embedded models plus all-MiniLM-L6-v2 for intent and message sentiment (cargo
+    /// feature `neural`, weights fetched with `rapport models pull minilm`).
     Neural,
 }
 
@@ -73,8 +75,9 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut buf = Vec::new();
     let mut number = 0usize;
-    // With the neural model, records wait here to be embedded in batches.
-    let mut pending: Vec<(String, Value)> = Vec::new();
+    // With the neural model, records wait here to be embedded in batches, with the embedded
+    // sentiment the neural head is combined with.
+    let mut pending: Vec<Pending> = Vec::new();
     loop {
         buf.clear();
         if reader
@@ -114,7 +117,7 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
         }
         match &neural {
             Some(reader) => {
-                pending.push((cut.to_owned(), record));
+                pending.push((cut.to_owned(), record, analysis.sentiment));
                 if pending.len() >= BATCH {
                     reader.finish(&mut pending, &mut out)?;
                 }
@@ -135,6 +138,9 @@ pub fn run(args: AnalyzeArgs) -> Result<()> {
 /// Texts embedded per forward pass of the neural model.
 const BATCH: usize = 32;
 
+/// A record waiting for the neural model: text, record, embedded message sentiment.
+type Pending = (String, Value, rapport_interpret::Sentiment);
+
 #[cfg(feature = "neural")]
 mod neural {
     use std::io::Write;
@@ -143,16 +149,20 @@ mod neural {
     use anyhow::{Context, Result};
     use rapport_interpret::neural::{
         default_intent_sgd, default_models_dir, minilm_dir, minilm_info, IntentHead, MiniLm,
+        SentimentHead,
     };
-    use rapport_interpret::IntentTaxonomy;
-    use serde_json::Value;
+    use rapport_interpret::{IntentTaxonomy, Sentiment};
+    use serde_json::{json, Value};
 
-    use super::ModelChoice;
+    use super::{ModelChoice, Pending};
 
-    /// all-MiniLM-L6-v2 with an intent head trained on the default taxonomy.
+    /// all-MiniLM-L6-v2 with an intent head trained on the default taxonomy and the shipped
+    /// sentiment head.
     pub struct Reader {
         model: MiniLm,
         intent: IntentHead,
+        sentiment: SentimentHead,
+        mix: f32,
     }
 
     impl Reader {
@@ -169,31 +179,55 @@ mod neural {
                 &default_intent_sgd(),
             )
             .context("cannot train the neural intent head")?;
-            Ok(Some(Reader { model, intent }))
+            let (sentiment, mix) =
+                SentimentHead::shipped().context("cannot load the neural sentiment head")?;
+            Ok(Some(Reader {
+                model,
+                intent,
+                sentiment,
+                mix,
+            }))
         }
 
-        /// Adds the neural intent to the waiting records and writes them out, in order.
-        pub fn finish(
-            &self,
-            pending: &mut Vec<(String, Value)>,
-            out: &mut impl Write,
-        ) -> Result<()> {
-            let texts: Vec<&str> = pending.iter().map(|(t, _)| t.as_str()).collect();
+        /// Adds the neural intent and sentiment to the waiting records and writes them out,
+        /// in order.
+        pub fn finish(&self, pending: &mut Vec<Pending>, out: &mut impl Write) -> Result<()> {
+            let texts: Vec<&str> = pending.iter().map(|(t, _, _)| t.as_str()).collect();
             let embeddings = self.model.embed(&texts).context("neural model failed")?;
-            for ((_, mut record), e) in pending.drain(..).zip(embeddings) {
+            for ((_, mut record, embedded), e) in pending.drain(..).zip(embeddings) {
                 let intent = self
                     .intent
                     .predict(&e)
                     .context("neural intent head failed")?;
-                if let Value::Object(m) = &mut record {
-                    m.insert("intent".into(), serde_json::to_value(intent)?);
-                    m.insert("intent_model".into(), serde_json::to_value(minilm_info())?);
-                }
+                let sentiment = self
+                    .sentiment
+                    .combine_sentiment(&e, &embedded, self.mix)
+                    .context("neural sentiment head failed")?;
+                set_neural_fields(&mut record, &intent, &sentiment, self.mix)?;
                 serde_json::to_writer(&mut *out, &record)?;
                 out.write_all(b"\n")?;
             }
             Ok(())
         }
+    }
+
+    /// Writes the neural intent and message sentiment into a record, naming the model.
+    pub(super) fn set_neural_fields(
+        record: &mut Value,
+        intent: &rapport_interpret::IntentPrediction,
+        sentiment: &Sentiment,
+        mix: f32,
+    ) -> Result<()> {
+        if let Value::Object(m) = record {
+            m.insert("intent".into(), serde_json::to_value(intent)?);
+            m.insert("intent_model".into(), serde_json::to_value(minilm_info())?);
+            m.insert("sentiment".into(), serde_json::to_value(sentiment)?);
+            m.insert(
+                "sentiment_model".into(),
+                json!({ "model": minilm_info(), "combined_with": "embedded", "mix": mix }),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -203,9 +237,8 @@ mod neural {
     use std::path::Path;
 
     use anyhow::{bail, Result};
-    use serde_json::Value;
 
-    use super::ModelChoice;
+    use super::{ModelChoice, Pending};
 
     /// Stands in for the neural reader in builds without the feature: asking for it is an
     /// error that says how to get it.
@@ -224,11 +257,7 @@ mod neural {
             Ok(None)
         }
 
-        pub fn finish(
-            &self,
-            _pending: &mut Vec<(String, Value)>,
-            _out: &mut impl Write,
-        ) -> Result<()> {
+        pub fn finish(&self, _pending: &mut Vec<Pending>, _out: &mut impl Write) -> Result<()> {
             match *self {}
         }
     }
@@ -243,5 +272,48 @@ mod tests {
         assert_eq!(truncate_chars("héllo", 2), ("hé", true));
         assert_eq!(truncate_chars("héllo", 5), ("héllo", false));
         assert_eq!(truncate_chars("😀😀😀", 1), ("😀", true));
+    }
+
+    /// The shipped sentiment head loads, and the record's message sentiment becomes the
+    /// combination with the embedded score that `BENCHMARKS.md` evaluates.
+    #[cfg(feature = "neural")]
+    #[test]
+    fn neural_sentiment_replaces_the_message_sentiment_with_the_combination() {
+        use rapport_interpret::neural::SentimentHead;
+        let (head, mix) = SentimentHead::shipped().expect("shipped head");
+        assert!((0.0..=1.0).contains(&mix));
+        let interpreter = rapport_server::engine::default_interpreter().expect("interpreter");
+        let analysis = interpreter.analyze("the support was terrible and slow");
+        let mut record = serde_json::to_value(&analysis).expect("json");
+        // A made-up unit embedding: the head reads any vector of its dimension.
+        let dim = head.dim();
+        let embedding: Vec<f32> = (0..dim)
+            .map(|i| if i % 2 == 0 { 0.07 } else { -0.03 })
+            .collect();
+        let combined = head
+            .combine_sentiment(&embedding, &analysis.sentiment, mix)
+            .expect("combine");
+        let p = head.probability(&embedding).expect("probability");
+        let want = mix * (2.0 * p - 1.0) + (1.0 - mix) * analysis.sentiment.score.get();
+        assert!((combined.score.get() - want.clamp(-1.0, 1.0)).abs() < 1e-6);
+        let intent = rapport_interpret::IntentPrediction::from_scores(&[], vec![], 0.5);
+        neural::set_neural_fields(&mut record, &intent, &combined, mix).expect("set");
+        let score = record["sentiment"]["score"].as_f64().expect("score");
+        assert!(
+            (score - f64::from(combined.score.get())).abs() < 1e-6,
+            "{record}"
+        );
+        assert_eq!(
+            record["sentiment"]["lexicon_score"],
+            serde_json::to_value(analysis.sentiment.lexicon_score).expect("json")
+        );
+        assert_eq!(
+            record["sentiment_model"]["mix"].as_f64(),
+            Some(f64::from(mix))
+        );
+        assert_eq!(
+            record["sentiment_model"]["model"]["name"],
+            record["intent_model"]["name"]
+        );
     }
 }

@@ -37,13 +37,14 @@ pub fn sentiment_interpreter(
     .expect("interpreter")
 }
 
-/// all-MiniLM-L6-v2 from the directory named by the first argument, else from the default
-/// models directory.
+/// all-MiniLM-L6-v2 from the directory named by the first argument that is not a `--flag`,
+/// else from the default models directory.
 #[cfg(feature = "neural")]
 pub fn minilm_from_args() -> rapport_interpret::neural::MiniLm {
     use rapport_interpret::neural::{default_models_dir, minilm_dir, MiniLm};
     let dir = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
         .map(PathBuf::from)
         .unwrap_or_else(|| minilm_dir(&default_models_dir()));
     MiniLm::load(&dir).expect("load all-MiniLM-L6-v2")

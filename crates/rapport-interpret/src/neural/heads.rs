@@ -3,10 +3,34 @@
 //! dense features), trained in seconds at load or evaluation time.
 
 use crate::linear::{BinaryLogistic, SgdConfig, Softmax, SparseVec};
-use crate::{IntentPrediction, IntentTaxonomy, Score, SentimentLabel};
+use crate::{IntentPrediction, IntentTaxonomy, Score, Sentiment, SentimentLabel};
 
-use super::minilm::MiniLm;
+use super::minilm::{MiniLm, MINILM_VERSION};
 use super::NeuralError;
+
+/// The sentiment head shipped with the crate: trained on the UCI train split by
+/// `cargo run --release -p rapport-interpret --features neural --example
+/// evaluate_neural_sentiment -- --write-head`.
+const SHIPPED_SENTIMENT_HEAD: &str = include_str!("../../model/neural-sentiment-head.json");
+
+/// A sentiment head as saved to a file: its logistic weights over the embeddings of one
+/// model, and the weight of the head when combined with the embedded score.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedSentimentHead {
+    /// Format version (1).
+    pub format: u32,
+    /// The embedding model the weights belong to ([`MINILM_VERSION`]).
+    pub model: String,
+    /// Where the training sentences came from and how the settings were chosen.
+    pub trained_on: String,
+    /// Weight of the head in [`SentimentHead::combine`] (0..=1), chosen on validation.
+    pub mix: f32,
+    /// Intercept.
+    pub bias: f32,
+    /// One weight per embedding dimension (over the head's scaled features).
+    pub weights: Vec<f32>,
+}
 
 /// SGD settings for the sentiment head. Features are unit-length embeddings scaled by
 /// `sqrt(dim)` (each of order 1); chosen on a validation part of the UCI train split by the
@@ -33,7 +57,7 @@ pub fn default_intent_sgd() -> SgdConfig {
     }
 }
 
-fn features(embedding: &[f32]) -> SparseVec {
+pub(super) fn features(embedding: &[f32]) -> SparseVec {
     let scale = (embedding.len().max(1) as f32).sqrt();
     embedding
         .iter()
@@ -42,7 +66,7 @@ fn features(embedding: &[f32]) -> SparseVec {
         .collect()
 }
 
-fn check_dim(embedding: &[f32], dim: usize) -> Result<(), NeuralError> {
+pub(super) fn check_dim(embedding: &[f32], dim: usize) -> Result<(), NeuralError> {
     if embedding.len() == dim {
         Ok(())
     } else {
@@ -103,6 +127,78 @@ impl SentimentHead {
             score,
             label: SentimentLabel::from_score(score),
             probability_positive: p,
+        })
+    }
+
+    /// Embedding dimension the head reads.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The head as saved to a file, with the `mix` it is combined with.
+    pub fn save(&self, mix: f32, trained_on: &str) -> SavedSentimentHead {
+        SavedSentimentHead {
+            format: 1,
+            model: MINILM_VERSION.to_string(),
+            trained_on: trained_on.to_string(),
+            mix: mix.clamp(0.0, 1.0),
+            bias: self.model.bias,
+            weights: self.model.weights.clone(),
+        }
+    }
+
+    /// A head read back from [`SentimentHead::save`]'s output, checked: format 1, weights
+    /// for this build's embedding model, finite numbers, `mix` in 0..=1.
+    pub fn from_saved(saved: &SavedSentimentHead) -> Result<Self, NeuralError> {
+        let bad = |why: String| Err(NeuralError::InvalidInput(format!("sentiment head: {why}")));
+        if saved.format != 1 {
+            return bad(format!("format {} (this build reads 1)", saved.format));
+        }
+        if saved.model != MINILM_VERSION {
+            return bad(format!(
+                "trained on {} embeddings, this build uses {MINILM_VERSION}",
+                saved.model
+            ));
+        }
+        if saved.weights.is_empty()
+            || !saved.bias.is_finite()
+            || saved.weights.iter().any(|w| !w.is_finite())
+        {
+            return bad("no weights, or weights that are not finite numbers".into());
+        }
+        if !(0.0..=1.0).contains(&saved.mix) {
+            return bad(format!("mix {} outside 0..=1", saved.mix));
+        }
+        Ok(SentimentHead {
+            dim: saved.weights.len(),
+            model: BinaryLogistic {
+                weights: saved.weights.clone(),
+                bias: saved.bias,
+            },
+        })
+    }
+
+    /// The head shipped with the crate and its mix (see `model/README.md`).
+    pub fn shipped() -> Result<(Self, f32), NeuralError> {
+        let saved: SavedSentimentHead = serde_json::from_str(SHIPPED_SENTIMENT_HEAD)
+            .map_err(|e| NeuralError::InvalidInput(format!("shipped sentiment head: {e}")))?;
+        Ok((Self::from_saved(&saved)?, saved.mix))
+    }
+
+    /// The embedded model's sentiment of a text with its score and label replaced by
+    /// [`SentimentHead::combine`] of the head and that score; the confidence and the
+    /// lexicon and model scores stay the embedded model's.
+    pub fn combine_sentiment(
+        &self,
+        embedding: &[f32],
+        embedded: &Sentiment,
+        mix: f32,
+    ) -> Result<Sentiment, NeuralError> {
+        let combined = self.combine(embedding, embedded.score, mix)?;
+        Ok(Sentiment {
+            score: combined.score,
+            label: combined.label,
+            ..embedded.clone()
         })
     }
 
@@ -168,6 +264,22 @@ impl IntentHead {
             threshold: threshold.clamp(0.0, 1.0),
             model,
         })
+    }
+
+    /// A head around a trained softmax (e.g. by [`IntentHead::train_full_batch`]) whose
+    /// weights apply to [`features`] of `dim`-dimensional embeddings.
+    pub(super) fn from_model(
+        labels: Vec<String>,
+        dim: usize,
+        threshold: f32,
+        model: Softmax,
+    ) -> Self {
+        IntentHead {
+            dim,
+            labels,
+            threshold: threshold.clamp(0.0, 1.0),
+            model,
+        }
     }
 
     /// Embeds the taxonomy's examples with `model` and trains on them, with the taxonomy's

