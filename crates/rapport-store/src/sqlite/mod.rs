@@ -251,15 +251,15 @@ impl Drop for SqliteStore {
 }
 
 /// How often the checkpointer copies committed WAL frames into the database.
-/// Often and small: a checkpoint's writes and its fsync of the database share the disk with
-/// the writer's fsync of each commit, and 250 ms worth of pages (about 25 MB at 2,000
-/// decisions/s) held commits up for 5-15 ms; 20 ms worth holds them up far less.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
-/// WAL frames past which the checkpointer also tries to start the log over.
-const RESTART_AT: i64 = 8_192;
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// WAL frames past which the checkpointer also tries to start the log over; off by default.
+/// Checkpointing every 20 ms and restarting past 8,192 frames was measured against the
+/// defaults at 2,000 next-best-actions/s and made the tail worse, not better (BENCHMARKS.md),
+/// so both stay settable only to repeat that comparison.
+const RESTART_AT: i64 = i64::MAX;
 
-/// Tuning read from the environment, for experiments only (`RAPPORT_SQLITE_CHECKPOINT_MS`,
-/// `RAPPORT_SQLITE_RESTART_FRAMES`).
+/// `RAPPORT_SQLITE_CHECKPOINT_MS` and `RAPPORT_SQLITE_RESTART_FRAMES` override the two settings
+/// above, so one build can compare them.
 fn tuning() -> (std::time::Duration, i64) {
     let every = std::env::var("RAPPORT_SQLITE_CHECKPOINT_MS")
         .ok()
@@ -277,13 +277,11 @@ fn tuning() -> (std::time::Duration, i64) {
 ///
 /// A PASSIVE checkpoint copies frames without blocking anyone, but it never lets the log start
 /// over: SQLite rewinds the WAL only when every frame is back in the database and no reader
-/// still uses the log, which under steady reads and writes never happens by itself. The log
-/// then grew until the writer's own autocheckpoint ran inside a commit, which sleeps in SQLite's
-/// busy handler while readers finish and stalled commits for 12-18 ms every two seconds at
-/// 2,000 decisions/s. So once the log is past [`RESTART_AT`] frames, right after a PASSIVE
-/// pass has copied nearly everything, the checkpointer asks for a RESTART without waiting for
-/// anyone: it holds the write lock only to copy the few frames committed meanwhile, and if a
-/// reader is still on the log it gives up at once and tries again on the next pass.
+/// still uses it, which under steady reads and writes does not happen by itself, so the log
+/// grows until the writer's autocheckpoint. With a restart threshold set, once the log is past
+/// it, right after a PASSIVE pass, the checkpointer asks for a RESTART without waiting for
+/// anyone: it holds the write lock to copy the frames committed meanwhile, and if a reader is
+/// still on the log it gives up at once and tries again on the next pass.
 fn start_checkpointer(
     path: &Path,
 ) -> Result<
