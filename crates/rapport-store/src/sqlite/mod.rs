@@ -86,10 +86,21 @@ fn busy_wait(tries: i32) -> bool {
     true
 }
 
+/// `FULL` (the default): a commit is on disk before it is acknowledged, so not even a power
+/// cut loses an acknowledged write. `RAPPORT_SQLITE_SYNCHRONOUS=normal` skips the fsync at each
+/// commit (the WAL is synced at checkpoints): a crash of the process still loses nothing, but
+/// a crash of the machine may lose the last commits. Only for measuring what the fsync costs.
+fn synchronous() -> &'static str {
+    match std::env::var("RAPPORT_SQLITE_SYNCHRONOUS") {
+        Ok(v) if v.eq_ignore_ascii_case("normal") => "NORMAL",
+        _ => "FULL",
+    }
+}
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "synchronous", synchronous())?;
     conn.set_prepared_statement_cache_capacity(64);
     // Plans that do not depend on bound values. Without this, SQLite marks a statement whose
     // plan could use a parameter's value (an ORDER BY or LIMIT next to `col = ?`, among
@@ -250,12 +261,15 @@ impl Drop for SqliteStore {
     }
 }
 
-/// How often the checkpointer copies committed WAL frames into the database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-/// WAL frames past which the checkpointer also tries to start the log over; off by default.
-/// Checkpointing every 20 ms and restarting past 8,192 frames was measured against the
-/// defaults at 2,000 next-best-actions/s and made the tail worse, not better (BENCHMARKS.md),
-/// so both stay settable only to repeat that comparison.
+/// How often the checkpointer copies committed WAL frames into the database. Often, so that
+/// little is left for the writer's own checkpoint when the log reaches its autocheckpoint
+/// size: with a pass every 250 ms that checkpoint copied up to 250 ms of frames inside a
+/// commit and stalled it for 12-18 ms every two seconds at 2,000 next-best-actions/s. Every
+/// 20 ms, p99 fell from 10.2-25.3 ms to 8.7-10.8 ms in alternating runs (BENCHMARKS.md).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+/// WAL frames past which the checkpointer also tries to start the log over; off by default:
+/// restarting past 8,192 frames made the tail worse, not better (BENCHMARKS.md), so it stays
+/// settable only to repeat that comparison.
 const RESTART_AT: i64 = i64::MAX;
 
 /// `RAPPORT_SQLITE_CHECKPOINT_MS` and `RAPPORT_SQLITE_RESTART_FRAMES` override the two settings
