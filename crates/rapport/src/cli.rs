@@ -331,6 +331,31 @@ pub async fn shutdown_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+impl Command {
+    /// Whether the command opens no network sockets and writes only files and stdout.
+    pub fn only_files_and_stdout(&self) -> bool {
+        match self {
+            Command::Config { .. }
+            | Command::Match { .. }
+            | Command::Analyze(_)
+            | Command::Model { .. }
+            | Command::Openapi => true,
+            Command::Audit {
+                command: AuditCommand::Fairness(_),
+            } => true,
+            Command::Clv {
+                command: crate::predict::ClvCommand::Workspace(_),
+            } => false,
+            Command::Clv { .. } => true,
+            Command::Intents {
+                command: crate::intents::IntentsCommand::Retrain(_),
+            } => false,
+            Command::Intents { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<()> {
     let mut config = load_config(cli.config.as_deref())?;
     match cli.command {

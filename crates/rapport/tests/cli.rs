@@ -1488,3 +1488,40 @@ fn intents_retrain_learns_from_the_corrections_in_the_store() {
     assert!(!nowhere.status.success());
     assert!(text(&nowhere).contains("nope"), "{}", text(&nowhere));
 }
+
+/// A reader that stops early (`rapport openapi | head`) ends the command quietly, not with a
+/// panic about printing to stdout.
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let mut child = rapport()
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rapport openapi");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    // The reader is dropped here; the document (about 200 KB) is larger than a pipe holds.
+    assert!(first.starts_with('{'), "{first}");
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc_sigpipe()),
+            "{:?}",
+            out.status
+        );
+    }
+}
+
+/// SIGPIPE's number on Linux and the BSDs.
+#[cfg(unix)]
+fn libc_sigpipe() -> i32 {
+    13
+}
