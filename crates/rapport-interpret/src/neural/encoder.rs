@@ -58,37 +58,20 @@ impl Dense {
 
     /// `out = x W^T + b` for `rows` rows of `x`.
     fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], par: Parallelism) {
-        assert!(x.len() >= rows * self.inputs && out.len() >= rows * self.outputs);
+        assert!(out.len() >= rows * self.outputs);
         for row in out[..rows * self.outputs].chunks_exact_mut(self.outputs) {
             row.copy_from_slice(&self.bias);
         }
-        // SAFETY: the assertion above bounds every element the kernel touches: `x` is
-        // read as `rows x inputs` row-major, `w_t` holds `inputs x outputs` row-major
-        // (checked at load), `out` is written as `rows x outputs` row-major. The three
-        // buffers are distinct (one is borrowed mutably).
-        unsafe {
-            gemm::gemm(
-                rows,
-                self.outputs,
-                self.inputs,
-                out.as_mut_ptr(),
-                1,
-                self.outputs as isize,
-                true,
-                x.as_ptr(),
-                1,
-                self.inputs as isize,
-                self.w_t.as_ptr(),
-                1,
-                self.outputs as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                par,
-            );
-        }
+        // `w_t` holds `inputs x outputs` row-major (checked at load).
+        matmul(
+            (rows, self.outputs, self.inputs),
+            x,
+            false,
+            &self.w_t,
+            out,
+            true,
+            par,
+        );
     }
 }
 
@@ -401,4 +384,59 @@ fn mean_normalised(rows: &[f32], dim: usize) -> Vec<f32> {
         *m /= norm;
     }
     mean
+}
+
+/// `out (m x n) = A (m x k) B (k x n)`, all row-major; `A` is stored as `k x m` (its
+/// transpose) when `a_transposed`. With `accumulate` the product is added to `out`.
+pub(super) fn matmul(
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    a_transposed: bool,
+    b: &[f32],
+    out: &mut [f32],
+    accumulate: bool,
+    par: Parallelism,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out[..m * n].fill(0.0);
+        }
+        return;
+    }
+    let (a_cs, a_rs) = if a_transposed {
+        (m as isize, 1)
+    } else {
+        (1, k as isize)
+    };
+    // SAFETY: the assertion bounds every element the kernel touches: `a` is read as
+    // `m x k` with the strides above (row-major, or row-major `k x m` read transposed),
+    // `b` as row-major `k x n`, and `out` is written as row-major `m x n`. `out` is borrowed
+    // mutably, so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            1,
+            n as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
 }

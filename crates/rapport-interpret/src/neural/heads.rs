@@ -223,6 +223,29 @@ impl SentimentHead {
     }
 }
 
+/// Checks `(embedding, class index)` training pairs (one dimension, classes below `labels`)
+/// and turns them into the head's feature rows; returns the embedding dimension with them.
+pub(super) fn intent_rows(
+    labels: usize,
+    data: &[(Vec<f32>, usize)],
+) -> Result<(usize, Vec<(crate::linear::SparseVec, usize)>), NeuralError> {
+    let dim = data
+        .first()
+        .map(|(e, _)| e.len())
+        .ok_or_else(|| NeuralError::InvalidInput("no intent examples".into()))?;
+    let mut rows = Vec::with_capacity(data.len());
+    for (e, y) in data {
+        check_dim(e, dim)?;
+        if *y >= labels {
+            return Err(NeuralError::InvalidInput(format!(
+                "intent class {y} but only {labels} labels"
+            )));
+        }
+        rows.push((features(e), *y));
+    }
+    Ok((dim, rows))
+}
+
 /// Multinomial logistic regression over intents on embeddings, with an out-of-scope
 /// threshold on the best probability.
 #[derive(Debug, Clone, PartialEq)]
@@ -242,21 +265,7 @@ impl IntentHead {
         threshold: f32,
         cfg: &SgdConfig,
     ) -> Result<Self, NeuralError> {
-        let dim = data
-            .first()
-            .map(|(e, _)| e.len())
-            .ok_or_else(|| NeuralError::InvalidInput("no intent examples".into()))?;
-        let mut rows = Vec::with_capacity(data.len());
-        for (e, y) in data {
-            check_dim(e, dim)?;
-            if *y >= labels.len() {
-                return Err(NeuralError::InvalidInput(format!(
-                    "intent class {y} but only {} labels",
-                    labels.len()
-                )));
-            }
-            rows.push((features(e), *y));
-        }
+        let (dim, rows) = intent_rows(labels.len(), data)?;
         let model = Softmax::train(&rows, dim, labels.len(), cfg);
         Ok(IntentHead {
             dim,

@@ -16,7 +16,8 @@
 
 use gemm::Parallelism;
 
-use super::heads::{check_dim, features, IntentHead};
+use super::encoder::matmul;
+use super::heads::{check_dim, intent_rows, IntentHead};
 use super::NeuralError;
 use crate::linear::Softmax;
 
@@ -54,61 +55,6 @@ fn parallelism() -> Parallelism {
     match std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) {
         n if n > 1 => Parallelism::Rayon(n),
         _ => Parallelism::None,
-    }
-}
-
-/// `out (m x n) = A (m x k) B (k x n)`, all row-major; `A` is stored as `k x m` (its
-/// transpose) when `a_transposed`. With `accumulate` the product is added to `out`.
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    a_transposed: bool,
-    b: &[f32],
-    out: &mut [f32],
-    accumulate: bool,
-    par: Parallelism,
-) {
-    assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            out[..m * n].fill(0.0);
-        }
-        return;
-    }
-    let (a_cs, a_rs) = if a_transposed {
-        (m as isize, 1)
-    } else {
-        (1, k as isize)
-    };
-    // SAFETY: the assertion bounds every element the kernel touches: `a` is read as
-    // `m x k` with the strides above (row-major, or row-major `k x m` read transposed),
-    // `b` as row-major `k x n`, and `out` is written as row-major `m x n`. `out` is borrowed
-    // mutably, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            1,
-            n as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
     }
 }
 
@@ -323,26 +269,16 @@ impl IntentHead {
         threshold: f32,
         cfg: &FullBatchConfig,
     ) -> Result<(Self, FullBatchReport), NeuralError> {
-        let dim = data
-            .first()
-            .map(|(e, _)| e.len())
-            .ok_or_else(|| NeuralError::InvalidInput("no intent examples".into()))?;
         if labels.is_empty() {
             return Err(NeuralError::InvalidInput("no intent labels".into()));
         }
-        let mut x = Vec::with_capacity(data.len() * dim);
-        let mut y = Vec::with_capacity(data.len());
-        for (e, c) in data {
-            check_dim(e, dim)?;
-            if *c >= labels.len() {
-                return Err(NeuralError::InvalidInput(format!(
-                    "intent class {c} but only {} labels",
-                    labels.len()
-                )));
-            }
-            // The head's own feature scaling, so the weights serve `IntentHead::scores`.
-            x.extend(features(e).into_iter().map(|(_, v)| v));
-            y.push(*c);
+        let (dim, rows) = intent_rows(labels.len(), data)?;
+        // The head's own feature scaling, so the weights serve `IntentHead::scores`.
+        let mut x = Vec::with_capacity(rows.len() * dim);
+        let mut y = Vec::with_capacity(rows.len());
+        for (f, c) in rows {
+            x.extend(f.into_iter().map(|(_, v)| v));
+            y.push(c);
         }
         let (model, report) = train_softmax(&x, &y, dim, labels.len(), cfg);
         Ok((
