@@ -11,7 +11,7 @@ pub const MODEL_NAME: &str = "rapport-lexicon";
 pub const MODEL_VERSION: &str = "0.1.0";
 
 /// Which model produced a result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     /// Model family, e.g. `rapport-lexicon`.
     pub name: String,
@@ -22,6 +22,26 @@ pub struct ModelInfo {
     /// analyses stored before intent models were versioned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent_model_version: Option<u64>,
+    /// The sentence-embedding model that read part of the message, and which parts (builds
+    /// with the cargo feature `neural`, configured to use it). Absent when only the embedded
+    /// models read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neural: Option<NeuralUse>,
+}
+
+/// What the neural path contributed to an analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeuralUse {
+    /// Embedding model, e.g. `all-MiniLM-L6-v2`.
+    pub name: String,
+    /// Its version (the package it was fetched from).
+    pub version: String,
+    /// Weight of the neural sentiment head in the message and sentence sentiment scores
+    /// (the rest is the embedded score; chosen on validation data).
+    pub sentiment_mix: f32,
+    /// Whether the intent came from a head on the embeddings (false: the workspace's own
+    /// embedded intent model read it).
+    pub intent: bool,
 }
 
 impl ModelInfo {
@@ -31,6 +51,7 @@ impl ModelInfo {
             name: MODEL_NAME.to_string(),
             version: MODEL_VERSION.to_string(),
             intent_model_version: None,
+            neural: None,
         }
     }
 }

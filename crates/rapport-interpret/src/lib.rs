@@ -54,7 +54,7 @@ pub use default_taxonomy::DEFAULT_THRESHOLD;
 pub use effort::{Effort, EffortScore};
 pub use emotion::{Emotion, EmotionKind, Intensity};
 pub use error::InterpretError;
-pub use evidence::{Analyzer, Evidence, ModelInfo, MODEL_NAME, MODEL_VERSION};
+pub use evidence::{Analyzer, Evidence, ModelInfo, NeuralUse, MODEL_NAME, MODEL_VERSION};
 pub use intent::{
     ClassifierKind, Intent, IntentClassifier, IntentConfig, IntentPrediction, IntentScore,
     IntentTaxonomy, OUT_OF_SCOPE_LABEL,
@@ -141,6 +141,9 @@ pub struct Interpreter {
     intent: IntentClassifier,
     /// The workspace intent model's version (0: trained from the taxonomy given at build).
     intent_version: u64,
+    /// The sentence-embedding path, when attached ([`Interpreter::neural`]).
+    #[cfg(feature = "neural")]
+    neural: Option<neural::Attached>,
 }
 
 impl Interpreter {
@@ -169,7 +172,36 @@ impl Interpreter {
             pii: pii::PiiDetector::new()?,
             intent: IntentClassifier::train(&taxonomy, options.intent)?,
             intent_version: 0,
+            #[cfg(feature = "neural")]
+            neural: None,
         })
+    }
+
+    /// The embedded models plus all-MiniLM-L6-v2 (cargo feature `neural`): the message and
+    /// sentence sentiment scores become the shipped neural sentiment head combined with the
+    /// embedded score (the combination `BENCHMARKS.md` evaluates), and the intent is read by
+    /// a head trained now on the taxonomy's example phrases over their embeddings. Emotion,
+    /// effort, urgency, personal data and evidence stay with the embedded models. Embedding
+    /// the examples takes about a second for the default taxonomy.
+    #[cfg(feature = "neural")]
+    pub fn neural(taxonomy: IntentTaxonomy, model: neural::MiniLm) -> Result<Self, InterpretError> {
+        let attached = neural::Attached::new(model, &taxonomy)
+            .map_err(|e| InterpretError::Model(e.to_string()))?;
+        let mut interpreter = Self::embedded(taxonomy)?;
+        interpreter.neural = Some(attached);
+        Ok(interpreter)
+    }
+
+    /// Whether the neural path reads messages too.
+    pub fn has_neural(&self) -> bool {
+        #[cfg(feature = "neural")]
+        {
+            self.neural.is_some()
+        }
+        #[cfg(not(feature = "neural"))]
+        {
+            false
+        }
     }
 
     /// The same analyzers with another intent classifier: a workspace's model at `version`
@@ -178,6 +210,11 @@ impl Interpreter {
         Interpreter {
             intent,
             intent_version: version,
+            // The workspace's model learnt from its agents' corrections, which the neural
+            // head (trained on the taxonomy alone) never saw: the workspace's model reads
+            // intents, the neural path keeps reading sentiment.
+            #[cfg(feature = "neural")]
+            neural: self.neural.as_ref().map(neural::Attached::without_intent),
             ..self.clone()
         }
     }
@@ -189,6 +226,25 @@ impl Interpreter {
 
     /// Analyses one message.
     pub fn analyze(&self, text: &str) -> MessageAnalysis {
+        self.analyze_batch(&[text])
+            .pop()
+            .expect("one analysis per text")
+    }
+
+    /// Analyses messages, in order. With the neural path attached the texts are embedded
+    /// together, in batches, which is faster than one at a time.
+    pub fn analyze_batch(&self, texts: &[&str]) -> Vec<MessageAnalysis> {
+        let mut out: Vec<(MessageAnalysis, Vec<(usize, usize)>)> =
+            texts.iter().map(|t| self.analyze_embedded(t)).collect();
+        #[cfg(feature = "neural")]
+        if let Some(n) = &self.neural {
+            n.refine(texts, &mut out);
+        }
+        out.into_iter().map(|(a, _)| a).collect()
+    }
+
+    /// The embedded models' analysis, with the byte ranges of the sentences.
+    fn analyze_embedded(&self, text: &str) -> (MessageAnalysis, Vec<(usize, usize)>) {
         let map = text::CharMap::new(text);
         let toks = text::tokenize(text);
         let language = language::detect(text, &self.default_language);
@@ -202,9 +258,10 @@ impl Interpreter {
 
         let (sentiment, pass) = self.sentiment.score(&toks, factor);
         let mut evidence = self.sentiment.evidence(text, &map, &toks, &pass);
-        let sentences = text::sentence_ranges(text)
-            .into_iter()
-            .map(|(a, b)| {
+        let ranges = text::sentence_ranges(text);
+        let sentences = ranges
+            .iter()
+            .map(|&(a, b)| {
                 let lo = toks.partition_point(|t| t.byte_start < a);
                 let hi = toks.partition_point(|t| t.byte_end <= b);
                 let slice = toks.get(lo..hi.max(lo)).unwrap_or(&[]);
@@ -230,7 +287,7 @@ impl Interpreter {
         let pii = self.pii.detect(text, &map);
         let redacted = redact(text, &pii);
 
-        MessageAnalysis {
+        let analysis = MessageAnalysis {
             chars: map.char_of(text.len()),
             language,
             sentiment,
@@ -246,7 +303,8 @@ impl Interpreter {
                 intent_model_version: Some(self.intent_version),
                 ..ModelInfo::embedded()
             },
-        }
+        };
+        (analysis, ranges)
     }
 
     /// Time spent in each stage of [`Interpreter::analyze`] over `texts`, in the order the

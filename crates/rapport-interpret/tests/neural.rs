@@ -282,3 +282,85 @@ fn a_corrupt_model_file_names_the_file_and_the_pull_command() {
             < 0.0
     );
 }
+
+/// A second copy of the model, for the interpreter to own.
+fn owned_model() -> MiniLm {
+    MiniLm::load(&minilm_dir(&default_models_dir())).expect("load all-MiniLM-L6-v2")
+}
+
+#[test]
+fn the_interpreter_reads_sentiment_and_intent_with_the_neural_path() {
+    use rapport_interpret::neural::SentimentHead;
+    use rapport_interpret::{IntentTaxonomy, Interpreter};
+    let Some(m) = model("the_interpreter_reads_sentiment_and_intent_with_the_neural_path") else {
+        return;
+    };
+    let taxonomy = IntentTaxonomy::default_cx();
+    let embedded = Interpreter::embedded(taxonomy.clone()).expect("embedded");
+    let neural = Interpreter::neural(taxonomy.clone(), owned_model()).expect("neural");
+    assert!(neural.has_neural() && !embedded.has_neural());
+    let (head, mix) = SentimentHead::shipped().expect("shipped head");
+    let intent_head = IntentHead::from_taxonomy(m, &taxonomy, &default_intent_sgd()).expect("head");
+
+    let text = "I was charged twice for the same order. Nobody answers my emails and I want my money back!";
+    let a = neural.analyze(text);
+    let e = embedded.analyze(text);
+    let used = a.model.neural.clone().expect("the neural path read it");
+    assert_eq!(used.name, "all-MiniLM-L6-v2");
+    assert!(used.intent);
+    assert!((used.sentiment_mix - mix).abs() < 1e-6);
+    assert!(e.model.neural.is_none());
+
+    // The message sentiment is the head combined with the embedded score.
+    let v = m.embed_one(text).expect("embed");
+    let p = head.probability(&v).expect("p");
+    let want = (mix * (2.0 * p - 1.0) + (1.0 - mix) * e.sentiment.score.get()).clamp(-1.0, 1.0);
+    assert!(
+        (a.sentiment.score.get() - want).abs() < 1e-4,
+        "{} vs {want}",
+        a.sentiment.score.get()
+    );
+    assert!(a.sentiment.score.get() < 0.0);
+    // Each of the two sentences is read on its own the same way.
+    assert_eq!(a.sentences.len(), 2);
+    for (s, es) in a.sentences.iter().zip(&e.sentences) {
+        let part: String = text
+            .chars()
+            .skip(s.span.start)
+            .take(s.span.end - s.span.start)
+            .collect();
+        let p = head
+            .probability(&m.embed_one(&part).expect("embed"))
+            .expect("p");
+        let want =
+            (mix * (2.0 * p - 1.0) + (1.0 - mix) * es.sentiment.score.get()).clamp(-1.0, 1.0);
+        assert!((s.sentiment.score.get() - want).abs() < 1e-4, "{part:?}");
+    }
+    // The intent is the head's trained on the taxonomy; everything else is the embedded one's.
+    let want_intent = intent_head.predict(&v).expect("intent");
+    assert_eq!(a.intent.label, want_intent.label);
+    assert_eq!(a.redacted, e.redacted);
+    assert_eq!(a.emotions, e.emotions);
+    assert_eq!(a.urgency, e.urgency);
+
+    // A batch reads each text as one at a time does.
+    let texts = ["thanks, that fixed it", text, "where is my parcel?"];
+    let batch = neural.analyze_batch(&texts);
+    for (t, b) in texts.iter().zip(&batch) {
+        let one = neural.analyze(t);
+        assert!(
+            (one.sentiment.score.get() - b.sentiment.score.get()).abs() < 1e-4,
+            "{t}"
+        );
+        assert_eq!(one.intent.label, b.intent.label, "{t}");
+    }
+
+    // A workspace's own intent model reads intents; the neural path keeps the sentiment.
+    let own = neural.with_intent_model(embedded.intent_classifier().clone(), 3);
+    let o = own.analyze(text);
+    assert_eq!(o.intent, e.intent);
+    assert_eq!(o.model.intent_model_version, Some(3));
+    let used = o.model.neural.expect("sentiment still neural");
+    assert!(!used.intent);
+    assert!((o.sentiment.score.get() - a.sentiment.score.get()).abs() < 1e-6);
+}

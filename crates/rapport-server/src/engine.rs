@@ -74,6 +74,20 @@ pub struct EngineOptions {
     /// How often a node asks the store which intent model version each workspace reads
     /// messages with (so another node's retraining is picked up); zero asks per message.
     pub intent_check_every: std::time::Duration,
+    /// The interpreter customer messages go through (each workspace's own intent model on
+    /// top); `None` builds the embedded default ([`default_interpreter`]).
+    pub interpreter: Option<SharedInterpreter>,
+}
+
+/// An interpreter handed to the engine. Two are equal when they are the same one (the
+/// models inside have no useful equality).
+#[derive(Debug, Clone)]
+pub struct SharedInterpreter(pub Arc<Interpreter>);
+
+impl PartialEq for SharedInterpreter {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// The disclosure automated messages carry when none is configured.
@@ -110,6 +124,7 @@ impl Default for EngineOptions {
             clv: Default::default(),
             dedupe: Default::default(),
             intent_check_every: crate::intents::DEFAULT_CHECK_EVERY,
+            interpreter: None,
         }
     }
 }
@@ -252,7 +267,10 @@ impl Engine {
         Ok(Self {
             store,
             intents: crate::intents::IntentModels::new(
-                default_interpreter()?,
+                match &options.interpreter {
+                    Some(i) => i.0.clone(),
+                    None => default_interpreter()?,
+                },
                 options.intent_check_every,
             ),
             gate: Gate::new(options.purposes.clone()),

@@ -411,7 +411,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let state = AppState::with_sink(
                 store.clone(),
                 config.limits(),
-                config.engine_options(),
+                config.engine_options_with_models()?,
                 sink.sink.clone(),
             )?;
             println!("Rapport listening on http://{}", listener.local_addr()?);

@@ -483,6 +483,15 @@ pub struct InterpretConfig {
     /// Seconds between a node's checks of which intent model version each workspace uses
     /// (so a retraining on another node is picked up); 0 checks on every message.
     pub intent_model_check_secs: u64,
+    /// Which models read customer messages: `embedded` (lexicons, rules and linear models
+    /// built in; no download) or `neural` (the embedded models plus all-MiniLM-L6-v2 for
+    /// sentiment and the default taxonomy's intents; needs a build with the cargo feature
+    /// `neural` and `rapport models pull minilm`). Loaded at start-up; a missing model stops
+    /// the start with the command that fetches it.
+    pub model: String,
+    /// Models directory for `model = "neural"` (default: $RAPPORT_MODELS_DIR, else
+    /// ~/.cache/rapport/models).
+    pub models_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -702,6 +711,8 @@ impl Default for Config {
             interpret: InterpretConfig {
                 keep_raw_text: true,
                 intent_model_check_secs: 5,
+                model: "embedded".into(),
+                models_dir: None,
             },
             governance: GovernanceConfig {
                 purposes: rapport_govern::consent::PurposeRegistry::standard()
@@ -1031,6 +1042,19 @@ impl Config {
         if self.interpret.intent_model_check_secs > 3600 {
             problems.push("interpret.intent_model_check_secs must be at most 3600".into());
         }
+        match self.interpret.model.as_str() {
+            "embedded" => {}
+            "neural" if cfg!(feature = "neural") => {}
+            "neural" => problems.push(
+                "interpret.model = \"neural\" needs a build with the cargo feature `neural` \
+                 (`cargo build --release -p rapport --features neural`) and \
+                 `rapport models pull minilm`; \"embedded\" needs neither"
+                    .into(),
+            ),
+            other => problems.push(format!(
+                "interpret.model must be \"embedded\" or \"neural\", not {other:?}"
+            )),
+        }
         if self.demo.live_interval_ms < 50 {
             problems.push("demo.live_interval_ms must be at least 50".into());
         }
@@ -1121,6 +1145,31 @@ impl Config {
         }
     }
 
+    /// The interpreter `interpret.model` asks for: `None` for the embedded default (built
+    /// by the engine), the neural one loaded from the models directory otherwise.
+    pub fn interpreter(
+        &self,
+    ) -> anyhow::Result<Option<std::sync::Arc<rapport_interpret::Interpreter>>> {
+        match self.interpret.model.as_str() {
+            "neural" => {
+                crate::models::neural_interpreter(self.interpret.models_dir.as_deref()).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// [`Config::engine_options`] with the interpreter `interpret.model` asks for loaded:
+    /// for the commands that read customer messages (serve, demo, worker).
+    pub fn engine_options_with_models(
+        &self,
+    ) -> anyhow::Result<rapport_server::engine::EngineOptions> {
+        let mut options = self.engine_options();
+        options.interpreter = self
+            .interpreter()?
+            .map(rapport_server::engine::SharedInterpreter);
+        Ok(options)
+    }
+
     pub fn engine_options(&self) -> rapport_server::engine::EngineOptions {
         let mut standardize = rapport_identity::standardize::StandardizePolicy {
             default_phone_region: self.identity.default_phone_region.clone(),
@@ -1165,6 +1214,7 @@ impl Config {
             intent_check_every: std::time::Duration::from_secs(
                 self.interpret.intent_model_check_secs,
             ),
+            interpreter: None,
         }
     }
 
@@ -1245,6 +1295,36 @@ mod tests {
 
     fn problems(pairs: &[(&str, &str)]) -> Vec<String> {
         load(None, &env(pairs)).expect_err("invalid")
+    }
+
+    #[test]
+    fn the_interpretation_model_is_checked() {
+        let c = load(None, &env(&[])).expect("defaults");
+        assert_eq!(c.interpret.model, "embedded");
+        assert!(c.interpreter().expect("embedded").is_none());
+        let p = problems(&[("RAPPORT__INTERPRET__MODEL", "bert")]);
+        assert!(
+            p.iter()
+                .any(|x| x.contains("interpret.model") && x.contains("\"bert\"")),
+            "{p:?}"
+        );
+        let neural = load(None, &env(&[("RAPPORT__INTERPRET__MODEL", "neural")]));
+        if cfg!(feature = "neural") {
+            let c = neural.expect("valid in a neural build");
+            // An empty models directory: the start stops and says how to fetch the model.
+            let mut c = c;
+            let empty =
+                std::env::temp_dir().join(format!("rapport-no-models-{}", std::process::id()));
+            c.interpret.models_dir = Some(empty);
+            let err = format!("{:#}", c.interpreter().expect_err("no model there"));
+            assert!(err.contains("rapport models pull minilm"), "{err}");
+        } else {
+            let p = neural.expect_err("a build without the feature refuses it");
+            assert!(
+                p.iter().any(|x| x.contains("cargo feature `neural`")),
+                "{p:?}"
+            );
+        }
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub async fn run(config: &Config) -> Result<()> {
     let (write_key, _) =
         rapport_server::auth::create_key(dyn_store.as_ref(), &ws, KeyRole::Write).await?;
 
-    let mut options = config.engine_options();
+    let mut options = config.engine_options_with_models()?;
     // The demo shows oversight at work: the example policy (unless one is configured) and
     // a scheduled fairness audit of its retention offers.
     if config.governance.policy_file.is_none() {

@@ -142,7 +142,7 @@ pub async fn api_sink(mode: ServeMode, config: &Config, store: Arc<dyn Store>) -
         );
         let bus = connect_once(config).await.map_err(|e| anyhow!(e))?;
         slot.fill(bus.clone());
-        let engine = Arc::new(Engine::new(store, config.engine_options())?);
+        let engine = Arc::new(Engine::new(store, config.engine_options_with_models()?)?);
         let worker = bus.join(WorkerId::generate()).await?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let options = worker_options(config);
@@ -206,7 +206,7 @@ pub async fn worker(
     let Some(bus) = connect_with_backoff(config, &mut shutdown).await? else {
         return Ok(());
     };
-    let engine = Arc::new(Engine::new(store, config.engine_options())?);
+    let engine = Arc::new(Engine::new(store, config.engine_options_with_models()?)?);
     let joined = bus.join(id.clone()).await?;
     let stats = Arc::new(WorkerStats::default());
     println!(

@@ -406,5 +406,6 @@ pub fn minilm_info() -> ModelInfo {
         name: MINILM_NAME.to_string(),
         version: MINILM_VERSION.to_string(),
         intent_model_version: None,
+        neural: None,
     }
 }

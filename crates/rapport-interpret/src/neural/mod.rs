@@ -7,7 +7,8 @@
 //! only process spawning and file writing of this crate), the heads ([`SentimentHead`],
 //! [`IntentHead`], [`NeuralHeads`]), out-of-scope scoring ([`OutOfScopeScorer`]: a softmax
 //! head trained by full-batch L-BFGS averaged with a [`Mahalanobis`] distance),
-//! [`NeuralInterpreter`] that applies them, and
+//! [`NeuralInterpreter`] that applies them, what [`crate::Interpreter::neural`] attaches to
+//! the embedded interpreter (`live`), and
 //! [`similarity`] / [`most_similar`]. It does not own the embedded lexicon and linear
 //! analyzers (the rest of this crate, untouched by this feature), storage, or where labelled
 //! data comes from: callers pass training sentences in.
@@ -26,6 +27,7 @@ mod error;
 mod fastmath;
 mod fetch;
 mod heads;
+mod live;
 mod minilm;
 mod oos;
 
@@ -37,6 +39,7 @@ pub use heads::{
     default_intent_sgd, default_sentiment_sgd, IntentHead, NeuralHeads, NeuralSentiment,
     SavedSentimentHead, SentimentHead,
 };
+pub(crate) use live::Attached;
 pub use minilm::{
     minilm_info, minilm_present, MiniLm, Threading, DEFAULT_BATCH_SIZE, MAX_TOKENS, MINILM_FILES,
     MINILM_NAME, MINILM_VERSION,

@@ -52,17 +52,26 @@ pub async fn analyze(
     }
     let interpreter = state.engine.interpreter_for(&caller.workspace_id).await;
     let results = tokio::task::spawn_blocking(move || {
+        let cuts: Vec<(&str, bool)> = req
+            .texts
+            .iter()
+            .map(|item| match item.text.char_indices().nth(MAX_CHARS) {
+                Some((at, _)) => (&item.text[..at], true),
+                None => (item.text.as_str(), false),
+            })
+            .collect();
+        // One call for the whole batch: the neural path embeds the texts together.
+        let texts: Vec<&str> = cuts.iter().map(|(t, _)| *t).collect();
+        let analyses = interpreter.analyze_batch(&texts);
         req.texts
-            .into_iter()
+            .iter()
+            .zip(&cuts)
+            .zip(analyses)
             .enumerate()
-            .map(|(i, item)| {
-                let (cut, truncated) = match item.text.char_indices().nth(MAX_CHARS) {
-                    Some((at, _)) => (&item.text[..at], true),
-                    None => (item.text.as_str(), false),
-                };
-                let mut v = serde_json::to_value(interpreter.analyze(cut)).unwrap_or(Value::Null);
+            .map(|(i, ((item, &(_, truncated)), analysis))| {
+                let mut v = serde_json::to_value(analysis).unwrap_or(Value::Null);
                 if let Value::Object(m) = &mut v {
-                    m.insert("id".into(), item.id.unwrap_or(json!(i)));
+                    m.insert("id".into(), item.id.clone().unwrap_or(json!(i)));
                     m.insert("truncated".into(), Value::Bool(truncated));
                 }
                 v

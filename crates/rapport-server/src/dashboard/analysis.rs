@@ -83,7 +83,13 @@ pub fn conversation_panel(c: &ConversationAnalysis) -> Markup {
             @if !c.evidence.is_empty() {
                 ul.muted { @for line in c.evidence.iter().take(5) { li { (line) } } }
             }
-            p.muted style="font-size:12px" { "Model " (c.model.name) " " (c.model.version) }
+            p.muted style="font-size:12px" {
+                "Model " (c.model.name) " " (c.model.version)
+                @if let Some(n) = &c.model.neural {
+                    " with " (n.name) " (" (n.version) ") for sentiment"
+                    @if n.intent { " and intent" }
+                }
+            }
         }
     }
 }

@@ -199,3 +199,78 @@ async fn analyze_reads_a_batch_and_stores_nothing() {
         .expect("request");
     assert_eq!(resp.status(), 400);
 }
+
+/// The interpreter the engine is given (the neural one under `interpret.model = "neural"`)
+/// is the one every message, and `/v1/analyze`, goes through.
+#[tokio::test]
+async fn messages_go_through_the_configured_interpreter() {
+    use rapport_interpret::{Intent, IntentTaxonomy, Interpreter};
+    let examples = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let taxonomy = IntentTaxonomy {
+        intents: vec![
+            Intent {
+                name: "pizza_order".into(),
+                examples: examples(&[
+                    "I want to order a pizza",
+                    "one large margherita please",
+                    "can I get a pepperoni pizza delivered",
+                    "order two pizzas for tonight",
+                ]),
+            },
+            Intent {
+                name: "table_booking".into(),
+                examples: examples(&[
+                    "book a table for four",
+                    "reserve a table tonight at eight",
+                    "do you have a free table on Friday",
+                    "I would like a reservation for two",
+                ]),
+            },
+        ],
+        threshold: 0.0,
+    };
+    let interpreter = std::sync::Arc::new(Interpreter::embedded(taxonomy).expect("interpreter"));
+    let app = TestApp::spawn_with(rapport_server::engine::EngineOptions {
+        interpreter: Some(rapport_server::engine::SharedInterpreter(interpreter)),
+        ..Default::default()
+    })
+    .await;
+    let (_, conv) = app
+        .send(
+            "/v1/conversations",
+            &json!({"userId": "hungry", "channel": "chat"}),
+        )
+        .await;
+    let id = conv["id"].as_str().expect("id");
+    let (status, msg) = app
+        .send(
+            &format!("/v1/conversations/{id}/messages"),
+            &json!({"direction": "inbound", "author": "customer",
+                    "text": "could you reserve a table for six on Saturday"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{msg}");
+    assert_eq!(msg["analysis"]["intent"]["label"], "table_booking", "{msg}");
+    let resp = app
+        .client
+        .post(app.url("/v1/analyze"))
+        .bearer_auth(&app.admin_key)
+        .json(
+            &json!({"texts": [{"text": "a large pizza with pepperoni please"},
+                                 {"text": "book a table for two"}]}),
+        )
+        .send()
+        .await
+        .expect("request");
+    let (status, body) = crate::common::status_json(resp).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["results"][0]["intent"]["label"], "pizza_order",
+        "{body}"
+    );
+    assert_eq!(
+        body["results"][1]["intent"]["label"], "table_booking",
+        "{body}"
+    );
+    assert_eq!(body["results"][1]["id"], 1);
+}

@@ -1,0 +1,152 @@
+//! The neural path inside an [`crate::Interpreter`]: what `Interpreter::neural` attaches and
+//! how it rewrites the embedded analysis of a batch of messages.
+//!
+//! The model and the sentiment head are shared by every interpreter built from one (a
+//! workspace's interpreter with its own intent model keeps them); the intent head belongs to
+//! the taxonomy it was trained on, so a workspace's own model drops it.
+
+use std::sync::Arc;
+
+use super::heads::{default_intent_sgd, IntentHead, SentimentHead};
+use super::minilm::{MiniLm, MINILM_NAME, MINILM_VERSION};
+use super::NeuralError;
+use crate::{IntentTaxonomy, MessageAnalysis, NeuralUse};
+
+#[derive(Debug)]
+struct Shared {
+    model: MiniLm,
+    sentiment: SentimentHead,
+    mix: f32,
+}
+
+/// The neural part of an interpreter.
+#[derive(Debug, Clone)]
+pub(crate) struct Attached {
+    shared: Arc<Shared>,
+    intent: Option<Arc<IntentHead>>,
+}
+
+impl Attached {
+    /// The shipped sentiment head with `model`, and an intent head trained on `taxonomy`.
+    pub(crate) fn new(model: MiniLm, taxonomy: &IntentTaxonomy) -> Result<Self, NeuralError> {
+        let (sentiment, mix) = SentimentHead::shipped()?;
+        if sentiment.dim() != model.dim() {
+            return Err(NeuralError::InvalidInput(format!(
+                "the shipped sentiment head reads {}-dimensional embeddings, the model gives {}",
+                sentiment.dim(),
+                model.dim()
+            )));
+        }
+        let intent = IntentHead::from_taxonomy(&model, taxonomy, &default_intent_sgd())?;
+        Ok(Attached {
+            shared: Arc::new(Shared {
+                model,
+                sentiment,
+                mix,
+            }),
+            intent: Some(Arc::new(intent)),
+        })
+    }
+
+    /// The same model and sentiment head, without the intent head.
+    pub(crate) fn without_intent(&self) -> Self {
+        Attached {
+            shared: self.shared.clone(),
+            intent: None,
+        }
+    }
+
+    /// Rewrites the embedded analyses of `texts` (each with its sentences' byte ranges):
+    /// sentiment of the message and of each sentence, and the intent when this part has an
+    /// intent head. If the model fails, the analyses stay the embedded models' own, and
+    /// their `model` says so.
+    pub(crate) fn refine(
+        &self,
+        texts: &[&str],
+        out: &mut [(MessageAnalysis, Vec<(usize, usize)>)],
+    ) {
+        // What to embed: each message, then those of its sentences whose embedded sentiment
+        // differs from the message's (a sentence holding the whole message is read as the
+        // message is).
+        let mut inputs: Vec<&str> = Vec::with_capacity(texts.len());
+        let mut owners: Vec<(usize, Option<usize>)> = Vec::with_capacity(texts.len());
+        for (i, (text, (analysis, ranges))) in texts.iter().zip(out.iter()).enumerate() {
+            inputs.push(text);
+            owners.push((i, None));
+            for (s, &(a, b)) in ranges.iter().enumerate() {
+                let same = analysis
+                    .sentences
+                    .get(s)
+                    .is_some_and(|x| x.sentiment == analysis.sentiment);
+                if !same {
+                    if let Some(part) = text.get(a..b) {
+                        inputs.push(part);
+                        owners.push((i, Some(s)));
+                    }
+                }
+            }
+        }
+        let Ok(embeddings) = self.shared.model.embed(&inputs) else {
+            return;
+        };
+        if embeddings.len() != inputs.len() {
+            return;
+        }
+        let shared = &*self.shared;
+        let mut refined = vec![false; out.len()];
+        for ((i, sentence), e) in owners.into_iter().zip(&embeddings) {
+            let (analysis, _) = &mut out[i];
+            match sentence {
+                None => {
+                    let embedded = analysis.sentiment.clone();
+                    let Ok(combined) = shared.sentiment.combine_sentiment(e, &embedded, shared.mix)
+                    else {
+                        continue;
+                    };
+                    let intent = match &self.intent {
+                        Some(head) => match head.predict(e) {
+                            Ok(p) => Some(p),
+                            Err(_) => continue,
+                        },
+                        None => None,
+                    };
+                    for s in &mut analysis.sentences {
+                        if s.sentiment == embedded {
+                            s.sentiment = combined.clone();
+                        }
+                    }
+                    analysis.sentiment = combined;
+                    if let Some(p) = intent {
+                        analysis.intent = p;
+                    }
+                    refined[i] = true;
+                }
+                Some(s) => {
+                    // Sentences are only rewritten with their message (messages come first).
+                    if !refined[i] {
+                        continue;
+                    }
+                    if let Some(x) = analysis.sentences.get_mut(s) {
+                        if let Ok(c) =
+                            shared
+                                .sentiment
+                                .combine_sentiment(e, &x.sentiment, shared.mix)
+                        {
+                            x.sentiment = c;
+                        }
+                    }
+                }
+            }
+        }
+        for (i, (analysis, _)) in out.iter_mut().enumerate() {
+            if refined[i] {
+                analysis.model.neural = Some(NeuralUse {
+                    name: MINILM_NAME.to_string(),
+                    version: MINILM_VERSION.to_string(),
+                    sentiment_mix: shared.mix,
+                    intent: self.intent.is_some(),
+                });
+            }
+        }
+    }
+}
