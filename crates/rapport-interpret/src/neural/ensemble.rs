@@ -480,12 +480,15 @@ mod tests {
         }
     }
 
-    /// Three intents with a few example texts each, and embeddings in three clusters.
-    fn toy() -> (
+    /// Labels, example texts with their class, and embeddings with their class.
+    type Toy = (
         Vec<String>,
         Vec<(&'static str, usize)>,
         Vec<(Vec<f32>, usize)>,
-    ) {
+    );
+
+    /// Three intents with a few example texts each, and embeddings in three clusters.
+    fn toy() -> Toy {
         let labels = ["refund", "tracking", "password"]
             .iter()
             .map(|s| s.to_string())
