@@ -234,12 +234,16 @@ impl Interpreter {
     /// Analyses messages, in order. With the neural path attached the texts are embedded
     /// together, in batches, which is faster than one at a time.
     pub fn analyze_batch(&self, texts: &[&str]) -> Vec<MessageAnalysis> {
-        let mut out: Vec<(MessageAnalysis, Vec<(usize, usize)>)> =
+        let out: Vec<(MessageAnalysis, Vec<(usize, usize)>)> =
             texts.iter().map(|t| self.analyze_embedded(t)).collect();
         #[cfg(feature = "neural")]
-        if let Some(n) = &self.neural {
-            n.refine(texts, &mut out);
-        }
+        let out = {
+            let mut out = out;
+            if let Some(n) = &self.neural {
+                n.refine(texts, &mut out);
+            }
+            out
+        };
         out.into_iter().map(|(a, _)| a).collect()
     }
 
