@@ -37,8 +37,8 @@ pub struct NeuralUse {
     /// Its version (the package it was fetched from).
     pub version: String,
     /// Weight of the neural sentiment head in the message and sentence sentiment scores
-    /// (the rest is the embedded score; chosen on validation data).
-    pub sentiment_mix: f32,
+    /// (the rest is the embedded score; chosen on validation data), to four decimals.
+    pub sentiment_mix: f64,
     /// Whether the intent came from a head on the embeddings (false: the workspace's own
     /// embedded intent model read it).
     pub intent: bool,

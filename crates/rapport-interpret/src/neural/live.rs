@@ -143,7 +143,8 @@ impl Attached {
                 analysis.model.neural = Some(NeuralUse {
                     name: MINILM_NAME.to_string(),
                     version: MINILM_VERSION.to_string(),
-                    sentiment_mix: shared.mix,
+                    // Rounded: the f32 widened to f64 would print as 0.4000000059604645.
+                    sentiment_mix: (f64::from(shared.mix) * 1e4).round() / 1e4,
                     intent: self.intent.is_some(),
                 });
             }
