@@ -226,9 +226,14 @@ impl Interpreter {
 
     /// Analyses one message.
     pub fn analyze(&self, text: &str) -> MessageAnalysis {
-        self.analyze_batch(&[text])
-            .pop()
-            .expect("one analysis per text")
+        #[cfg(feature = "neural")]
+        if self.neural.is_some() {
+            return self
+                .analyze_batch(&[text])
+                .pop()
+                .expect("one analysis per text");
+        }
+        self.analyze_embedded(text).0
     }
 
     /// Analyses messages, in order. With the neural path attached the texts are embedded
