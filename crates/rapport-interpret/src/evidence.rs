@@ -39,8 +39,8 @@ pub struct NeuralUse {
     /// Weight of the neural sentiment head in the message and sentence sentiment scores
     /// (the rest is the embedded score; chosen on validation data), to four decimals.
     pub sentiment_mix: f64,
-    /// Whether the intent came from a head on the embeddings (false: the workspace's own
-    /// embedded intent model read it).
+    /// Whether the intent came from a head on the embeddings, mixed with the embedded
+    /// classifier (false: the workspace's own embedded intent model read it alone).
     pub intent: bool,
 }
 

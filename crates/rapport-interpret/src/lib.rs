@@ -180,7 +180,8 @@ impl Interpreter {
     /// The embedded models plus all-MiniLM-L6-v2 (cargo feature `neural`): the message and
     /// sentence sentiment scores become the shipped neural sentiment head combined with the
     /// embedded score (the combination `BENCHMARKS.md` evaluates), and the intent is read by
-    /// a head trained now on the taxonomy's example phrases over their embeddings. Emotion,
+    /// a head trained now on the taxonomy's example phrases over their embeddings, its
+    /// probabilities mixed with the embedded classifier's ([`neural::INTENT_MIX`]). Emotion,
     /// effort, urgency, personal data and evidence stay with the embedded models. Embedding
     /// the examples takes about a second for the default taxonomy.
     #[cfg(feature = "neural")]
@@ -245,7 +246,7 @@ impl Interpreter {
         let out = {
             let mut out = out;
             if let Some(n) = &self.neural {
-                n.refine(texts, &mut out);
+                n.refine(texts, &mut out, &self.intent);
             }
             out
         };

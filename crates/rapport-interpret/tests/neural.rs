@@ -336,9 +336,25 @@ fn the_interpreter_reads_sentiment_and_intent_with_the_neural_path() {
             (mix * (2.0 * p - 1.0) + (1.0 - mix) * es.sentiment.score.get()).clamp(-1.0, 1.0);
         assert!((s.sentiment.score.get() - want).abs() < 1e-4, "{part:?}");
     }
-    // The intent is the head's trained on the taxonomy; everything else is the embedded one's.
-    let want_intent = intent_head.predict(&v).expect("intent");
+    // The intent is the head's trained on the taxonomy mixed with the embedded classifier's;
+    // everything else is the embedded one's.
+    let classifier = embedded.intent_classifier();
+    assert_eq!(classifier.labels(), intent_head.labels());
+    let mix = rapport_interpret::neural::INTENT_MIX;
+    let scores: Vec<f32> = intent_head
+        .scores(&v)
+        .expect("scores")
+        .iter()
+        .zip(classifier.scores(text))
+        .map(|(h, c)| mix * h + (1.0 - mix) * c)
+        .collect();
+    let want_intent = rapport_interpret::IntentPrediction::from_scores(
+        intent_head.labels(),
+        scores,
+        intent_head.threshold(),
+    );
     assert_eq!(a.intent.label, want_intent.label);
+    assert!((a.intent.confidence - want_intent.confidence).abs() < 1e-4);
     assert_eq!(a.redacted, e.redacted);
     assert_eq!(a.emotions, e.emotions);
     assert_eq!(a.urgency, e.urgency);

@@ -10,7 +10,13 @@ use std::sync::Arc;
 use super::heads::{default_intent_sgd, IntentHead, SentimentHead};
 use super::minilm::{MiniLm, MINILM_NAME, MINILM_VERSION};
 use super::NeuralError;
-use crate::{IntentTaxonomy, MessageAnalysis, NeuralUse};
+use crate::{IntentClassifier, IntentPrediction, IntentTaxonomy, MessageAnalysis, NeuralUse};
+
+/// Weight of the neural intent head's probabilities against the embedded n-gram classifier's
+/// when both read a message's intent. Chosen on a validation fifth of BANKING77's train split
+/// from 0.5–1.0 (`examples/evaluate_neural.rs`): the mix reads 93.9% of BANKING77's test set,
+/// the head alone 92.7%, the n-gram classifier alone 91.5%.
+pub const INTENT_MIX: f32 = 0.6;
 
 #[derive(Debug)]
 struct Shared {
@@ -64,6 +70,7 @@ impl Attached {
         &self,
         texts: &[&str],
         out: &mut [(MessageAnalysis, Vec<(usize, usize)>)],
+        embedded_intent: &IntentClassifier,
     ) {
         // What to embed: each message, then those of its sentences whose embedded sentiment
         // differs from the message's (a sentence holding the whole message is read as the
@@ -104,7 +111,7 @@ impl Attached {
                         continue;
                     };
                     let intent = match &self.intent {
-                        Some(head) => match head.predict(e) {
+                        Some(head) => match mixed_intent(head, embedded_intent, e, texts[i]) {
                             Ok(p) => Some(p),
                             Err(_) => continue,
                         },
@@ -150,4 +157,26 @@ impl Attached {
             }
         }
     }
+}
+
+/// The intent read by `head` on the embedding mixed with `embedded` on the text
+/// ([`INTENT_MIX`]), with the head's out-of-scope threshold. When the two do not have the same
+/// intents in the same order the head answers alone.
+fn mixed_intent(
+    head: &IntentHead,
+    embedded: &IntentClassifier,
+    embedding: &[f32],
+    text: &str,
+) -> Result<IntentPrediction, NeuralError> {
+    let mut scores = head.scores(embedding)?;
+    if embedded.labels() == head.labels() {
+        for (h, c) in scores.iter_mut().zip(embedded.scores(text)) {
+            *h = INTENT_MIX * *h + (1.0 - INTENT_MIX) * c;
+        }
+    }
+    Ok(IntentPrediction::from_scores(
+        head.labels(),
+        scores,
+        head.threshold(),
+    ))
 }

@@ -43,6 +43,7 @@ pub use heads::{
     SavedSentimentHead, SentimentHead,
 };
 pub(crate) use live::Attached;
+pub use live::INTENT_MIX;
 pub use minilm::{
     minilm_info, minilm_present, MiniLm, Threading, DEFAULT_BATCH_SIZE, MAX_TOKENS, MINILM_FILES,
     MINILM_NAME, MINILM_VERSION,
