@@ -369,6 +369,10 @@ fn the_interpreter_reads_sentiment_and_intent_with_the_neural_path() {
             "{t}"
         );
         assert_eq!(one.intent.label, b.intent.label, "{t}");
+        // The only sentence of a message is read as the message is.
+        if let [only] = b.sentences.as_slice() {
+            assert_eq!(only.sentiment, b.sentiment, "{t}");
+        }
     }
 
     // A workspace's own intent model reads intents; the neural path keeps the sentiment.

@@ -72,20 +72,15 @@ impl Attached {
         out: &mut [(MessageAnalysis, Vec<(usize, usize)>)],
         embedded_intent: &IntentClassifier,
     ) {
-        // What to embed: each message, then those of its sentences whose embedded sentiment
-        // differs from the message's (a sentence holding the whole message is read as the
-        // message is).
+        // What to embed: each message, then each of its sentences when it has more than one
+        // (the only sentence of a message is read as the message is).
         let mut inputs: Vec<&str> = Vec::with_capacity(texts.len());
         let mut owners: Vec<(usize, Option<usize>)> = Vec::with_capacity(texts.len());
-        for (i, (text, (analysis, ranges))) in texts.iter().zip(out.iter()).enumerate() {
+        for (i, (text, (_, ranges))) in texts.iter().zip(out.iter()).enumerate() {
             inputs.push(text);
             owners.push((i, None));
-            for (s, &(a, b)) in ranges.iter().enumerate() {
-                let same = analysis
-                    .sentences
-                    .get(s)
-                    .is_some_and(|x| x.sentiment == analysis.sentiment);
-                if !same {
+            if ranges.len() > 1 {
+                for (s, &(a, b)) in ranges.iter().enumerate() {
                     if let Some(part) = text.get(a..b) {
                         inputs.push(part);
                         owners.push((i, Some(s)));
@@ -105,8 +100,10 @@ impl Attached {
             let (analysis, _) = &mut out[i];
             match sentence {
                 None => {
-                    let embedded = analysis.sentiment.clone();
-                    let Ok(combined) = shared.sentiment.combine_sentiment(e, &embedded, shared.mix)
+                    let Ok(combined) =
+                        shared
+                            .sentiment
+                            .combine_sentiment(e, &analysis.sentiment, shared.mix)
                     else {
                         continue;
                     };
@@ -117,10 +114,8 @@ impl Attached {
                         },
                         None => None,
                     };
-                    for s in &mut analysis.sentences {
-                        if s.sentiment == embedded {
-                            s.sentiment = combined.clone();
-                        }
+                    if let [only] = analysis.sentences.as_mut_slice() {
+                        only.sentiment = combined.clone();
                     }
                     analysis.sentiment = combined;
                     if let Some(p) = intent {
