@@ -17,7 +17,8 @@ use std::time::Instant;
 
 use rapport_interpret::linear::SgdConfig;
 use rapport_interpret::neural::{
-    default_intent_sgd, default_models_dir, pull_minilm, IntentHead, MiniLm, SentimentHead,
+    default_intent_sgd, default_models_dir, mix_probabilities, pull_minilm, IntentHead, MiniLm,
+    SentimentHead,
 };
 use rapport_interpret::{IntentClassifier, IntentConfig, IntentTaxonomy, Interpreter};
 
@@ -208,11 +209,9 @@ fn main() {
     let fit_clf =
         IntentClassifier::train_examples(labels.clone(), &fit_texts, 0.0, IntentConfig::default());
     let mixed = |head: &IntentHead, clf: &IntentClassifier, e: &[f32], t: &str, mix: f32| {
-        let h = head.scores(e).expect("scores");
-        let c = clf.scores(t);
-        h.iter()
-            .zip(&c)
-            .map(|(a, b)| mix * a + (1.0 - mix) * b)
+        let mut h = head.scores(e).expect("scores");
+        mix_probabilities(&mut h, &clf.scores(t), mix);
+        h.into_iter()
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map_or(0, |(i, _)| i)

@@ -13,7 +13,7 @@
 use gemm::Parallelism;
 
 use super::encoder::matmul;
-use super::heads::{check_dim, IntentHead};
+use super::heads::{check_dim, mix_probabilities, IntentHead};
 use super::oos::{Mahalanobis, ScaleKind, ScoreScale};
 use super::NeuralError;
 use crate::IntentClassifier;
@@ -301,11 +301,7 @@ impl EnsembleScorer {
             if let Some(clf) = &self.parts.embedded {
                 let p = clf.scores(text);
                 members.push(max(&p));
-                let mix = self.intent_mix;
-                probabilities
-                    .iter_mut()
-                    .zip(&p)
-                    .for_each(|(h, g)| *h = mix * *h + (1.0 - mix) * g);
+                mix_probabilities(&mut probabilities, &p, self.intent_mix);
             }
             if let Some(scores) = &neighbours {
                 members.push(scores[i]);
@@ -517,6 +513,20 @@ mod tests {
         (labels, texts, embeddings)
     }
 
+    /// The toy texts, each with an embedding of its own class (the calibration set).
+    fn calibration_set(
+        texts: &[(&'static str, usize)],
+        embeddings: &[(Vec<f32>, usize)],
+    ) -> (Vec<&'static str>, Vec<Vec<f32>>) {
+        (
+            texts.iter().map(|t| t.0).collect(),
+            texts
+                .iter()
+                .map(|(_, c)| embeddings[c * 20].0.clone())
+                .collect(),
+        )
+    }
+
     fn parts(mix_ready: bool) -> EnsembleParts {
         let (labels, texts, embeddings) = toy();
         let (head, _) = IntentHead::train_full_batch(
@@ -550,12 +560,7 @@ mod tests {
     #[test]
     fn ensemble_takes_the_intent_from_the_mixed_probabilities() {
         let (_, texts, embeddings) = toy();
-        let calibration_texts: Vec<&str> = texts.iter().map(|t| t.0).collect();
-        // Calibration: each text with an embedding of its own class.
-        let calibration: Vec<Vec<f32>> = texts
-            .iter()
-            .map(|(_, c)| embeddings[c * 20].0.clone())
-            .collect();
+        let (calibration_texts, calibration) = calibration_set(&texts, &embeddings);
         // The words say refund (0), the embedding says tracking (1).
         let text = "refund my order please";
         let embedding = embeddings[25].0.clone();
@@ -602,11 +607,7 @@ mod tests {
     #[test]
     fn ensemble_rejects_mismatched_parts_and_inputs() {
         let (_, texts, embeddings) = toy();
-        let calibration_texts: Vec<&str> = texts.iter().map(|t| t.0).collect();
-        let calibration: Vec<Vec<f32>> = texts
-            .iter()
-            .map(|(_, c)| embeddings[c * 20].0.clone())
-            .collect();
+        let (calibration_texts, calibration) = calibration_set(&texts, &embeddings);
         let config = EnsembleConfig::default();
         assert!(
             EnsembleScorer::calibrate(parts(false), &calibration_texts, &calibration, &config)

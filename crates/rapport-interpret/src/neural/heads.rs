@@ -45,6 +45,16 @@ pub fn default_sentiment_sgd() -> SgdConfig {
     }
 }
 
+/// Mixes two readings of the same intents, in the same order: `head` becomes
+/// `mix * head + (1 - mix) * other` (mix clamped to 0..=1). The neural head and the embedded
+/// n-gram classifier are mixed this way, live (`INTENT_MIX`) and in `EnsembleScorer`.
+pub fn mix_probabilities(head: &mut [f32], other: &[f32], mix: f32) {
+    let mix = mix.clamp(0.0, 1.0);
+    for (h, o) in head.iter_mut().zip(other) {
+        *h = mix * *h + (1.0 - mix) * o;
+    }
+}
+
 /// SGD settings for the intent head, chosen on a validation part of the BANKING77 train
 /// split by the `evaluate_neural` example.
 pub fn default_intent_sgd() -> SgdConfig {

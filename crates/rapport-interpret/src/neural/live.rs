@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::heads::{default_intent_sgd, IntentHead, SentimentHead};
+use super::heads::{default_intent_sgd, mix_probabilities, IntentHead, SentimentHead};
 use super::minilm::{MiniLm, MINILM_NAME, MINILM_VERSION};
 use super::NeuralError;
 use crate::{IntentClassifier, IntentPrediction, IntentTaxonomy, MessageAnalysis, NeuralUse};
@@ -165,9 +165,7 @@ fn mixed_intent(
 ) -> Result<IntentPrediction, NeuralError> {
     let mut scores = head.scores(embedding)?;
     if embedded.labels() == head.labels() {
-        for (h, c) in scores.iter_mut().zip(embedded.scores(text)) {
-            *h = INTENT_MIX * *h + (1.0 - INTENT_MIX) * c;
-        }
+        mix_probabilities(&mut scores, &embedded.scores(text), INTENT_MIX);
     }
     Ok(IntentPrediction::from_scores(
         head.labels(),

@@ -39,8 +39,8 @@ pub use ensemble::{EnsembleConfig, EnsembleParts, EnsembleScorer, NearestNeighbo
 pub use error::NeuralError;
 pub use fetch::{default_models_dir, minilm_dir, pull_minilm};
 pub use heads::{
-    default_intent_sgd, default_sentiment_sgd, IntentHead, NeuralHeads, NeuralSentiment,
-    SavedSentimentHead, SentimentHead,
+    default_intent_sgd, default_sentiment_sgd, mix_probabilities, IntentHead, NeuralHeads,
+    NeuralSentiment, SavedSentimentHead, SentimentHead,
 };
 pub(crate) use live::Attached;
 pub use live::INTENT_MIX;
