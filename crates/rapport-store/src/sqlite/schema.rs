@@ -438,6 +438,21 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE nba_contacts;
     ALTER TABLE nba_contacts_by_profile RENAME TO nba_contacts;
     "#,
+    // 16: the search indexes hold only profiles that have a name or an email. A new
+    // anonymous visitor has neither; indexing its NULLs wrote three more B-tree pages into the
+    // commit that created it, and three more again when it signed in and they were replaced.
+    // The search's range terms (`name_lc >= ?`) imply `IS NOT NULL`, so it can still use them.
+    r#"
+    DROP INDEX profiles_name;
+    DROP INDEX profiles_last;
+    DROP INDEX profiles_email;
+    CREATE INDEX profiles_name ON profiles(workspace_id, name_lc)
+        WHERE merged_into IS NULL AND name_lc IS NOT NULL;
+    CREATE INDEX profiles_last ON profiles(workspace_id, last_lc)
+        WHERE merged_into IS NULL AND last_lc IS NOT NULL;
+    CREATE INDEX profiles_email ON profiles(workspace_id, email)
+        WHERE merged_into IS NULL AND email IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.
