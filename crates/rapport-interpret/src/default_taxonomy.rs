@@ -141,6 +141,10 @@ const INTENTS: &[(&str, &[&str])] = &[
             "The technician never showed up",
             "I'm fed up with your company",
             "This is unacceptable",
+            "I have called three times and nothing has been done",
+            "I keep explaining the same problem and nobody fixes it",
+            "I keep chasing you and it is still not fixed",
+            "Still no progress since my last call",
         ],
     ),
     (

@@ -42,6 +42,10 @@ pub struct NeuralUse {
     /// Whether the intent came from a head on the embeddings, mixed with the embedded
     /// classifier (false: the workspace's own embedded intent model read it alone).
     pub intent: bool,
+    /// Whether emotion heads on the embeddings added to the rules' emotions (absent in
+    /// analyses stored before they existed).
+    #[serde(default)]
+    pub emotion: bool,
 }
 
 impl ModelInfo {

@@ -181,8 +181,10 @@ impl Interpreter {
     /// sentence sentiment scores become the shipped neural sentiment head combined with the
     /// embedded score (the combination `BENCHMARKS.md` evaluates), and the intent is read by
     /// a head trained now on the taxonomy's example phrases over their embeddings, its
-    /// probabilities mixed with the embedded classifier's ([`neural::INTENT_MIX`]). Emotion,
-    /// effort, urgency, personal data and evidence stay with the embedded models. Embedding
+    /// probabilities mixed with the embedded classifier's ([`neural::INTENT_MIX`]). The
+    /// shipped emotion heads ([`neural::EmotionHeads`]) add the emotions they find that the
+    /// rules did not name. Effort, urgency, personal data and evidence stay with the embedded
+    /// models. Embedding
     /// the examples takes about a second for the default taxonomy.
     #[cfg(feature = "neural")]
     pub fn neural(taxonomy: IntentTaxonomy, model: neural::MiniLm) -> Result<Self, InterpretError> {

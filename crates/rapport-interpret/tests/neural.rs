@@ -356,8 +356,27 @@ fn the_interpreter_reads_sentiment_and_intent_with_the_neural_path() {
     assert_eq!(a.intent.label, want_intent.label);
     assert!((a.intent.confidence - want_intent.confidence).abs() < 1e-4);
     assert_eq!(a.redacted, e.redacted);
-    assert_eq!(a.emotions, e.emotions);
     assert_eq!(a.urgency, e.urgency);
+    // Emotions: the rules' own, plus what the shipped heads find that the rules did not.
+    assert!(used.emotion);
+    let heads = rapport_interpret::neural::EmotionHeads::shipped().expect("emotion heads");
+    let mut want_emotions = e.emotions.clone();
+    heads.add_to(&v, &mut want_emotions).expect("heads");
+    assert_eq!(a.emotions, want_emotions);
+    for found in &e.emotions {
+        assert!(a.emotions.contains(found), "the rules' {found:?} is kept");
+    }
+    // An implied emotion the rules cannot name: no emotion word, but a ruined holiday.
+    let implied = "We saved up for this holiday for two years and now it's ruined.";
+    let rules_only = embedded.analyze(implied);
+    assert!(rules_only.emotions.is_empty(), "{:?}", rules_only.emotions);
+    let with_heads = neural.analyze(implied);
+    let mut want = Vec::new();
+    heads
+        .add_to(&m.embed_one(implied).expect("embed"), &mut want)
+        .expect("heads");
+    assert!(!want.is_empty(), "the heads find an emotion in {implied:?}");
+    assert_eq!(with_heads.emotions, want);
 
     // A batch reads each text as one at a time does.
     let texts = ["thanks, that fixed it", text, "where is my parcel?"];

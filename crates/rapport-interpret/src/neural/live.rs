@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::emotion_head::EmotionHeads;
 use super::heads::{default_intent_sgd, mix_probabilities, IntentHead, SentimentHead};
 use super::minilm::{MiniLm, MINILM_NAME, MINILM_VERSION};
 use super::NeuralError;
@@ -23,6 +24,7 @@ struct Shared {
     model: MiniLm,
     sentiment: SentimentHead,
     mix: f32,
+    emotion: EmotionHeads,
 }
 
 /// The neural part of an interpreter.
@@ -33,15 +35,18 @@ pub(crate) struct Attached {
 }
 
 impl Attached {
-    /// The shipped sentiment head with `model`, and an intent head trained on `taxonomy`.
+    /// The shipped sentiment and emotion heads with `model`, and an intent head trained on
+    /// `taxonomy`.
     pub(crate) fn new(model: MiniLm, taxonomy: &IntentTaxonomy) -> Result<Self, NeuralError> {
         let (sentiment, mix) = SentimentHead::shipped()?;
-        if sentiment.dim() != model.dim() {
-            return Err(NeuralError::InvalidInput(format!(
-                "the shipped sentiment head reads {}-dimensional embeddings, the model gives {}",
-                sentiment.dim(),
-                model.dim()
-            )));
+        let emotion = EmotionHeads::shipped()?;
+        for (what, dim) in [("sentiment", sentiment.dim()), ("emotion", emotion.dim())] {
+            if dim != model.dim() {
+                return Err(NeuralError::InvalidInput(format!(
+                    "the shipped {what} head reads {dim}-dimensional embeddings, the model gives {}",
+                    model.dim()
+                )));
+            }
         }
         let intent = IntentHead::from_taxonomy(&model, taxonomy, &default_intent_sgd())?;
         Ok(Attached {
@@ -49,6 +54,7 @@ impl Attached {
                 model,
                 sentiment,
                 mix,
+                emotion,
             }),
             intent: Some(Arc::new(intent)),
         })
@@ -63,8 +69,8 @@ impl Attached {
     }
 
     /// Rewrites the embedded analyses of `texts` (each with its sentences' byte ranges):
-    /// sentiment of the message and of each sentence, and the intent when this part has an
-    /// intent head. If the model fails, the analyses stay the embedded models' own, and
+    /// sentiment of the message and of each sentence, the emotions the heads find beside the
+    /// rules', and the intent when this part has an intent head. If the model fails, the analyses stay the embedded models' own, and
     /// their `model` says so.
     pub(crate) fn refine(
         &self,
@@ -114,6 +120,11 @@ impl Attached {
                         },
                         None => None,
                     };
+                    let mut emotions = analysis.emotions.clone();
+                    if shared.emotion.add_to(e, &mut emotions).is_err() {
+                        continue;
+                    }
+                    analysis.emotions = emotions;
                     if let [only] = analysis.sentences.as_mut_slice() {
                         only.sentiment = combined.clone();
                     }
@@ -148,6 +159,7 @@ impl Attached {
                     // Rounded: the f32 widened to f64 would print as 0.4000000059604645.
                     sentiment_mix: (f64::from(shared.mix) * 1e4).round() / 1e4,
                     intent: self.intent.is_some(),
+                    emotion: true,
                 });
             }
         }

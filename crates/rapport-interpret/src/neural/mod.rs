@@ -23,6 +23,7 @@
 //! spreads batches over threads ([`Threading`]), a single sentence takes about 10 ms (release
 //! build, two cores); async callers run it on a blocking pool.
 
+mod emotion_head;
 mod encoder;
 mod ensemble;
 mod error;
@@ -35,6 +36,9 @@ mod oos;
 
 use serde::{Deserialize, Serialize};
 
+pub use emotion_head::{
+    EmotionHeads, SavedEmotionHead, SavedEmotionHeads, EMOTION_KINDS, HEAD_INTENSITY,
+};
 pub use ensemble::{EnsembleConfig, EnsembleParts, EnsembleScorer, NearestNeighbours, ScoreBlend};
 pub use error::NeuralError;
 pub use fetch::{default_models_dir, minilm_dir, pull_minilm};

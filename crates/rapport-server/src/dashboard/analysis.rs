@@ -87,6 +87,7 @@ pub fn conversation_panel(c: &ConversationAnalysis) -> Markup {
                 "Model " (c.model.name) " " (c.model.version)
                 @if let Some(n) = &c.model.neural {
                     " with " (n.name) " (" (n.version) ") for sentiment"
+                    @if n.emotion { @if n.intent { ", emotion" } @else { " and emotion" } }
                     @if n.intent { " and intent" }
                 }
             }
