@@ -8,7 +8,9 @@
 //!
 //! Embeddings are cached next to the example binary (`clinc150-embeddings-<hash>.f32`, keyed
 //! by the texts and the model version), so a second run skips the 1-3 minutes of embedding.
-//! `CLINC_SKIP_SGD=1` leaves out the slow SGD rows.
+//! `CLINC_SKIP_SGD=1` leaves out the slow SGD rows. `CLINC_CALIBRATE_WITH_OOS_TRAIN=1` adds
+//! the 100 `oos_train` texts to the validation out-of-scope texts (and leaves out the rows
+//! that train on them as a class).
 //!
 //! Heads are trained on `train` (15,000 texts, 150 intents); "+ oos_train" rows add the 100
 //! out-of-scope training texts as a 151st class. The SGD setting of the softmax head is chosen
@@ -246,7 +248,24 @@ fn main() {
         }
         (texts, gold)
     };
-    let (val_texts, val_gold) = with_oos("val", "oos_val");
+    // `CLINC_CALIBRATE_WITH_OOS_TRAIN=1`: the 100 `oos_train` texts join `oos_val` as
+    // validation (200 out-of-scope texts to set thresholds on instead of 100), and the rows
+    // that train on them as a class are left out (they would calibrate on their own training
+    // texts).
+    let calibrate_with_oos_train =
+        std::env::var_os("CLINC_CALIBRATE_WITH_OOS_TRAIN").is_some_and(|v| v != "0");
+    let (mut val_texts, mut val_gold) = with_oos("val", "oos_val");
+    if calibrate_with_oos_train {
+        for (t, _) in &oos_train {
+            val_texts.push(t.clone());
+            val_gold.push(None);
+        }
+    }
+    let oos_class_variants: &[bool] = if calibrate_with_oos_train {
+        &[false]
+    } else {
+        &[false, true]
+    };
     let (test_texts, test_gold) = with_oos("test", "oos_test");
 
     let t0 = Instant::now();
@@ -295,7 +314,7 @@ fn main() {
             })
             .collect()
     };
-    for with_oos_class in [false, true] {
+    for &with_oos_class in oos_class_variants {
         if skip_sgd {
             break;
         }
@@ -344,7 +363,7 @@ fn main() {
     // Softmax heads trained to convergence (full-batch L-BFGS), L2 chosen on validation.
     let l2s = [1e-2f32, 1e-3, 1e-4, 1e-5];
     let mut full_heads = Vec::new();
-    for with_oos_class in [false, true] {
+    for &with_oos_class in oos_class_variants {
         let (head_labels, rows) = head_rows(with_oos_class);
         let mut best: Option<(f64, f32, IntentHead, String)> = None;
         for l2 in l2s {
