@@ -70,8 +70,8 @@ impl Attached {
 
     /// Rewrites the embedded analyses of `texts` (each with its sentences' byte ranges):
     /// sentiment of the message and of each sentence, the emotions the heads find beside the
-    /// rules', and the intent when this part has an intent head. If the model fails, the analyses stay the embedded models' own, and
-    /// their `model` says so.
+    /// rules', and the intent when this part has an intent head. If the model fails, the
+    /// analyses stay the embedded models' own, and their `model` says so.
     pub(crate) fn refine(
         &self,
         texts: &[&str],
