@@ -248,24 +248,7 @@ impl Ranking {
                 j -= 1;
             }
         }
-        let pos = self.truth.iter().filter(|&&v| v).count() as f64;
-        let neg = self.truth.len() as f64 - pos;
-        if pos == 0.0 || neg == 0.0 {
-            return 0.5;
-        }
-        let mut rank_sum = 0.0;
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i;
-            while j + 1 < order.len() && score[order[j + 1]] == score[order[i]] {
-                j += 1;
-            }
-            let avg_rank = (i + j) as f64 / 2.0 + 1.0;
-            let in_group = order[i..=j].iter().filter(|&&k| self.truth[k]).count();
-            rank_sum += avg_rank * in_group as f64;
-            i = j + 1;
-        }
-        (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+        crate::metrics::roc_auc_in_order(&self.truth, score, order).unwrap_or(0.5)
     }
 }
 

@@ -8,13 +8,19 @@ use serde::Serialize;
 /// negative, ties counting one half. `None` when one class is absent.
 pub fn roc_auc(y: &[bool], score: &[f64]) -> Option<f64> {
     assert_eq!(y.len(), score.len());
+    let mut order: Vec<usize> = (0..y.len()).collect();
+    order.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
+    roc_auc_in_order(y, score, &order)
+}
+
+/// [`roc_auc`] given the rows' order by ascending score (the boosting loop keeps that order
+/// from one round to the next instead of sorting again).
+pub(crate) fn roc_auc_in_order(y: &[bool], score: &[f64], order: &[usize]) -> Option<f64> {
     let pos = y.iter().filter(|&&v| v).count();
     let neg = y.len() - pos;
     if pos == 0 || neg == 0 {
         return None;
     }
-    let mut order: Vec<usize> = (0..y.len()).collect();
-    order.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
     // Sum of the (1-based, tie-averaged) ranks of the positives.
     let mut rank_sum = 0.0;
     let mut i = 0;
