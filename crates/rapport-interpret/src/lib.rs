@@ -65,7 +65,7 @@ pub use pii::{iban_valid, luhn_valid, nino_valid, redact, ssn_valid, PiiEntity, 
 pub use sentiment::{
     train_weights, Score, Sentiment, SentimentLabel, SentimentWeights, DEFAULT_HASH_BITS,
 };
-pub use text::{stable_hash, Span};
+pub use text::{stable_hash, truncate_chars, Span};
 pub use urgency::{Urgency, UrgencyLevel, UrgencyReason, UrgencyReasonKind};
 
 mod urgency;

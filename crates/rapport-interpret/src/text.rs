@@ -295,6 +295,15 @@ fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<(usize, usiz
     }
 }
 
+/// Cuts `text` to at most `max` characters, on a character boundary; true when it was cut.
+/// The API and the CLI both cut long texts this way before analysing them.
+pub fn truncate_chars(text: &str, max: usize) -> (&str, bool) {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => (&text[..i], true),
+        None => (text, false),
+    }
+}
+
 /// FNV-1a 64-bit hash: stable across platforms and releases (unlike `DefaultHasher`), used for
 /// feature hashing and deterministic data splits.
 pub fn stable_hash(bytes: &[u8]) -> u64 {

@@ -16,6 +16,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use rapport_interpret::truncate_chars;
 use serde_json::{json, Value};
 
 /// Which models read the texts.
@@ -43,14 +44,6 @@ pub struct AnalyzeArgs {
     /// Characters analysed per text; longer texts are cut there and flagged `truncated`.
     #[arg(long, default_value_t = 20_000)]
     pub max_chars: usize,
-}
-
-/// Cuts `text` to at most `max` characters (on a character boundary).
-pub fn truncate_chars(text: &str, max: usize) -> (&str, bool) {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => (&text[..i], true),
-        None => (text, false),
-    }
 }
 
 pub fn run(args: AnalyzeArgs) -> Result<()> {

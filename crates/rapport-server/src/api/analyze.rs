@@ -55,10 +55,7 @@ pub async fn analyze(
         let cuts: Vec<(&str, bool)> = req
             .texts
             .iter()
-            .map(|item| match item.text.char_indices().nth(MAX_CHARS) {
-                Some((at, _)) => (&item.text[..at], true),
-                None => (item.text.as_str(), false),
-            })
+            .map(|item| rapport_interpret::truncate_chars(&item.text, MAX_CHARS))
             .collect();
         // One call for the whole batch: the neural path embeds the texts together.
         let texts: Vec<&str> = cuts.iter().map(|(t, _)| *t).collect();
