@@ -76,7 +76,9 @@ pub struct ConversationAnalysis {
     pub escalate: bool,
     /// Short human-readable evidence lines.
     pub evidence: Vec<String>,
-    /// The model that produced the message analyses.
+    /// The model that read the latest message. A conversation that spans a change of model
+    /// (a retrained intent model, the neural path switched on) has earlier messages read by
+    /// another; each message's own analysis names its model.
     pub model: ModelInfo,
 }
 
@@ -225,7 +227,7 @@ pub fn analyze(messages: &[MessageAnalysis]) -> ConversationAnalysis {
         escalation,
         evidence,
         model: messages
-            .first()
+            .last()
             .map_or_else(ModelInfo::embedded, |m| m.model.clone()),
     }
 }
