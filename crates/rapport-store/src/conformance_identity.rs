@@ -40,6 +40,7 @@ where
     the_theft_guard_needs_an_authenticated_event(make().await, policy.clone()).await;
     unmerge_restores_both_sides(make().await, None).await;
     unmerge_restores_both_sides(make().await, Some(policy.clone())).await;
+    unmerge_returns_consents_decisions_and_contacts(make().await).await;
     concurrent_writers_never_share_an_identifier(make().await, policy.clone()).await;
     crate::conformance_dedupe::run_all(&make, policy).await;
 }
@@ -484,6 +485,330 @@ pub async fn unmerge_restores_both_sides(store: DynStore, policy: Option<Arc<dyn
         .expect("health");
     assert_eq!(health.days.iter().map(|d| d.unmerged).sum::<u64>(), 2);
     assert_eq!(health.unmerged.len(), 2);
+}
+
+/// Consents, decisions and next-best-action contacts recorded for a merged side go back with
+/// it at an unmerge, through a chain of two merges, while the survivor keeps its own.
+pub async fn unmerge_returns_consents_decisions_and_contacts(store: DynStore) {
+    use crate::conformance_nba::{contact, offer};
+    use crate::{DecisionQuery, NbaOutcome};
+    use rapport_core::{ConsentChange, ConsentState, Purpose, Standardized};
+
+    let ws = ws(&store).await;
+    // The known customer first, so it is the oldest profile and survives.
+    apply(
+        &store,
+        &ws,
+        vec![event(json!({"type": "identify", "userId": "um-user",
+        "messageId": "um-1", "timestamp": "2026-02-01T10:00:00Z"}))],
+    )
+    .await;
+    apply(
+        &store,
+        &ws,
+        vec![event(
+            json!({"type": "identify", "anonymousId": "um-device-2",
+        "traits": {"email": "um-v@example.com"}, "messageId": "um-2",
+        "timestamp": "2026-02-02T10:00:00Z"}),
+        )],
+    )
+    .await;
+    // A visitor who accepts analytics on the website (the consent comes with the event).
+    let consented = event(
+        json!({"type": "track", "anonymousId": "um-device-1", "event": "Viewed",
+        "messageId": "um-3", "timestamp": "2026-02-03T10:00:00Z"}),
+    )
+    .with_standard(Standardized {
+        consents: vec![(Purpose::parse("analytics").expect("purpose"), true)],
+        ..Default::default()
+    });
+    apply(&store, &ws, vec![consented]).await;
+    let known = by(&store, &ws, &id(IdentifierKind::UserId, "um-user"))
+        .await
+        .expect("known")
+        .id;
+    let device2 = by(&store, &ws, &id(IdentifierKind::AnonymousId, "um-device-2"))
+        .await
+        .expect("device 2")
+        .id;
+    let device1 = by(&store, &ws, &id(IdentifierKind::AnonymousId, "um-device-1"))
+        .await
+        .expect("device 1")
+        .id;
+    let now = Utc::now();
+    let grant = |p: &str| ConsentChange {
+        purpose: Purpose::parse(p).expect("purpose"),
+        state: ConsentState::Granted,
+        source: "api".into(),
+        at: now - Duration::hours(3),
+    };
+    store
+        .record_consents(&ws, &device2, vec![grant("marketing_email")], vec![])
+        .await
+        .expect("device 2 consent");
+    store
+        .record_consents(&ws, &known, vec![grant("marketing_sms")], vec![])
+        .await
+        .expect("known consent");
+    for (dec, p) in [("dec_um_device", &device1), ("dec_um_known", &known)] {
+        store
+            .record_nba_offers(
+                &ws,
+                vec![offer(dec, p, now - Duration::hours(2))],
+                vec![contact(
+                    dec,
+                    "fiber_discount",
+                    "web",
+                    now - Duration::hours(2),
+                )],
+                vec![],
+            )
+            .await
+            .expect("offer");
+    }
+
+    // The visitor's email joins the two devices (the older survives), then a sign-in joins
+    // them to the known customer.
+    apply(
+        &store,
+        &ws,
+        vec![event(
+            json!({"type": "identify", "anonymousId": "um-device-1",
+        "traits": {"email": "um-v@example.com"}, "messageId": "um-4",
+        "timestamp": "2026-02-04T10:00:00Z"}),
+        )],
+    )
+    .await;
+    let p = store
+        .profile(&ws, &device1)
+        .await
+        .expect("read")
+        .expect("p");
+    assert_eq!(p.id, device2, "device 1 merged into device 2");
+    apply(
+        &store,
+        &ws,
+        vec![event(json!({"type": "identify", "userId": "um-user",
+        "anonymousId": "um-device-1", "messageId": "um-5", "timestamp": "2026-02-05T10:00:00Z"}))],
+    )
+    .await;
+    let p = store
+        .profile(&ws, &device2)
+        .await
+        .expect("read")
+        .expect("p");
+    assert_eq!(p.id, known, "the devices merged into the known customer");
+
+    let purposes = |id: ProfileId| {
+        let store = store.clone();
+        let ws = ws.clone();
+        async move {
+            let mut v: Vec<String> = store
+                .consents(&ws, &id)
+                .await
+                .expect("consents")
+                .iter()
+                .map(|c| c.purpose.as_str().to_owned())
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    let decisions = |id: ProfileId| {
+        let store = store.clone();
+        let ws = ws.clone();
+        async move {
+            store
+                .decisions(DecisionQuery {
+                    workspace: ws.clone(),
+                    profile: Some(id),
+                    status: None,
+                    limit: 10,
+                })
+                .await
+                .expect("decisions")
+                .into_iter()
+                .map(|d| (d.id, d.profile_id.as_str().to_owned()))
+                .collect::<std::collections::BTreeSet<_>>()
+        }
+    };
+    let contacts = |id: ProfileId| {
+        let store = store.clone();
+        let ws = ws.clone();
+        async move {
+            store
+                .nba_contacts(&ws, &id, now - Duration::days(1))
+                .await
+                .expect("contacts")
+                .into_iter()
+                .map(|c| (c.decision_id, c.profile_id.as_str().to_owned()))
+                .collect::<std::collections::BTreeSet<_>>()
+        }
+    };
+    let set = |v: &[(&str, &ProfileId)]| {
+        v.iter()
+            .map(|(d, p)| ((*d).to_owned(), p.as_str().to_owned()))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(
+        purposes(known.clone()).await,
+        ["analytics", "marketing_email", "marketing_sms"]
+    );
+    assert_eq!(
+        decisions(known.clone()).await,
+        set(&[("dec_um_device", &known), ("dec_um_known", &known)])
+    );
+    assert_eq!(
+        contacts(known.clone()).await,
+        set(&[("dec_um_device", &known), ("dec_um_known", &known)])
+    );
+
+    let unmerge = |p: ProfileId| {
+        let store = store.clone();
+        let ws = ws.clone();
+        async move {
+            let entry = AuditEntry::new(
+                Some(ws.clone()),
+                Actor::System,
+                "profile.unmerged",
+                None,
+                json!({}),
+            );
+            store
+                .unmerge(&ws, &p, UnmergeRequest::default(), entry)
+                .await
+                .expect("unmerge")
+        }
+    };
+    // Undoing the sign-in gives both devices' records back to device 2, the side's survivor.
+    let outcome = unmerge(known.clone()).await;
+    assert_eq!(outcome.restored, device2);
+    assert_eq!(
+        (
+            outcome.consents_moved,
+            outcome.decisions_moved,
+            outcome.contacts_moved
+        ),
+        (2, 1, 1)
+    );
+    assert_eq!(purposes(known.clone()).await, ["marketing_sms"]);
+    assert_eq!(
+        purposes(device2.clone()).await,
+        ["analytics", "marketing_email"]
+    );
+    assert_eq!(
+        decisions(known.clone()).await,
+        set(&[("dec_um_known", &known)])
+    );
+    assert_eq!(
+        decisions(device2.clone()).await,
+        set(&[("dec_um_device", &device2)])
+    );
+    let d = store
+        .decision(&ws, "dec_um_device")
+        .await
+        .expect("read")
+        .expect("decision");
+    assert_eq!(
+        d.profile_id, device2,
+        "the decision's body names its customer"
+    );
+    assert_eq!(
+        contacts(known.clone()).await,
+        set(&[("dec_um_known", &known)])
+    );
+    assert_eq!(
+        contacts(device2.clone()).await,
+        set(&[("dec_um_device", &device2)])
+    );
+    let records = audit(&store, "profile.unmerged").await;
+    assert_eq!(records.len(), 1);
+    let details: Value = serde_json::from_str(&records[0].details).expect("json");
+    assert_eq!(
+        (
+            &details["consents_moved"],
+            &details["decisions_moved"],
+            &details["contacts_moved"]
+        ),
+        (&json!(2), &json!(1), &json!(1))
+    );
+
+    // Device 1's records kept where they came from through that unmerge: undoing the email
+    // merge gives them back to it.
+    let outcome = unmerge(device2.clone()).await;
+    assert_eq!(outcome.restored, device1);
+    assert_eq!(
+        (
+            outcome.consents_moved,
+            outcome.decisions_moved,
+            outcome.contacts_moved
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(purposes(device1.clone()).await, ["analytics"]);
+    assert_eq!(purposes(device2.clone()).await, ["marketing_email"]);
+    assert_eq!(
+        decisions(device1.clone()).await,
+        set(&[("dec_um_device", &device1)])
+    );
+    assert!(decisions(device2.clone()).await.is_empty());
+    assert_eq!(
+        contacts(device1.clone()).await,
+        set(&[("dec_um_device", &device1)])
+    );
+    assert!(contacts(device2.clone()).await.is_empty());
+    // The offer's contact and decision moved together: its outcome can still be recorded.
+    let mut d = store
+        .decision(&ws, "dec_um_device")
+        .await
+        .expect("read")
+        .expect("decision");
+    assert_eq!(d.profile_id, device1);
+    d.params["outcome"] = json!("accepted");
+    let (c, _) = store
+        .record_nba_outcome(
+            &ws,
+            NbaOutcome {
+                expected_version: d.version,
+                decision: d,
+                outcome: "accepted".into(),
+                success: true,
+                at: now,
+            },
+            vec![],
+        )
+        .await
+        .expect("outcome");
+    assert_eq!(c.profile_id, device1);
+
+    // Home again, they move with a new merge and come back from its unmerge.
+    apply(
+        &store,
+        &ws,
+        vec![event(json!({"type": "identify", "userId": "um-user",
+        "anonymousId": "um-device-1", "messageId": "um-6", "timestamp": "2026-02-06T10:00:00Z"}))],
+    )
+    .await;
+    assert_eq!(
+        purposes(known.clone()).await,
+        ["analytics", "marketing_sms"]
+    );
+    let outcome = unmerge(known.clone()).await;
+    assert_eq!(outcome.restored, device1);
+    assert_eq!(
+        (
+            outcome.consents_moved,
+            outcome.decisions_moved,
+            outcome.contacts_moved
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(purposes(device1.clone()).await, ["analytics"]);
+    assert_eq!(purposes(known.clone()).await, ["marketing_sms"]);
+    assert_eq!(
+        contacts(known.clone()).await,
+        set(&[("dec_um_known", &known)])
+    );
 }
 
 /// Writers racing on the same customers, each event naming some of a customer's identifiers,

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::conformance::{default_ws, event, profile_of, DynStore};
 use crate::{ErasureOptions, NbaContact, NbaOutcome, StoreError};
 
-fn offer(id: &str, profile: &ProfileId, at: DateTime<Utc>) -> DecisionRecord {
+pub(crate) fn offer(id: &str, profile: &ProfileId, at: DateTime<Utc>) -> DecisionRecord {
     DecisionRecord {
         id: id.into(),
         profile_id: profile.clone(),
@@ -32,7 +32,12 @@ fn offer(id: &str, profile: &ProfileId, at: DateTime<Utc>) -> DecisionRecord {
     }
 }
 
-fn contact(decision: &str, action: &str, channel: &str, at: DateTime<Utc>) -> NbaContact {
+pub(crate) fn contact(
+    decision: &str,
+    action: &str,
+    channel: &str,
+    at: DateTime<Utc>,
+) -> NbaContact {
     NbaContact {
         decision_id: decision.into(),
         // The store takes the decision's (canonical) profile.

@@ -310,10 +310,13 @@ pub trait Store: Send + Sync + 'static {
     fn set_stitch_policy(&self, policy: Option<Arc<dyn StitchPolicy>>);
 
     /// Undoes one merge of a profile (resolved through redirects): the merged profile gets back
-    /// the events, identifiers and conversations that first landed on its side, both profiles'
-    /// traits, data-quality flags and counters are rebuilt by replaying their events, and the
-    /// merged id resolves to itself again. The survivor keeps its id, consents and decisions.
-    /// With `add_guard` the two are kept from merging again. `audit` is recorded in the same
+    /// the events, identifiers and conversations that first landed on its side, and the
+    /// consents, decisions and next-best-action contacts recorded for its side (those moved by
+    /// merges made before they remembered where they came from stay with the survivor); both
+    /// profiles' traits, data-quality flags and counters are rebuilt by replaying their events,
+    /// and the merged id resolves to itself again. The survivor keeps its id, its own consents,
+    /// decisions and contacts, and the request for a person if one moved to it. With
+    /// `add_guard` the two are kept from merging again. `audit` is recorded in the same
     /// transaction, with what was done added to its details. [`StoreError::NotMerged`] when the
     /// profile was never merged or the merge is not one of its own or was undone already;
     /// [`StoreError::NotFound`] for an unknown profile.

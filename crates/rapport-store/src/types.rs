@@ -247,12 +247,16 @@ pub struct UnmergeOutcome {
     pub merge_id: i64,
     /// The profile that keeps its id and what was not the other side's.
     pub survivor: ProfileId,
-    /// The profile given back its own events, identifiers and traits; its id resolves to itself
-    /// again.
+    /// The profile given back its own events, identifiers, traits, consents, decisions and
+    /// contacts; its id resolves to itself again.
     pub restored: ProfileId,
     pub events_moved: u64,
     pub identifiers_moved: u64,
     pub conversations_moved: u64,
+    /// Consent records, decisions and next-best-action contacts given back.
+    pub consents_moved: u64,
+    pub decisions_moved: u64,
+    pub contacts_moved: u64,
     pub guard_added: bool,
 }
 

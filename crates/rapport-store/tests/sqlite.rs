@@ -323,3 +323,82 @@ async fn contacts_of_a_version_14_database_move_to_the_customer_ordered_table() 
         ]
     );
 }
+
+/// Consents moved by a merge made before schema 17 carry no `origin`: an unmerge cannot tell
+/// whose they were, and leaves them with the survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consents_moved_before_version_17_stay_with_the_survivor() {
+    use rapport_core::{
+        Actor, AuditEntry, ConsentChange, ConsentState, Identifier, IdentifierKind, Purpose,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+    let of = |kind, v| Identifier::new(kind, v).expect("id");
+    store
+        .ingest(
+            &ws,
+            vec![
+                event(json!({"type": "identify", "userId": "old-u"})),
+                event(json!({"type": "page", "anonymousId": "old-v", "name": "Home"})),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let visitor = store
+        .profile_by_identifier(&ws, &of(IdentifierKind::AnonymousId, "old-v"))
+        .await
+        .expect("read")
+        .expect("visitor")
+        .id;
+    let change = ConsentChange {
+        purpose: Purpose::parse("analytics").expect("purpose"),
+        state: ConsentState::Granted,
+        source: "api".into(),
+        at: chrono::Utc::now(),
+    };
+    store
+        .record_consents(&ws, &visitor, vec![change], vec![])
+        .await
+        .expect("consent");
+    store
+        .ingest(
+            &ws,
+            vec![event(
+                json!({"type": "identify", "userId": "old-u", "anonymousId": "old-v"}),
+            )],
+        )
+        .await
+        .expect("merge");
+    let survivor = store
+        .profile_by_identifier(&ws, &of(IdentifierKind::UserId, "old-u"))
+        .await
+        .expect("read")
+        .expect("survivor")
+        .id;
+    assert_ne!(survivor, visitor);
+    // As a merge of an older release left it.
+    let raw =
+        rusqlite::Connection::open(rapport_store::sqlite::database_path(dir.path())).expect("raw");
+    assert_eq!(
+        raw.execute("UPDATE consents SET origin = NULL", [])
+            .expect("forget"),
+        1
+    );
+    drop(raw);
+    let entry = AuditEntry::new(
+        Some(ws.clone()),
+        Actor::System,
+        "profile.unmerged",
+        None,
+        json!({}),
+    );
+    let outcome = store
+        .unmerge(&ws, &survivor, Default::default(), entry)
+        .await
+        .expect("unmerge");
+    assert_eq!(outcome.restored, visitor);
+    assert_eq!(outcome.consents_moved, 0);
+    assert_eq!(store.consents(&ws, &survivor).await.expect("c").len(), 1);
+    assert!(store.consents(&ws, &visitor).await.expect("c").is_empty());
+}

@@ -413,12 +413,19 @@ pub struct UnmergeResultDto {
     pub merge_id: i64,
     /// Keeps its id and everything that was not the other side's.
     pub survivor: String,
-    /// Given back its own events, identifiers, conversations and traits; its id resolves to
-    /// itself again.
+    /// Given back its own events, identifiers, conversations, traits, consents, decisions and
+    /// next-best-action contacts; its id resolves to itself again.
     pub restored: String,
     pub events_moved: u64,
     pub identifiers_moved: u64,
     pub conversations_moved: u64,
+    /// Consent records given back to the restored profile.
+    pub consents_moved: u64,
+    /// Decisions given back to the restored profile.
+    pub decisions_moved: u64,
+    /// Next-best-action contacts given back to the restored profile (they count against its
+    /// contact policy again, no longer the survivor's).
+    pub contacts_moved: u64,
     pub guard_added: bool,
 }
 
@@ -431,6 +438,9 @@ impl From<rapport_store::UnmergeOutcome> for UnmergeResultDto {
             events_moved: o.events_moved,
             identifiers_moved: o.identifiers_moved,
             conversations_moved: o.conversations_moved,
+            consents_moved: o.consents_moved,
+            decisions_moved: o.decisions_moved,
+            contacts_moved: o.contacts_moved,
             guard_added: o.guard_added,
         }
     }

@@ -692,9 +692,12 @@ impl<'t> Applier<'t> {
                 "detail": self.cause.detail,
             }),
         ));
+        // Consents, decisions and contacts keep the profile they were recorded for (`origin`,
+        // set on their first move only) so an unmerge can give them back.
         exec(
             tx,
-            "UPDATE consents SET profile_id = $1 WHERE profile_id = $2",
+            "UPDATE consents SET origin = coalesce(origin, profile_id), profile_id = $1
+             WHERE profile_id = $2",
             params,
         )
         .await?;
@@ -703,7 +706,7 @@ impl<'t> Applier<'t> {
         let in_ws: &super::Params<'_> = &[&survivor, &loser, &self.ws];
         exec(
             tx,
-            "UPDATE decisions SET profile_id = $1,
+            "UPDATE decisions SET origin = coalesce(origin, profile_id), profile_id = $1,
                  body = jsonb_set(body::jsonb, '{profile_id}', to_jsonb($1::text))::text
              WHERE workspace_id = $3 AND profile_id = $2",
             in_ws,
@@ -712,7 +715,8 @@ impl<'t> Applier<'t> {
         // Offers already made count against the merged customer's contact policy.
         exec(
             tx,
-            "UPDATE nba_contacts SET profile_id = $1 WHERE workspace_id = $3 AND profile_id = $2",
+            "UPDATE nba_contacts SET origin = coalesce(origin, profile_id), profile_id = $1
+             WHERE workspace_id = $3 AND profile_id = $2",
             in_ws,
         )
         .await?;

@@ -416,6 +416,13 @@ const MIGRATIONS: &[&str] = &[
         activated_by TEXT NOT NULL
     );
     "#,
+    // 12: where moved consents, decisions and next-best-action contacts came from, as
+    // SQLite's migration 17 (NULL: never moved).
+    r#"
+    ALTER TABLE consents ADD COLUMN origin TEXT;
+    ALTER TABLE decisions ADD COLUMN origin TEXT;
+    ALTER TABLE nba_contacts ADD COLUMN origin TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -133,6 +133,32 @@ pub(super) async fn unmerge(
         params,
     )
     .await?;
+    // Consents, decisions and contacts given or made on the restored side go back with it;
+    // those back on the profile they were recorded for lose their `origin` (NULL: never
+    // moved). Those moved by merges older than schema 12 have none and stay with the survivor.
+    let consents = exec(
+        tx,
+        "UPDATE consents SET profile_id = $1, origin = nullif(origin, $1)
+         WHERE profile_id = $2 AND origin = ANY($3::text[])",
+        params,
+    )
+    .await?;
+    let in_ws: &super::Params<'_> = &[&restored, &survivor, &side, &ws];
+    let decisions = exec(
+        tx,
+        "UPDATE decisions SET profile_id = $1, origin = nullif(origin, $1),
+             body = jsonb_set(body::jsonb, '{profile_id}', to_jsonb($1::text))::text
+         WHERE workspace_id = $4 AND profile_id = $2 AND origin = ANY($3::text[])",
+        in_ws,
+    )
+    .await?;
+    let contacts = exec(
+        tx,
+        "UPDATE nba_contacts SET profile_id = $1, origin = nullif(origin, $1)
+         WHERE workspace_id = $4 AND profile_id = $2 AND origin = ANY($3::text[])",
+        in_ws,
+    )
+    .await?;
     exec(
         tx,
         "UPDATE profiles SET merged_into = CASE WHEN id = $1 THEN NULL ELSE $1 END
@@ -166,6 +192,9 @@ pub(super) async fn unmerge(
         events_moved: events,
         identifiers_moved: identifiers,
         conversations_moved: conversations,
+        consents_moved: consents,
+        decisions_moved: decisions,
+        contacts_moved: contacts,
         guard_added: request.add_guard,
     };
     let mut entry = audit.clone();
@@ -178,6 +207,9 @@ pub(super) async fn unmerge(
     details.insert("events_moved".into(), json!(events));
     details.insert("identifiers_moved".into(), json!(identifiers));
     details.insert("conversations_moved".into(), json!(conversations));
+    details.insert("consents_moved".into(), json!(consents));
+    details.insert("decisions_moved".into(), json!(decisions));
+    details.insert("contacts_moved".into(), json!(contacts));
     details.insert("guard_added".into(), json!(request.add_guard));
     entry.details = Value::Object(details);
     govern::append_audit(tx, &[entry]).await?;

@@ -426,19 +426,26 @@ impl<'c> Applier<'c> {
                 }),
             )],
         )?;
-        c.prepare_cached("UPDATE consents SET profile_id = ?1 WHERE profile_id = ?2")?
-            .execute([survivor, loser])?;
+        // Consents, decisions and contacts keep the profile they were recorded for (`origin`,
+        // set on their first move only) so an unmerge can give them back.
+        c.prepare_cached(
+            "UPDATE consents SET origin = coalesce(origin, profile_id), profile_id = ?1
+             WHERE profile_id = ?2",
+        )?
+        .execute([survivor, loser])?;
         // These tables are indexed by workspace first: naming it keeps each statement on
         // the index instead of reading the whole table at every merge.
         let ws = self.ws.as_str();
         c.prepare_cached(
-            "UPDATE decisions SET profile_id = ?1, body = json_set(body, '$.profile_id', ?1)
+            "UPDATE decisions SET origin = coalesce(origin, profile_id), profile_id = ?1,
+                body = json_set(body, '$.profile_id', ?1)
              WHERE workspace_id = ?3 AND profile_id = ?2",
         )?
         .execute([survivor, loser, ws])?;
         // Offers already made count against the merged customer's contact policy.
         c.prepare_cached(
-            "UPDATE nba_contacts SET profile_id = ?1 WHERE workspace_id = ?3 AND profile_id = ?2",
+            "UPDATE nba_contacts SET origin = coalesce(origin, profile_id), profile_id = ?1
+             WHERE workspace_id = ?3 AND profile_id = ?2",
         )?
         .execute([survivor, loser, ws])?;
         // The survivor keeps its own request for a person if it has one.

@@ -453,6 +453,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX profiles_email ON profiles(workspace_id, email)
         WHERE merged_into IS NULL AND email IS NOT NULL;
     "#,
+    // 17: consents, decisions and next-best-action contacts remember the profile they were
+    // recorded for once a merge moves them (`origin`; NULL while they never moved, so the
+    // inserts need not name it), so an unmerge can give them back. Rows moved by merges made
+    // before this migration have none and stay with the survivor.
+    r#"
+    ALTER TABLE consents ADD COLUMN origin TEXT;
+    ALTER TABLE decisions ADD COLUMN origin TEXT;
+    ALTER TABLE nba_contacts ADD COLUMN origin TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

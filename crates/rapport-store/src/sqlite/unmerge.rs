@@ -1,8 +1,9 @@
 //! Undoing a merge, and the identity graph's health. An unmerge gives the merged profile back
 //! what first landed on its side (events, identifiers and conversations remember their
-//! `origin`), then rebuilds both profiles (counters, traits, data-quality flags, display
-//! fields) by replaying their events' stored [`Replay`]s in event-time order, so each ends up
-//! as it would be had the merge never happened.
+//! `origin`; consents, decisions and next-best-action contacts too once a merge moved them),
+//! then rebuilds both profiles (counters, traits, data-quality flags, display fields) by
+//! replaying their events' stored [`Replay`]s in event-time order, so each ends up as it would
+//! be had the merge never happened.
 
 use chrono::{DateTime, Utc};
 use rapport_core::time::{from_millis, to_millis};
@@ -89,6 +90,7 @@ pub(super) fn unmerge(
     }
 
     let (mut events, mut identifiers, mut conversations) = (0u64, 0u64, 0u64);
+    let (mut consents, mut decisions, mut contacts) = (0u64, 0u64, 0u64);
     for p in &side {
         events += conn
             .prepare_cached(
@@ -105,6 +107,29 @@ pub(super) fn unmerge(
                 "UPDATE conversations SET profile_id = ?1 WHERE profile_id = ?2 AND origin = ?3",
             )?
             .execute(params![restored, survivor, p])? as u64;
+        // Consents, decisions and contacts given or made on this side go back with it. Back
+        // on the profile they were recorded for, they lose their `origin` (NULL: never
+        // moved). Those moved by merges older than schema 17 have none and stay with the
+        // survivor.
+        consents += conn
+            .prepare_cached(
+                "UPDATE consents SET profile_id = ?1, origin = nullif(origin, ?1)
+                 WHERE profile_id = ?2 AND origin = ?3",
+            )?
+            .execute(params![restored, survivor, p])? as u64;
+        decisions += conn
+            .prepare_cached(
+                "UPDATE decisions SET profile_id = ?1, origin = nullif(origin, ?1),
+                    body = json_set(body, '$.profile_id', ?1)
+                 WHERE workspace_id = ?4 AND profile_id = ?2 AND origin = ?3",
+            )?
+            .execute(params![restored, survivor, p, ws])? as u64;
+        contacts += conn
+            .prepare_cached(
+                "UPDATE nba_contacts SET profile_id = ?1, origin = nullif(origin, ?1)
+                 WHERE workspace_id = ?4 AND profile_id = ?2 AND origin = ?3",
+            )?
+            .execute(params![restored, survivor, p, ws])? as u64;
         if *p != restored {
             conn.prepare_cached("UPDATE profiles SET merged_into = ?1 WHERE id = ?2")?
                 .execute(params![restored, p])?;
@@ -134,6 +159,9 @@ pub(super) fn unmerge(
         events_moved: events,
         identifiers_moved: identifiers,
         conversations_moved: conversations,
+        consents_moved: consents,
+        decisions_moved: decisions,
+        contacts_moved: contacts,
         guard_added: request.add_guard,
     };
     let mut entry = audit.clone();
@@ -146,6 +174,9 @@ pub(super) fn unmerge(
     details.insert("events_moved".into(), json!(events));
     details.insert("identifiers_moved".into(), json!(identifiers));
     details.insert("conversations_moved".into(), json!(conversations));
+    details.insert("consents_moved".into(), json!(consents));
+    details.insert("decisions_moved".into(), json!(decisions));
+    details.insert("contacts_moved".into(), json!(contacts));
     details.insert("guard_added".into(), json!(request.add_guard));
     entry.details = Value::Object(details);
     govern::append_audit(conn, &[entry])?;
