@@ -154,7 +154,7 @@ impl EmotionHeads {
             }
         }
         // Stable: the rules' order stays among equal intensities.
-        emotions.sort_by(|a, b| b.intensity.cmp(&a.intensity));
+        emotions.sort_by_key(|e| std::cmp::Reverse(e.intensity));
         Ok(())
     }
 
