@@ -15,7 +15,7 @@ mod common;
 
 use common::cx;
 use rapport_interpret::linear::SgdConfig;
-use rapport_interpret::neural::{EmotionHeads, EMOTION_KINDS};
+use rapport_interpret::neural::{add_found, EmotionHeads, EMOTION_KINDS};
 use rapport_interpret::{EmotionKind, IntentTaxonomy, Interpreter, MessageAnalysis};
 
 const FOLDS: usize = 5;
@@ -55,14 +55,7 @@ fn report(
             a.emotions.clear();
         }
         if let Some(t) = threshold {
-            for (kind, pr) in p {
-                if *pr >= t && !a.emotions.iter().any(|e| e.kind == *kind) {
-                    a.emotions.push(rapport_interpret::Emotion {
-                        kind: *kind,
-                        intensity: rapport_interpret::Intensity::clamped(2),
-                    });
-                }
-            }
+            add_found(p, t, &mut a.emotions);
         }
         cx::score(&mut r, g, &a);
     }

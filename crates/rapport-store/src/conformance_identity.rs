@@ -680,17 +680,11 @@ pub async fn unmerge_returns_consents_decisions_and_contacts(store: DynStore) {
                 .expect("unmerge")
         }
     };
+    let moved = |o: &crate::UnmergeOutcome| (o.consents_moved, o.decisions_moved, o.contacts_moved);
     // Undoing the sign-in gives both devices' records back to device 2, the side's survivor.
     let outcome = unmerge(known.clone()).await;
     assert_eq!(outcome.restored, device2);
-    assert_eq!(
-        (
-            outcome.consents_moved,
-            outcome.decisions_moved,
-            outcome.contacts_moved
-        ),
-        (2, 1, 1)
-    );
+    assert_eq!(moved(&outcome), (2, 1, 1));
     assert_eq!(purposes(known.clone()).await, ["marketing_sms"]);
     assert_eq!(
         purposes(device2.clone()).await,
@@ -737,14 +731,7 @@ pub async fn unmerge_returns_consents_decisions_and_contacts(store: DynStore) {
     // merge gives them back to it.
     let outcome = unmerge(device2.clone()).await;
     assert_eq!(outcome.restored, device1);
-    assert_eq!(
-        (
-            outcome.consents_moved,
-            outcome.decisions_moved,
-            outcome.contacts_moved
-        ),
-        (1, 1, 1)
-    );
+    assert_eq!(moved(&outcome), (1, 1, 1));
     assert_eq!(purposes(device1.clone()).await, ["analytics"]);
     assert_eq!(purposes(device2.clone()).await, ["marketing_email"]);
     assert_eq!(
@@ -795,14 +782,7 @@ pub async fn unmerge_returns_consents_decisions_and_contacts(store: DynStore) {
     );
     let outcome = unmerge(known.clone()).await;
     assert_eq!(outcome.restored, device1);
-    assert_eq!(
-        (
-            outcome.consents_moved,
-            outcome.decisions_moved,
-            outcome.contacts_moved
-        ),
-        (1, 1, 1)
-    );
+    assert_eq!(moved(&outcome), (1, 1, 1));
     assert_eq!(purposes(device1.clone()).await, ["analytics"]);
     assert_eq!(purposes(known.clone()).await, ["marketing_sms"]);
     assert_eq!(

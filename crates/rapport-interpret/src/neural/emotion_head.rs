@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::heads::{check_dim, features};
+use super::heads::{check_dim, check_saved, features};
 use super::minilm::MINILM_VERSION;
 use super::NeuralError;
 use crate::linear::{BinaryLogistic, SgdConfig};
@@ -145,16 +145,7 @@ impl EmotionHeads {
         embedding: &[f32],
         emotions: &mut Vec<Emotion>,
     ) -> Result<(), NeuralError> {
-        for (kind, p) in self.probabilities(embedding)? {
-            if p >= self.threshold && !emotions.iter().any(|e| e.kind == kind) {
-                emotions.push(Emotion {
-                    kind,
-                    intensity: Intensity::clamped(i32::from(HEAD_INTENSITY)),
-                });
-            }
-        }
-        // Stable: the rules' order stays among equal intensities.
-        emotions.sort_by_key(|e| std::cmp::Reverse(e.intensity));
+        add_found(&self.probabilities(embedding)?, self.threshold, emotions);
         Ok(())
     }
 
@@ -181,15 +172,7 @@ impl EmotionHeads {
     /// embedding model, one head per emotion of one dimension, finite numbers.
     pub fn from_saved(saved: &SavedEmotionHeads) -> Result<Self, NeuralError> {
         let bad = |why: String| Err(NeuralError::InvalidInput(format!("emotion heads: {why}")));
-        if saved.format != 1 {
-            return bad(format!("format {} (this build reads 1)", saved.format));
-        }
-        if saved.model != MINILM_VERSION {
-            return bad(format!(
-                "trained on {} embeddings, this build uses {MINILM_VERSION}",
-                saved.model
-            ));
-        }
+        check_saved("emotion heads", saved.format, &saved.model)?;
         let dim = saved.heads.first().map_or(0, |h| h.weights.len());
         let mut heads = Vec::with_capacity(EMOTION_KINDS.len());
         for kind in EMOTION_KINDS {
@@ -227,6 +210,25 @@ impl EmotionHeads {
             .map_err(|e| NeuralError::InvalidInput(format!("shipped emotion heads: {e}")))?;
         Self::from_saved(&saved)
     }
+}
+
+/// Adds to `emotions` each emotion of `probabilities` (from [`EmotionHeads::probabilities`])
+/// that reaches `threshold` and is not there yet, at [`HEAD_INTENSITY`]; keeps strongest
+/// first, the rules' order among equal intensities.
+pub fn add_found(
+    probabilities: &[(EmotionKind, f32)],
+    threshold: f32,
+    emotions: &mut Vec<Emotion>,
+) {
+    for &(kind, p) in probabilities {
+        if p >= threshold && !emotions.iter().any(|e| e.kind == kind) {
+            emotions.push(Emotion {
+                kind,
+                intensity: Intensity::clamped(i32::from(HEAD_INTENSITY)),
+            });
+        }
+    }
+    emotions.sort_by_key(|e| std::cmp::Reverse(e.intensity));
 }
 
 #[cfg(test)]

@@ -76,6 +76,21 @@ pub(super) fn features(embedding: &[f32]) -> SparseVec {
         .collect()
 }
 
+/// Checks a saved head's header: format 1, weights for this build's embedding model.
+pub(super) fn check_saved(what: &str, format: u32, model: &str) -> Result<(), NeuralError> {
+    if format != 1 {
+        return Err(NeuralError::InvalidInput(format!(
+            "{what}: format {format} (this build reads 1)"
+        )));
+    }
+    if model != MINILM_VERSION {
+        return Err(NeuralError::InvalidInput(format!(
+            "{what}: trained on {model} embeddings, this build uses {MINILM_VERSION}"
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn check_dim(embedding: &[f32], dim: usize) -> Result<(), NeuralError> {
     if embedding.len() == dim {
         Ok(())
@@ -161,15 +176,7 @@ impl SentimentHead {
     /// for this build's embedding model, finite numbers, `mix` in 0..=1.
     pub fn from_saved(saved: &SavedSentimentHead) -> Result<Self, NeuralError> {
         let bad = |why: String| Err(NeuralError::InvalidInput(format!("sentiment head: {why}")));
-        if saved.format != 1 {
-            return bad(format!("format {} (this build reads 1)", saved.format));
-        }
-        if saved.model != MINILM_VERSION {
-            return bad(format!(
-                "trained on {} embeddings, this build uses {MINILM_VERSION}",
-                saved.model
-            ));
-        }
+        check_saved("sentiment head", saved.format, &saved.model)?;
         if saved.weights.is_empty()
             || !saved.bias.is_finite()
             || saved.weights.iter().any(|w| !w.is_finite())

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::emotion_head::EmotionHeads;
+use super::emotion_head::{add_found, EmotionHeads};
 use super::heads::{default_intent_sgd, mix_probabilities, IntentHead, SentimentHead};
 use super::minilm::{MiniLm, MINILM_NAME, MINILM_VERSION};
 use super::NeuralError;
@@ -120,11 +120,10 @@ impl Attached {
                         },
                         None => None,
                     };
-                    let mut emotions = analysis.emotions.clone();
-                    if shared.emotion.add_to(e, &mut emotions).is_err() {
+                    let Ok(found) = shared.emotion.probabilities(e) else {
                         continue;
-                    }
-                    analysis.emotions = emotions;
+                    };
+                    add_found(&found, shared.emotion.threshold(), &mut analysis.emotions);
                     if let [only] = analysis.sentences.as_mut_slice() {
                         only.sentiment = combined.clone();
                     }

@@ -37,7 +37,7 @@ mod oos;
 use serde::{Deserialize, Serialize};
 
 pub use emotion_head::{
-    EmotionHeads, SavedEmotionHead, SavedEmotionHeads, EMOTION_KINDS, HEAD_INTENSITY,
+    add_found, EmotionHeads, SavedEmotionHead, SavedEmotionHeads, EMOTION_KINDS, HEAD_INTENSITY,
 };
 pub use ensemble::{EnsembleConfig, EnsembleParts, EnsembleScorer, NearestNeighbours, ScoreBlend};
 pub use error::NeuralError;
