@@ -2,10 +2,13 @@
 //! lexicon + linear model alone, and the two combined, on the crate's random train/test split
 //! and cross-domain (train on two of Amazon, Yelp and IMDB, test on all of the third).
 //!
-//! Everything that is chosen (the head's SGD settings, the embedded model's settings and
-//! blend, the weight of the combination) is chosen on a validation part of the training
-//! sentences only, with both models trained on the rest; then both are retrained on all the
-//! training sentences with those choices and scored once on the test sentences.
+//! Everything that is chosen (how the head is trained: SGD settings or a full-batch L2
+//! penalty; the embedded model's settings and blend; the weight of the combination) is chosen
+//! on validation sentences only, with both models trained on the rest; then both are
+//! retrained on all the training sentences with those choices and scored once on the test
+//! sentences. Validation is a hash-chosen part of the training sentences; the cross-domain
+//! tests are also run a second way, validating on each training domain in turn with the
+//! models fitted on the other.
 //!
 //!     CARGO_TARGET_DIR=/root/.cache/tgt-neural cargo run --release -p rapport-interpret \
 //!         --features neural --example evaluate_neural_sentiment -- [MODEL_DIR] [--write-head]
@@ -21,7 +24,7 @@ mod common;
 use std::collections::HashMap;
 
 use rapport_interpret::linear::SgdConfig;
-use rapport_interpret::neural::{default_sentiment_sgd, SentimentHead};
+use rapport_interpret::neural::{default_sentiment_sgd, FullBatchConfig, SentimentHead};
 use rapport_interpret::{
     is_test_split, train_weights, IntentTaxonomy, Interpreter, DEFAULT_HASH_BITS,
 };
@@ -32,21 +35,60 @@ const DOMAINS: [&str; 3] = ["amazon", "yelp", "imdb"];
 const MIXES: [f32; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
 type Rows = Vec<(String, bool)>;
+/// Embeddings with their labels (positive or not).
+type Embedded = Vec<(Vec<f32>, bool)>;
 
-/// SGD settings of the neural head tried on validation.
-fn head_sweep() -> Vec<SgdConfig> {
+/// How the neural head is trained: SGD for a fixed number of epochs, or to convergence by
+/// full-batch L-BFGS with an L2 penalty.
+#[derive(Debug, Clone, Copy)]
+enum HeadSetting {
+    Sgd(SgdConfig),
+    FullBatch(f32),
+}
+
+impl HeadSetting {
+    fn train(&self, data: &[(Vec<f32>, bool)]) -> SentimentHead {
+        match self {
+            HeadSetting::Sgd(c) => SentimentHead::train(data, c).expect("head"),
+            HeadSetting::FullBatch(l2) => {
+                let cfg = FullBatchConfig {
+                    l2: *l2,
+                    ..FullBatchConfig::default()
+                };
+                SentimentHead::train_full_batch(data, &cfg).expect("head").0
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            HeadSetting::Sgd(c) => format!(
+                "head lr {} epochs {} l2 {:e}",
+                c.learning_rate, c.epochs, c.l2
+            ),
+            HeadSetting::FullBatch(l2) => format!("head full-batch l2 {l2:e}"),
+        }
+    }
+}
+
+/// Settings of the neural head tried on validation: 36 SGD settings and 8 full-batch
+/// penalties.
+fn head_sweep() -> Vec<HeadSetting> {
     let mut out = Vec::new();
     for learning_rate in [0.005, 0.01, 0.05] {
         for epochs in [30, 60, 120] {
             for l2 in [1e-5, 1e-4, 1e-3, 1e-2] {
-                out.push(SgdConfig {
+                out.push(HeadSetting::Sgd(SgdConfig {
                     learning_rate,
                     epochs,
                     l2,
                     ..default_sentiment_sgd()
-                });
+                }));
             }
         }
+    }
+    for l2 in [1.0f32, 3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4] {
+        out.push(HeadSetting::FullBatch(l2));
     }
     out
 }
@@ -99,62 +141,110 @@ fn accuracy(rows: &[(String, bool)], decide: impl Fn(&str) -> bool) -> f64 {
 
 /// Chosen settings, and validation accuracies of the head, the embedded model and the mix.
 struct Choice {
-    head: SgdConfig,
+    head: HeadSetting,
     embedded: SgdConfig,
     blend: f32,
     mix: f32,
     val: (f64, f64, f64),
 }
 
-fn choose(train: &Rows, emb: &HashMap<&str, &[f32]>) -> Choice {
+/// The validation fold of `train`: a hash-chosen part of it, the rest to fit on.
+fn hash_fold(train: &Rows) -> Vec<(Rows, Rows)> {
     let (fit, val): (Rows, Rows) = train
         .iter()
         .cloned()
         .partition(|(t, _)| !is_test_split(&format!("val:{t}")));
-    let data = |rows: &Rows| -> Vec<(Vec<f32>, bool)> {
+    vec![(fit, val)]
+}
+
+/// One fold per training domain: fit on the others, validate on it. Settings that do well
+/// on a domain they were not fitted on are the ones a cross-domain test asks for.
+fn domain_folds(domains: &[&Rows]) -> Vec<(Rows, Rows)> {
+    (0..domains.len())
+        .map(|k| {
+            let fit: Rows = (0..domains.len())
+                .filter(|&j| j != k)
+                .flat_map(|j| domains[j].iter().cloned())
+                .collect();
+            (fit, domains[k].clone())
+        })
+        .collect()
+}
+
+/// Chooses every setting by its validation accuracy averaged over `folds` (pairs of fit
+/// and validation rows); the mix on the validation rows of all folds together.
+fn choose(folds: &[(Rows, Rows)], emb: &HashMap<&str, &[f32]>) -> Choice {
+    let data = |rows: &Rows| -> Embedded {
         rows.iter()
             .map(|(t, y)| (emb[t.as_str()].to_vec(), *y))
             .collect()
     };
-    let (fit_e, val_e) = (data(&fit), data(&val));
+    let embedded: Vec<(Embedded, Embedded)> = folds
+        .iter()
+        .map(|(fit, val)| (data(fit), data(val)))
+        .collect();
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
 
-    let mut best_head = (f64::MIN, default_sentiment_sgd(), None);
+    let mut best_head = (
+        f64::MIN,
+        HeadSetting::Sgd(default_sentiment_sgd()),
+        Vec::new(),
+    );
     for c in head_sweep() {
-        let h = SentimentHead::train(&fit_e, &c).expect("head");
-        let acc = val_e
+        let heads: Vec<SentimentHead> = embedded.iter().map(|(fit_e, _)| c.train(fit_e)).collect();
+        let accs: Vec<f64> = heads
             .iter()
-            .filter(|(e, y)| (h.probability(e).expect("prob") >= 0.5) == *y)
-            .count() as f64
-            / val_e.len().max(1) as f64;
+            .zip(&embedded)
+            .map(|(h, (_, val_e))| {
+                val_e
+                    .iter()
+                    .filter(|(e, y)| (h.probability(e).expect("prob") >= 0.5) == *y)
+                    .count() as f64
+                    / val_e.len().max(1) as f64
+            })
+            .collect();
+        let acc = mean(&accs);
         if acc > best_head.0 {
-            best_head = (acc, c, Some(h));
+            best_head = (acc, c, heads);
         }
     }
-    let mut best_emb = (f64::MIN, SgdConfig::default(), 0.0f32, None);
+    let mut best_emb = (f64::MIN, SgdConfig::default(), 0.0f32, Vec::new());
     for c in embedded_sweep() {
-        let w = train_weights(&fit, DEFAULT_HASH_BITS, 1.0, TEMPERATURE, &c, "validation")
-            .expect("train");
+        let weights: Vec<_> = folds
+            .iter()
+            .map(|(fit, _)| {
+                train_weights(fit, DEFAULT_HASH_BITS, 1.0, TEMPERATURE, &c, "validation")
+                    .expect("train")
+            })
+            .collect();
         for blend in [0.4f32, 0.5, 0.6, 0.7, 0.8] {
-            let mut w = w.clone();
-            w.blend = blend;
-            let i = common::sentiment_interpreter(Some(&w));
-            let acc = accuracy(&val, |t| i.sentiment(t).score.get() >= 0.0);
+            let interpreters: Vec<Interpreter> = weights
+                .iter()
+                .map(|w| {
+                    let mut w = w.clone();
+                    w.blend = blend;
+                    common::sentiment_interpreter(Some(&w))
+                })
+                .collect();
+            let accs: Vec<f64> = interpreters
+                .iter()
+                .zip(folds)
+                .map(|(i, (_, val))| accuracy(val, |t| i.sentiment(t).score.get() >= 0.0))
+                .collect();
+            let acc = mean(&accs);
             if acc > best_emb.0 {
-                best_emb = (acc, c, blend, Some(i));
+                best_emb = (acc, c, blend, interpreters);
             }
         }
     }
-    let models = Models {
-        head: best_head.2.expect("a head"),
-        embedded: best_emb.3.expect("an embedded model"),
-    };
-    let scored: Vec<(f32, f32, bool)> = val
-        .iter()
-        .map(|(t, y)| {
+    let mut scored: Vec<(f32, f32, bool)> = Vec::new();
+    for ((head, embedded), (_, val)) in best_head.2.into_iter().zip(best_emb.3).zip(folds) {
+        let models = Models { head, embedded };
+        scored.extend(val.iter().map(|(t, y)| {
             let (n, e) = models.scores(t, emb[t.as_str()]);
             (n, e, *y)
-        })
-        .collect();
+        }));
+    }
     let mut best_mix = (f64::MIN, 0.0f32);
     for mix in MIXES {
         let acc = scored
@@ -191,7 +281,7 @@ fn score(train: &Rows, test: &Rows, emb: &HashMap<&str, &[f32]>, c: &Choice) -> 
     )
     .expect("train");
     let m = Models {
-        head: SentimentHead::train(&data, &c.head).expect("head"),
+        head: c.head.train(&data),
         embedded: common::sentiment_interpreter(Some(&w)),
     };
     let scored: Vec<(f32, f32, bool)> = test
@@ -214,11 +304,8 @@ fn score(train: &Rows, test: &Rows, emb: &HashMap<&str, &[f32]>, c: &Choice) -> 
 
 fn describe(c: &Choice) -> String {
     format!(
-        "head lr {} epochs {} l2 {:e}; embedded lr {} l2 {:e} epochs {} blend {}; mix {} \
-         (val {:.1} / {:.1} / {:.1}%)",
-        c.head.learning_rate,
-        c.head.epochs,
-        c.head.l2,
+        "{}; embedded lr {} l2 {:e} epochs {} blend {}; mix {} (val {:.1} / {:.1} / {:.1}%)",
+        c.head.describe(),
         c.embedded.learning_rate,
         c.embedded.l2,
         c.embedded.epochs,
@@ -238,7 +325,7 @@ fn write_head(train: &Rows, test: &Rows, emb: &HashMap<&str, &[f32]>, c: &Choice
         .iter()
         .map(|(t, y)| (emb[t.as_str()].to_vec(), *y))
         .collect();
-    let head = SentimentHead::train(&data, &c.head).expect("head");
+    let head = c.head.train(&data);
     let shipped = Interpreter::embedded(IntentTaxonomy::default_cx()).expect("interpreter");
     let acc = accuracy(test, |t| {
         let embedded = shipped.analyze(t).sentiment;
@@ -250,12 +337,10 @@ fn write_head(train: &Rows, test: &Rows, emb: &HashMap<&str, &[f32]>, c: &Choice
     });
     let trained_on = format!(
         "UCI Sentiment Labelled Sentences (CC BY 4.0, Kotzias et al. 2015), the {} sentences of \
-         the 80% train split by FNV-1a hash; head lr {} epochs {} l2 {:e} and mix {} chosen on a \
-         validation part of it; examples/evaluate_neural_sentiment.rs --write-head",
+         the 80% train split by FNV-1a hash; {} and mix {} chosen on a validation part of it; \
+         examples/evaluate_neural_sentiment.rs --write-head",
         train.len(),
-        c.head.learning_rate,
-        c.head.epochs,
-        c.head.l2,
+        c.head.describe(),
         c.mix
     );
     let saved = head.save(c.mix, &trained_on);
@@ -290,7 +375,7 @@ fn main() {
         .flatten()
         .cloned()
         .partition(|(t, _)| !is_test_split(t));
-    let c = choose(&train, &emb);
+    let c = choose(&hash_fold(&train), &emb);
     let [n, e, m] = score(&train, &test, &emb, &c);
     println!(
         "| random split ({} train / {} test) | {:.1}% | {:.1}% | **{:.1}%** | {} |",
@@ -304,31 +389,45 @@ fn main() {
     if std::env::args().any(|a| a == "--write-head") {
         write_head(&train, &test, &emb, &c);
     }
-    let mut sum = [0.0; 3];
-    for (k, target) in DOMAINS.iter().enumerate() {
-        let test = domains[k].clone();
-        let train: Rows = (0..3)
-            .filter(|&j| j != k)
-            .flat_map(|j| domains[j].clone())
-            .collect();
-        let c = choose(&train, &emb);
-        let r = score(&train, &test, &emb, &c);
-        for (s, v) in sum.iter_mut().zip(r) {
-            *s += v;
+    // Cross-domain, with the settings chosen two ways: on a hash-chosen part of the two
+    // training domains (as for the random split), and on each training domain held out in
+    // turn (fitted on the other).
+    for by_domain in [false, true] {
+        let mut sum = [0.0; 3];
+        for (k, target) in DOMAINS.iter().enumerate() {
+            let test = domains[k].clone();
+            let others: Vec<&Rows> = (0..3).filter(|&j| j != k).map(|j| &domains[j]).collect();
+            let train: Rows = others.iter().flat_map(|d| d.iter().cloned()).collect();
+            let folds = if by_domain {
+                domain_folds(&others)
+            } else {
+                hash_fold(&train)
+            };
+            let c = choose(&folds, &emb);
+            let r = score(&train, &test, &emb, &c);
+            for (s, v) in sum.iter_mut().zip(r) {
+                *s += v;
+            }
+            println!(
+                "| {target}, trained on the other two ({} sentences){} | {:.1}% | {:.1}% | **{:.1}%** | {} |",
+                test.len(),
+                if by_domain { ", chosen on the held-out training domain" } else { "" },
+                r[0] * 100.0,
+                r[1] * 100.0,
+                r[2] * 100.0,
+                describe(&c)
+            );
         }
         println!(
-            "| {target}, trained on the other two ({} sentences) | {:.1}% | {:.1}% | **{:.1}%** | {} |",
-            test.len(),
-            r[0] * 100.0,
-            r[1] * 100.0,
-            r[2] * 100.0,
-            describe(&c)
+            "| cross-domain mean{} | {:.1}% | {:.1}% | **{:.1}%** | |",
+            if by_domain {
+                ", chosen on the held-out training domain"
+            } else {
+                ""
+            },
+            sum[0] / 3.0 * 100.0,
+            sum[1] / 3.0 * 100.0,
+            sum[2] / 3.0 * 100.0
         );
     }
-    println!(
-        "| cross-domain mean | {:.1}% | {:.1}% | **{:.1}%** | |",
-        sum[0] / 3.0 * 100.0,
-        sum[1] / 3.0 * 100.0,
-        sum[2] / 3.0 * 100.0
-    );
 }

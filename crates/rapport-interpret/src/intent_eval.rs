@@ -158,11 +158,17 @@ pub enum ThresholdGoal {
     Balanced,
     /// The highest in-scope accuracy whose out-of-scope recall is at least this.
     MinOosRecall(f64),
+    /// The highest out-of-scope recall whose in-scope accuracy is at most this much (a
+    /// fraction, 0.01 is one point) below the accuracy without a threshold. The budget is
+    /// measured on the in-scope rows, usually far more numerous than the out-of-scope ones,
+    /// so the threshold it picks moves less from one validation set to another.
+    MaxInScopeCost(f64),
 }
 
 /// The threshold (a multiple of 0.01) meeting `goal` best on `rows`, with the figures it gives
 /// there. Without out-of-scope rows every goal picks 0 (never answer out of scope). When no
-/// threshold reaches a `MinOosRecall`, the one with the highest recall is taken.
+/// threshold reaches a `MinOosRecall`, the one with the highest recall is taken; among
+/// thresholds with equal recall, `MaxInScopeCost` takes the lowest.
 pub fn tune_threshold(
     clf: &IntentClassifier,
     rows: &[(&str, &str)],
@@ -171,6 +177,7 @@ pub fn tune_threshold(
 ) -> (f32, IntentReport) {
     let g = gold(clf, rows, oos_label);
     let pred = predictions(clf, rows);
+    let unthresholded = report(clf, rows, &g, &pred, 0.0).in_scope_accuracy;
     let mut best: Option<(f64, f32, IntentReport)> = None;
     for k in 0..100 {
         let th = k as f32 / 100.0;
@@ -181,6 +188,12 @@ pub fn tune_threshold(
             ThresholdGoal::Balanced => (r.in_scope_accuracy + recall) / 2.0,
             ThresholdGoal::MinOosRecall(min) if recall >= min => 1.0 + r.in_scope_accuracy,
             ThresholdGoal::MinOosRecall(_) => recall,
+            ThresholdGoal::MaxInScopeCost(cost)
+                if r.in_scope_accuracy >= unthresholded - cost - 1e-12 =>
+            {
+                1.0 + recall
+            }
+            ThresholdGoal::MaxInScopeCost(_) => r.in_scope_accuracy,
         };
         if best.as_ref().is_none_or(|b| value > b.0) {
             best = Some((value, th, r));
@@ -244,5 +257,20 @@ mod tests {
         assert_eq!(evaluate(&c, &rows, "oos"), tuned);
         let (th0, _) = tune_threshold(&c, &rows[..2], "oos", ThresholdGoal::Balanced);
         assert_eq!(th0, 0.0);
+        // No in-scope accuracy to spend: the threshold may only reject what was wrong anyway.
+        let (_, free) = tune_threshold(&c, &rows, "oos", ThresholdGoal::MaxInScopeCost(0.0));
+        assert!(
+            free.in_scope_accuracy >= low.in_scope_accuracy - 1e-12,
+            "{free:?}"
+        );
+        // The whole budget: the highest recall any threshold reaches.
+        let (_, all) = tune_threshold(&c, &rows, "oos", ThresholdGoal::MaxInScopeCost(1.0));
+        let best_recall = (0..100)
+            .map(|k| {
+                c.set_threshold(k as f32 / 100.0);
+                evaluate(&c, &rows, "oos").oos_recall.unwrap_or(0.0)
+            })
+            .fold(0.0, f64::max);
+        assert_eq!(all.oos_recall, Some(best_recall));
     }
 }

@@ -106,6 +106,10 @@ pub struct TrainArgs {
     /// out-of-scope recall is at least this (otherwise the best mean of the two).
     #[arg(long)]
     pub min_oos_recall: Option<f64>,
+    /// With --validation: take the threshold with the best out-of-scope recall among those
+    /// that cost in-scope accuracy at most this much (0.01 is one point) against no threshold.
+    #[arg(long, conflicts_with = "min_oos_recall")]
+    pub max_in_scope_cost: Option<f64>,
     /// Fixed out-of-scope threshold (0..1) instead of one chosen on validation.
     #[arg(long, conflicts_with = "validation")]
     pub threshold: Option<f32>,
@@ -232,6 +236,11 @@ fn train(a: TrainArgs) -> Result<()> {
             bail!("--min-oos-recall needs --validation and a value between 0 and 1");
         }
     }
+    if let Some(c) = a.max_in_scope_cost {
+        if !(0.0..=1.0).contains(&c) || a.validation.is_none() {
+            bail!("--max-in-scope-cost needs --validation and a value between 0 and 1");
+        }
+    }
     let rows = read_rows(&a.input, &a.columns)?;
     let mut labels: Vec<String> = Vec::new();
     let mut examples: Vec<(&str, usize)> = Vec::new();
@@ -269,9 +278,11 @@ fn train(a: TrainArgs) -> Result<()> {
     );
     if let Some(val) = &a.validation {
         let vrows = read_rows(val, &a.columns)?;
-        let goal = a
-            .min_oos_recall
-            .map_or(ThresholdGoal::Balanced, ThresholdGoal::MinOosRecall);
+        let goal = match (a.min_oos_recall, a.max_in_scope_cost) {
+            (Some(r), _) => ThresholdGoal::MinOosRecall(r),
+            (None, Some(c)) => ThresholdGoal::MaxInScopeCost(c),
+            (None, None) => ThresholdGoal::Balanced,
+        };
         let (th, r) =
             intent_eval::tune_threshold(&clf, &as_refs(&vrows), &a.columns.oos_label, goal);
         if r.oos_rows == 0 {

@@ -995,6 +995,55 @@ fn intents_train_then_eval_reports_accuracy_macro_f1_and_out_of_scope() {
 }
 
 #[test]
+fn intents_train_can_spend_a_budget_of_in_scope_accuracy_on_out_of_scope_recall() {
+    let dir = tempfile::tempdir().expect("dir");
+    let model = dir.path().join("m.rpi");
+    let model = model.to_str().expect("p");
+    let val = intents_fixture("val.csv");
+    let train = |extra: &[&str]| {
+        let input = intents_fixture("train.csv");
+        let mut args = vec!["intents", "train", "--input", &input, "--output", model];
+        args.extend_from_slice(&["--validation", &val]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // The model's figures on the validation file, at its own threshold or at `threshold`.
+    let on_val = |threshold: Option<&str>| -> Value {
+        let mut args = vec![
+            "intents", "eval", "--model", model, "--json", "--input", &val,
+        ];
+        if let Some(t) = threshold {
+            args.extend_from_slice(&["--threshold", t]);
+        }
+        let out = run(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    // A budget of nothing keeps the in-scope accuracy the classifier has without a
+    // threshold.
+    let out = train(&["--max-in-scope-cost", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let unthresholded = on_val(Some("0"))["in_scope_accuracy"]
+        .as_f64()
+        .expect("acc");
+    let none = on_val(None);
+    assert_eq!(none["in_scope_accuracy"].as_f64(), Some(unthresholded));
+    // The whole budget reaches at least as much out-of-scope recall.
+    let out = train(&["--max-in-scope-cost", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let all = on_val(None);
+    assert!(
+        all["oos_recall"].as_f64() >= none["oos_recall"].as_f64(),
+        "{all} vs {none}"
+    );
+    let bad = train(&["--max-in-scope-cost", "2"]);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("--max-in-scope-cost"), "{}", text(&bad));
+    let both = train(&["--max-in-scope-cost", "0.01", "--min-oos-recall", "0.8"]);
+    assert!(!both.status.success(), "{}", text(&both));
+}
+
+#[test]
 fn intents_commands_name_the_bad_file_line_or_column() {
     let dir = tempfile::tempdir().expect("dir");
     let model = dir.path().join("m.rpi");

@@ -138,6 +138,11 @@ impl SentimentHead {
         })
     }
 
+    /// A head of `dim`-dimensional embeddings around a fitted model (of the scaled features).
+    pub(super) fn from_logistic(dim: usize, model: BinaryLogistic) -> Self {
+        SentimentHead { dim, model }
+    }
+
     /// P(positive) for one embedding.
     pub fn probability(&self, embedding: &[f32]) -> Result<f32, NeuralError> {
         check_dim(embedding, self.dim)?;

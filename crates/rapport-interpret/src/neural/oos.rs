@@ -17,9 +17,9 @@
 use gemm::Parallelism;
 
 use super::encoder::matmul;
-use super::heads::{check_dim, intent_rows, IntentHead};
+use super::heads::{check_dim, features, intent_rows, IntentHead, SentimentHead};
 use super::NeuralError;
-use crate::linear::Softmax;
+use crate::linear::{BinaryLogistic, Softmax};
 
 /// Settings of the full-batch trainer of a softmax head.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -233,15 +233,16 @@ impl<'a> SoftmaxObjective<'a> {
     }
 }
 
-/// Trains a softmax over dense rows (`x` is `y.len() x dim`, row-major) to convergence by
-/// full-batch L-BFGS, from zero weights.
-fn train_softmax(
+/// Fits the parameters of a softmax over dense rows (`x` is `y.len() x dim`, row-major) to
+/// convergence by full-batch L-BFGS, from zero: `W` (`dim x classes`, feature-major), then
+/// the `classes` biases.
+fn fit_softmax(
     x: &[f32],
     y: &[usize],
     dim: usize,
     classes: usize,
     cfg: &FullBatchConfig,
-) -> (Softmax, FullBatchReport) {
+) -> (Vec<f64>, FullBatchReport) {
     let mut params = vec![0.0f64; dim * classes + classes];
     let mut objective = SoftmaxObjective::new(x, y, dim, classes, f64::from(cfg.l2.max(0.0)));
     let (loss, iterations) = lbfgs(
@@ -250,13 +251,59 @@ fn train_softmax(
         cfg.max_iterations,
         f64::from(cfg.tolerance),
     );
+    (params, FullBatchReport { loss, iterations })
+}
+
+/// Trains a softmax over dense rows to convergence ([`fit_softmax`]).
+fn train_softmax(
+    x: &[f32],
+    y: &[usize],
+    dim: usize,
+    classes: usize,
+    cfg: &FullBatchConfig,
+) -> (Softmax, FullBatchReport) {
+    let (params, report) = fit_softmax(x, y, dim, classes, cfg);
     let weights = params[..dim * classes].iter().map(|&v| v as f32).collect();
     let bias = params[dim * classes..].iter().map(|&v| v as f32).collect();
     let model = Softmax::from_parts(classes, weights, bias).unwrap_or_else(|| {
         // Unreachable: the lengths are built to fit, and `classes > 0` is checked by callers.
         Softmax::train(&[], dim, classes, &crate::linear::SgdConfig::default())
     });
-    (model, FullBatchReport { loss, iterations })
+    (model, report)
+}
+
+impl SentimentHead {
+    /// Like [`SentimentHead::train`], but fits the logistic regression to convergence by
+    /// full-batch L-BFGS (deterministic, well under a second for a few thousand sentences)
+    /// instead of a fixed number of SGD epochs. Fitted as a two-class softmax: the
+    /// difference of its two classes is the logistic model, and `cfg.l2` on the two columns
+    /// is `l2 / 2` on their difference.
+    pub fn train_full_batch(
+        data: &[(Vec<f32>, bool)],
+        cfg: &FullBatchConfig,
+    ) -> Result<(Self, FullBatchReport), NeuralError> {
+        let dim = data
+            .first()
+            .map(|(e, _)| e.len())
+            .ok_or_else(|| NeuralError::InvalidInput("no sentiment examples".into()))?;
+        let mut x = Vec::with_capacity(data.len() * dim);
+        let mut y = Vec::with_capacity(data.len());
+        for (e, positive) in data {
+            check_dim(e, dim)?;
+            // The head's own feature scaling, so the weights serve `probability`.
+            x.extend(features(e).into_iter().map(|(_, v)| v));
+            y.push(usize::from(*positive));
+        }
+        let (params, report) = fit_softmax(&x, &y, dim, 2, cfg);
+        let weights = (0..dim)
+            .map(|f| (params[f * 2 + 1] - params[f * 2]) as f32)
+            .collect();
+        let bias = (params[dim * 2 + 1] - params[dim * 2]) as f32;
+        Ok((
+            SentimentHead::from_logistic(dim, BinaryLogistic { weights, bias }),
+            report,
+        ))
+    }
 }
 
 impl IntentHead {
@@ -290,9 +337,19 @@ impl IntentHead {
 
 /// Squared Mahalanobis distance to class means under one shared covariance, shrunk towards
 /// a multiple of the identity: `(1 - a) S + a (trace(S) / dim) I`.
+///
+/// Fitted with [`Mahalanobis::fit_relative`], the in-scope [`Mahalanobis::score`] is
+/// relative (Ren et al. 2021, "A simple fix to Mahalanobis distance for improving near-OOD
+/// detection"): the distance to the nearest class mean minus the distance to the mean of all
+/// training embeddings under their overall covariance. Directions in which every sentence
+/// varies (length, register, how a question is put) then count less than the directions that
+/// tell the intents apart, which is what separates an unknown request that reads like a known
+/// one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mahalanobis {
     dim: usize,
+    /// The one-class fit of all training embeddings that a relative score subtracts.
+    background: Option<Box<Mahalanobis>>,
     /// Lower Cholesky factor `L` of the shrunk covariance (`dim x dim`, row-major).
     chol: Vec<f64>,
     /// `L^-1 mean` of every class (`classes x dim`, row-major).
@@ -384,10 +441,29 @@ impl Mahalanobis {
             .collect();
         Ok(Mahalanobis {
             dim,
+            background: None,
             chol,
             whitened_means,
             mean_norms,
         })
+    }
+
+    /// [`Mahalanobis::fit`], plus the background (one mean and the overall covariance of
+    /// every example, shrunk alike) that makes [`Mahalanobis::score`] relative.
+    pub fn fit_relative(
+        data: &[(Vec<f32>, usize)],
+        classes: usize,
+        shrinkage: f32,
+    ) -> Result<Self, NeuralError> {
+        let mut fitted = Self::fit(data, classes, shrinkage)?;
+        let pooled: Vec<(Vec<f32>, usize)> = data.iter().map(|(e, _)| (e.clone(), 0)).collect();
+        fitted.background = Some(Box::new(Self::fit(&pooled, 1, shrinkage)?));
+        Ok(fitted)
+    }
+
+    /// Whether [`Mahalanobis::score`] subtracts the background distance.
+    pub fn is_relative(&self) -> bool {
+        self.background.is_some()
     }
 
     /// Number of classes.
@@ -422,10 +498,14 @@ impl Mahalanobis {
             .unwrap_or((0, f32::INFINITY)))
     }
 
-    /// In-scope score: minus the squared distance to the nearest class mean (higher is more
-    /// in scope).
+    /// In-scope score: minus the squared distance to the nearest class mean, less the
+    /// squared background distance when the fit is relative (higher is more in scope).
     pub fn score(&self, embedding: &[f32]) -> Result<f32, NeuralError> {
-        Ok(-self.nearest(embedding)?.1)
+        let nearest = self.nearest(embedding)?.1;
+        Ok(match &self.background {
+            Some(b) => b.distances(embedding)?[0] - nearest,
+            None => -nearest,
+        })
     }
 }
 
@@ -726,6 +806,37 @@ mod tests {
         assert!(IntentHead::train_full_batch(labels, &[(vec![1.0], 5)], 0.0, &cfg).is_err());
     }
 
+    #[test]
+    fn full_batch_sentiment_head_is_the_two_class_softmax() {
+        let pairs: Vec<(Vec<f32>, usize)> =
+            clusters(30).into_iter().filter(|(_, c)| *c < 2).collect();
+        let data: Vec<(Vec<f32>, bool)> = pairs.iter().map(|(e, c)| (e.clone(), *c == 1)).collect();
+        let cfg = FullBatchConfig {
+            l2: 1e-2,
+            ..FullBatchConfig::default()
+        };
+        let (head, report) = SentimentHead::train_full_batch(&data, &cfg).expect("train");
+        let labels: Vec<String> = ["negative", "positive"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (softmax, softmax_report) =
+            IntentHead::train_full_batch(labels, &pairs, 0.0, &cfg).expect("train");
+        assert_eq!(report, softmax_report);
+        for (e, positive) in &data {
+            let p = head.probability(e).expect("p");
+            let want = softmax.scores(e).expect("scores")[1];
+            assert!((p - want).abs() < 1e-5, "{p} vs {want}");
+            assert_eq!(p >= 0.5, *positive);
+        }
+        assert!(SentimentHead::train_full_batch(&[], &cfg).is_err());
+        assert!(SentimentHead::train_full_batch(
+            &[(vec![1.0], true), (vec![1.0, 2.0], false)],
+            &cfg
+        )
+        .is_err());
+    }
+
     /// `(x - m)^T S^-1 (x - m)` by Gaussian elimination, as an oracle.
     fn naive_distance(cov: &[Vec<f64>], x: &[f64]) -> f64 {
         let d = x.len();
@@ -813,6 +924,39 @@ mod tests {
             Mahalanobis::fit(&data, 4, 0.1).is_err(),
             "class 3 has no examples"
         );
+    }
+
+    #[test]
+    fn relative_score_subtracts_the_background_distance() {
+        let data = clusters(40);
+        let plain = Mahalanobis::fit(&data, 3, 0.2).expect("fit");
+        let relative = Mahalanobis::fit_relative(&data, 3, 0.2).expect("fit");
+        assert!(!plain.is_relative() && relative.is_relative());
+        let pooled: Vec<(Vec<f32>, usize)> = data.iter().map(|(e, _)| (e.clone(), 0)).collect();
+        let background = Mahalanobis::fit(&pooled, 1, 0.2).expect("fit");
+        for q in [
+            [0.3f32, -0.2, 0.9, 0.5],
+            [1.0, 0.0, 0.0, 0.0],
+            [4.0, 4.0, -3.0, 2.0],
+        ] {
+            // The classes and the nearest one are the plain fit's.
+            assert_eq!(
+                relative.distances(&q).expect("d"),
+                plain.distances(&q).expect("d")
+            );
+            let (_, nearest) = plain.nearest(&q).expect("nearest");
+            assert_eq!(plain.score(&q).expect("score"), -nearest);
+            let want = background.distances(&q).expect("d")[0] - nearest;
+            let got = relative.score(&q).expect("score");
+            assert!(
+                (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{got} vs {want}"
+            );
+        }
+        // A class member scores above a point between two classes and above one far from all.
+        let member = relative.score(&[1.0, 0.0, 0.0, 0.0]).expect("score");
+        assert!(member > relative.score(&[0.5, 0.5, 0.0, 0.0]).expect("score"));
+        assert!(member > relative.score(&[4.0, 4.0, -3.0, 2.0]).expect("score"));
     }
 
     #[test]
