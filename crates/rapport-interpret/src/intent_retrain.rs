@@ -74,13 +74,14 @@ fn share(right: usize, of: usize) -> f64 {
     }
 }
 
-/// Trains on the taxonomy's phrases plus `corrections` (each `weight` times).
-fn train(
-    taxonomy: &IntentTaxonomy,
-    corrections: &[&CorrectionExample],
+/// The labels and examples of a model trained on the taxonomy's phrases plus `corrections`
+/// (each `weight` times), with an extra [`OUT_OF_SCOPE_LABEL`] class when a correction marks
+/// a message out of scope.
+fn examples_of<'a>(
+    taxonomy: &'a IntentTaxonomy,
+    corrections: &[&'a CorrectionExample],
     weight: usize,
-    config: IntentConfig,
-) -> IntentClassifier {
+) -> (Vec<String>, Vec<(&'a str, usize)>) {
     let mut labels: Vec<String> = taxonomy.intents.iter().map(|i| i.name.clone()).collect();
     let oos = corrections.iter().any(|c| c.intent.is_none());
     if oos {
@@ -101,7 +102,43 @@ fn train(
         let class = class_of(c);
         examples.extend(std::iter::repeat_n((c.text.as_str(), class), weight));
     }
-    IntentClassifier::train_examples(labels.clone(), &examples, taxonomy.threshold, config)
+    (labels, examples)
+}
+
+/// Trains on the taxonomy's phrases plus `corrections` (each `weight` times).
+fn train(
+    taxonomy: &IntentTaxonomy,
+    corrections: &[&CorrectionExample],
+    weight: usize,
+    config: IntentConfig,
+) -> IntentClassifier {
+    let (labels, examples) = examples_of(taxonomy, corrections, weight);
+    IntentClassifier::train_examples(labels, &examples, taxonomy.threshold, config)
+}
+
+/// The corrections a retraining learns from: those with text, naming one of the taxonomy's
+/// intents or out of scope.
+fn usable<'a>(
+    taxonomy: &IntentTaxonomy,
+    corrections: &'a [CorrectionExample],
+) -> Vec<&'a CorrectionExample> {
+    let known = |l: &str| taxonomy.intents.iter().any(|i| i.name == l);
+    corrections
+        .iter()
+        .filter(|c| !c.text.trim().is_empty())
+        .filter(|c| c.intent.as_deref().is_none_or(known))
+        .collect()
+}
+
+/// The labels (in the order of the classifier [`retrain`] returns) and the weighted examples
+/// it was trained on, for training another model on the same evidence (the neural path's
+/// intent head).
+pub fn training_set<'a>(
+    taxonomy: &'a IntentTaxonomy,
+    corrections: &'a [CorrectionExample],
+    weight: usize,
+) -> (Vec<String>, Vec<(&'a str, usize)>) {
+    examples_of(taxonomy, &usable(taxonomy, corrections), weight.max(1))
 }
 
 /// A new classifier from `taxonomy` and `corrections`, with the figures of old and new on the
@@ -115,12 +152,7 @@ pub fn retrain(
 ) -> Result<(IntentClassifier, RetrainReport), InterpretError> {
     taxonomy.validate()?;
     let weight = weight.max(1);
-    let known = |l: &str| taxonomy.intents.iter().any(|i| i.name == l);
-    let usable: Vec<&CorrectionExample> = corrections
-        .iter()
-        .filter(|c| !c.text.trim().is_empty())
-        .filter(|c| c.intent.as_deref().is_none_or(known))
-        .collect();
+    let usable = usable(taxonomy, corrections);
     let skipped = corrections.len() - usable.len();
 
     // Folds by a stable hash of the text, so the same corrections give the same figures, and
@@ -222,6 +254,20 @@ mod tests {
             .iter()
             .all(|a| a.label != OUT_OF_SCOPE_LABEL));
         assert!(new.intents().all(|l| l != OUT_OF_SCOPE_LABEL));
+        // The training set another model can learn from is the one this model learnt from:
+        // its labels, in its order, and every phrase plus each usable correction four times.
+        let (labels, examples) = training_set(&tax, &corrections, DEFAULT_CORRECTION_WEIGHT);
+        assert_eq!(labels, new.labels());
+        assert_eq!(
+            examples.len(),
+            report.taxonomy_examples + 6 * DEFAULT_CORRECTION_WEIGHT
+        );
+        let oos_class = labels.len() - 1;
+        assert_eq!(
+            examples.iter().filter(|(_, c)| *c == oos_class).count(),
+            3 * DEFAULT_CORRECTION_WEIGHT
+        );
+        assert!(examples.iter().all(|(t, _)| *t != "whatever"));
         // The learnt class survives saving and loading.
         let (loaded, _) =
             IntentClassifier::from_bytes(&new.to_bytes("t").expect("save")).expect("load");

@@ -222,6 +222,66 @@ impl Interpreter {
         }
     }
 
+    /// With the neural path, an intent head trained on `examples` (text and index into
+    /// `labels`) with this interpreter's embedding model, saved as JSON: what
+    /// [`Interpreter::with_intent_model_and_head`] takes back. A workspace keeps it beside the
+    /// intent model retrained from the same examples
+    /// ([`intent_retrain::training_set`]), so the neural path reads its intents too. `None`
+    /// without the neural path.
+    pub fn train_neural_intent_head(
+        &self,
+        labels: &[String],
+        examples: &[(&str, usize)],
+    ) -> Result<Option<String>, InterpretError> {
+        #[cfg(feature = "neural")]
+        if let Some(attached) = &self.neural {
+            let head = attached
+                .train_intent(labels.to_vec(), examples, self.intent.threshold())
+                .map_err(|e| InterpretError::Model(e.to_string()))?;
+            let json = serde_json::to_string(&head.save())
+                .map_err(|e| InterpretError::Model(e.to_string()))?;
+            return Ok(Some(json));
+        }
+        let _ = (labels, examples);
+        Ok(None)
+    }
+
+    /// [`Interpreter::with_intent_model`], and with the neural path, `head` (JSON from
+    /// [`Interpreter::train_neural_intent_head`]) reads intents mixed with the workspace's
+    /// model as the taxonomy's head does. Without the neural path, or without a head, the
+    /// same as [`Interpreter::with_intent_model`]. A head that does not fit (unreadable,
+    /// another embedding model, intents other than the model's) is an error.
+    pub fn with_intent_model_and_head(
+        &self,
+        intent: IntentClassifier,
+        version: u64,
+        head: Option<&str>,
+    ) -> Result<Self, InterpretError> {
+        #[cfg(feature = "neural")]
+        if let (Some(attached), Some(json)) = (&self.neural, head) {
+            let saved: neural::SavedIntentHead = serde_json::from_str(json)
+                .map_err(|e| InterpretError::Model(format!("intent head: {e}")))?;
+            let head = neural::IntentHead::from_saved(&saved)
+                .map_err(|e| InterpretError::Model(e.to_string()))?;
+            if head.labels() != intent.labels() {
+                return Err(InterpretError::Model(
+                    "the intent head and the intent model name different intents".into(),
+                ));
+            }
+            let attached = attached
+                .with_intent(head)
+                .map_err(|e| InterpretError::Model(e.to_string()))?;
+            return Ok(Interpreter {
+                intent,
+                intent_version: version,
+                neural: Some(attached),
+                ..self.clone()
+            });
+        }
+        let _ = head;
+        Ok(self.with_intent_model(intent, version))
+    }
+
     /// The version of the intent model (0: trained from the taxonomy given at build).
     pub fn intent_model_version(&self) -> u64 {
         self.intent_version

@@ -403,3 +403,120 @@ fn the_interpreter_reads_sentiment_and_intent_with_the_neural_path() {
     assert!(!used.intent);
     assert!((o.sentiment.score.get() - a.sentiment.score.get()).abs() < 1e-6);
 }
+
+#[test]
+fn a_workspace_head_trained_on_corrections_reads_its_intents() {
+    use rapport_interpret::intent_retrain::{
+        retrain, training_set, CorrectionExample, DEFAULT_CORRECTION_WEIGHT,
+    };
+    use rapport_interpret::{IntentClassifier, IntentConfig, IntentTaxonomy, Interpreter};
+    if model("a_workspace_head_trained_on_corrections_reads_its_intents").is_none() {
+        return;
+    }
+    let taxonomy = IntentTaxonomy::default_cx();
+    let embedded = Interpreter::embedded(taxonomy.clone()).expect("embedded");
+    let neural = Interpreter::neural(taxonomy.clone(), owned_model()).expect("neural");
+    let fix = |text: &str, intent: Option<&str>| CorrectionExample {
+        text: text.into(),
+        intent: intent.map(str::to_owned),
+    };
+    let corrections = vec![
+        fix(
+            "my parrot chewed through the router cable",
+            Some("technical_issue"),
+        ),
+        fix(
+            "the parrot bit the router cable in half",
+            Some("technical_issue"),
+        ),
+        fix(
+            "our parrot destroyed the router cable",
+            Some("technical_issue"),
+        ),
+        fix("what is the capital of peru", None),
+        fix("what is the capital city of chile", None),
+        fix("tell me the capital of bolivia", None),
+    ];
+    let old = IntentClassifier::train(&taxonomy, IntentConfig::default()).expect("train");
+    let (clf, _) = retrain(
+        &taxonomy,
+        &corrections,
+        &old,
+        DEFAULT_CORRECTION_WEIGHT,
+        IntentConfig::default(),
+    )
+    .expect("retrain");
+    let (labels, examples) = training_set(&taxonomy, &corrections, DEFAULT_CORRECTION_WEIGHT);
+    assert_eq!(labels, clf.labels());
+
+    // Without the neural path there is no head to train, and a head given is ignored.
+    assert_eq!(
+        embedded
+            .train_neural_intent_head(&labels, &examples)
+            .expect("no head"),
+        None
+    );
+    let head = neural
+        .train_neural_intent_head(&labels, &examples)
+        .expect("train")
+        .expect("a head with the neural path");
+    let plain = embedded
+        .with_intent_model_and_head(clf.clone(), 2, Some(&head))
+        .expect("ignored");
+    assert!(plain
+        .analyze("my parrot ate the router cable")
+        .model
+        .neural
+        .is_none());
+
+    // With the head, the neural path reads the workspace's intents, corrections included.
+    let own = neural
+        .with_intent_model_and_head(clf.clone(), 2, Some(&head))
+        .expect("fits");
+    let a = own.analyze("the parrot ate my router cable again");
+    assert_eq!(
+        a.intent.label.as_deref(),
+        Some("technical_issue"),
+        "{:?}",
+        a.intent
+    );
+    assert_eq!(a.model.intent_model_version, Some(2));
+    assert!(a.model.neural.as_ref().expect("neural").intent);
+    let oos = own.analyze("what is the capital of ecuador");
+    assert!(oos.intent.out_of_scope, "{:?}", oos.intent);
+    // The taxonomy's own phrases still read as before.
+    let refund = own.analyze("I want my money back for this order");
+    assert_eq!(
+        refund.intent.label,
+        neural
+            .analyze("I want my money back for this order")
+            .intent
+            .label
+    );
+
+    // Without a head: the workspace's n-gram model reads intents, as before heads were kept.
+    let no_head = neural
+        .with_intent_model_and_head(clf.clone(), 2, None)
+        .expect("no head");
+    assert!(
+        !no_head
+            .analyze("hello")
+            .model
+            .neural
+            .expect("neural")
+            .intent
+    );
+
+    // A head that does not fit the model is refused.
+    let other = neural
+        .train_neural_intent_head(&labels[..labels.len() - 1], &examples[..10])
+        .expect("train")
+        .expect("head");
+    let err = neural
+        .with_intent_model_and_head(clf.clone(), 2, Some(&other))
+        .expect_err("other intents");
+    assert!(err.to_string().contains("different intents"), "{err}");
+    assert!(neural
+        .with_intent_model_and_head(clf, 2, Some("{not json"))
+        .is_err());
+}

@@ -13,6 +13,12 @@
 //! The taxonomy every workspace starts from (and today keeps) is the default CX taxonomy;
 //! corrections name its intents or mark a message out of scope (see
 //! [`rapport_interpret::intent_retrain`] for how they are weighed and evaluated).
+//!
+//! A node with the neural path also trains an intent head on the same phrases and
+//! corrections when it retrains, and stores it with the version ([`WITH_HEAD`]); nodes with
+//! the neural path then read that version's intents with the head mixed with the n-gram
+//! model, as they read the taxonomy's. Versions without a head (trained by a node without the
+//! neural path, or before heads were kept) are read by their n-gram model alone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -21,7 +27,8 @@ use std::time::{Duration, Instant};
 use rapport_core::error::{Coded, ErrorKind};
 use rapport_core::{Actor, AuditEntry, ConversationId, WorkspaceId};
 use rapport_interpret::intent_retrain::{
-    retrain as retrain_classifier, CorrectionExample, RetrainReport, DEFAULT_CORRECTION_WEIGHT,
+    retrain as retrain_classifier, training_set, CorrectionExample, RetrainReport,
+    DEFAULT_CORRECTION_WEIGHT,
 };
 use rapport_interpret::{
     IntentClassifier, IntentConfig, IntentTaxonomy, Interpreter, MessageAnalysis,
@@ -168,10 +175,15 @@ impl IntentModels {
         if version == 0 {
             return Ok(self.base.clone());
         }
-        let clf = load_classifier(store, ws, version).await?;
+        let (clf, head) = load_model(store, ws, version).await?;
         let base = self.base.clone();
         tokio::task::spawn_blocking(move || {
-            Arc::new(base.with_intent_model(clf, version.max(0) as u64))
+            let version = version.max(0) as u64;
+            let with_head = base.with_intent_model_and_head(clf.clone(), version, head.as_deref());
+            Arc::new(with_head.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, version, "the neural intent head of this version does not fit; reading its intents with its n-gram model alone");
+                base.with_intent_model(clf, version)
+            }))
         })
         .await
         .map_err(|e| IntentError::Model(e.to_string()))
@@ -186,20 +198,67 @@ impl IntentModels {
     }
 }
 
+/// Marks stored model bytes that carry a neural intent head after the n-gram model: the
+/// marker, the model's length (8 bytes, little-endian), the model, then the head as JSON.
+/// Bytes without it are the n-gram model alone, as every version stored before heads were.
+const WITH_HEAD: &[u8] = b"rapport-intents+head/1\n";
+
+/// The bytes to store for a version: the model alone, or the model and its head.
+fn bundle(model: Vec<u8>, head: Option<String>) -> Vec<u8> {
+    let Some(head) = head else {
+        return model;
+    };
+    let mut out = Vec::with_capacity(WITH_HEAD.len() + 8 + model.len() + head.len());
+    out.extend_from_slice(WITH_HEAD);
+    out.extend_from_slice(&(model.len() as u64).to_le_bytes());
+    out.extend_from_slice(&model);
+    out.extend_from_slice(head.as_bytes());
+    out
+}
+
+/// The model bytes and the head (JSON) of stored bytes; see [`WITH_HEAD`].
+fn unbundle(bytes: &[u8]) -> Result<(&[u8], Option<&str>), IntentError> {
+    let Some(rest) = bytes.strip_prefix(WITH_HEAD) else {
+        return Ok((bytes, None));
+    };
+    let bad = || IntentError::Model("stored intent model: the model and head do not fit".into());
+    let (len, rest) = rest.split_first_chunk::<8>().ok_or_else(bad)?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|_| bad())?;
+    if len > rest.len() {
+        return Err(bad());
+    }
+    let (model, head) = rest.split_at(len);
+    let head = std::str::from_utf8(head).map_err(|_| bad())?;
+    Ok((model, Some(head)))
+}
+
+/// The classifier of a stored version, with its neural intent head (JSON) when it has one.
+async fn load_model(
+    store: &dyn Store,
+    ws: &WorkspaceId,
+    version: i64,
+) -> Result<(IntentClassifier, Option<String>), IntentError> {
+    let bytes = store
+        .intent_model_bytes(ws, version)
+        .await?
+        .ok_or_else(|| IntentError::NotFound(format!("intent model version {version}")))?;
+    tokio::task::spawn_blocking(move || {
+        let (model, head) = unbundle(&bytes)?;
+        let (clf, _) =
+            IntentClassifier::from_bytes(model).map_err(|e| IntentError::Model(e.to_string()))?;
+        Ok((clf, head.map(str::to_owned)))
+    })
+    .await
+    .map_err(|e| IntentError::Model(e.to_string()))?
+}
+
 /// The classifier of a stored version.
 async fn load_classifier(
     store: &dyn Store,
     ws: &WorkspaceId,
     version: i64,
 ) -> Result<IntentClassifier, IntentError> {
-    let bytes = store
-        .intent_model_bytes(ws, version)
-        .await?
-        .ok_or_else(|| IntentError::NotFound(format!("intent model version {version}")))?;
-    tokio::task::spawn_blocking(move || IntentClassifier::from_bytes(&bytes).map(|(c, _)| c))
-        .await
-        .map_err(|e| IntentError::Model(e.to_string()))?
-        .map_err(|e| IntentError::Model(e.to_string()))
+    Ok(load_model(store, ws, version).await?.0)
 }
 
 /// What an agent says a message's intent is.
@@ -323,11 +382,18 @@ pub struct RetrainOutcome {
 /// correction, judges it against the version in use on the corrections (cross-validated for
 /// the new one), stores it, and activates it unless it reads the corrections worse than the
 /// version in use (`force` activates it anyway). Audited.
+///
+/// With `neural` (an interpreter with the neural path), the version also carries an intent
+/// head trained with its embedding model on the same taxonomy phrases and corrections, which
+/// nodes with the neural path read its intents with (mixed with the n-gram model, as for the
+/// taxonomy); nodes without it, and versions without a head, read intents with the n-gram
+/// model alone.
 pub async fn retrain(
     store: &dyn Store,
     ws: &WorkspaceId,
     actor: Actor,
     force: bool,
+    neural: Option<Arc<Interpreter>>,
 ) -> Result<RetrainOutcome, IntentError> {
     let previous = store.active_intent_model(ws).await?.version;
     let old = if previous == 0 {
@@ -348,19 +414,28 @@ pub async fn retrain(
             intent: c.corrected,
         })
         .collect();
-    let (clf, report) = tokio::task::spawn_blocking(move || {
+    let (clf, report, head) = tokio::task::spawn_blocking(move || {
         let taxonomy = IntentTaxonomy::default_cx();
         let old = match old {
             Some(o) => o,
             None => IntentClassifier::train(&taxonomy, IntentConfig::default())?,
         };
-        retrain_classifier(
+        let (clf, report) = retrain_classifier(
             &taxonomy,
             &corrections,
             &old,
             DEFAULT_CORRECTION_WEIGHT,
             IntentConfig::default(),
-        )
+        )?;
+        let head = match neural.filter(|n| n.has_neural()) {
+            Some(n) => {
+                let (labels, examples) =
+                    training_set(&taxonomy, &corrections, DEFAULT_CORRECTION_WEIGHT);
+                n.train_neural_intent_head(&labels, &examples)?
+            }
+            None => None,
+        };
+        Ok::<_, rapport_interpret::InterpretError>((clf, report, head))
     })
     .await
     .map_err(|e| IntentError::Model(e.to_string()))?
@@ -370,13 +445,17 @@ pub async fn retrain(
         "workspace {ws}: default taxonomy + {} corrections",
         report.corrections
     );
-    let bytes = clf
-        .to_bytes(&note)
-        .map_err(|e| IntentError::Model(e.to_string()))?;
+    let neural_head = head.is_some();
+    let bytes = bundle(
+        clf.to_bytes(&note)
+            .map_err(|e| IntentError::Model(e.to_string()))?,
+        head,
+    );
     let mut summary = serde_json::to_value(&report).unwrap_or_default();
     if let Some(m) = summary.as_object_mut() {
         m.insert("taxonomy".into(), json!("default_cx"));
         m.insert("trained_over_version".into(), json!(previous));
+        m.insert("neural_head".into(), json!(neural_head));
     }
     let entry = AuditEntry::new(
         Some(ws.clone()),
@@ -468,7 +547,9 @@ impl crate::engine::Engine {
         actor: Actor,
         force: bool,
     ) -> Result<RetrainOutcome, IntentError> {
-        let out = retrain(self.store.as_ref(), ws, actor, force).await;
+        let base = self.intents.base();
+        let neural = base.has_neural().then(|| base.clone());
+        let out = retrain(self.store.as_ref(), ws, actor, force, neural).await;
         self.intents.forget(ws);
         out
     }
@@ -483,5 +564,35 @@ impl crate::engine::Engine {
         let out = activate(self.store.as_ref(), ws, version, actor).await;
         self.intents.forget(ws);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_bytes_carry_the_head_after_the_model_or_the_model_alone() {
+        let model = b"RPIM model bytes".to_vec();
+        // Without a head the bytes are the model's own, as before heads were kept.
+        assert_eq!(bundle(model.clone(), None), model);
+        assert_eq!(unbundle(&model).expect("plain"), (&model[..], None));
+        let both = bundle(model.clone(), Some("{\"format\":1}".into()));
+        assert!(both.starts_with(WITH_HEAD));
+        assert_eq!(
+            unbundle(&both).expect("bundle"),
+            (&model[..], Some("{\"format\":1}"))
+        );
+        // An empty model and an empty head are still told apart.
+        let empty = bundle(Vec::new(), Some(String::new()));
+        assert_eq!(unbundle(&empty).expect("empty"), (&[][..], Some("")));
+        // Cut short, a length past the end, or a head that is not UTF-8: refused.
+        for bad in [
+            both[..WITH_HEAD.len() + 3].to_vec(),
+            [WITH_HEAD, &u64::MAX.to_le_bytes()[..], b"x"].concat(),
+            [WITH_HEAD, &0u64.to_le_bytes()[..], &[0xff, 0xfe][..]].concat(),
+        ] {
+            assert!(unbundle(&bad).is_err(), "{bad:?}");
+        }
     }
 }

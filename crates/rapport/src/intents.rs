@@ -39,10 +39,18 @@ pub struct RetrainArgs {
 pub async fn retrain(config: &crate::config::Config, a: RetrainArgs) -> Result<()> {
     let s = crate::cli::open_store(&crate::cli::storage(config, &a.store)?).await?;
     let ws = crate::cli::workspace_id(s.as_ref(), &a.workspace).await?;
-    let out =
-        rapport_server::intents::retrain(s.as_ref(), &ws, rapport_core::Actor::System, a.force)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"));
+    // Under `interpret.model = "neural"` the version also gets the neural intent head that
+    // servers with the neural path read its intents with.
+    let neural = config.interpreter()?;
+    let out = rapport_server::intents::retrain(
+        s.as_ref(),
+        &ws,
+        rapport_core::Actor::System,
+        a.force,
+        neural,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"));
     s.close();
     let out = out?;
     if a.json {

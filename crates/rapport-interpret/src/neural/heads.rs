@@ -32,6 +32,25 @@ pub struct SavedSentimentHead {
     pub weights: Vec<f32>,
 }
 
+/// An intent head as saved (JSON): a workspace's head trained on its taxonomy and its agents'
+/// corrections, kept beside the n-gram model of the same version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedIntentHead {
+    /// Format version (1).
+    pub format: u32,
+    /// The embedding model the weights belong to ([`MINILM_VERSION`]).
+    pub model: String,
+    /// Intent names, in class order.
+    pub labels: Vec<String>,
+    /// Out-of-scope threshold on the best probability.
+    pub threshold: f32,
+    /// `dim x classes` weights over the head's scaled features, feature-major.
+    pub weights: Vec<f32>,
+    /// One bias per class.
+    pub bias: Vec<f32>,
+}
+
 /// SGD settings for the sentiment head. Features are unit-length embeddings scaled by
 /// `sqrt(dim)` (each of order 1); chosen on a validation part of the UCI train split by the
 /// `evaluate_neural` example.
@@ -346,6 +365,11 @@ impl IntentHead {
         self.threshold
     }
 
+    /// Embedding dimension the head reads.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// Replaces the out-of-scope threshold (e.g. after tuning on validation data).
     pub fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold.clamp(0.0, 1.0);
@@ -376,6 +400,52 @@ impl IntentHead {
             &self.labels,
             self.scores(embedding)?,
             self.threshold,
+        ))
+    }
+
+    /// The head as saved.
+    pub fn save(&self) -> SavedIntentHead {
+        let (weights, bias) = self.model.parts();
+        SavedIntentHead {
+            format: 1,
+            model: MINILM_VERSION.to_string(),
+            labels: self.labels.clone(),
+            threshold: self.threshold,
+            weights: weights.to_vec(),
+            bias: bias.to_vec(),
+        }
+    }
+
+    /// A head read back from [`IntentHead::save`]'s output, checked: format 1, weights for
+    /// this build's embedding model, one bias per intent, a whole number of weight rows,
+    /// finite numbers.
+    pub fn from_saved(saved: &SavedIntentHead) -> Result<Self, NeuralError> {
+        let bad = |why: &str| Err(NeuralError::InvalidInput(format!("intent head: {why}")));
+        check_saved("intent head", saved.format, &saved.model)?;
+        let classes = saved.labels.len();
+        if classes == 0 || saved.bias.len() != classes {
+            return bad("needs one bias per intent, and at least one intent");
+        }
+        if saved.weights.is_empty() || saved.weights.len() % classes != 0 {
+            return bad("the weights are not whole rows of one weight per intent");
+        }
+        if saved
+            .weights
+            .iter()
+            .chain(&saved.bias)
+            .chain([&saved.threshold])
+            .any(|v| !v.is_finite())
+        {
+            return bad("weights that are not finite numbers");
+        }
+        let dim = saved.weights.len() / classes;
+        let model = Softmax::from_parts(classes, saved.weights.clone(), saved.bias.clone())
+            .ok_or_else(|| NeuralError::InvalidInput("intent head: weights do not fit".into()))?;
+        Ok(IntentHead::from_model(
+            saved.labels.clone(),
+            dim,
+            saved.threshold,
+            model,
         ))
     }
 }

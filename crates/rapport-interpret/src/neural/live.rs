@@ -68,6 +68,41 @@ impl Attached {
         }
     }
 
+    /// The same model and heads, with `head` reading intents (e.g. a workspace's head trained
+    /// on its taxonomy and its agents' corrections).
+    pub(crate) fn with_intent(&self, head: IntentHead) -> Result<Self, NeuralError> {
+        if head.dim() != self.shared.model.dim() {
+            return Err(NeuralError::InvalidInput(format!(
+                "the intent head reads {}-dimensional embeddings, the model gives {}",
+                head.dim(),
+                self.shared.model.dim()
+            )));
+        }
+        Ok(Attached {
+            shared: self.shared.clone(),
+            intent: Some(Arc::new(head)),
+        })
+    }
+
+    /// An intent head trained with this part's model on `examples` (text and index into
+    /// `labels`), answering out of scope below `threshold`.
+    pub(crate) fn train_intent(
+        &self,
+        labels: Vec<String>,
+        examples: &[(&str, usize)],
+        threshold: f32,
+    ) -> Result<IntentHead, NeuralError> {
+        let texts: Vec<&str> = examples.iter().map(|(t, _)| *t).collect();
+        let data: Vec<(Vec<f32>, usize)> = self
+            .shared
+            .model
+            .embed(&texts)?
+            .into_iter()
+            .zip(examples.iter().map(|(_, c)| *c))
+            .collect();
+        IntentHead::train(labels, &data, threshold, &default_intent_sgd())
+    }
+
     /// Rewrites the embedded analyses of `texts` (each with its sentences' byte ranges):
     /// sentiment of the message and of each sentence, the emotions the heads find beside the
     /// rules', and the intent when this part has an intent head. If the model fails, the

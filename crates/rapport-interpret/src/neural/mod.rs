@@ -44,7 +44,7 @@ pub use error::NeuralError;
 pub use fetch::{default_models_dir, minilm_dir, pull_minilm};
 pub use heads::{
     default_intent_sgd, default_sentiment_sgd, mix_probabilities, IntentHead, NeuralHeads,
-    NeuralSentiment, SavedSentimentHead, SentimentHead,
+    NeuralSentiment, SavedIntentHead, SavedSentimentHead, SentimentHead,
 };
 pub(crate) use live::Attached;
 pub use live::INTENT_MIX;
@@ -196,6 +196,55 @@ mod tests {
         let p = head.predict(&q).expect("predict");
         assert_eq!(p.label.as_deref(), Some("c"), "{p:?}");
         assert!(head.predict(&[0.0; 3]).is_err());
+
+        // A saved intent head reads as the head did; a file that does not fit is refused.
+        let saved = head.save();
+        let json = serde_json::to_string(&saved).expect("json");
+        let back: SavedIntentHead = serde_json::from_str(&json).expect("parse");
+        let loaded = IntentHead::from_saved(&back).expect("load");
+        assert_eq!(loaded.dim(), 8);
+        assert_eq!(loaded.scores(&q).expect("s"), head.scores(&q).expect("s"));
+        assert_eq!(loaded.labels(), head.labels());
+        for (broken, why) in [
+            (
+                SavedIntentHead {
+                    format: 2,
+                    ..saved.clone()
+                },
+                "format",
+            ),
+            (
+                SavedIntentHead {
+                    model: "other".into(),
+                    ..saved.clone()
+                },
+                "embeddings",
+            ),
+            (
+                SavedIntentHead {
+                    bias: vec![0.0; 2],
+                    ..saved.clone()
+                },
+                "bias",
+            ),
+            (
+                SavedIntentHead {
+                    weights: vec![0.0; 25],
+                    ..saved.clone()
+                },
+                "rows",
+            ),
+            (
+                SavedIntentHead {
+                    threshold: f32::NAN,
+                    ..saved.clone()
+                },
+                "finite",
+            ),
+        ] {
+            let err = IntentHead::from_saved(&broken).expect_err(why).to_string();
+            assert!(err.contains(why), "{why}: {err}");
+        }
 
         let sdata: Vec<(Vec<f32>, bool)> = data.iter().map(|(e, c)| (e.clone(), *c == 0)).collect();
         let s = SentimentHead::train(&sdata, &default_sentiment_sgd()).expect("train");

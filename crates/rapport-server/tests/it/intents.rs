@@ -140,6 +140,8 @@ async fn corrections_retrain_the_workspace_model_and_rollback_restores_it() {
     let (_, models) = app.get("/v1/intents/models").await;
     assert_eq!(models["active_version"], 1);
     assert_eq!(models["versions"][0]["summary"]["corrections"], 6);
+    // This server reads without the neural path, so the version carries no neural head.
+    assert_eq!(models["versions"][0]["summary"]["neural_head"], false);
     assert!(models["intents"]
         .as_array()
         .expect("intents")
