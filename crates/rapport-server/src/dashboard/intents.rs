@@ -188,7 +188,12 @@ pub async fn intents_page(State(state): State<AppState>, user: DashboardUser) ->
             tr { th { "Version" } th { "Trained" } th { "By" } th { "Corrections" } th { "Out of scope" } th { "Old → new on corrections" } th { "Taxonomy phrases" } th {} }
             @for v in &versions {
                 tr {
-                    td.mono { (v.version) @if v.active { " " span.chip.good { "in use" } } }
+                    td.mono {
+                        (v.version) @if v.active { " " span.chip.good { "in use" } }
+                        @if v.summary.get("neural_head").and_then(serde_json::Value::as_bool) == Some(true) {
+                            " " span.chip title="Trained with a MiniLM intent head too; neural nodes read its intents with it" { "neural head" }
+                        }
+                    }
                     td { (ago(Some(v.created_at))) }
                     td.mono { (v.created_by) }
                     td { (figure(&v.summary, "corrections")) }
