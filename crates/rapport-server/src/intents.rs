@@ -383,7 +383,7 @@ pub struct RetrainOutcome {
 /// the new one), stores it, and activates it unless it reads the corrections worse than the
 /// version in use (`force` activates it anyway). Audited.
 ///
-/// With `neural` (an interpreter with the neural path), the version also carries an intent
+/// When `neural` is an interpreter with the neural path, the version also carries an intent
 /// head trained with its embedding model on the same taxonomy phrases and corrections, which
 /// nodes with the neural path read its intents with (mixed with the n-gram model, as for the
 /// taxonomy); nodes without it, and versions without a head, read intents with the n-gram
@@ -547,9 +547,8 @@ impl crate::engine::Engine {
         actor: Actor,
         force: bool,
     ) -> Result<RetrainOutcome, IntentError> {
-        let base = self.intents.base();
-        let neural = base.has_neural().then(|| base.clone());
-        let out = retrain(self.store.as_ref(), ws, actor, force, neural).await;
+        let base = Some(self.intents.base().clone());
+        let out = retrain(self.store.as_ref(), ws, actor, force, base).await;
         self.intents.forget(ws);
         out
     }

@@ -239,14 +239,12 @@ fn train(a: TrainArgs) -> Result<()> {
             bail!("--threshold must be between 0 and 1, not {t}");
         }
     }
-    if let Some(r) = a.min_oos_recall {
-        if !(0.0..=1.0).contains(&r) || a.validation.is_none() {
-            bail!("--min-oos-recall needs --validation and a value between 0 and 1");
-        }
-    }
-    if let Some(c) = a.max_in_scope_cost {
-        if !(0.0..=1.0).contains(&c) || a.validation.is_none() {
-            bail!("--max-in-scope-cost needs --validation and a value between 0 and 1");
+    for (flag, value) in [
+        ("--min-oos-recall", a.min_oos_recall),
+        ("--max-in-scope-cost", a.max_in_scope_cost),
+    ] {
+        if value.is_some_and(|v| !(0.0..=1.0).contains(&v) || a.validation.is_none()) {
+            bail!("{flag} needs --validation and a value between 0 and 1");
         }
     }
     let rows = read_rows(&a.input, &a.columns)?;

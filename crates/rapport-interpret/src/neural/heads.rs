@@ -342,17 +342,39 @@ impl IntentHead {
         taxonomy
             .validate()
             .map_err(|e| NeuralError::InvalidInput(e.to_string()))?;
-        let mut texts = Vec::new();
-        let mut classes = Vec::new();
-        for (c, intent) in taxonomy.intents.iter().enumerate() {
-            for ex in &intent.examples {
-                texts.push(ex.as_str());
-                classes.push(c);
-            }
-        }
-        let data: Vec<(Vec<f32>, usize)> = model.embed(&texts)?.into_iter().zip(classes).collect();
+        let examples: Vec<(&str, usize)> = taxonomy
+            .intents
+            .iter()
+            .enumerate()
+            .flat_map(|(c, intent)| intent.examples.iter().map(move |ex| (ex.as_str(), c)))
+            .collect();
         let labels = taxonomy.intents.iter().map(|i| i.name.clone()).collect();
-        Self::train(labels, &data, taxonomy.threshold, cfg)
+        Self::from_examples(model, labels, &examples, taxonomy.threshold, cfg)
+    }
+
+    /// Embeds `examples` (text and index into `labels`) with `model` and trains on them.
+    /// Weighted examples repeat their text; each distinct text is embedded once.
+    pub fn from_examples(
+        model: &MiniLm,
+        labels: Vec<String>,
+        examples: &[(&str, usize)],
+        threshold: f32,
+        cfg: &SgdConfig,
+    ) -> Result<Self, NeuralError> {
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        let mut texts: Vec<&str> = Vec::new();
+        for &(t, _) in examples {
+            index.entry(t).or_insert_with(|| {
+                texts.push(t);
+                texts.len() - 1
+            });
+        }
+        let embedded = model.embed(&texts)?;
+        let data: Vec<(Vec<f32>, usize)> = examples
+            .iter()
+            .map(|&(t, c)| (embedded[index[t]].clone(), c))
+            .collect();
+        Self::train(labels, &data, threshold, cfg)
     }
 
     /// The intent names, in class-index order.

@@ -92,21 +92,13 @@ impl Attached {
         examples: &[(&str, usize)],
         threshold: f32,
     ) -> Result<IntentHead, NeuralError> {
-        // Weighted examples repeat their text: each distinct text is embedded once.
-        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        let mut texts: Vec<&str> = Vec::new();
-        for &(t, _) in examples {
-            index.entry(t).or_insert_with(|| {
-                texts.push(t);
-                texts.len() - 1
-            });
-        }
-        let embedded = self.shared.model.embed(&texts)?;
-        let data: Vec<(Vec<f32>, usize)> = examples
-            .iter()
-            .map(|&(t, c)| (embedded[index[t]].clone(), c))
-            .collect();
-        IntentHead::train(labels, &data, threshold, &default_intent_sgd())
+        IntentHead::from_examples(
+            &self.shared.model,
+            labels,
+            examples,
+            threshold,
+            &default_intent_sgd(),
+        )
     }
 
     /// Rewrites the embedded analyses of `texts` (each with its sentences' byte ranges):
