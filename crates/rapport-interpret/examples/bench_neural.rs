@@ -110,6 +110,36 @@ fn main() {
         );
     }
 
+    // The shipped sentiment head's encoder adapter: plain embeddings alone against plain and
+    // adapted ones together (what the live path computes for each message), same run.
+    let (head, _) = rapport_interpret::neural::SentimentHead::shipped().expect("shipped head");
+    if !head.adapter_tensors().is_empty() {
+        let adapter = model
+            .adapter(
+                head.adapter_tensors()
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_slice())),
+            )
+            .expect("adapter");
+        model.set_threading(Threading::Batches(threads));
+        let (plain_rate, plain_secs, _) = time(&refs, |t| model.embed(t).expect("embed"));
+        let (both_rate, both_secs, _) = time(&refs, |t| {
+            model
+                .embed_adapted(t, &adapter)
+                .expect("embed")
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect()
+        });
+        println!(
+            "sentiment adapter from layer {}: plain {plain_rate:.1} sentences/s ({plain_secs:.1} s); \
+             plain + adapted {both_rate:.1}/s ({both_secs:.1} s, ratio {:.2}); load {}",
+            adapter.first_layer(),
+            both_rate / plain_rate,
+            loadavg()
+        );
+    }
+
     // Single-sentence latency after a warm-up, BANKING77 test texts.
     model.set_threading(Threading::Batches(threads));
     let (mean, p95) = common::single_sentence_latency(|t| model.embed_one(t));

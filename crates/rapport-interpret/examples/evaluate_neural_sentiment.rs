@@ -24,7 +24,10 @@ mod common;
 use std::collections::HashMap;
 
 use rapport_interpret::linear::SgdConfig;
-use rapport_interpret::neural::{default_sentiment_sgd, FullBatchConfig, SentimentHead};
+use rapport_interpret::neural::{
+    default_sentiment_sgd, EncoderAdapter, FullBatchConfig, MiniLm, SavedSentimentHead,
+    SentimentHead,
+};
 use rapport_interpret::{
     is_test_split, train_weights, IntentTaxonomy, Interpreter, DEFAULT_HASH_BITS,
 };
@@ -208,7 +211,42 @@ fn choose(folds: &[(Rows, Rows)], emb: &HashMap<&str, &[f32]>) -> Choice {
             best_head = (acc, c, heads);
         }
     }
-    let mut best_emb = (f64::MIN, SgdConfig::default(), 0.0f32, Vec::new());
+    let emb_choice = choose_embedded(folds);
+    let mut scored: Vec<(f32, f32, bool)> = Vec::new();
+    for ((head, embedded), (_, val)) in best_head.2.into_iter().zip(emb_choice.models).zip(folds) {
+        let models = Models { head, embedded };
+        scored.extend(val.iter().map(|(t, y)| {
+            let (n, e) = models.scores(t, emb[t.as_str()]);
+            (n, e, *y)
+        }));
+    }
+    let (mix, mix_acc) = choose_mix(&scored);
+    Choice {
+        head: best_head.1,
+        embedded: emb_choice.config,
+        blend: emb_choice.blend,
+        mix,
+        val: (best_head.0, emb_choice.accuracy, mix_acc),
+    }
+}
+
+/// The embedded model's settings chosen on `folds`, with its validation accuracy and the
+/// model fitted on each fold.
+struct EmbeddedChoice {
+    config: SgdConfig,
+    blend: f32,
+    accuracy: f64,
+    models: Vec<Interpreter>,
+}
+
+fn choose_embedded(folds: &[(Rows, Rows)]) -> EmbeddedChoice {
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+    let mut best = EmbeddedChoice {
+        config: SgdConfig::default(),
+        blend: 0.0,
+        accuracy: f64::MIN,
+        models: Vec::new(),
+    };
     for c in embedded_sweep() {
         let weights: Vec<_> = folds
             .iter()
@@ -232,37 +270,254 @@ fn choose(folds: &[(Rows, Rows)], emb: &HashMap<&str, &[f32]>) -> Choice {
                 .map(|(i, (_, val))| accuracy(val, |t| i.sentiment(t).score.get() >= 0.0))
                 .collect();
             let acc = mean(&accs);
-            if acc > best_emb.0 {
-                best_emb = (acc, c, blend, interpreters);
+            if acc > best.accuracy {
+                best = EmbeddedChoice {
+                    config: c,
+                    blend,
+                    accuracy: acc,
+                    models: interpreters,
+                };
             }
         }
     }
-    let mut scored: Vec<(f32, f32, bool)> = Vec::new();
-    for ((head, embedded), (_, val)) in best_head.2.into_iter().zip(best_emb.3).zip(folds) {
-        let models = Models { head, embedded };
-        scored.extend(val.iter().map(|(t, y)| {
-            let (n, e) = models.scores(t, emb[t.as_str()]);
-            (n, e, *y)
-        }));
-    }
-    let mut best_mix = (f64::MIN, 0.0f32);
+    best
+}
+
+/// The weight of the neural score in the mix with the best accuracy on `(neural, embedded,
+/// label)` validation scores, and that accuracy.
+fn choose_mix(scored: &[(f32, f32, bool)]) -> (f32, f64) {
+    let mut best = (0.0f32, f64::MIN);
     for mix in MIXES {
         let acc = scored
             .iter()
             .filter(|(n, e, y)| (mix * n + (1.0 - mix) * e >= 0.0) == *y)
             .count() as f64
             / scored.len().max(1) as f64;
-        if acc > best_mix.0 {
-            best_mix = (acc, mix);
+        if acc > best.1 {
+            best = (mix, acc);
         }
     }
-    Choice {
-        head: best_head.1,
-        embedded: best_emb.1,
-        blend: best_emb.2,
-        mix: best_mix.1,
-        val: (best_head.0, best_emb.0, best_mix.0),
+    best
+}
+
+/// A head trained with an encoder adapter (by `bench/neural/sentiment_adapter.py`), read from
+/// `dir/name.json`, with the adapter built for `model`.
+fn adapted_head(
+    model: &MiniLm,
+    dir: &std::path::Path,
+    name: &str,
+) -> (SentimentHead, EncoderAdapter) {
+    let path = dir.join(format!("{name}.json"));
+    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let saved: SavedSentimentHead =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    adapted_head_from(model, &saved)
+}
+
+fn adapted_head_from(
+    model: &MiniLm,
+    saved: &SavedSentimentHead,
+) -> (SentimentHead, EncoderAdapter) {
+    let head = SentimentHead::from_saved(saved).expect("saved head");
+    let adapter = model
+        .adapter(
+            head.adapter_tensors()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_slice())),
+        )
+        .expect("adapter");
+    (head, adapter)
+}
+
+/// The head's neural score (`2p - 1`) of each of `rows`, through its adapter.
+fn adapted_scores(
+    model: &MiniLm,
+    (head, adapter): &(SentimentHead, EncoderAdapter),
+    rows: &Rows,
+) -> Vec<f32> {
+    let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+    model
+        .embed_adapted(&texts, adapter)
+        .expect("embed")
+        .iter()
+        .map(|(_, a)| 2.0 * head.probability(a).expect("probability") - 1.0)
+        .collect()
+}
+
+/// Test accuracies of an adapter-trained head (`dir/name.json`) alone, the embedded model
+/// and the two mixed, with the embedded settings and the mix chosen on `folds`, whose
+/// adapter-trained heads are `dir/name-fold{suffix}.json`, one per fold, in order.
+fn score_adapted(
+    model: &MiniLm,
+    dir: &std::path::Path,
+    name: &str,
+    folds: &[(Rows, Rows)],
+    suffixes: &[String],
+    train: &Rows,
+    test: &Rows,
+) -> ([f64; 3], String, f32) {
+    let emb_choice = choose_embedded(folds);
+    let mut scored = Vec::new();
+    for (((_, val), suffix), embedded) in folds.iter().zip(suffixes).zip(&emb_choice.models) {
+        let fold = adapted_head(model, dir, &format!("{name}-fold{suffix}"));
+        let neural = adapted_scores(model, &fold, val);
+        scored.extend(
+            val.iter()
+                .zip(neural)
+                .map(|((t, y), n)| (n, embedded.sentiment(t).score.get(), *y)),
+        );
     }
+    let (mix, mix_acc) = choose_mix(&scored);
+    let w = train_weights(
+        train,
+        DEFAULT_HASH_BITS,
+        emb_choice.blend,
+        TEMPERATURE,
+        &emb_choice.config,
+        "evaluation",
+    )
+    .expect("train");
+    let embedded = common::sentiment_interpreter(Some(&w));
+    let final_head = adapted_head(model, dir, name);
+    let neural = adapted_scores(model, &final_head, test);
+    let rows: Vec<(f32, f32, bool)> = test
+        .iter()
+        .zip(neural)
+        .map(|((t, y), n)| (n, embedded.sentiment(t).score.get(), *y))
+        .collect();
+    let acc = |f: &dyn Fn(f32, f32) -> f32| {
+        rows.iter()
+            .filter(|(n, e, y)| (f(*n, *e) >= 0.0) == *y)
+            .count() as f64
+            / rows.len().max(1) as f64
+    };
+    (
+        [
+            acc(&|n, _| n),
+            acc(&|_, e| e),
+            acc(&|n, e| mix * n + (1.0 - mix) * e),
+        ],
+        format!(
+            "adapter + head from {name}.json; embedded lr {} l2 {:e} epochs {} blend {}; mix {mix} (val {:.1} / {:.1}%)",
+            emb_choice.config.learning_rate,
+            emb_choice.config.l2,
+            emb_choice.config.epochs,
+            emb_choice.blend,
+            emb_choice.accuracy * 100.0,
+            mix_acc * 100.0
+        ),
+        mix,
+    )
+}
+
+/// Rows for the heads trained with encoder adapters in `dir`: the random split and the three
+/// cross-domain tests, each with the embedded settings and mix chosen on the same folds the
+/// adapters' epochs were chosen on.
+fn adapter_rows(model: &MiniLm, dir: &std::path::Path, domains: &[Rows]) -> f32 {
+    println!();
+    println!("Heads trained with an encoder adapter (`bench/neural/sentiment_adapter.py`, read from {}):", dir.display());
+    println!();
+    println!("| test set | adapter + head | embedded | combined | chosen on validation |");
+    println!("|---|---|---|---|---|");
+    let (train, test): (Rows, Rows) = domains
+        .iter()
+        .flatten()
+        .cloned()
+        .partition(|(t, _)| !is_test_split(t));
+    let (r, how, random_mix) = score_adapted(
+        model,
+        dir,
+        "random",
+        &hash_fold(&train),
+        &[String::new()],
+        &train,
+        &test,
+    );
+    println!(
+        "| random split ({} train / {} test) | {:.1}% | {:.1}% | **{:.1}%** | {how} |",
+        train.len(),
+        test.len(),
+        r[0] * 100.0,
+        r[1] * 100.0,
+        r[2] * 100.0
+    );
+    let mut sum = [0.0; 3];
+    for (k, target) in DOMAINS.iter().enumerate() {
+        let test = domains[k].clone();
+        let others: Vec<usize> = (0..3).filter(|&j| j != k).collect();
+        let other_rows: Vec<&Rows> = others.iter().map(|&j| &domains[j]).collect();
+        let train: Rows = other_rows.iter().flat_map(|d| d.iter().cloned()).collect();
+        // `domain_folds` validates on each training domain in turn, in this order.
+        let suffixes: Vec<String> = others.iter().map(|&j| format!("-{}", DOMAINS[j])).collect();
+        let (r, how, _) = score_adapted(
+            model,
+            dir,
+            &format!("cross-{target}"),
+            &domain_folds(&other_rows),
+            &suffixes,
+            &train,
+            &test,
+        );
+        for (s, v) in sum.iter_mut().zip(r) {
+            *s += v;
+        }
+        println!(
+            "| {target}, trained on the other two ({} sentences), chosen on the held-out training domain | {:.1}% | {:.1}% | **{:.1}%** | {how} |",
+            test.len(),
+            r[0] * 100.0,
+            r[1] * 100.0,
+            r[2] * 100.0
+        );
+    }
+    println!(
+        "| cross-domain mean | {:.1}% | {:.1}% | **{:.1}%** | |",
+        sum[0] / 3.0 * 100.0,
+        sum[1] / 3.0 * 100.0,
+        sum[2] / 3.0 * 100.0
+    );
+    random_mix
+}
+
+/// Writes the random split's adapter-trained head (`dir/random.json`) with the `mix` chosen
+/// on validation to `model/neural-sentiment-head.json`, and prints its test accuracy combined
+/// with the shipped embedded model, as `rapport analyze --model neural` computes it.
+fn ship_adapter(model: &MiniLm, dir: &std::path::Path, domains: &[Rows], mix: f32) {
+    let path = dir.join("random.json");
+    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let mut saved: SavedSentimentHead =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    saved.mix = mix;
+    saved.trained_on = format!(
+        "{}; mix {mix} chosen on the validation part; examples/evaluate_neural_sentiment.rs --adapters DIR --write-head",
+        saved.trained_on
+    );
+    let head = adapted_head_from(model, &saved);
+    let test: Rows = domains
+        .iter()
+        .flatten()
+        .filter(|(t, _)| is_test_split(t))
+        .cloned()
+        .collect();
+    let shipped = Interpreter::embedded(IntentTaxonomy::default_cx()).expect("interpreter");
+    let neural = adapted_scores(model, &head, &test);
+    let right = test
+        .iter()
+        .zip(neural)
+        .filter(|((t, y), n)| {
+            let e = shipped.analyze(t).sentiment.score.get();
+            (mix * n + (1.0 - mix) * e >= 0.0) == *y
+        })
+        .count();
+    let out =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("model/neural-sentiment-head.json");
+    std::fs::write(&out, serde_json::to_string(&saved).expect("json") + "\n")
+        .unwrap_or_else(|e| panic!("{out:?}: {e}"));
+    println!(
+        "\nshipped adapter + head + shipped embedded model (mix {mix}): test accuracy {:.1}% on {} sentences; written to {}\n",
+        right as f64 / test.len() as f64 * 100.0,
+        test.len(),
+        out.display()
+    );
 }
 
 /// Test accuracies of the head, the embedded model and the mix, all retrained on `train`.
@@ -360,6 +615,15 @@ fn write_head(train: &Rows, test: &Rows, emb: &HashMap<&str, &[f32]>, c: &Choice
 fn main() {
     let model = common::minilm_from_args();
     let domains: Vec<Rows> = DOMAINS.iter().map(|d| common::uci_domain(d)).collect();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--adapters") {
+        let dir = std::path::PathBuf::from(args.get(i + 1).expect("--adapters DIR"));
+        let mix = adapter_rows(&model, &dir, &domains);
+        if args.iter().any(|a| a == "--write-head") {
+            ship_adapter(&model, &dir, &domains, mix);
+        }
+        return;
+    }
     let texts: Vec<&str> = domains.iter().flatten().map(|(t, _)| t.as_str()).collect();
     let vectors = model.embed(&texts).expect("embed");
     let emb: HashMap<&str, &[f32]> = texts

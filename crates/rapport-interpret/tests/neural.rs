@@ -288,6 +288,29 @@ fn owned_model() -> MiniLm {
     MiniLm::load(&minilm_dir(&default_models_dir())).expect("load all-MiniLM-L6-v2")
 }
 
+/// The embedding `head` reads for `text`: through the head's encoder adapter when it has one.
+fn sentiment_embedding(
+    m: &MiniLm,
+    head: &rapport_interpret::neural::SentimentHead,
+    text: &str,
+) -> Vec<f32> {
+    if head.adapter_tensors().is_empty() {
+        return m.embed_one(text).expect("embed");
+    }
+    let adapter = m
+        .adapter(
+            head.adapter_tensors()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_slice())),
+        )
+        .expect("adapter");
+    m.embed_adapted(&[text], &adapter)
+        .expect("embed")
+        .pop()
+        .expect("one")
+        .1
+}
+
 #[test]
 fn the_interpreter_reads_sentiment_and_intent_with_the_neural_path() {
     use rapport_interpret::neural::SentimentHead;
@@ -311,9 +334,12 @@ fn the_interpreter_reads_sentiment_and_intent_with_the_neural_path() {
     assert!((used.sentiment_mix - f64::from(mix)).abs() < 1e-4);
     assert!(e.model.neural.is_none());
 
-    // The message sentiment is the head combined with the embedded score.
+    // The message sentiment is the head, reading the embedding through its adapter,
+    // combined with the embedded score.
     let v = m.embed_one(text).expect("embed");
-    let p = head.probability(&v).expect("p");
+    let p = head
+        .probability(&sentiment_embedding(m, &head, text))
+        .expect("p");
     let want = (mix * (2.0 * p - 1.0) + (1.0 - mix) * e.sentiment.score.get()).clamp(-1.0, 1.0);
     assert!(
         (a.sentiment.score.get() - want).abs() < 1e-4,
@@ -330,7 +356,7 @@ fn the_interpreter_reads_sentiment_and_intent_with_the_neural_path() {
             .take(s.span.end - s.span.start)
             .collect();
         let p = head
-            .probability(&m.embed_one(&part).expect("embed"))
+            .probability(&sentiment_embedding(m, &head, &part))
             .expect("p");
         let want =
             (mix * (2.0 * p - 1.0) + (1.0 - mix) * es.sentiment.score.get()).clamp(-1.0, 1.0);
@@ -519,4 +545,99 @@ fn a_workspace_head_trained_on_corrections_reads_its_intents() {
     assert!(neural
         .with_intent_model_and_head(clf, 2, Some("{not json"))
         .is_err());
+}
+
+/// The model's own value of one tensor, read from its safetensors file.
+fn own_tensor(name: &str) -> Vec<f32> {
+    let path = minilm_dir(&default_models_dir()).join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu).expect("load");
+    tensors[name]
+        .to_dtype(candle_core::DType::F32)
+        .expect("f32")
+        .to_vec1::<f32>()
+        .expect("vector")
+}
+
+#[test]
+fn an_encoder_adapter_changes_only_the_adapted_embedding() {
+    let Some(m) = model("an_encoder_adapter_changes_only_the_adapted_embedding") else {
+        return;
+    };
+    let texts = [
+        "The refund still has not arrived.",
+        "Thanks, that fixed it!",
+        "Where do I change my billing address for the next invoice?",
+    ];
+    let plain = m.embed(&texts).expect("embed");
+
+    // The model's own values: the adapted embedding is the plain one.
+    let name = "encoder.layer.4.output.LayerNorm.bias";
+    let own = own_tensor(name);
+    let same = m.adapter([(name, own.as_slice())]).expect("adapter");
+    assert_eq!(same.first_layer(), 4);
+    let pairs = m.embed_adapted(&texts, &same).expect("embed");
+    let (p, a): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+    assert!(max_abs_diff(&p, &plain) < 1e-6);
+    assert!(
+        max_abs_diff(&a, &plain) < 1e-5,
+        "{}",
+        max_abs_diff(&a, &plain)
+    );
+
+    // Other values: the adapted embedding moves, the plain one does not.
+    let shifted: Vec<f32> = own.iter().map(|v| v + 0.5).collect();
+    let moved = m.adapter([(name, shifted.as_slice())]).expect("adapter");
+    let (p, a): (Vec<_>, Vec<_>) = m
+        .embed_adapted(&texts, &moved)
+        .expect("embed")
+        .into_iter()
+        .unzip();
+    assert!(max_abs_diff(&p, &plain) < 1e-6);
+    assert!(max_abs_diff(&a, &plain) > 1e-3);
+
+    // Bad tensors are refused, naming them.
+    for (bad, values) in [
+        ("encoder.layer.4.output.dense.weight", vec![0.0f32; 384]),
+        ("encoder.layer.9.output.dense.bias", vec![0.0; 384]),
+        ("embeddings.LayerNorm.bias", vec![0.0; 384]),
+        ("encoder.layer.4.output.dense.bias", vec![0.0; 383]),
+        ("encoder.layer.4.output.dense.bias", vec![f32::NAN; 384]),
+    ] {
+        let e = m.adapter([(bad, values.as_slice())]).expect_err(bad);
+        assert!(e.to_string().contains(bad), "{e}");
+    }
+    assert!(m.adapter(std::iter::empty()).is_err());
+}
+
+#[test]
+fn the_shipped_sentiment_head_reads_through_its_adapter() {
+    let Some(m) = model("the_shipped_sentiment_head_reads_through_its_adapter") else {
+        return;
+    };
+    let (head, _) = rapport_interpret::neural::SentimentHead::shipped().expect("shipped");
+    assert_eq!(
+        head.adapter_tensors().len(),
+        60,
+        "every bias and layer norm of the six layers"
+    );
+    let adapter = m
+        .adapter(
+            head.adapter_tensors()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_slice())),
+        )
+        .expect("the shipped adapter fits the model");
+    let texts = [
+        "Absolutely wonderful service, thank you so much.",
+        "Don't miss it.",
+        "This is the worst support I have ever had.",
+        "It wasn't terrible, either.",
+    ];
+    let p: Vec<f32> = m
+        .embed_adapted(&texts, &adapter)
+        .expect("embed")
+        .iter()
+        .map(|(_, a)| head.probability(a).expect("probability"))
+        .collect();
+    assert!(p[0] > 0.5 && p[2] < 0.5, "{p:?}");
 }

@@ -56,11 +56,21 @@ impl Dense {
         })
     }
 
-    /// `out = x W^T + b` for `rows` rows of `x`.
-    fn forward(&self, x: &[f32], rows: usize, out: &mut [f32], par: Parallelism) {
+    /// `out = x W^T + b` for `rows` rows of `x`, with `bias` in place of the layer's own
+    /// when given (an adapter's; its length is checked when the adapter is built).
+    fn forward(
+        &self,
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+        bias: Option<&[f32]>,
+        par: Parallelism,
+    ) {
         assert!(out.len() >= rows * self.outputs);
+        let bias = bias.unwrap_or(&self.bias);
+        assert_eq!(bias.len(), self.outputs);
         for row in out[..rows * self.outputs].chunks_exact_mut(self.outputs) {
-            row.copy_from_slice(&self.bias);
+            row.copy_from_slice(bias);
         }
         // `w_t` holds `inputs x outputs` row-major (checked at load).
         matmul(
@@ -75,6 +85,7 @@ impl Dense {
     }
 }
 
+#[derive(Clone)]
 struct LayerNorm {
     gamma: Vec<f32>,
     beta: Vec<f32>,
@@ -98,6 +109,123 @@ struct Layer {
     out_norm: LayerNorm,
 }
 
+/// The parameters of one layer an adapter replaces: every bias and both layer norms (the
+/// "BitFit" set), the weight matrices stay the model's.
+#[derive(Clone)]
+struct LayerBiases {
+    qkv: Vec<f32>,
+    attn_out: Vec<f32>,
+    attn_norm: LayerNorm,
+    up: Vec<f32>,
+    down: Vec<f32>,
+    out_norm: LayerNorm,
+}
+
+impl LayerBiases {
+    fn of(layer: &Layer) -> Self {
+        LayerBiases {
+            qkv: layer.qkv.bias.clone(),
+            attn_out: layer.attn_out.bias.clone(),
+            attn_norm: layer.attn_norm.clone(),
+            up: layer.up.bias.clone(),
+            down: layer.down.bias.clone(),
+            out_norm: layer.out_norm.clone(),
+        }
+    }
+
+    /// The vector named `name` (the part of a tensor name after `encoder.layer.{i}.`).
+    fn slot(&mut self, name: &str, hidden: usize) -> Option<&mut [f32]> {
+        let h = hidden;
+        Some(match name {
+            "attention.self.query.bias" => &mut self.qkv[..h],
+            "attention.self.key.bias" => &mut self.qkv[h..2 * h],
+            "attention.self.value.bias" => &mut self.qkv[2 * h..],
+            "attention.output.dense.bias" => &mut self.attn_out[..],
+            "attention.output.LayerNorm.weight" => &mut self.attn_norm.gamma[..],
+            "attention.output.LayerNorm.bias" => &mut self.attn_norm.beta[..],
+            "intermediate.dense.bias" => &mut self.up[..],
+            "output.dense.bias" => &mut self.down[..],
+            "output.LayerNorm.weight" => &mut self.out_norm.gamma[..],
+            "output.LayerNorm.bias" => &mut self.out_norm.beta[..],
+            _ => return None,
+        })
+    }
+}
+
+/// Replacement biases and layer norms for the top layers of the encoder, learnt for one task
+/// while every weight matrix stays the model's (bias-only fine-tuning, "BitFit", Ben Zaken et
+/// al. 2022). The layers below `first` are shared with the plain embedding, so
+/// [`Encoder::embed_adapted`] computes them once for both.
+#[derive(Clone)]
+pub(crate) struct Adapter {
+    first: usize,
+    layers: Vec<LayerBiases>,
+}
+
+impl Adapter {
+    /// The adapter that sets the named tensors (Hugging Face BERT names, e.g.
+    /// `encoder.layer.5.output.LayerNorm.bias`, with or without a `bert.` prefix) and keeps
+    /// the model's values for the other biases of the layers it touches. Fails on a name that
+    /// is not a bias or layer norm of an encoder layer, a wrong length, a value that is not
+    /// finite, or no tensor at all.
+    pub(crate) fn new<'a>(
+        encoder: &Encoder,
+        tensors: impl IntoIterator<Item = (&'a str, &'a [f32])>,
+    ) -> Result<Self, String> {
+        let mut parsed = Vec::new();
+        for (name, values) in tensors {
+            let short = name.strip_prefix("bert.").unwrap_or(name);
+            let rest = short
+                .strip_prefix("encoder.layer.")
+                .ok_or_else(|| format!("{name}: not a tensor of an encoder layer"))?;
+            let (index, part) = rest
+                .split_once('.')
+                .ok_or_else(|| format!("{name}: not a tensor of an encoder layer"))?;
+            let index: usize = index
+                .parse()
+                .map_err(|_| format!("{name}: not a tensor of an encoder layer"))?;
+            if index >= encoder.layers.len() {
+                return Err(format!(
+                    "{name}: the model has {} layers",
+                    encoder.layers.len()
+                ));
+            }
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(format!("{name}: a value is not finite"));
+            }
+            parsed.push((name, index, part, values));
+        }
+        let first = parsed
+            .iter()
+            .map(|p| p.1)
+            .min()
+            .ok_or("the adapter sets no tensor")?;
+        let mut layers: Vec<LayerBiases> = encoder.layers[first..]
+            .iter()
+            .map(LayerBiases::of)
+            .collect();
+        for (name, index, part, values) in parsed {
+            let slot = layers[index - first]
+                .slot(part, encoder.hidden)
+                .ok_or_else(|| format!("{name}: not a bias or layer norm the adapter can set"))?;
+            if slot.len() != values.len() {
+                return Err(format!(
+                    "{name}: {} values, the model has {}",
+                    values.len(),
+                    slot.len()
+                ));
+            }
+            slot.copy_from_slice(values);
+        }
+        Ok(Adapter { first, layers })
+    }
+
+    /// The first layer the adapter changes.
+    pub(crate) fn first_layer(&self) -> usize {
+        self.first
+    }
+}
+
 /// The BERT encoder's weights, in the layout the forward pass wants.
 pub(crate) struct Encoder {
     word: Vec<f32>,
@@ -115,6 +243,9 @@ pub(crate) struct Encoder {
     type_vocab: usize,
 }
 
+/// Unit-length embeddings, one per sentence.
+pub(crate) type Embeddings = Vec<Vec<f32>>;
+
 /// One sentence to embed: token ids and token type ids, unpadded, of equal length.
 pub(crate) struct Sentence<'a> {
     pub ids: &'a [u32],
@@ -130,6 +261,7 @@ pub(crate) struct Scratch {
     ctx: Vec<f32>,
     up: Vec<f32>,
     scores: Vec<f32>,
+    branch: Vec<f32>,
 }
 
 fn table(vb: &VarBuilder, rows: usize, cols: usize, name: &str) -> candle_core::Result<Vec<f32>> {
@@ -207,6 +339,18 @@ impl Encoder {
         par: Parallelism,
         s: &mut Scratch,
     ) -> Result<Vec<Vec<f32>>, String> {
+        Ok(self.embed_adapted(sentences, None, par, s)?.0)
+    }
+
+    /// Like [`Encoder::embed`], and with `adapter` also the embeddings through the adapter's
+    /// layers: the layers below its first are run once for both.
+    pub(crate) fn embed_adapted(
+        &self,
+        sentences: &[Sentence<'_>],
+        adapter: Option<&Adapter>,
+        par: Parallelism,
+        s: &mut Scratch,
+    ) -> Result<(Embeddings, Option<Embeddings>), String> {
         let h = self.hidden;
         let mut offsets = Vec::with_capacity(sentences.len() + 1);
         offsets.push(0usize);
@@ -231,7 +375,12 @@ impl Encoder {
         }
         let total = offsets[offsets.len() - 1];
         if total == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), adapter.map(|_| Vec::new())));
+        }
+        if let Some(a) = adapter {
+            if a.first + a.layers.len() != self.layers.len() {
+                return Err("the adapter was built for another model".into());
+            }
         }
         s.x.resize(total * h, 0.0);
         s.tmp.resize(total * h, 0.0);
@@ -259,23 +408,74 @@ impl Encoder {
             self.eps,
         );
 
-        for layer in &self.layers {
-            layer.qkv.forward(&s.x, total, &mut s.qkv, par);
-            for w in offsets.windows(2) {
-                self.attention(&s.qkv, w[0], w[1] - w[0], &mut s.ctx, &mut s.scores);
-            }
-            layer.attn_out.forward(&s.ctx, total, &mut s.tmp, par);
-            add_norm(&mut s.x, &s.tmp, &layer.attn_norm, self.eps);
-            layer.up.forward(&s.x, total, &mut s.up, par);
-            fastmath::gelu(&mut s.up);
-            layer.down.forward(&s.up, total, &mut s.tmp, par);
-            add_norm(&mut s.x, &s.tmp, &layer.out_norm, self.eps);
+        let shared = adapter.map_or(self.layers.len(), |a| a.first);
+        for layer in &self.layers[..shared] {
+            self.layer(layer, None, &offsets, total, par, s);
         }
+        let pooled = |x: &[f32]| -> Vec<Vec<f32>> {
+            offsets
+                .windows(2)
+                .map(|w| mean_normalised(&x[w[0] * h..w[1] * h], h))
+                .collect()
+        };
+        let Some(adapter) = adapter else {
+            return Ok((pooled(&s.x), None));
+        };
+        // The adapter's branch starts from the shared layers' output, kept aside while the
+        // model's own top layers run.
+        s.branch.clear();
+        s.branch.extend_from_slice(&s.x);
+        for layer in &self.layers[shared..] {
+            self.layer(layer, None, &offsets, total, par, s);
+        }
+        let plain = pooled(&s.x);
+        std::mem::swap(&mut s.x, &mut s.branch);
+        for (layer, biases) in self.layers[shared..].iter().zip(&adapter.layers) {
+            self.layer(layer, Some(biases), &offsets, total, par, s);
+        }
+        Ok((plain, Some(pooled(&s.x))))
+    }
 
-        Ok(offsets
-            .windows(2)
-            .map(|w| mean_normalised(&s.x[w[0] * h..w[1] * h], h))
-            .collect())
+    /// One encoder layer over the packed tokens in `s.x`, with an adapter's biases and layer
+    /// norms when given.
+    fn layer(
+        &self,
+        layer: &Layer,
+        biases: Option<&LayerBiases>,
+        offsets: &[usize],
+        total: usize,
+        par: Parallelism,
+        s: &mut Scratch,
+    ) {
+        let pick = |own: fn(&LayerBiases) -> &Vec<f32>| biases.map(|b| own(b).as_slice());
+        layer
+            .qkv
+            .forward(&s.x, total, &mut s.qkv, pick(|b| &b.qkv), par);
+        for w in offsets.windows(2) {
+            self.attention(&s.qkv, w[0], w[1] - w[0], &mut s.ctx, &mut s.scores);
+        }
+        layer
+            .attn_out
+            .forward(&s.ctx, total, &mut s.tmp, pick(|b| &b.attn_out), par);
+        add_norm(
+            &mut s.x,
+            &s.tmp,
+            biases.map_or(&layer.attn_norm, |b| &b.attn_norm),
+            self.eps,
+        );
+        layer
+            .up
+            .forward(&s.x, total, &mut s.up, pick(|b| &b.up), par);
+        fastmath::gelu(&mut s.up);
+        layer
+            .down
+            .forward(&s.up, total, &mut s.tmp, pick(|b| &b.down), par);
+        add_norm(
+            &mut s.x,
+            &s.tmp,
+            biases.map_or(&layer.out_norm, |b| &b.out_norm),
+            self.eps,
+        );
     }
 
     /// Multi-head self-attention of one sentence (tokens `start..start + len` of the

@@ -30,6 +30,11 @@ pub struct SavedSentimentHead {
     pub bias: f32,
     /// One weight per embedding dimension (over the head's scaled features).
     pub weights: Vec<f32>,
+    /// The head reads embeddings through these replacement biases and layer norms of the
+    /// encoder's top layers (Hugging Face tensor names; see [`super::MiniLm::adapter`]),
+    /// learnt with the head. Empty: the head reads the plain embedding.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub adapter: std::collections::BTreeMap<String, Vec<f32>>,
 }
 
 /// An intent head as saved (JSON): a workspace's head trained on its taxonomy and its agents'
@@ -137,6 +142,8 @@ pub struct NeuralSentiment {
 pub struct SentimentHead {
     dim: usize,
     model: BinaryLogistic,
+    /// Encoder adapter tensors the head was trained through (empty: none).
+    adapter: std::collections::BTreeMap<String, Vec<f32>>,
 }
 
 impl SentimentHead {
@@ -154,12 +161,24 @@ impl SentimentHead {
         Ok(SentimentHead {
             dim,
             model: BinaryLogistic::train(&rows, dim, cfg),
+            adapter: Default::default(),
         })
     }
 
     /// A head of `dim`-dimensional embeddings around a fitted model (of the scaled features).
     pub(super) fn from_logistic(dim: usize, model: BinaryLogistic) -> Self {
-        SentimentHead { dim, model }
+        SentimentHead {
+            dim,
+            model,
+            adapter: Default::default(),
+        }
+    }
+
+    /// The encoder adapter tensors this head reads embeddings through (empty when it reads
+    /// plain embeddings). Build the adapter with [`super::MiniLm::adapter`] and embed with
+    /// [`super::MiniLm::embed_adapted`].
+    pub fn adapter_tensors(&self) -> &std::collections::BTreeMap<String, Vec<f32>> {
+        &self.adapter
     }
 
     /// P(positive) for one embedding.
@@ -193,6 +212,7 @@ impl SentimentHead {
             mix: mix.clamp(0.0, 1.0),
             bias: self.model.bias,
             weights: self.model.weights.clone(),
+            adapter: self.adapter.clone(),
         }
     }
 
@@ -210,12 +230,20 @@ impl SentimentHead {
         if !(0.0..=1.0).contains(&saved.mix) {
             return bad(format!("mix {} outside 0..=1", saved.mix));
         }
+        if saved
+            .adapter
+            .values()
+            .any(|v| v.is_empty() || v.iter().any(|x| !x.is_finite()))
+        {
+            return bad("an adapter tensor is empty or not finite".into());
+        }
         Ok(SentimentHead {
             dim: saved.weights.len(),
             model: BinaryLogistic {
                 weights: saved.weights.clone(),
                 bias: saved.bias,
             },
+            adapter: saved.adapter.clone(),
         })
     }
 

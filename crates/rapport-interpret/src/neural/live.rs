@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::emotion_head::{add_found, EmotionHeads};
 use super::heads::{default_intent_sgd, mix_probabilities, IntentHead, SentimentHead};
-use super::minilm::{MiniLm, MINILM_NAME, MINILM_VERSION};
+use super::minilm::{EncoderAdapter, MiniLm, MINILM_NAME, MINILM_VERSION};
 use super::NeuralError;
 use crate::{IntentClassifier, IntentPrediction, IntentTaxonomy, MessageAnalysis, NeuralUse};
 
@@ -23,6 +23,8 @@ pub const INTENT_MIX: f32 = 0.6;
 struct Shared {
     model: MiniLm,
     sentiment: SentimentHead,
+    /// The encoder adapter the sentiment head reads through, when it has one.
+    sentiment_adapter: Option<EncoderAdapter>,
     mix: f32,
     emotion: EmotionHeads,
 }
@@ -48,11 +50,24 @@ impl Attached {
                 )));
             }
         }
+        let sentiment_adapter = if sentiment.adapter_tensors().is_empty() {
+            None
+        } else {
+            Some(
+                model.adapter(
+                    sentiment
+                        .adapter_tensors()
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_slice())),
+                )?,
+            )
+        };
         let intent = IntentHead::from_taxonomy(&model, taxonomy, &default_intent_sgd())?;
         Ok(Attached {
             shared: Arc::new(Shared {
                 model,
                 sentiment,
+                sentiment_adapter,
                 mix,
                 emotion,
             }),
@@ -127,23 +142,33 @@ impl Attached {
                 }
             }
         }
-        let Ok(embeddings) = self.shared.model.embed(&inputs) else {
-            return;
+        // Each input's plain embedding, and the one the sentiment head reads (through its
+        // adapter when it has one).
+        let shared = &*self.shared;
+        let embeddings: Vec<(Vec<f32>, Option<Vec<f32>>)> = match &shared.sentiment_adapter {
+            Some(adapter) => match shared.model.embed_adapted(&inputs, adapter) {
+                Ok(pairs) => pairs.into_iter().map(|(e, a)| (e, Some(a))).collect(),
+                Err(_) => return,
+            },
+            None => match shared.model.embed(&inputs) {
+                Ok(plain) => plain.into_iter().map(|e| (e, None)).collect(),
+                Err(_) => return,
+            },
         };
         if embeddings.len() != inputs.len() {
             return;
         }
-        let shared = &*self.shared;
         let mut refined = vec![false; out.len()];
-        for ((i, sentence), e) in owners.into_iter().zip(&embeddings) {
+        for ((i, sentence), (e, adapted)) in owners.into_iter().zip(&embeddings) {
             let (analysis, _) = &mut out[i];
+            let for_sentiment = adapted.as_deref().unwrap_or(e.as_slice());
             match sentence {
                 None => {
-                    let Ok(combined) =
-                        shared
-                            .sentiment
-                            .combine_sentiment(e, &analysis.sentiment, shared.mix)
-                    else {
+                    let Ok(combined) = shared.sentiment.combine_sentiment(
+                        for_sentiment,
+                        &analysis.sentiment,
+                        shared.mix,
+                    ) else {
                         continue;
                     };
                     let intent = match &self.intent {
@@ -172,11 +197,11 @@ impl Attached {
                         continue;
                     }
                     if let Some(x) = analysis.sentences.get_mut(s) {
-                        if let Ok(c) =
-                            shared
-                                .sentiment
-                                .combine_sentiment(e, &x.sentiment, shared.mix)
-                        {
+                        if let Ok(c) = shared.sentiment.combine_sentiment(
+                            for_sentiment,
+                            &x.sentiment,
+                            shared.mix,
+                        ) {
                             x.sentiment = c;
                         }
                     }

@@ -13,7 +13,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
 
-use super::encoder::{Encoder, Scratch, Sentence};
+use super::encoder::{Adapter, Encoder, Scratch, Sentence};
 use super::NeuralError;
 use crate::ModelInfo;
 
@@ -89,6 +89,34 @@ impl std::fmt::Debug for MiniLm {
             .finish_non_exhaustive()
     }
 }
+
+/// Task-specific biases and layer norms for the top layers of [`MiniLm`] (see
+/// [`MiniLm::adapter`]); built for one loaded model.
+#[derive(Clone)]
+pub struct EncoderAdapter {
+    inner: Adapter,
+}
+
+impl std::fmt::Debug for EncoderAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncoderAdapter")
+            .field("first_layer", &self.inner.first_layer())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EncoderAdapter {
+    /// The first encoder layer the adapter changes; the layers below are shared with the
+    /// plain embedding.
+    pub fn first_layer(&self) -> usize {
+        self.inner.first_layer()
+    }
+}
+
+/// A text's plain embedding and its embedding through an adapter.
+pub type AdaptedPair = (Vec<f32>, Vec<f32>);
+/// A plain embedding, with the adapted one when an adapter was given.
+type MaybeAdapted = (Vec<f32>, Option<Vec<f32>>);
 
 /// True when `dir` holds every file [`MiniLm::load`] needs.
 pub fn minilm_present(dir: &Path) -> bool {
@@ -206,23 +234,71 @@ impl MiniLm {
     /// [`MiniLm::batch_size`] sentences. Inside a batch the sentences are packed without
     /// padding. With [`Threading::Batches`] several batches run at once, one per thread.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, NeuralError> {
+        Ok(self
+            .embed_inner(texts, None)?
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect())
+    }
+
+    /// An adapter for this model from named tensors (Hugging Face BERT names such as
+    /// `encoder.layer.5.output.dense.bias`; only the biases and layer norms of encoder layers
+    /// may be set). Fails, naming the tensor, on any other name, a wrong length or a value
+    /// that is not finite.
+    pub fn adapter<'a>(
+        &self,
+        tensors: impl IntoIterator<Item = (&'a str, &'a [f32])>,
+    ) -> Result<EncoderAdapter, NeuralError> {
+        Adapter::new(&self.encoder, tensors)
+            .map(|inner| EncoderAdapter { inner })
+            .map_err(NeuralError::InvalidInput)
+    }
+
+    /// For each text, its plain embedding (as [`MiniLm::embed`] gives) and its embedding
+    /// through `adapter`. The layers below the adapter's first are computed once for both.
+    pub fn embed_adapted(
+        &self,
+        texts: &[&str],
+        adapter: &EncoderAdapter,
+    ) -> Result<Vec<AdaptedPair>, NeuralError> {
+        self.embed_inner(texts, Some(&adapter.inner))?
+            .into_iter()
+            .map(|(v, a)| {
+                a.map(|a| (v, a))
+                    .ok_or_else(|| NeuralError::Model("no adapted embedding returned".into()))
+            })
+            .collect()
+    }
+
+    /// Plain embeddings of `texts`, with the adapted ones when `adapter` is given.
+    fn embed_inner(
+        &self,
+        texts: &[&str],
+        adapter: Option<&Adapter>,
+    ) -> Result<Vec<MaybeAdapted>, NeuralError> {
+        type Pair = MaybeAdapted;
         let encodings = self.encode(texts)?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
         let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
         let par = self.threading.inner();
-        let run = |batch: &[usize], scratch: &mut Scratch| {
+        let run = |batch: &[usize], scratch: &mut Scratch| -> Result<Vec<Pair>, NeuralError> {
             let sentences: Vec<Sentence<'_>> =
                 batch.iter().map(|&i| sentence(&encodings[i])).collect();
-            self.encoder
-                .embed(&sentences, par, scratch)
-                .map_err(NeuralError::Model)
+            let (plain, adapted) = self
+                .encoder
+                .embed_adapted(&sentences, adapter, par, scratch)
+                .map_err(NeuralError::Model)?;
+            Ok(match adapted {
+                Some(a) => plain.into_iter().zip(a.into_iter().map(Some)).collect(),
+                None => plain.into_iter().map(|v| (v, None)).collect(),
+            })
         };
         let workers = match self.threading {
             Threading::Batches(_) => self.threading.threads().min(batches.len()),
             Threading::Inner(_) => 1,
         };
-        let mut out = vec![Vec::new(); encodings.len()];
+        let mut out: Vec<Pair> = vec![(Vec::new(), None); encodings.len()];
         if workers <= 1 {
             let mut scratch = Scratch::default();
             for batch in &batches {
@@ -235,7 +311,7 @@ impl MiniLm {
         // Each worker takes the next batch not yet taken until none is left.
         let next = AtomicUsize::new(0);
         // The batches a worker did (by index) with their vectors.
-        type Done = Vec<(usize, Vec<Vec<f32>>)>;
+        type Done = Vec<(usize, Vec<Pair>)>;
         let worker = || -> Result<Done, NeuralError> {
             let mut scratch = Scratch::default();
             let mut done = Vec::new();

@@ -49,8 +49,8 @@ pub use heads::{
 pub(crate) use live::Attached;
 pub use live::INTENT_MIX;
 pub use minilm::{
-    minilm_info, minilm_present, MiniLm, Threading, DEFAULT_BATCH_SIZE, MAX_TOKENS, MINILM_FILES,
-    MINILM_NAME, MINILM_VERSION,
+    minilm_info, minilm_present, AdaptedPair, EncoderAdapter, MiniLm, Threading,
+    DEFAULT_BATCH_SIZE, MAX_TOKENS, MINILM_FILES, MINILM_NAME, MINILM_VERSION,
 };
 pub use oos::{
     FullBatchConfig, FullBatchReport, Mahalanobis, OutOfScopeScorer, ScaleKind, ScoreScale,
@@ -297,6 +297,14 @@ mod tests {
             },
             SavedSentimentHead {
                 bias: f32::NAN,
+                ..saved.clone()
+            },
+            SavedSentimentHead {
+                adapter: [(
+                    "encoder.layer.5.output.dense.bias".to_string(),
+                    vec![f32::NAN],
+                )]
+                .into(),
                 ..saved.clone()
             },
         ] {
