@@ -113,14 +113,7 @@ fn main() {
     // The shipped sentiment head's encoder adapter: plain embeddings alone against plain and
     // adapted ones together (what the live path computes for each message), same run.
     let (head, _) = rapport_interpret::neural::SentimentHead::shipped().expect("shipped head");
-    if !head.adapter_tensors().is_empty() {
-        let adapter = model
-            .adapter(
-                head.adapter_tensors()
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_slice())),
-            )
-            .expect("adapter");
+    if let Some(adapter) = head.encoder_adapter(&model).expect("adapter") {
         model.set_threading(Threading::Batches(threads));
         let (plain_rate, plain_secs, _) = time(&refs, |t| model.embed(t).expect("embed"));
         let (both_rate, both_secs, _) = time(&refs, |t| {

@@ -319,13 +319,10 @@ fn adapted_head_from(
     saved: &SavedSentimentHead,
 ) -> (SentimentHead, EncoderAdapter) {
     let head = SentimentHead::from_saved(saved).expect("saved head");
-    let adapter = model
-        .adapter(
-            head.adapter_tensors()
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_slice())),
-        )
-        .expect("adapter");
+    let adapter = head
+        .encoder_adapter(model)
+        .expect("adapter")
+        .expect("the head has an adapter");
     (head, adapter)
 }
 

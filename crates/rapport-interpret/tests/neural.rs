@@ -294,16 +294,9 @@ fn sentiment_embedding(
     head: &rapport_interpret::neural::SentimentHead,
     text: &str,
 ) -> Vec<f32> {
-    if head.adapter_tensors().is_empty() {
+    let Some(adapter) = head.encoder_adapter(m).expect("adapter") else {
         return m.embed_one(text).expect("embed");
-    }
-    let adapter = m
-        .adapter(
-            head.adapter_tensors()
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_slice())),
-        )
-        .expect("adapter");
+    };
     m.embed_adapted(&[text], &adapter)
         .expect("embed")
         .pop()
@@ -620,13 +613,10 @@ fn the_shipped_sentiment_head_reads_through_its_adapter() {
         60,
         "every bias and layer norm of the six layers"
     );
-    let adapter = m
-        .adapter(
-            head.adapter_tensors()
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_slice())),
-        )
-        .expect("the shipped adapter fits the model");
+    let adapter = head
+        .encoder_adapter(m)
+        .expect("the shipped adapter fits the model")
+        .expect("the shipped head has an adapter");
     let texts = [
         "Absolutely wonderful service, thank you so much.",
         "Don't miss it.",

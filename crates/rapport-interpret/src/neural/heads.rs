@@ -181,6 +181,20 @@ impl SentimentHead {
         &self.adapter
     }
 
+    /// The encoder adapter this head reads through, built for `model`; `None` when the head
+    /// reads plain embeddings.
+    pub fn encoder_adapter(
+        &self,
+        model: &MiniLm,
+    ) -> Result<Option<super::EncoderAdapter>, NeuralError> {
+        if self.adapter.is_empty() {
+            return Ok(None);
+        }
+        model
+            .adapter(self.adapter.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+            .map(Some)
+    }
+
     /// P(positive) for one embedding.
     pub fn probability(&self, embedding: &[f32]) -> Result<f32, NeuralError> {
         check_dim(embedding, self.dim)?;

@@ -50,18 +50,7 @@ impl Attached {
                 )));
             }
         }
-        let sentiment_adapter = if sentiment.adapter_tensors().is_empty() {
-            None
-        } else {
-            Some(
-                model.adapter(
-                    sentiment
-                        .adapter_tensors()
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.as_slice())),
-                )?,
-            )
-        };
+        let sentiment_adapter = sentiment.encoder_adapter(&model)?;
         let intent = IntentHead::from_taxonomy(&model, taxonomy, &default_intent_sgd())?;
         Ok(Attached {
             shared: Arc::new(Shared {
