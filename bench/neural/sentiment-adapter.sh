@@ -9,7 +9,7 @@
 # MODEL_DIR overrides where the model is read (default: the models directory's
 # all-MiniLM-L6-v2); VENV where the Python packages go (default ~/.cache/rapport/venv-adapter).
 # With --write-head the random split's head and adapter, with the mix chosen on validation,
-# are written to crates/rapport-interpret/model/neural-sentiment-head.json. About 15 minutes on
+# are written to crates/rapport-interpret/model/neural-sentiment-head.json. About 30–40 minutes on
 # 2 cores. Needs PyPI once for the packages; no other network.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +30,6 @@ fi
 "$VENV/bin/pip" install -q jax==0.10.2 jaxlib==0.10.2 optax==0.2.8 numpy==2.4.6 \
   safetensors==0.8.0 tokenizers==0.23.3
 mkdir -p "$OUT"
-"$VENV/bin/python" bench/neural/sentiment_adapter.py "$MODEL_DIR" data "$OUT"
+"$VENV/bin/python" bench/neural/sentiment_adapter.py "$MODEL_DIR" data "$OUT" --layers 6 --max-epochs 2
 cargo run --release -q -p rapport-interpret --features neural --example evaluate_neural_sentiment \
   -- "$MODEL_DIR" --adapters "$OUT" $WRITE

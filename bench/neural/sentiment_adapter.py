@@ -7,7 +7,7 @@ only trains, because training needs gradients through the encoder, which our Rus
 pass does not compute. JAX computes them here; `sentiment-adapter.sh` installs pinned
 versions in a virtual environment.
 
-    python sentiment_adapter.py MODEL_DIR DATA_DIR OUT_DIR [--layers 3] [--max-epochs 3]
+    python sentiment_adapter.py MODEL_DIR DATA_DIR OUT_DIR [--layers 6] [--max-epochs 2]
 
 MODEL_DIR holds model.safetensors and tokenizer.json (`rapport models pull minilm`),
 DATA_DIR the UCI sentiment JSON files (`data/uci-sentiment`). Written to OUT_DIR, each a
@@ -246,8 +246,8 @@ def main():
     ap.add_argument("model_dir")
     ap.add_argument("data_dir")
     ap.add_argument("out_dir")
-    ap.add_argument("--layers", type=int, default=3, help="adapted top layers")
-    ap.add_argument("--max-epochs", type=int, default=3)
+    ap.add_argument("--layers", type=int, default=6, help="adapted top layers")
+    ap.add_argument("--max-epochs", type=int, default=2)
     ap.add_argument("--only", choices=["random", "cross", "all"], default="all")
     a = ap.parse_args()
     os.makedirs(a.out_dir, exist_ok=True)
