@@ -151,6 +151,15 @@ struct Choice {
     val: (f64, f64, f64),
 }
 
+/// The crate's random 80/20 split of all three domains (by hash of the text): train, test.
+fn random_split(domains: &[Rows]) -> (Rows, Rows) {
+    domains
+        .iter()
+        .flatten()
+        .cloned()
+        .partition(|(t, _)| !is_test_split(t))
+}
+
 /// The validation fold of `train`: a hash-chosen part of it, the rest to fit on.
 fn hash_fold(train: &Rows) -> Vec<(Rows, Rows)> {
     let (fit, val): (Rows, Rows) = train
@@ -416,11 +425,7 @@ fn adapter_rows(model: &MiniLm, dir: &std::path::Path, domains: &[Rows]) -> f32 
     println!();
     println!("| test set | adapter + head | embedded | combined | chosen on validation |");
     println!("|---|---|---|---|---|");
-    let (train, test): (Rows, Rows) = domains
-        .iter()
-        .flatten()
-        .cloned()
-        .partition(|(t, _)| !is_test_split(t));
+    let (train, test) = random_split(domains);
     let (r, how, random_mix) = score_adapted(
         model,
         dir,
@@ -489,12 +494,7 @@ fn ship_adapter(model: &MiniLm, dir: &std::path::Path, domains: &[Rows], mix: f3
         saved.trained_on
     );
     let head = adapted_head_from(model, &saved);
-    let test: Rows = domains
-        .iter()
-        .flatten()
-        .filter(|(t, _)| is_test_split(t))
-        .cloned()
-        .collect();
+    let (_, test) = random_split(domains);
     let shipped = Interpreter::embedded(IntentTaxonomy::default_cx()).expect("interpreter");
     let neural = adapted_scores(model, &head, &test);
     let right = test
@@ -631,11 +631,7 @@ fn main() {
 
     println!("| test set | MiniLM + head | embedded | combined | chosen on validation |");
     println!("|---|---|---|---|---|");
-    let (train, test): (Rows, Rows) = domains
-        .iter()
-        .flatten()
-        .cloned()
-        .partition(|(t, _)| !is_test_split(t));
+    let (train, test) = random_split(&domains);
     let c = choose(&hash_fold(&train), &emb);
     let [n, e, m] = score(&train, &test, &emb, &c);
     println!(

@@ -134,15 +134,11 @@ impl Attached {
         // Each input's plain embedding, and the one the sentiment head reads (through its
         // adapter when it has one).
         let shared = &*self.shared;
-        let embeddings: Vec<(Vec<f32>, Option<Vec<f32>>)> = match &shared.sentiment_adapter {
-            Some(adapter) => match shared.model.embed_adapted(&inputs, adapter) {
-                Ok(pairs) => pairs.into_iter().map(|(e, a)| (e, Some(a))).collect(),
-                Err(_) => return,
-            },
-            None => match shared.model.embed(&inputs) {
-                Ok(plain) => plain.into_iter().map(|e| (e, None)).collect(),
-                Err(_) => return,
-            },
+        let Ok(embeddings) = shared
+            .model
+            .embed_with(&inputs, shared.sentiment_adapter.as_ref())
+        else {
+            return;
         };
         if embeddings.len() != inputs.len() {
             return;

@@ -116,7 +116,7 @@ impl EncoderAdapter {
 /// A text's plain embedding and its embedding through an adapter.
 pub type AdaptedPair = (Vec<f32>, Vec<f32>);
 /// A plain embedding, with the adapted one when an adapter was given.
-type MaybeAdapted = (Vec<f32>, Option<Vec<f32>>);
+pub(crate) type MaybeAdapted = (Vec<f32>, Option<Vec<f32>>);
 
 /// True when `dir` holds every file [`MiniLm::load`] needs.
 pub fn minilm_present(dir: &Path) -> bool {
@@ -268,6 +268,15 @@ impl MiniLm {
                     .ok_or_else(|| NeuralError::Model("no adapted embedding returned".into()))
             })
             .collect()
+    }
+
+    /// Plain embeddings of `texts`, each with its adapted one when `adapter` is given.
+    pub(crate) fn embed_with(
+        &self,
+        texts: &[&str],
+        adapter: Option<&EncoderAdapter>,
+    ) -> Result<Vec<MaybeAdapted>, NeuralError> {
+        self.embed_inner(texts, adapter.map(|a| &a.inner))
     }
 
     /// Plain embeddings of `texts`, with the adapted ones when `adapter` is given.
