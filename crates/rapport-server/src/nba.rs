@@ -1,9 +1,10 @@
 //! Next-best-action in the engine: reads what arbitration needs from the store, passes every
-//! candidate action through governance (the consent gate, which alone makes a [`Permitted`]
-//! value, then the oversight policy), arbitrates with [`rapport_decide::nba`], and records
-//! each offered action as a decision with its explanation and as a contact for the contact
-//! policy, in one transaction. Outcomes reported later update the action's propensity and,
-//! for rejections, the customer's suppression.
+//! candidate action through governance (the consent gate, which alone makes a
+//! [`Permitted`](rapport_govern::consent::Permitted) value, then the oversight policy),
+//! arbitrates with [`rapport_decide::nba`], and records each offered action as a decision
+//! with its explanation and as a contact for the contact policy, in one transaction.
+//! Outcomes reported later update the action's propensity and, for rejections, the
+//! customer's suppression.
 //!
 //! Offers are decisions like any other: shown on the customer's `/why` page, listed by
 //! `GET /v1/profiles/{id}/decisions`, exported and erased with the customer.
@@ -19,7 +20,7 @@ use rapport_decide::nba::catalog::{Catalog, CatalogAction, CatalogError};
 use rapport_decide::nba::features::{self, Activity, Values};
 use rapport_decide::nba::propensity::{Counts, Outcome, Posterior};
 use rapport_decide::nba::{self, Arbitration, Contact, Stage};
-use rapport_govern::consent::{Action, ConsentLedger, Permitted};
+use rapport_govern::consent::{Action, ConsentLedger};
 use rapport_govern::policy::Subject;
 use rapport_store::{NbaContact, NbaOutcome, NbaSnapshot, StoreError};
 use serde_json::{json, Map, Value};
@@ -123,6 +124,9 @@ pub struct NbaInput {
     pub channel: String,
     pub context: Value,
     pub limit: usize,
+    /// How many of the best ranked actions the answer writes out in full (offered ones
+    /// always are); the others are only counted.
+    pub show: usize,
 }
 
 /// What arbitration decided, with the decisions it recorded.
@@ -334,18 +338,36 @@ impl Engine {
 
         let policy = self.policy();
         let check_oversight = !policy.rules().is_empty();
-        let mut permitted: HashMap<String, Permitted<Offer>> = HashMap::new();
         let mut refused: Vec<(String, String, &'static str)> = Vec::new();
         let channel = input.channel.clone();
+        let offer_of = |a: &CatalogAction| Offer {
+            kind: a.kind.decision_kind(),
+            purposes: a.purposes_on(&channel),
+        };
+        // The gate's verdict depends only on the action's kind and purposes (the customer's
+        // consents and the channel are the same for the whole request), and catalogs repeat
+        // a few of those over many actions: each distinct one is asked once here. An offered
+        // action asks the gate again below, for the permission its decision is recorded with.
+        type Verdict = Result<(), (String, &'static str, String)>;
+        let mut verdicts: Vec<(nba::catalog::ActionKind, Vec<Purpose>, Verdict)> = Vec::new();
         let mut gate = |a: &CatalogAction| -> Result<(), (Stage, String)> {
-            let offer = Offer {
-                kind: a.kind.decision_kind(),
-                purposes: a.purposes_on(&channel),
-            };
-            let ok = self.gate.check(&profile.id, &ledger, offer).map_err(|r| {
-                refused.push((a.id.clone(), r.purpose.as_str().to_owned(), r.standing));
-                (Stage::Consent, r.reason)
-            })?;
+            let known = verdicts
+                .iter()
+                .find(|(k, p, _)| *k == a.kind && p.as_slice() == a.purposes.as_slice())
+                .map(|(_, _, v)| v.clone());
+            let verdict = known.unwrap_or_else(|| {
+                let v = self
+                    .gate
+                    .check(&profile.id, &ledger, offer_of(a))
+                    .map(|_| ())
+                    .map_err(|r| (r.purpose.as_str().to_owned(), r.standing, r.reason));
+                verdicts.push((a.kind, a.purposes.clone(), v.clone()));
+                v
+            });
+            if let Err((purpose, standing, reason)) = verdict {
+                refused.push((a.id.clone(), purpose, standing));
+                return Err((Stage::Consent, reason));
+            }
             if check_oversight {
                 let mut params = Map::new();
                 params.insert("channel".into(), json!(channel));
@@ -367,7 +389,6 @@ impl Engine {
                     ));
                 }
             }
-            permitted.insert(a.id.clone(), ok);
             Ok(())
         };
         let arbitration = {
@@ -383,6 +404,7 @@ impl Engine {
                     history: &history,
                     now,
                     limit: input.limit,
+                    show: input.show,
                 },
                 &mut rng,
                 &mut gate,
@@ -401,13 +423,15 @@ impl Engine {
                 json!({"actions": refused.iter().map(|(a, p, s)| json!({"action": a, "purpose": p, "standing": s})).collect::<Vec<_>>()}),
             ));
         }
-        for (rank, r) in arbitration.ranked.iter().enumerate() {
+        for r in &arbitration.ranked {
             if !r.offered || r.kind == nba::catalog::ActionKind::DoNothing {
                 continue;
             }
-            // Only an action the gate let through is offered; taking it out of the map says
-            // it is handed over.
-            let Some(ok) = permitted.remove(&r.action_id) else {
+            // Only an action the gate lets through is offered, with the gate's permission.
+            let Some(action) = catalog.action(&r.action_id) else {
+                continue;
+            };
+            let Ok(ok) = self.gate.check(&profile.id, &ledger, offer_of(action)) else {
                 continue;
             };
             let offer = ok.into_inner();
@@ -420,7 +444,7 @@ impl Engine {
                     "action_id": r.action_id,
                     "title": r.title,
                     "channel": input.channel,
-                    "rank": rank + 1,
+                    "rank": r.rank,
                     "priority": r.priority,
                     "parts": r.parts,
                     "rules": r.rules,

@@ -393,7 +393,9 @@ impl ActivityRow {
 /// Everything one next-best-action decision reads about its customer, read together.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NbaSnapshot {
-    /// The live profile (an id that was merged resolves to the survivor).
+    /// The live profile (an id that was merged resolves to the survivor): its own fields and
+    /// traits. A backend may leave its identities, merged ids and data-quality notes empty,
+    /// since a decision reads none of them (SQLite does, to save three queries a decision).
     pub profile: rapport_core::Profile,
     /// Consent history, oldest decision first.
     pub consents: Vec<rapport_core::ConsentRecord>,

@@ -913,3 +913,46 @@ impl Drop for Cleanup {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// CPU time a process has used so far (user, kernel), in seconds, from `/proc/PID/stat`;
+/// zeros where it cannot be read.
+pub(crate) fn cpu_seconds(pid: u32) -> (f64, f64) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return (0.0, 0.0);
+    };
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return (0.0, 0.0);
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 counting from the state
+    // (field 3) at 0.
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    match (tick(11), tick(12)) {
+        (Some(u), Some(s)) => (u / hz, s / hz),
+        _ => (0.0, 0.0),
+    }
+}
+
+/// The machine's CPU time so far, busy and total (every core, in clock ticks), from the first
+/// line of `/proc/stat`; zeros where it cannot be read.
+pub(crate) fn machine_ticks() -> (u64, u64) {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return (0, 0);
+    };
+    let Some(line) = stat.lines().next() else {
+        return (0, 0);
+    };
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().sum();
+    // idle and iowait are the fourth and fifth numbers.
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}

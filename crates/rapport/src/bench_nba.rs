@@ -210,14 +210,62 @@ impl Phase {
     }
 }
 
+/// CPU used by the server and by this load generator over a phase.
+struct Usage {
+    /// user and kernel seconds of the server
+    server: (f64, f64),
+    /// user and kernel seconds of this process
+    load: (f64, f64),
+    /// share of the machine's CPU time that was busy (every process)
+    machine_busy: f64,
+    seconds: f64,
+}
+
+/// The counters when a phase began.
+struct UsageStart {
+    server: (f64, f64),
+    load: (f64, f64),
+    machine: (u64, u64),
+    at: Instant,
+}
+
+impl Usage {
+    fn start(server: u32, me: u32) -> UsageStart {
+        UsageStart {
+            server: crate::bench::cpu_seconds(server),
+            load: crate::bench::cpu_seconds(me),
+            machine: crate::bench::machine_ticks(),
+            at: Instant::now(),
+        }
+    }
+}
+
+impl UsageStart {
+    fn end(self, server: u32, me: u32) -> Usage {
+        let (s, l, m) = (
+            crate::bench::cpu_seconds(server),
+            crate::bench::cpu_seconds(me),
+            crate::bench::machine_ticks(),
+        );
+        let (busy, total) = (
+            m.0.saturating_sub(self.machine.0),
+            m.1.saturating_sub(self.machine.1),
+        );
+        Usage {
+            server: (s.0 - self.server.0, s.1 - self.server.1),
+            load: (l.0 - self.load.0, l.1 - self.load.1),
+            machine_busy: busy as f64 / total.max(1) as f64,
+            seconds: self.at.elapsed().as_secs_f64().max(1e-9),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Nba,
     Read,
 }
 
-/// Open-loop load: request `i` is due at `start + i / rate`; connection `c` sends requests
-/// `c, c + C, c + 2C, ...`, each when due or as soon as it is free.
 /// Where the load goes and what it picks from.
 struct Target {
     base: String,
@@ -226,6 +274,15 @@ struct Target {
     connections: usize,
 }
 
+/// Open-loop load: request `i` is due at `start + i / rate` and goes out on connection
+/// `i % C`, when due or as soon as that connection is free; its latency counts from when it
+/// was due, so a server that falls behind shows as latency, not as a lower send rate.
+///
+/// A thread of its own releases each request when it is due. Tokio's timers tick once a
+/// millisecond, so connection tasks that slept until their own due times woke up to a
+/// millisecond late: every measured latency, the reference's included, carried up to 1 ms of
+/// the load generator's own lateness, and requests went out in bunches on the tick. The
+/// releasing thread sleeps with the system's timer instead (its slack set to 1 µs).
 async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) -> Phase {
     let connections = target.connections;
     let client = reqwest::Client::builder()
@@ -233,9 +290,13 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
         .build()
         .unwrap_or_default();
     let total = rate * seconds;
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let lead = Duration::from_millis(50);
+    let start = Instant::now() + lead;
+    let mut queues = Vec::with_capacity(connections);
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..connections as u64 {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Instant)>();
+        queues.push(tx);
         let (client, ids, base, key) = (
             client.clone(),
             target.ids.clone(),
@@ -246,10 +307,7 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ (c * 7919));
             let mut samples = Vec::new();
             let mut failures = 0u64;
-            let mut i = c;
-            while i < total {
-                let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
-                tokio::time::sleep_until(due).await;
+            while let Some((i, due)) = rx.recv().await {
                 let id = &ids[rng.gen_range(0..ids.len())];
                 let req = match kind {
                     Kind::Nba => client
@@ -274,10 +332,34 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
                 if !ok {
                     failures += 1;
                 }
-                i += connections as u64;
             }
             (samples, failures)
         });
+    }
+    let release = std::thread::Builder::new()
+        .name("bench-release".into())
+        .spawn(move || {
+            // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
+            unsafe {
+                libc::prctl(libc::PR_SET_TIMERSLACK, 1_000, 0, 0, 0);
+            }
+            for i in 0..total {
+                let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                if queues[(i % connections as u64) as usize]
+                    .send((i, due))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            // Dropping the senders ends each connection's loop once its queue is empty.
+        });
+    if let Ok(handle) = release {
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
     }
     let mut out = Phase {
         latencies_us: Vec::new(),
@@ -370,10 +452,15 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
             "every warm-up request failed; is the catalog loaded?"
         );
     }
+    let me = std::process::id();
+    let usage = Usage::start(server.pid, me);
     let mut read = phase(&target, Kind::Read, args.rate, args.seconds, 2).await;
+    let read_usage = usage.end(server.pid, me);
     let la_read = load_average();
     let nba_started = chrono::Utc::now();
+    let usage = Usage::start(server.pid, me);
     let mut nba = phase(&target, Kind::Nba, args.rate, args.seconds, 3).await;
+    let nba_usage = usage.end(server.pid, me);
     let la_nba = load_average();
     drop(server);
 
@@ -400,6 +487,26 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
         np50 / rp50.max(1e-9),
         np99 / rp99.max(1e-9)
     );
+    println!();
+    println!(
+        "Where the CPU went in each phase (from /proc; 1.00 core = one core busy all the time):"
+    );
+    println!("| phase | server cores (user + kernel) | server CPU ms per request | load generator cores | machine busy |");
+    println!("|---|---|---|---|---|");
+    for (name, u, n) in [
+        ("profile read (reference)", &read_usage, read.sent),
+        ("next-best-action", &nba_usage, nba.sent),
+    ] {
+        println!(
+            "| {name} | {:.2} ({:.2} + {:.2}) | {:.3} | {:.2} | {:.0}% |",
+            (u.server.0 + u.server.1) / u.seconds,
+            u.server.0 / u.seconds,
+            u.server.1 / u.seconds,
+            (u.server.0 + u.server.1) * 1e3 / n.max(1) as f64,
+            (u.load.0 + u.load.1) / u.seconds,
+            u.machine_busy * 100.0
+        );
+    }
     if args.timeline {
         println!();
         println!(

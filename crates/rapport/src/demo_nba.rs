@@ -45,6 +45,7 @@ pub async fn seed(engine: &Engine, ws: &WorkspaceId, customers: usize) -> Result
                     channel: "web".into(),
                     context,
                     limit: 2,
+                    show: 10,
                 },
                 actor.clone(),
             )

@@ -117,6 +117,9 @@ pub struct Rule {
     pub(crate) node: Node,
     /// The names it reads, so a missing value can be said by name.
     pub(crate) names: Vec<String>,
+    /// The same number for every rule of the catalog with the same text, from 0: a request
+    /// checks each distinct condition once and finds its outcome by this number.
+    pub(crate) key: usize,
 }
 
 /// A context weight: when the condition holds, the action's priority is multiplied by
@@ -261,6 +264,8 @@ pub struct Catalog {
     pub levers: BTreeMap<String, f64>,
     pub contact: ContactPolicy,
     pub control: ControlGroup,
+    /// How many distinct rule texts the catalog has (the keys of its rules).
+    pub(crate) distinct_rules: usize,
 }
 
 /// One problem in a catalog, with its line (1-based).
@@ -566,6 +571,7 @@ impl Catalog {
                 line,
                 node,
                 names,
+                key: 0,
             })
         };
 
@@ -699,6 +705,25 @@ impl Catalog {
         }
         errors.sort_by_key(|e| e.line);
         if errors.is_empty() {
+            let mut keys: std::collections::HashMap<String, usize> = Default::default();
+            for a in &mut actions {
+                let CatalogAction {
+                    eligibility,
+                    applicability,
+                    suitability,
+                    weights,
+                    ..
+                } = a;
+                let rules = eligibility
+                    .iter_mut()
+                    .chain(applicability.iter_mut())
+                    .chain(suitability.iter_mut())
+                    .chain(weights.iter_mut().map(|w| &mut w.rule));
+                for r in rules {
+                    let next = keys.len();
+                    r.key = *keys.entry(r.text.clone()).or_insert(next);
+                }
+            }
             Ok(Catalog {
                 actions,
                 traits,
@@ -706,6 +731,7 @@ impl Catalog {
                 levers,
                 contact,
                 control,
+                distinct_rules: keys.len(),
             })
         } else {
             Err(errors)

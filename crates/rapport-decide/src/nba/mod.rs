@@ -62,6 +62,9 @@ pub struct Request<'a> {
     pub now: DateTime<Utc>,
     /// How many actions to offer at most.
     pub limit: usize,
+    /// How many of the best ranked actions the answer writes out with their rules and
+    /// weights (offered ones always are); the others are only counted.
+    pub show: usize,
 }
 
 /// The step of arbitration that removed an action.
@@ -145,6 +148,8 @@ pub fn priority(propensity: f64, context_weight: f64, value: f64, lever_weight: 
 /// An action that passed every rule and policy, ranked.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ranked {
+    /// Its place in the ranking, from 1, counting every ranked action.
+    pub rank: usize,
     pub action_id: String,
     pub kind: ActionKind,
     pub title: String,
@@ -163,8 +168,10 @@ pub struct Ranked {
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Arbitration {
-    /// Best first.
+    /// Best first: the best [`Request::show`] ranked actions and every offered one.
     pub ranked: Vec<Ranked>,
+    /// How many actions passed every rule and policy and were ranked.
+    pub ranked_total: usize,
     pub filtered: Vec<Filtered>,
     pub control_group: bool,
 }
@@ -229,27 +236,32 @@ fn evaluate(rule: &Rule, values: &Values, ctx: &HashMapContext) -> Result<(), St
 
 /// Each distinct rule of a request evaluated once: catalogs repeat the same conditions over
 /// many actions (the same eligibility for every offer of a plan, say), and a rule's outcome
-/// depends only on the request's values.
+/// depends only on the request's values. Outcomes are kept by the rule's key, the number the
+/// catalog gave its text, so finding one costs no hashing of the text.
 struct Rules<'a> {
     values: &'a Values,
     ctx: HashMapContext,
-    seen: std::collections::HashMap<&'a str, Result<(), String>, foldhash::fast::RandomState>,
+    seen: Vec<Option<Result<(), String>>>,
 }
 
 impl<'a> Rules<'a> {
-    fn new(values: &'a Values) -> Self {
+    fn new(values: &'a Values, catalog: &Catalog) -> Self {
         Self {
             values,
             ctx: values.expr_context(),
-            seen: std::collections::HashMap::default(),
+            seen: vec![None; catalog.distinct_rules],
         }
     }
 
-    fn check(&mut self, rule: &'a Rule) -> &Result<(), String> {
+    fn check(&mut self, rule: &Rule) -> Result<(), String> {
         let (values, ctx) = (self.values, &self.ctx);
-        self.seen
-            .entry(rule.text.as_str())
-            .or_insert_with(|| evaluate(rule, values, ctx))
+        match self.seen.get_mut(rule.key) {
+            Some(known) => known
+                .get_or_insert_with(|| evaluate(rule, values, ctx))
+                .clone(),
+            // A rule added to the catalog after it was loaded has no slot of its own.
+            None => evaluate(rule, values, ctx),
+        }
     }
 }
 
@@ -259,23 +271,6 @@ fn rule_values(rule: &Rule, values: &Values) -> BTreeMap<String, String> {
         .iter()
         .map(|n| (n.clone(), values.show(n)))
         .collect()
-}
-
-/// Fills in the values each rule of the offered actions read.
-fn show_offered_values(catalog: &Catalog, candidates: &mut [Ranked], values: &Values) {
-    for c in candidates.iter_mut().filter(|c| c.offered) {
-        let Some(a) = catalog.action(&c.action_id) else {
-            continue;
-        };
-        let rules = a
-            .eligibility
-            .iter()
-            .chain(&a.applicability)
-            .chain(&a.suitability);
-        for (check, rule) in c.rules.iter_mut().zip(rules) {
-            check.values = rule_values(rule, values);
-        }
-    }
 }
 
 /// Rejections of `action` by the customer within the suppression period.
@@ -325,6 +320,11 @@ fn cap_reason(catalog: &Catalog, channel: &str) -> String {
 /// Arbitrates one request. `gate` says whether governance lets the action be offered on the
 /// request's channel (`Err` carries the stage, consent or oversight, and the refusal in
 /// words). `rng` draws the propensities and the control group's random pick.
+///
+/// Every action is checked and ranked, but only the best [`Request::show`] ranked actions,
+/// and every offered one, are written out with their rules and weights; the rest are only
+/// counted ([`Arbitration::ranked_total`]). Writing out the 90 actions of a 100-action catalog
+/// that nobody reads cost more than checking them.
 pub fn arbitrate<R: Rng + ?Sized>(
     catalog: &Catalog,
     req: &Request<'_>,
@@ -332,9 +332,9 @@ pub fn arbitrate<R: Rng + ?Sized>(
     mut gate: impl FnMut(&CatalogAction) -> Result<(), (Stage, String)>,
 ) -> Arbitration {
     let control_group = in_control_group(&catalog.control, req.profile_id);
-    let mut checks = Rules::new(req.values);
+    let mut checks = Rules::new(req.values, catalog);
     let mut filtered = Vec::new();
-    let mut candidates: Vec<Ranked> = Vec::new();
+    let mut candidates: Vec<Candidate<'_>> = Vec::new();
     let suppression_since = req.now - catalog.contact.suppression_period;
     'actions: for a in &catalog.actions {
         let filter = |stage, rule: Option<&Rule>, reason: String| Filtered {
@@ -357,26 +357,10 @@ pub fn arbitrate<R: Rng + ?Sized>(
             ));
             continue;
         }
-        let mut rules = Vec::new();
-        for (stage, list) in [
-            (Stage::Eligibility, &a.eligibility),
-            (Stage::Applicability, &a.applicability),
-            (Stage::Suitability, &a.suitability),
-        ] {
-            for rule in list {
-                match checks.check(rule) {
-                    Ok(()) => rules.push(RuleCheck {
-                        stage,
-                        rule: rule.text.clone(),
-                        // Filled in later, for offered actions only: most actions that
-                        // hold are not offered, and the request's values are shared.
-                        values: BTreeMap::new(),
-                    }),
-                    Err(reason) => {
-                        filtered.push(filter(stage, Some(rule), reason.clone()));
-                        continue 'actions;
-                    }
-                }
+        for (stage, rule) in staged_rules(a) {
+            if let Err(reason) = checks.check(rule) {
+                filtered.push(filter(stage, Some(rule), reason));
+                continue 'actions;
             }
         }
         if let Some(n) = catalog.contact.suppress_after_rejections {
@@ -394,37 +378,22 @@ pub fn arbitrate<R: Rng + ?Sized>(
             filtered.push(filter(stage, None, reason));
             continue;
         }
-        let mut weights = Vec::new();
-        let mut context_weight = 1.0;
-        for w in &a.weights {
-            if checks.check(&w.rule).is_ok() {
-                context_weight *= w.factor;
-                weights.push(AppliedWeight {
-                    rule: w.rule.text.clone(),
-                    factor: w.factor,
-                });
-            }
-        }
+        let context_weight = a
+            .weights
+            .iter()
+            .filter(|w| checks.check(&w.rule).is_ok())
+            .map(|w| w.factor)
+            .product::<f64>();
         let posterior = Posterior::new(a.prior, req.counts.get(&a.id).copied().unwrap_or_default());
-        let parts = PriorityParts {
-            propensity: posterior.sample(rng),
-            propensity_mean: posterior.mean(),
-            alpha: posterior.alpha,
-            beta: posterior.beta,
+        let propensity = posterior.sample(rng);
+        let lever_weight = catalog.lever_weight(&a.lever);
+        candidates.push(Candidate {
+            action: a,
+            posterior,
+            propensity,
             context_weight,
-            weights,
-            value: a.value,
-            lever: a.lever.clone(),
-            lever_weight: catalog.lever_weight(&a.lever),
-        };
-        candidates.push(Ranked {
-            action_id: a.id.clone(),
-            kind: a.kind,
-            title: a.title.clone(),
-            priority: parts.priority(),
-            parts,
-            rules,
-            because: a.because.clone(),
+            lever_weight,
+            priority: priority(propensity, context_weight, a.value, lever_weight),
             offered: false,
             control: false,
         });
@@ -432,12 +401,12 @@ pub fn arbitrate<R: Rng + ?Sized>(
     candidates.sort_by(|x, y| {
         y.priority
             .total_cmp(&x.priority)
-            .then_with(|| x.action_id.cmp(&y.action_id))
+            .then_with(|| x.action.id.cmp(&y.action.id))
     });
 
     let room = room_on_channel(catalog, req.history, req.channel, req.now).unwrap_or(usize::MAX);
     let quota = req.limit.min(room);
-    let is_nothing = |r: &Ranked| r.kind == ActionKind::DoNothing;
+    let is_nothing = |c: &Candidate<'_>| c.action.kind == ActionKind::DoNothing;
 
     if control_group {
         if catalog.control.mode == ControlMode::Random && quota > 0 {
@@ -450,49 +419,122 @@ pub fn arbitrate<R: Rng + ?Sized>(
                 candidates[pick].control = true;
             }
         }
-        show_offered_values(catalog, &mut candidates, req.values);
-        return Arbitration {
-            ranked: candidates,
-            filtered,
-            control_group,
-        };
-    }
-
-    let mut offered = 0;
-    let mut capped = Vec::new();
-    for (i, c) in candidates.iter_mut().enumerate() {
-        if is_nothing(c) {
-            // Doing nothing is the answer when it ranks first; below it nothing is offered.
-            c.offered = offered == 0;
-            break;
+    } else {
+        let mut offered = 0;
+        let mut capped = Vec::new();
+        for (i, c) in candidates.iter_mut().enumerate() {
+            if is_nothing(c) {
+                // Doing nothing is the answer when it ranks first; below it nothing is offered.
+                c.offered = offered == 0;
+                break;
+            }
+            if offered < quota {
+                c.offered = true;
+                offered += 1;
+            } else if offered < req.limit {
+                // Within the limit asked for, but the contact policy has no room.
+                capped.push(i);
+                offered += 1;
+            } else {
+                break;
+            }
         }
-        if offered < quota {
-            c.offered = true;
-            offered += 1;
-        } else if offered < req.limit {
-            // Within the limit asked for, but the contact policy has no room.
-            capped.push(i);
-            offered += 1;
-        } else {
-            break;
+        for i in capped.into_iter().rev() {
+            let c = candidates.remove(i);
+            filtered.push(Filtered {
+                action_id: c.action.id.clone(),
+                kind: c.action.kind,
+                stage: Stage::ContactCap,
+                rule: None,
+                line: None,
+                reason: cap_reason(catalog, req.channel),
+            });
         }
     }
-    for i in capped.into_iter().rev() {
-        let c = candidates.remove(i);
-        filtered.push(Filtered {
-            action_id: c.action_id,
-            kind: c.kind,
-            stage: Stage::ContactCap,
-            rule: None,
-            line: None,
-            reason: cap_reason(catalog, req.channel),
-        });
-    }
-    show_offered_values(catalog, &mut candidates, req.values);
+    let ranked_total = candidates.len();
+    let ranked = candidates
+        .into_iter()
+        .enumerate()
+        .filter(|(i, c)| *i < req.show || c.offered)
+        .map(|(i, c)| c.written_out(i + 1, &mut checks, req.values))
+        .collect();
     Arbitration {
-        ranked: candidates,
+        ranked,
+        ranked_total,
         filtered,
         control_group,
+    }
+}
+
+/// An action's rules in the order they are checked, with their stage.
+fn staged_rules(a: &CatalogAction) -> impl Iterator<Item = (Stage, &Rule)> {
+    let stage = |stage: Stage| move |r| (stage, r);
+    a.eligibility
+        .iter()
+        .map(stage(Stage::Eligibility))
+        .chain(a.applicability.iter().map(stage(Stage::Applicability)))
+        .chain(a.suitability.iter().map(stage(Stage::Suitability)))
+}
+
+/// An action that passed every rule and policy, before it is ranked and written out.
+struct Candidate<'c> {
+    action: &'c CatalogAction,
+    posterior: Posterior,
+    propensity: f64,
+    context_weight: f64,
+    lever_weight: f64,
+    priority: f64,
+    offered: bool,
+    control: bool,
+}
+
+impl<'c> Candidate<'c> {
+    /// The ranked action with its rules and applied weights; an offered one also with the
+    /// values each rule read.
+    fn written_out(self, rank: usize, checks: &mut Rules<'_>, values: &Values) -> Ranked {
+        let a = self.action;
+        let rules = staged_rules(a)
+            .map(|(stage, rule)| RuleCheck {
+                stage,
+                rule: rule.text.clone(),
+                values: if self.offered {
+                    rule_values(rule, values)
+                } else {
+                    BTreeMap::new()
+                },
+            })
+            .collect();
+        let weights = a
+            .weights
+            .iter()
+            .filter(|w| checks.check(&w.rule).is_ok())
+            .map(|w| AppliedWeight {
+                rule: w.rule.text.clone(),
+                factor: w.factor,
+            })
+            .collect();
+        Ranked {
+            rank,
+            action_id: a.id.clone(),
+            kind: a.kind,
+            title: a.title.clone(),
+            priority: self.priority,
+            parts: PriorityParts {
+                propensity: self.propensity,
+                propensity_mean: self.posterior.mean(),
+                alpha: self.posterior.alpha,
+                beta: self.posterior.beta,
+                context_weight: self.context_weight,
+                weights,
+                value: a.value,
+                lever: a.lever.clone(),
+                lever_weight: self.lever_weight,
+            },
+            rules,
+            because: a.because.clone(),
+            offered: self.offered,
+            control: self.control,
+        }
     }
 }
 

@@ -118,6 +118,7 @@ fn run(
             history,
             now: DateTime::<Utc>::UNIX_EPOCH + Duration::days(1000),
             limit,
+            show: usize::MAX,
         },
         &mut rng,
         |_| Ok(()),
@@ -194,6 +195,7 @@ fn consent_refusals_filter_with_their_reason() {
             history: &[],
             now: Utc::now(),
             limit: 1,
+            show: usize::MAX,
         },
         &mut rng,
         |action| {
@@ -320,6 +322,7 @@ fn control_customers_get_nothing_or_one_random_flagged_action() {
                 history: &[],
                 now: Utc::now(),
                 limit: 3,
+                show: usize::MAX,
             },
             &mut rng,
             |_| Ok(()),
@@ -352,7 +355,7 @@ proptest! {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let a = arbitrate(catalog, &Request {
                 profile_id: "p", channel: "web", values: &v, counts: &BTreeMap::new(),
-                history: &[], now: Utc::now(), limit: 5,
+                history: &[], now: Utc::now(), limit: 5, show: usize::MAX,
             }, &mut rng, |_| Ok(()));
             a.ranked.iter().position(|r| r.action_id == "speed_upgrade").expect("ranked")
         };
@@ -382,7 +385,7 @@ proptest! {
             let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
             let a = arbitrate(&catalog, &Request {
                 profile_id: "p", channel: "web", values: &v, counts: &counts,
-                history: &history, now, limit,
+                history: &history, now, limit, show: usize::MAX,
             }, &mut rng, |_| Ok(()));
             for r in a.offered() {
                 history.extend(contact_of(&format!("d{n}"), r, "web", now));
@@ -391,6 +394,85 @@ proptest! {
                 let window = history.iter().filter(|h| h.at > c.at - Duration::hours(period_h) && h.at <= c.at).count();
                 prop_assert!(window <= max as usize, "{window} contacts within {period_h}h, cap {max}");
             }
+        }
+    }
+}
+
+#[test]
+fn only_the_best_ranked_actions_are_written_out_and_every_action_is_counted() {
+    let catalog = Catalog::parse(CATALOG).expect("catalog");
+    let v = values(json!({"plan": "fiber", "churn_risk": 0.9, "support_contacts_30d": 0}));
+    let counts = certain(&[
+        ("fiber_discount", 0.5),
+        ("speed_upgrade", 0.4),
+        ("nothing", 0.01),
+    ]);
+    let ask = |show: usize, limit: usize| {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        arbitrate(
+            &catalog,
+            &Request {
+                profile_id: "prof_1",
+                channel: "web",
+                values: &v,
+                counts: &counts,
+                history: &[],
+                now: Utc::now(),
+                limit,
+                show,
+            },
+            &mut rng,
+            |_| Ok(()),
+        )
+    };
+    let all = ask(usize::MAX, 1);
+    assert_eq!(all.ranked_total, all.ranked.len());
+    assert_eq!(all.ranked.len(), 3, "{:?}", all.ranked);
+    let one = ask(1, 1);
+    assert_eq!(one.ranked_total, 3);
+    assert_eq!(one.ranked, all.ranked[..1].to_vec());
+    assert_eq!(one.filtered, all.filtered);
+    // An offered action is written out even past `show`, with the values its rules read.
+    let two = ask(1, 2);
+    assert_eq!(two.ranked.len(), 2);
+    assert!(two.ranked.iter().all(|r| r.offered));
+    assert_eq!(two.ranked[1].action_id, "speed_upgrade");
+    assert_eq!((two.ranked[0].rank, two.ranked[1].rank), (1, 2));
+    assert_eq!(
+        two.ranked[1].rules[0]
+            .values
+            .get("support_contacts_30d")
+            .map(String::as_str),
+        Some("0")
+    );
+    // Rules of actions that are listed but not offered carry no values.
+    assert!(all.ranked[1].rules.iter().all(|c| c.values.is_empty()));
+}
+
+#[test]
+fn rules_with_the_same_text_share_one_key() {
+    let text = format!(
+        "{CATALOG}\n[[action]]\nid = \"fiber_tips\"\nkind = \"education\"\nvalue = 3\neligibility = ['plan == \"fiber\"']\napplicability = [\"support_contacts_30d >= 2\"]\n"
+    );
+    let c = Catalog::parse(&text).expect("catalog");
+    let all: Vec<&Rule> = c
+        .actions
+        .iter()
+        .flat_map(|a| {
+            a.eligibility
+                .iter()
+                .chain(&a.applicability)
+                .chain(&a.suitability)
+                .chain(a.weights.iter().map(|w| &w.rule))
+        })
+        .collect();
+    let texts: std::collections::BTreeSet<&str> = all.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(c.distinct_rules, texts.len());
+    assert!(all.len() > texts.len(), "the test catalog repeats a rule");
+    for x in &all {
+        assert!(x.key < c.distinct_rules);
+        for y in &all {
+            assert_eq!(x.text == y.text, x.key == y.key, "{} / {}", x.text, y.text);
         }
     }
 }

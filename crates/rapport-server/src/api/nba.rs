@@ -186,18 +186,17 @@ pub async fn next_best_action(
                 channel: req.channel,
                 context: req.context,
                 limit: req.limit.unwrap_or(1),
+                show: shown,
             },
             caller.actor(),
         )
         .await?;
     let a = answer.arbitration;
-    let ranked_total = a.ranked.len();
+    let ranked_total = a.ranked_total;
     let ranked = a
         .ranked
         .into_iter()
-        .enumerate()
-        .filter(|(i, r)| *i < shown || r.offered)
-        .map(|(_, r)| {
+        .map(|r| {
             let decision = answer.decisions.get(&r.action_id);
             RankedActionDto {
                 decision_id: decision.map(|d| d.id.clone()),

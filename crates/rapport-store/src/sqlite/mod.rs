@@ -389,9 +389,54 @@ fn run_in_savepoint<R>(
 /// with how long its jobs ran and how long the commit took.
 const SLOW_GROUP: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// What the writer did over the last second, logged once a second at debug level
+/// (`rapport_store=debug`) while it is busy: write groups, jobs, and how long running the
+/// jobs and committing took (median and slowest), to see where a write's time goes.
+#[derive(Default)]
+struct GroupStats {
+    since: Option<std::time::Instant>,
+    groups: usize,
+    jobs: usize,
+    run_us: Vec<u32>,
+    commit_us: Vec<u32>,
+}
+
+impl GroupStats {
+    fn add(&mut self, jobs: usize, ran: std::time::Duration, commit: std::time::Duration) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let since = *self.since.get_or_insert_with(std::time::Instant::now);
+        self.groups += 1;
+        self.jobs += jobs;
+        self.run_us
+            .push(ran.as_micros().min(u32::MAX as u128) as u32);
+        self.commit_us
+            .push(commit.as_micros().min(u32::MAX as u128) as u32);
+        if since.elapsed() >= std::time::Duration::from_secs(1) {
+            let at = |v: &mut Vec<u32>, q: f64| {
+                v.sort_unstable();
+                v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1e3
+            };
+            tracing::debug!(
+                groups = self.groups,
+                jobs = self.jobs,
+                run_ms_p50 = at(&mut self.run_us, 0.5),
+                run_ms_p99 = at(&mut self.run_us, 0.99),
+                commit_ms_p50 = at(&mut self.commit_us, 0.5),
+                commit_ms_p99 = at(&mut self.commit_us, 0.99),
+                commit_ms_max = at(&mut self.commit_us, 1.0),
+                "write groups in the last second"
+            );
+            *self = GroupStats::default();
+        }
+    }
+}
+
 /// The writer thread: takes the jobs waiting (up to [`MAX_GROUP`]), runs each in a savepoint of
 /// one transaction, commits them together, then tells each job how the commit went.
 fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    let mut stats = GroupStats::default();
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -418,6 +463,7 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         let ran = started.elapsed();
         let commit = control(&conn, "COMMIT").map_err(|e| e.to_string());
         let committed = started.elapsed();
+        stats.add(group, ran, committed - ran);
         if committed > SLOW_GROUP {
             tracing::debug!(
                 jobs = group,

@@ -190,7 +190,7 @@ fn snapshot_in(
     since: i64,
     events: usize,
 ) -> Result<Option<NbaSnapshot>, StoreError> {
-    let Some(profile) = read::profile(conn, ws, id)? else {
+    let Some(profile) = read::profile_for_decision(conn, ws, id)? else {
         return Ok(None);
     };
     let pid = profile.id.as_str();

@@ -33,6 +33,25 @@ pub(super) fn profile(
     ws: &str,
     id: &str,
 ) -> Result<Option<Profile>, StoreError> {
+    profile_parts(conn, ws, id, true)
+}
+
+/// A profile's own fields and traits, without its identities, merged ids and data-quality
+/// notes (left empty): what a next-best-action decision reads.
+pub(super) fn profile_for_decision(
+    conn: &Connection,
+    ws: &str,
+    id: &str,
+) -> Result<Option<Profile>, StoreError> {
+    profile_parts(conn, ws, id, false)
+}
+
+fn profile_parts(
+    conn: &Connection,
+    ws: &str,
+    id: &str,
+    whole: bool,
+) -> Result<Option<Profile>, StoreError> {
     let Some(id) = canonical_profile(conn, ws, id)? else {
         return Ok(None);
     };
@@ -42,16 +61,18 @@ pub(super) fn profile(
         )?
         .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
     let mut identities = Vec::new();
-    let mut stmt =
-        conn.prepare_cached("SELECT kind, value FROM identities WHERE profile_id = ?1")?;
-    for row in stmt.query_map([&id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })? {
-        let (kind, value) = row?;
-        let kind = IdentifierKind::parse(&kind).ok_or_else(|| corrupt("identifier kind"))?;
-        identities.push(Identifier::from_trusted(kind, value));
+    if whole {
+        let mut stmt =
+            conn.prepare_cached("SELECT kind, value FROM identities WHERE profile_id = ?1")?;
+        for row in stmt.query_map([&id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (kind, value) = row?;
+            let kind = IdentifierKind::parse(&kind).ok_or_else(|| corrupt("identifier kind"))?;
+            identities.push(Identifier::from_trusted(kind, value));
+        }
+        identities.sort();
     }
-    identities.sort();
     let mut traits = Map::new();
     let mut standardized_traits = Map::new();
     let mut stmt = conn.prepare_cached(
@@ -74,24 +95,26 @@ pub(super) fn profile(
         traits.insert(k, raw);
     }
     let mut data_quality = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT field, raw, code, problem FROM data_quality WHERE profile_id = ?1 ORDER BY field",
-    )?;
-    for row in stmt.query_map([&id], |r| {
-        Ok(rapport_core::DataQualityIssue {
-            field: r.get(0)?,
-            raw: r.get(1)?,
-            code: r.get(2)?,
-            problem: r.get(3)?,
-        })
-    })? {
-        data_quality.push(row?);
-    }
     let mut merged_ids = Vec::new();
-    let mut stmt =
-        conn.prepare_cached("SELECT id FROM profiles WHERE merged_into = ?1 ORDER BY rowid")?;
-    for row in stmt.query_map([&id], |r| r.get::<_, String>(0))? {
-        merged_ids.push(ProfileId::from_trusted(row?));
+    if whole {
+        let mut stmt = conn.prepare_cached(
+            "SELECT field, raw, code, problem FROM data_quality WHERE profile_id = ?1 ORDER BY field",
+        )?;
+        for row in stmt.query_map([&id], |r| {
+            Ok(rapport_core::DataQualityIssue {
+                field: r.get(0)?,
+                raw: r.get(1)?,
+                code: r.get(2)?,
+                problem: r.get(3)?,
+            })
+        })? {
+            data_quality.push(row?);
+        }
+        let mut stmt =
+            conn.prepare_cached("SELECT id FROM profiles WHERE merged_into = ?1 ORDER BY rowid")?;
+        for row in stmt.query_map([&id], |r| r.get::<_, String>(0))? {
+            merged_ids.push(ProfileId::from_trusted(row?));
+        }
     }
     Ok(Some(Profile {
         id: ProfileId::from_trusted(id),
