@@ -220,19 +220,33 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// Places `entry` after a record whose hash is `prev_hash`.
     pub fn seal(entry: &AuditEntry, seq: i64, at_ms: i64, prev_hash: &str) -> Self {
-        let mut record = Self {
-            seq,
+        let mut record = Self::unsealed(entry, at_ms);
+        record.link(seq, prev_hash);
+        record
+    }
+
+    /// `entry` as it will be stored, not yet in the chain: no position, no hashes. A store that
+    /// keeps entries waiting before they join the chain keeps them in this form.
+    pub fn unsealed(entry: &AuditEntry, at_ms: i64) -> Self {
+        Self {
+            seq: 0,
             at_ms,
             workspace: entry.workspace.as_ref().map(|w| w.as_str().to_owned()),
             actor: entry.actor.encode(),
             action: entry.action.clone(),
             subject: entry.subject.clone(),
             details: entry.details.to_string(),
-            prev_hash: prev_hash.to_owned(),
+            prev_hash: String::new(),
             hash: String::new(),
-        };
-        record.hash = record.compute_hash();
-        record
+        }
+    }
+
+    /// Puts this record at position `seq`, after a record whose hash is `prev_hash`, and
+    /// computes its own hash.
+    pub fn link(&mut self, seq: i64, prev_hash: &str) {
+        self.seq = seq;
+        prev_hash.clone_into(&mut self.prev_hash);
+        self.hash = self.compute_hash();
     }
 
     /// SHA-256 over every field but `hash`, each length-prefixed so no two different records

@@ -106,6 +106,19 @@ pub async fn offers_outcomes_and_counts(store: DynStore) {
         .expect("offers");
     assert_eq!(saved.len(), 2);
     assert!(saved.iter().all(|d| d.version == 1));
+    // The offer's audit entry is in the chain for a read that follows, whenever the backend
+    // links it.
+    let audited = store
+        .audit_records(crate::AuditQuery {
+            subject: Some("dec_nba_1".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = audited.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["nba.offered"]);
+    assert_eq!(audited[0].hash, audited[0].compute_hash());
     assert!(store
         .decision(&ws, "dec_nba_2")
         .await

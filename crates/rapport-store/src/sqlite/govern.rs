@@ -17,25 +17,41 @@ use super::apply::now_ms;
 use super::{cache, read};
 use crate::{AuditQuery, ErasureOptions, ErasureOutcome, StoreError};
 
-/// Appends `entries` to the chain after its current head.
+/// Appends `entries` to the chain after its current head, after any entries still waiting
+/// (see [`defer_audit`]), so the chain keeps the order in which changes were committed.
 pub(super) fn append_audit(
     conn: &Connection,
     entries: &[AuditEntry],
 ) -> Result<Vec<AuditRecord>, StoreError> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    flush_deferred_audit(conn)?;
+    let at = now_ms();
+    chain(
+        conn,
+        entries
+            .iter()
+            .map(|e| AuditRecord::unsealed(e, at))
+            .collect(),
+    )
+}
+
+/// Links `records` (unsealed: no position, no hashes) to the chain after its head and inserts
+/// them.
+fn chain(conn: &Connection, mut records: Vec<AuditRecord>) -> Result<Vec<AuditRecord>, StoreError> {
     let head: Option<(i64, String)> = conn
         .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (mut seq, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
-    let at = now_ms();
     let mut insert = conn.prepare_cached(
         "INSERT INTO audit_log (seq, at, workspace_id, actor, action, subject, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
+    for r in &mut records {
         seq += 1;
-        let r = AuditRecord::seal(e, seq, at, &prev);
+        r.link(seq, &prev);
         insert.execute(params![
             r.seq,
             r.at_ms,
@@ -48,9 +64,90 @@ pub(super) fn append_audit(
             r.hash
         ])?;
         prev.clone_from(&r.hash);
-        out.push(r);
     }
-    Ok(out)
+    Ok(records)
+}
+
+thread_local! {
+    /// Whether this thread's connection may have left entries in `audit_pending`: set by
+    /// [`defer_audit`], cleared by [`flush_deferred_audit`]. Only the writer thread's value
+    /// means anything; the writer reads it after each commit.
+    static DEFERRED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Records `entries` in `audit_pending`, committed with the change they describe, to join the
+/// chain in a later batch ([`flush_deferred_audit`]). An entry waiting there is as durable as
+/// the change; what it lacks until then is its place in the chain.
+///
+/// Why: every entry appended alone rewrites the last page of the audit table and of its three
+/// indexes, about five of the thirteen pages a next-best-action offer wrote to the WAL at one
+/// offer per commit. Waiting entries cost one page, and a batch of them joins the chain for a
+/// few pages in all.
+pub(super) fn defer_audit(conn: &Connection, entries: &[AuditEntry]) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let at = now_ms();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO audit_pending (at, workspace_id, actor, action, subject, details)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for e in entries {
+        let r = AuditRecord::unsealed(e, at);
+        insert.execute(params![
+            r.at_ms,
+            r.workspace,
+            r.actor,
+            r.action,
+            r.subject,
+            r.details
+        ])?;
+    }
+    DEFERRED.with(|d| d.set(true));
+    Ok(())
+}
+
+/// Moves every entry waiting in `audit_pending` into the chain, oldest first, with the time it
+/// was recorded; returns how many. Runs inside the caller's transaction.
+pub(super) fn flush_deferred_audit(conn: &Connection) -> Result<usize, StoreError> {
+    let waiting = conn
+        .prepare_cached(
+            "SELECT at, workspace_id, actor, action, subject, details FROM audit_pending
+             ORDER BY rowid",
+        )?
+        .query_map([], |r| {
+            Ok(AuditRecord {
+                seq: 0,
+                at_ms: r.get(0)?,
+                workspace: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                subject: r.get(4)?,
+                details: r.get(5)?,
+                prev_hash: String::new(),
+                hash: String::new(),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let moved = waiting.len();
+    if moved > 0 {
+        chain(conn, waiting)?;
+        conn.prepare_cached("DELETE FROM audit_pending")?
+            .execute([])?;
+    }
+    DEFERRED.with(|d| d.set(false));
+    Ok(moved)
+}
+
+/// Whether entries may be waiting in `audit_pending` after this thread's last write.
+pub(super) fn audit_deferred() -> bool {
+    DEFERRED.with(std::cell::Cell::get)
+}
+
+/// Says entries may be waiting again (a rolled-back job or commit may have put back what a
+/// flush had moved).
+pub(super) fn audit_may_wait() {
+    DEFERRED.with(|d| d.set(true));
 }
 
 pub(super) fn audit_records(

@@ -56,7 +56,61 @@ pub struct SqliteStore {
     >,
     readers: Arc<Mutex<Vec<Connection>>>,
     read_slots: Arc<tokio::sync::Semaphore>,
+    /// Since when audit entries have been waiting to join the chain, as the writer saw after
+    /// its last commit (see [`AuditWaiting`]).
+    audit_waiting: Arc<AuditWaiting>,
     pub(crate) policy: crate::PolicyCell,
+}
+
+/// How long an audit entry may wait in `audit_pending` before the writer moves the waiting
+/// entries into the chain, at the end of its next write group. At 2,000 offers/s that is a
+/// batch of about 40.
+const AUDIT_BATCH_AGE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Whether, and since when, audit entries wait in `audit_pending` (committed, not yet in the
+/// chain). Only the writer thread changes it, after each commit; the checkpointer thread
+/// reads it to wake an idle writer for a batch, and audit reads to move the entries into the
+/// chain first, so nobody reads a chain without them.
+#[derive(Debug)]
+struct AuditWaiting {
+    /// Microseconds after `epoch` (at least 1) since entries wait; 0 while none do.
+    since_us: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
+}
+
+impl AuditWaiting {
+    fn new() -> Self {
+        Self {
+            since_us: std::sync::atomic::AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.since_us.load(std::sync::atomic::Ordering::Acquire) != 0
+    }
+
+    /// Whether the oldest waiting entry has waited [`AUDIT_BATCH_AGE`].
+    fn due(&self) -> bool {
+        match self.since_us.load(std::sync::atomic::Ordering::Acquire) {
+            0 => false,
+            since => {
+                let now = self.epoch.elapsed().as_micros() as u64;
+                now.saturating_sub(since) >= AUDIT_BATCH_AGE.as_micros() as u64
+            }
+        }
+    }
+
+    /// Notes, after a commit or a rollback, whether entries may still wait.
+    fn note(&self, waiting: bool) {
+        use std::sync::atomic::Ordering;
+        if !waiting {
+            self.since_us.store(0, Ordering::Release);
+        } else if self.since_us.load(Ordering::Acquire) == 0 {
+            let now = (self.epoch.elapsed().as_micros() as u64).max(1);
+            self.since_us.store(now, Ordering::Release);
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -146,13 +200,28 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", 50_000)?;
         schema::migrate(&mut conn)?;
         apply::ensure_default_workspace(&conn)?;
+        // Audit entries a crash left waiting join the chain before anything else is written.
+        // (Another process, such as `rapport audit verify` beside a running server, may find
+        // the server's entries waiting: it takes the write lock first, so the chain's head it
+        // reads is the one it appends to.)
+        let waiting: bool =
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM audit_pending)", [], |r| {
+                r.get(0)
+            })?;
+        if waiting {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            govern::flush_deferred_audit(&tx)?;
+            tx.commit()?;
+        }
 
         let (tx, rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
+        let audit_waiting = Arc::new(AuditWaiting::new());
+        let waiting = audit_waiting.clone();
         let thread = std::thread::Builder::new()
             .name("rapport-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &waiting))
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
-        let checkpointer = start_checkpointer(&path)?;
+        let checkpointer = start_checkpointer(&path, tx.downgrade(), audit_waiting.clone())?;
         Ok(Self {
             path,
             writer: Mutex::new(Some(tx)),
@@ -160,8 +229,19 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             readers: Arc::new(Mutex::new(Vec::new())),
             read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
+            audit_waiting,
             policy: crate::PolicyCell::default(),
         })
+    }
+
+    /// Moves audit entries still waiting into the chain, so a read of the audit log that
+    /// follows sees every change committed before it. Costs nothing when none wait.
+    pub(crate) async fn flush_deferred_audit(&self) -> Result<(), StoreError> {
+        if self.audit_waiting.any() {
+            self.write(|c| govern::flush_deferred_audit(c).map(|_| ()))
+                .await?;
+        }
+        Ok(())
     }
 
     /// The database file.
@@ -296,8 +376,13 @@ fn tuning() -> (std::time::Duration, i64) {
 /// it, right after a PASSIVE pass, the checkpointer asks for a RESTART without waiting for
 /// anyone: it holds the write lock to copy the frames committed meanwhile, and if a reader is
 /// still on the log it gives up at once and tries again on the next pass.
+///
+/// It also wakes an idle writer when audit entries have waited [`AUDIT_BATCH_AGE`]: it queues
+/// an empty job, and the writer moves the entries into the chain at the end of that group.
 fn start_checkpointer(
     path: &Path,
+    writer: mpsc::WeakSender<Job>,
+    audit_waiting: Arc<AuditWaiting>,
 ) -> Result<
     (
         Arc<std::sync::atomic::AtomicBool>,
@@ -317,6 +402,14 @@ fn start_checkpointer(
         .spawn(move || {
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(every);
+                if audit_waiting.due() {
+                    if let Some(writer) = writer.upgrade() {
+                        // Full queue: the writer is busy and will see the batch is due.
+                        let _ = writer.try_send(Box::new(|_: &Connection| -> Completion {
+                            Box::new(|_| {})
+                        }));
+                    }
+                }
                 let frames = match checkpoint(&conn, "PASSIVE") {
                     Ok(f) => f,
                     Err(e) => {
@@ -374,8 +467,10 @@ fn run_in_savepoint<R>(
     let end = if result.is_ok() {
         control(conn, "RELEASE job")
     } else {
-        // Identifiers this job attached are gone again: forget them.
+        // Identifiers this job attached are gone again: forget them. Audit entries it moved
+        // into the chain are waiting again.
         cache::clear();
+        govern::audit_may_wait();
         control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job"))
     };
     match (result, end) {
@@ -435,7 +530,10 @@ impl GroupStats {
 
 /// The writer thread: takes the jobs waiting (up to [`MAX_GROUP`]), runs each in a savepoint of
 /// one transaction, commits them together, then tells each job how the commit went.
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+///
+/// Audit entries waiting in `audit_pending` (next-best-action offers') join the chain at the
+/// end of the first group after they have waited [`AUDIT_BATCH_AGE`], in the same commit.
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, audit_waiting: &AuditWaiting) {
     let mut stats = GroupStats::default();
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
@@ -460,6 +558,11 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
         let started = std::time::Instant::now();
         let group = jobs.len();
         let completions: Vec<Completion> = jobs.into_iter().map(|job| job(&conn)).collect();
+        if audit_waiting.due() {
+            if let Err(e) = run_in_savepoint(&conn, govern::flush_deferred_audit) {
+                tracing::error!(error = %e, "cannot move waiting audit entries into the chain; will retry");
+            }
+        }
         let ran = started.elapsed();
         let commit = control(&conn, "COMMIT").map_err(|e| e.to_string());
         let committed = started.elapsed();
@@ -476,12 +579,24 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             tracing::error!(error = %e, "commit failed; rolling back the group");
             let _ = conn.execute_batch("ROLLBACK");
             cache::clear();
+            govern::audit_may_wait();
         }
+        // Before anyone hears of the commit, so an audit read that follows knows to flush.
+        audit_waiting.note(govern::audit_deferred());
         for done in completions {
             done(commit.clone());
         }
     }
-    // All senders are gone: fold the WAL back into the database for a tidy shutdown.
+    // All senders are gone: waiting audit entries join the chain, and the WAL is folded back
+    // into the database for a tidy shutdown.
+    let flushed = control(&conn, "BEGIN IMMEDIATE")
+        .map_err(StoreError::from)
+        .and_then(|()| govern::flush_deferred_audit(&conn))
+        .and_then(|_| control(&conn, "COMMIT").map_err(StoreError::from));
+    if let Err(e) = flushed {
+        tracing::warn!(error = %e, "waiting audit entries stay for the next start");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
@@ -514,5 +629,182 @@ mod tests {
         }
         drop(conn);
         store.close();
+    }
+
+    /// An offer's audit entries, waiting in `audit_pending`.
+    mod waiting_audit {
+        use std::path::{Path, PathBuf};
+        use std::sync::Arc;
+
+        use chrono::Utc;
+        use rapport_core::{Actor, AuditEntry, AuditRecord, IdentifierKind, GENESIS_HASH};
+        use serde_json::json;
+
+        use crate::conformance::{default_ws, event, profile_of, DynStore};
+        use crate::conformance_nba::{contact, offer};
+        use crate::sqlite::{database_path, govern, SqliteStore};
+        use crate::AuditQuery;
+
+        fn entry(ws: &rapport_core::WorkspaceId, action: &str, subject: &str) -> AuditEntry {
+            AuditEntry::new(
+                Some(ws.clone()),
+                Actor::System,
+                action,
+                Some(subject.to_owned()),
+                json!({"n": subject}),
+            )
+        }
+
+        fn open(dir: &Path) -> (DynStore, PathBuf) {
+            let store = SqliteStore::open(dir).expect("open");
+            (Arc::new(store), database_path(dir))
+        }
+
+        /// (entries waiting, the whole chain), read straight from the file, past the store.
+        fn raw(path: &Path) -> (i64, Vec<AuditRecord>) {
+            let conn = rusqlite::Connection::open(path).expect("raw");
+            let waiting = conn
+                .query_row("SELECT count(*) FROM audit_pending", [], |r| r.get(0))
+                .expect("count");
+            let all = AuditQuery {
+                ascending: true,
+                limit: 100_000,
+                ..Default::default()
+            };
+            (waiting, govern::audit_records(&conn, &all).expect("chain"))
+        }
+
+        fn assert_intact(chain: &[AuditRecord]) {
+            let mut prev = GENESIS_HASH.to_owned();
+            for (i, r) in chain.iter().enumerate() {
+                assert_eq!(r.seq, i as i64 + 1, "no gaps");
+                assert_eq!(r.prev_hash, prev, "linked to the one before");
+                assert_eq!(r.hash, r.compute_hash(), "hash matches the fields");
+                prev.clone_from(&r.hash);
+            }
+            assert!(
+                chain.windows(2).all(|w| w[0].at_ms <= w[1].at_ms),
+                "times never go back along the chain"
+            );
+        }
+
+        fn subjects(chain: &[AuditRecord]) -> Vec<&str> {
+            chain.iter().filter_map(|r| r.subject.as_deref()).collect()
+        }
+
+        /// Offers `ids` to one customer, each with its audit entry.
+        async fn offer_to(store: &DynStore, ids: &[&str]) -> rapport_core::WorkspaceId {
+            let ws = default_ws(store).await;
+            let identify = json!({"type": "identify", "userId": "wa-1", "messageId": "wa-m1"});
+            store
+                .ingest(&ws, vec![event(identify)])
+                .await
+                .expect("ingest");
+            let p = profile_of(store, &ws, IdentifierKind::UserId, "wa-1").await;
+            for id in ids {
+                let now = Utc::now();
+                store
+                    .record_nba_offers(
+                        &ws,
+                        vec![offer(id, &p, now)],
+                        vec![contact(id, "fiber_discount", "email", now)],
+                        vec![entry(&ws, "nba.offered", id)],
+                    )
+                    .await
+                    .expect("offer");
+            }
+            ws
+        }
+
+        /// With nothing else written, the checkpointer wakes the writer and the entries join
+        /// the chain by themselves, in the order they were recorded.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn waiting_entries_join_the_chain_without_another_write() {
+            let dir = tempfile::tempdir().expect("dir");
+            let (store, path) = open(dir.path());
+            offer_to(&store, &["dec_wa_0", "dec_wa_1", "dec_wa_2"]).await;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let chain = loop {
+                let (waiting, chain) = raw(&path);
+                if waiting == 0 && chain.iter().any(|r| r.action == "nba.offered") {
+                    break chain;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "still waiting: {waiting}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            };
+            assert_eq!(subjects(&chain), ["dec_wa_0", "dec_wa_1", "dec_wa_2"]);
+            assert_intact(&chain);
+            store.close();
+        }
+
+        /// Any other audited change appends after the entries waiting, so the chain keeps the
+        /// order of the commits; and a read of the audit log sees them at once.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_later_entry_comes_after_the_waiting_ones_and_reads_see_them() {
+            let dir = tempfile::tempdir().expect("dir");
+            let (store, path) = open(dir.path());
+            let ws = offer_to(&store, &["dec_wa_0", "dec_wa_1"]).await;
+            store
+                .append_audit(vec![entry(&ws, "test.later", "later")])
+                .await
+                .expect("append");
+            let (waiting, chain) = raw(&path);
+            assert_eq!(waiting, 0);
+            assert_eq!(subjects(&chain), ["dec_wa_0", "dec_wa_1", "later"]);
+            assert_intact(&chain);
+
+            offer_to(&store, &["dec_wa_2"]).await;
+            let read = store
+                .audit_records(AuditQuery {
+                    subject: Some("dec_wa_2".into()),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .expect("audit");
+            assert_eq!(
+                read.len(),
+                1,
+                "the read moved the waiting entry into the chain first"
+            );
+            store.close();
+        }
+
+        /// Entries a crash left waiting (committed with their offer, not yet linked) join the
+        /// chain when the store opens again.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn entries_left_waiting_by_a_crash_join_the_chain_at_the_next_start() {
+            let dir = tempfile::tempdir().expect("dir");
+            let (store, path) = open(dir.path());
+            let ws = offer_to(&store, &["dec_wa_0"]).await;
+            store
+                .append_audit(vec![entry(&ws, "test.before", "before")])
+                .await
+                .expect("append");
+            store.close();
+            drop(store);
+            // What a crash between an offer's commit and its batch leaves behind.
+            let conn = rusqlite::Connection::open(&path).expect("raw");
+            conn.execute(
+                "INSERT INTO audit_pending (at, workspace_id, actor, action, subject, details)
+                 VALUES (?1, NULL, 'system', 'nba.offered', 'dec_crash', '{}')",
+                [Utc::now().timestamp_millis()],
+            )
+            .expect("insert");
+            drop(conn);
+            let (waiting, before) = raw(&path);
+            assert_eq!(waiting, 1);
+
+            let (store, _) = open(dir.path());
+            let (waiting, chain) = raw(&path);
+            assert_eq!(waiting, 0);
+            assert_eq!(chain.len(), before.len() + 1);
+            assert_eq!(subjects(&chain), ["dec_wa_0", "before", "dec_crash"]);
+            assert_intact(&chain);
+            store.close();
+        }
     }
 }

@@ -462,6 +462,22 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE decisions ADD COLUMN origin TEXT;
     ALTER TABLE nba_contacts ADD COLUMN origin TEXT;
     "#,
+    // 18: audit entries waiting to join the chain, committed with the change they describe
+    // (a next-best-action offer's), moved into `audit_log` in batches by the writer; and no
+    // index of decisions by status. That index rewrote a page at every decision, and no query
+    // could use more of it than its workspace column, which the index by customer leads with
+    // too: the listing's status filter is optional (`?3 IS NULL OR status = ?3`).
+    r#"
+    CREATE TABLE audit_pending (
+        at INTEGER NOT NULL,
+        workspace_id TEXT,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT,
+        details TEXT NOT NULL
+    );
+    DROP INDEX decisions_status;
+    "#,
 ];
 
 /// The schema version this build writes.

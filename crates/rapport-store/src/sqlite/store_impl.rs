@@ -668,6 +668,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit_records(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.flush_deferred_audit().await?;
         self.read(move |c| govern::audit_records(c, &query)).await
     }
 

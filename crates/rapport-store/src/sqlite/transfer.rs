@@ -160,6 +160,8 @@ fn import(
     dump: &WorkspaceDump,
     options: ImportOptions,
 ) -> Result<TransferReport, StoreError> {
+    // The imported records are sealed after the chain's head below: waiting entries first.
+    super::govern::flush_deferred_audit(conn)?;
     // The target's workspaces that clash by name or by id.
     let mut clashing: Vec<(String, String)> = Vec::new();
     {
@@ -237,6 +239,7 @@ impl WorkspaceTransfer for SqliteStore {
 
     async fn export_workspace(&self, name: &WorkspaceName) -> Result<WorkspaceDump, StoreError> {
         let name = name.as_str().to_owned();
+        self.flush_deferred_audit().await?;
         self.read(move |conn| {
             // One read transaction: every table from the same snapshot.
             let tx = conn.unchecked_transaction()?;
@@ -271,9 +274,10 @@ mod coverage {
     use crate::transfer::{AUDIT_COLUMNS, TABLES};
 
     /// Tables that hold no workspace data of their own: the audit log is copied apart,
-    /// `audit_head` is the chain's single-row pointer, and dashboard sessions are sign-ins to
-    /// the source's servers (people sign in again on the target).
-    const NOT_COPIED: &[&str] = &["audit_head", "sessions"];
+    /// `audit_head` is the chain's single-row pointer, `audit_pending` holds audit entries
+    /// waiting to join the chain (moved into it before an export reads it), and dashboard
+    /// sessions are sign-ins to the source's servers (people sign in again on the target).
+    const NOT_COPIED: &[&str] = &["audit_head", "audit_pending", "sessions"];
 
     /// A table or column added by a migration but not to the transfer would be lost by
     /// `rapport transfer` without any checksum noticing: this names it.
