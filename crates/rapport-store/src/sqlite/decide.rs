@@ -92,6 +92,21 @@ pub(super) fn decision(
     body.as_deref().map(decode).transpose()
 }
 
+/// A workspace's decisions, newest first, optionally of one customer and in one state. Used
+/// for any listing but the approvals queue: it reads the workspace's decisions (every offer
+/// among them) and sorts them.
+const ANY: &str = "SELECT body FROM decisions
+     WHERE workspace_id = ?1 AND (?2 IS NULL OR profile_id = ?2) AND (?3 IS NULL OR status = ?3)
+     ORDER BY created_at DESC, id DESC LIMIT ?4";
+
+/// The decisions waiting for approval. The literal `status = 'pending_approval'` lets SQLite use
+/// the partial index `decisions_pending` (migration 19), which holds only those, so the queue
+/// reads a few rows however many offers the workspace has made. Its parameters are numbered as
+/// in [`ANY`]; `?3`, the state, is implied.
+const PENDING: &str = "SELECT body FROM decisions
+     WHERE workspace_id = ?1 AND status = 'pending_approval' AND (?2 IS NULL OR profile_id = ?2)
+     ORDER BY created_at DESC, id DESC LIMIT ?4";
+
 pub(super) fn decisions(
     conn: &Connection,
     q: &DecisionQuery,
@@ -105,11 +120,11 @@ pub(super) fn decisions(
         },
     };
     let status = q.status.map(DecisionStatus::as_str);
-    let mut stmt = conn.prepare_cached(
-        "SELECT body FROM decisions
-         WHERE workspace_id = ?1 AND (?2 IS NULL OR profile_id = ?2) AND (?3 IS NULL OR status = ?3)
-         ORDER BY created_at DESC, id DESC LIMIT ?4",
-    )?;
+    let mut stmt = conn.prepare_cached(if q.status == Some(DecisionStatus::PendingApproval) {
+        PENDING
+    } else {
+        ANY
+    })?;
     let rows = stmt.query_map(params![ws, profile, status, q.limit as i64], |r| {
         r.get::<_, String>(0)
     })?;
@@ -187,4 +202,33 @@ pub(super) fn open_handoffs(
     )?;
     let rows = stmt.query_map(params![ws, limit as i64], handoff_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The approvals queue reads the partial index of pending decisions, not every decision
+    /// of the workspace.
+    #[test]
+    fn the_approvals_queue_reads_only_pending_decisions() {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("db");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        let plan = |sql: &str| -> String {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan")
+                .query_map(
+                    rusqlite::params!["ws", None::<String>, "pending_approval", 10],
+                    |r| r.get::<_, String>(3),
+                )
+                .expect("rows")
+                .map(|r| r.expect("row"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let pending = plan(super::PENDING);
+        assert!(pending.contains("decisions_pending"), "{pending}");
+        assert!(!pending.contains("TEMP B-TREE FOR ORDER BY"), "{pending}");
+        // The general listing has no such index: it sorts what it reads.
+        let any = plan(super::ANY);
+        assert!(!any.contains("decisions_pending"), "{any}");
+    }
 }

@@ -478,6 +478,12 @@ const MIGRATIONS: &[&str] = &[
     );
     DROP INDEX decisions_status;
     "#,
+    // 19: the decisions waiting for approval, newest first, for the approvals queue. Partial:
+    // an offer (`executed`) never enters it, so the next-best-action path writes no page of it.
+    r#"
+    CREATE INDEX decisions_pending ON decisions(workspace_id, created_at)
+        WHERE status = 'pending_approval';
+    "#,
 ];
 
 /// The schema version this build writes.
