@@ -747,17 +747,17 @@ pub(crate) fn reseal(
         };
         seq += 1;
         let mut r = rapport_core::AuditRecord {
-            seq,
+            seq: 0,
             at_ms: *at_ms,
             workspace: text(ws)?,
             actor: text(actor)?.unwrap_or_default(),
             action: text(action)?.unwrap_or_default(),
             subject: text(subject)?,
             details: text(details)?.unwrap_or_default(),
-            prev_hash: prev.clone(),
+            prev_hash: String::new(),
             hash: String::new(),
         };
-        r.hash = r.compute_hash();
+        r.link(seq, &prev);
         prev.clone_from(&r.hash);
         out.push(r);
     }

@@ -110,24 +110,13 @@ pub(super) fn defer_audit(conn: &Connection, entries: &[AuditEntry]) -> Result<(
 /// Moves every entry waiting in `audit_pending` into the chain, oldest first, with the time it
 /// was recorded; returns how many. Runs inside the caller's transaction.
 pub(super) fn flush_deferred_audit(conn: &Connection) -> Result<usize, StoreError> {
+    // Not yet in the chain: no position, no hashes (`chain` sets them).
     let waiting = conn
         .prepare_cached(
-            "SELECT at, workspace_id, actor, action, subject, details FROM audit_pending
-             ORDER BY rowid",
+            "SELECT 0, at, workspace_id, actor, action, subject, details, '', ''
+             FROM audit_pending ORDER BY rowid",
         )?
-        .query_map([], |r| {
-            Ok(AuditRecord {
-                seq: 0,
-                at_ms: r.get(0)?,
-                workspace: r.get(1)?,
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                subject: r.get(4)?,
-                details: r.get(5)?,
-                prev_hash: String::new(),
-                hash: String::new(),
-            })
-        })?
+        .query_map([], audit_row)?
         .collect::<Result<Vec<_>, _>>()?;
     let moved = waiting.len();
     if moved > 0 {
@@ -148,6 +137,22 @@ pub(super) fn audit_deferred() -> bool {
 /// flush had moved).
 pub(super) fn audit_may_wait() {
     DEFERRED.with(|d| d.set(true));
+}
+
+/// An audit record from `seq, at, workspace_id, actor, action, subject, details, prev_hash,
+/// hash`, in that order.
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.get(0)?,
+        at_ms: r.get(1)?,
+        workspace: r.get(2)?,
+        actor: r.get(3)?,
+        action: r.get(4)?,
+        subject: r.get(5)?,
+        details: r.get(6)?,
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
+    })
 }
 
 pub(super) fn audit_records(
@@ -189,19 +194,7 @@ pub(super) fn audit_records(
     sql.push_str(" LIMIT ?");
     args.push((q.limit.min(i64::MAX as usize) as i64).into());
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
-        Ok(AuditRecord {
-            seq: r.get(0)?,
-            at_ms: r.get(1)?,
-            workspace: r.get(2)?,
-            actor: r.get(3)?,
-            action: r.get(4)?,
-            subject: r.get(5)?,
-            details: r.get(6)?,
-            prev_hash: r.get(7)?,
-            hash: r.get(8)?,
-        })
-    })?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), audit_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
