@@ -289,6 +289,8 @@ async fn contacts_of_a_version_14_database_move_to_the_customer_ordered_table() 
         conn.execute_batch(&format!(
             "INSERT INTO workspaces VALUES ('{ws}', 'default', 0);
              INSERT INTO profiles (id, workspace_id) VALUES ('{prof}', '{ws}');
+             INSERT INTO decisions VALUES ('dec_1', '{ws}', '{prof}', 'nba.retention', 'executed', 1000, NULL, 2, '{{}}');
+             INSERT INTO decisions VALUES ('dec_2', '{ws}', '{prof}', 'nba.upsell', 'executed', 3000, NULL, 1, '{{}}');
              INSERT INTO nba_contacts VALUES ('dec_1', '{ws}', '{prof}', 'fiber_discount', 'web', 1000, 'rejected', 2000);
              INSERT INTO nba_contacts VALUES ('dec_2', '{ws}', '{prof}', 'upgrade', 'email', 3000, NULL, NULL);"
         ))
@@ -322,6 +324,113 @@ async fn contacts_of_a_version_14_database_move_to_the_customer_ordered_table() 
             ("dec_1", "fiber_discount", "web", Some("rejected")),
         ]
     );
+}
+
+/// Schema 20 keeps an offer's contact in its decision row. A version 19 database's contacts
+/// move there with their outcomes and origins; a contact whose decision is missing stops the
+/// upgrade with a clear error and leaves the database as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_of_a_version_19_database_move_into_their_decisions() {
+    let (ws, prof, other) = (
+        "ws_00000000000000000000000000000001",
+        "prof_00000000000000000000000000000001",
+        "prof_00000000000000000000000000000002",
+    );
+    let v19 = |orphan: bool| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = rapport_store::sqlite::database_path(dir.path());
+        let mut conn = rusqlite::Connection::open(&path).expect("raw");
+        rapport_store::sqlite::schema::migrate_to(&mut conn, 19).expect("v19");
+        conn.execute_batch(&format!(
+            "INSERT INTO workspaces VALUES ('{ws}', 'default', 0);
+             INSERT INTO profiles (id, workspace_id) VALUES ('{prof}', '{ws}'), ('{other}', '{ws}');
+             INSERT INTO decisions (id, workspace_id, profile_id, kind, status, created_at, version, body, origin) VALUES
+                 ('dec_1', '{ws}', '{prof}', 'nba.retention', 'executed', 1000, 2, '{{}}', '{other}'),
+                 ('dec_2', '{ws}', '{prof}', 'nba.upsell', 'executed', 3000, 1, '{{}}', NULL),
+                 ('dec_3', '{ws}', '{prof}', 'refund', 'executed', 4000, 1, '{{}}', NULL);
+             INSERT INTO nba_contacts (workspace_id, profile_id, at, decision_id, action_id, channel, outcome, outcome_at, origin) VALUES
+                 ('{ws}', '{prof}', 1000, 'dec_1', 'fiber_discount', 'web', 'rejected', 2000, '{other}'),
+                 ('{ws}', '{prof}', 3000, 'dec_2', 'upgrade', 'email', NULL, NULL, NULL);"
+        ))
+        .expect("v19 rows");
+        if orphan {
+            conn.execute_batch(&format!(
+                "INSERT INTO nba_contacts (workspace_id, profile_id, at, decision_id, action_id, channel)
+                 VALUES ('{ws}', '{prof}', 5000, 'dec_gone', 'upgrade', 'sms');"
+            ))
+            .expect("orphan");
+        }
+        drop(conn);
+        dir
+    };
+
+    let dir = v19(false);
+    let store = SqliteStore::open(dir.path()).expect("upgrade");
+    let ws_id = store.list_workspaces().await.expect("ws")[0].id.clone();
+    let contacts = store
+        .nba_contacts(
+            &ws_id,
+            &rapport_core::ProfileId::from_trusted(prof.into()),
+            rapport_core::time::from_millis(0),
+        )
+        .await
+        .expect("contacts");
+    let seen: Vec<_> = contacts
+        .iter()
+        .map(|c| {
+            (
+                c.decision_id.as_str(),
+                c.action_id.as_str(),
+                c.channel.as_str(),
+                rapport_core::time::to_millis(c.at),
+                c.outcome.as_deref(),
+                c.outcome_at.map(rapport_core::time::to_millis),
+            )
+        })
+        .collect();
+    // The refund is a decision but no contact.
+    assert_eq!(
+        seen,
+        [
+            ("dec_2", "upgrade", "email", 3000, None, None),
+            (
+                "dec_1",
+                "fiber_discount",
+                "web",
+                1000,
+                Some("rejected"),
+                Some(2000)
+            ),
+        ]
+    );
+    drop(store);
+    let conn =
+        rusqlite::Connection::open(rapport_store::sqlite::database_path(dir.path())).expect("raw");
+    let origin: Option<String> = conn
+        .query_row(
+            "SELECT origin FROM nba_contacts WHERE decision_id = 'dec_1'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("origin");
+    assert_eq!(origin.as_deref(), Some(other));
+
+    let dir = v19(true);
+    let err = SqliteStore::open(dir.path()).expect_err("an orphaned contact stops the upgrade");
+    assert!(
+        err.to_string().contains("contact names no decision"),
+        "{err}"
+    );
+    let conn =
+        rusqlite::Connection::open(rapport_store::sqlite::database_path(dir.path())).expect("raw");
+    let (version, kept): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), count(*) FROM nba_contacts",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("still version 19");
+    assert_eq!((version, kept), (19, 3));
 }
 
 /// Consents moved by a merge made before schema 17 carry no `origin`: an unmerge cannot tell

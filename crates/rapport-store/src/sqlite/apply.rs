@@ -434,17 +434,13 @@ impl<'c> Applier<'c> {
         )?
         .execute([survivor, loser])?;
         // These tables are indexed by workspace first: naming it keeps each statement on
-        // the index instead of reading the whole table at every merge.
+        // the index instead of reading the whole table at every merge. Offers move with
+        // their contacts (one row), so they count against the merged customer's contact
+        // policy.
         let ws = self.ws.as_str();
         c.prepare_cached(
             "UPDATE decisions SET origin = coalesce(origin, profile_id), profile_id = ?1,
                 body = json_set(body, '$.profile_id', ?1)
-             WHERE workspace_id = ?3 AND profile_id = ?2",
-        )?
-        .execute([survivor, loser, ws])?;
-        // Offers already made count against the merged customer's contact policy.
-        c.prepare_cached(
-            "UPDATE nba_contacts SET origin = coalesce(origin, profile_id), profile_id = ?1
              WHERE workspace_id = ?3 AND profile_id = ?2",
         )?
         .execute([survivor, loser, ws])?;

@@ -6,7 +6,7 @@ use rapport_core::{AuditEntry, DecisionRecord, DecisionStatus, Handoff, ProfileI
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{govern, read};
-use crate::{DecisionQuery, StoreError};
+use crate::{DecisionQuery, NbaContact, StoreError};
 
 fn encode(d: &DecisionRecord) -> Result<String, StoreError> {
     serde_json::to_string(d).map_err(|e| StoreError::Internal(format!("decision encoding: {e}")))
@@ -24,35 +24,10 @@ pub(super) fn save_decision(
     expected: Option<i64>,
     audit: &[AuditEntry],
 ) -> Result<DecisionRecord, StoreError> {
-    let expires = d.approval.as_ref().map(|a| to_millis(a.expires_at));
     match expected {
-        None => {
-            let Some(canonical) = read::canonical_profile(conn, ws, d.profile_id.as_str())? else {
-                return Err(StoreError::NotFound(format!("profile {}", d.profile_id)));
-            };
-            d.profile_id = ProfileId::from_trusted(canonical);
-            d.version = 1;
-            let inserted = conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO decisions
-                     (id, workspace_id, profile_id, kind, status, created_at, expires_at, version, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8)",
-                )?
-                .execute(params![
-                    d.id,
-                    ws,
-                    d.profile_id.as_str(),
-                    d.kind,
-                    d.status.as_str(),
-                    to_millis(d.created_at),
-                    expires,
-                    encode(&d)?
-                ])?;
-            if inserted == 0 {
-                return Err(StoreError::Conflict(format!("decision {} exists", d.id)));
-            }
-        }
+        None => d = insert_decision(conn, ws, d, None)?,
         Some(v) => {
+            let expires = d.approval.as_ref().map(|a| to_millis(a.expires_at));
             d.version = v + 1;
             let changed = conn
                 .prepare_cached(
@@ -77,6 +52,58 @@ pub(super) fn save_decision(
         }
     }
     govern::append_audit(conn, audit)?;
+    Ok(d)
+}
+
+/// Inserts a new decision (version 1) for its customer's canonical profile. An offer's
+/// contact (`contact`, the action offered on a channel) is kept in the same row (migration
+/// 20), so the offer writes one row.
+pub(super) fn insert_decision(
+    conn: &Connection,
+    ws: &str,
+    mut d: DecisionRecord,
+    contact: Option<&NbaContact>,
+) -> Result<DecisionRecord, StoreError> {
+    let Some(canonical) = read::canonical_profile(conn, ws, d.profile_id.as_str())? else {
+        return Err(StoreError::NotFound(format!("profile {}", d.profile_id)));
+    };
+    if let Some(c) = contact {
+        if c.decision_id != d.id
+            || to_millis(c.at) != to_millis(d.created_at)
+            || c.outcome.is_some()
+        {
+            return Err(StoreError::Internal(format!(
+                "a contact is recorded with its own decision, at the decision's time and without \
+                 an outcome; this one names {} at {}",
+                c.decision_id, c.at
+            )));
+        }
+    }
+    d.profile_id = ProfileId::from_trusted(canonical);
+    d.version = 1;
+    let expires = d.approval.as_ref().map(|a| to_millis(a.expires_at));
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO decisions
+             (id, workspace_id, profile_id, kind, status, created_at, expires_at, version, body,
+              action_id, channel)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            d.id,
+            ws,
+            d.profile_id.as_str(),
+            d.kind,
+            d.status.as_str(),
+            to_millis(d.created_at),
+            expires,
+            encode(&d)?,
+            contact.map(|c| c.action_id.as_str()),
+            contact.map(|c| c.channel.as_str()),
+        ])?;
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("decision {} exists", d.id)));
+    }
     Ok(d)
 }
 

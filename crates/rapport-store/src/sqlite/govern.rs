@@ -518,11 +518,11 @@ pub(super) fn erase(
     ] {
         conn.prepare_cached(sql)?.execute([c])?;
     }
-    // Indexed by workspace first: naming it keeps these off a scan of the whole table.
+    // Indexed by workspace first: naming it keeps these off a scan of the whole table. An
+    // offer's contact goes with its decision row.
     for sql in [
         "DELETE FROM decisions WHERE workspace_id = ?2 AND profile_id = ?1",
         "DELETE FROM handoffs WHERE workspace_id = ?2 AND profile_id = ?1",
-        "DELETE FROM nba_contacts WHERE workspace_id = ?2 AND profile_id = ?1",
     ] {
         conn.prepare_cached(sql)?.execute([c, ws])?;
     }

@@ -1,5 +1,6 @@
 //! Next-best-action in SQLite: outcome counts per action (the propensities' evidence) and
-//! customers' contacts (what the contact policy counts, where outcomes are kept).
+//! customers' contacts (what the contact policy counts, where outcomes are kept). A contact
+//! lives in its offer's decision row; `nba_contacts` is a view of those rows (migration 20).
 
 use rapport_core::time::{from_millis, to_millis};
 use rapport_core::{AuditEntry, DecisionRecord, ProfileId};
@@ -15,29 +16,26 @@ pub(super) fn record_offers(
     contacts: Vec<NbaContact>,
     audit: &[AuditEntry],
 ) -> Result<Vec<DecisionRecord>, StoreError> {
-    let mut saved = Vec::with_capacity(decisions.len());
-    for d in decisions {
-        saved.push(decide::save_decision(conn, ws, d, None, &[])?);
-    }
-    for c in contacts {
-        let Some(d) = saved.iter().find(|d| d.id == c.decision_id) else {
+    // Every contact belongs to one of the offers, one at most to each: it is written into
+    // that offer's row.
+    for (i, c) in contacts.iter().enumerate() {
+        if !decisions.iter().any(|d| d.id == c.decision_id) {
             return Err(StoreError::Internal(format!(
                 "contact names decision {}, which is not among the offers",
                 c.decision_id
             )));
-        };
-        conn.prepare_cached(
-            "INSERT INTO nba_contacts (decision_id, workspace_id, profile_id, action_id, channel, at, outcome, outcome_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, NULL)",
-        )?
-        .execute(params![
-            c.decision_id,
-            ws,
-            d.profile_id.as_str(),
-            c.action_id,
-            c.channel,
-            to_millis(c.at)
-        ])?;
+        }
+        if contacts[..i].iter().any(|o| o.decision_id == c.decision_id) {
+            return Err(StoreError::Internal(format!(
+                "decision {} has more than one contact",
+                c.decision_id
+            )));
+        }
+    }
+    let mut saved = Vec::with_capacity(decisions.len());
+    for d in decisions {
+        let contact = contacts.iter().find(|c| c.decision_id == d.id);
+        saved.push(decide::insert_decision(conn, ws, d, contact)?);
     }
     // The offer's audit entries join the chain in the writer's next batch (`defer_audit`):
     // this is the hot path, and an entry appended alone costs about five WAL pages.
@@ -60,6 +58,21 @@ fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NbaContact> {
 const CONTACT_COLUMNS: &str =
     "decision_id, profile_id, action_id, channel, at, outcome, outcome_at";
 
+/// A customer's contacts since a time, newest first (`?1` workspace, `?2` profile, `?3` time).
+fn contacts_since_sql() -> String {
+    format!(
+        "SELECT {CONTACT_COLUMNS} FROM nba_contacts
+         WHERE workspace_id = ?1 AND profile_id = ?2 AND at > ?3 ORDER BY at DESC, decision_id DESC"
+    )
+}
+
+/// The contact of one offer (`?1` workspace, `?2` decision).
+fn contact_of_decision_sql() -> String {
+    format!(
+        "SELECT {CONTACT_COLUMNS} FROM nba_contacts WHERE decision_id = ?2 AND workspace_id = ?1"
+    )
+}
+
 pub(super) fn contacts(
     conn: &Connection,
     ws: &str,
@@ -69,10 +82,7 @@ pub(super) fn contacts(
     let Some(canonical) = read::canonical_profile(conn, ws, profile)? else {
         return Err(StoreError::NotFound(format!("profile {profile}")));
     };
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CONTACT_COLUMNS} FROM nba_contacts
-         WHERE workspace_id = ?1 AND profile_id = ?2 AND at > ?3 ORDER BY at DESC, decision_id DESC"
-    ))?;
+    let mut stmt = conn.prepare_cached(&contacts_since_sql())?;
     let rows = stmt.query_map(params![ws, canonical, since], contact_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -114,11 +124,7 @@ pub(super) fn record_outcome(
 ) -> Result<(NbaContact, ActionCounts), StoreError> {
     let id = o.decision.id.clone();
     let contact = conn
-        .prepare_cached(&format!(
-            "SELECT {CONTACT_COLUMNS} FROM nba_contacts
-             WHERE workspace_id = ?1 AND decision_id = ?2 AND profile_id =
-                 (SELECT profile_id FROM decisions WHERE id = ?2 AND workspace_id = ?1)"
-        ))?
+        .prepare_cached(&contact_of_decision_sql())?
         .query_row([ws, id.as_str()], contact_row)
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("offer {id}")))?;
@@ -128,18 +134,11 @@ pub(super) fn record_outcome(
         )));
     }
     let at = to_millis(o.at);
+    // The contact is the offer's own row (migration 20).
     conn.prepare_cached(
-        "UPDATE nba_contacts SET outcome = ?1, outcome_at = ?2
-         WHERE workspace_id = ?3 AND profile_id = ?4 AND at = ?5 AND decision_id = ?6",
+        "UPDATE decisions SET outcome = ?1, outcome_at = ?2 WHERE id = ?3 AND workspace_id = ?4",
     )?
-    .execute(params![
-        o.outcome,
-        at,
-        ws,
-        contact.profile_id.as_str(),
-        to_millis(contact.at),
-        id
-    ])?;
+    .execute(params![o.outcome, at, id, ws])?;
     let (s, f) = if o.success { (1, 0) } else { (0, 1) };
     conn.prepare_cached(
         "INSERT INTO nba_counts (workspace_id, action_id, successes, failures) VALUES (?1, ?2, ?3, ?4)
@@ -247,4 +246,32 @@ fn snapshot_in(
         last_sentiment,
         churn_probability,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Contacts are read through the view of decision rows: the contact policy's query and an
+    /// outcome's lookup stay on indexes (a customer's decisions; a decision's id) instead of
+    /// reading the workspace's decisions.
+    #[test]
+    fn contact_reads_use_the_decision_indexes() {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("db");
+        super::super::schema::migrate(&mut conn).expect("migrate");
+        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan")
+                .query_map(params, |r| r.get::<_, String>(3))
+                .expect("rows")
+                .map(|r| r.expect("row"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let policy = plan(&super::contacts_since_sql(), &[&"ws", &"prof", &0]);
+        assert!(policy.contains("decisions_profile"), "{policy}");
+        let outcome = plan(&super::contact_of_decision_sql(), &[&"ws", &"dec"]);
+        assert!(
+            outcome.contains("sqlite_autoindex_decisions_1"),
+            "{outcome}"
+        );
+    }
 }

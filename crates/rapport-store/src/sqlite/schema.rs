@@ -484,6 +484,50 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX decisions_pending ON decisions(workspace_id, created_at)
         WHERE status = 'pending_approval';
     "#,
+    // 20: a next-best-action contact is kept in its offer's decision row (`action_id`,
+    // `channel`, `outcome`, `outcome_at`; NULL for any other decision) instead of a table of
+    // its own. The two are one to one, made at the same moment for the same customer and moved
+    // or erased together, and the contact's own B-tree, ordered by customer, cost one random
+    // page in every offer's commit. The contact policy reads a customer's contacts through
+    // `decisions_profile`. `nba_contacts` stays as a view with the same columns, so exports
+    // and imports keep their format; its triggers let an import (or this migration) write
+    // contacts, and refuse one whose decision is not there before it.
+    r#"
+    ALTER TABLE decisions ADD COLUMN action_id TEXT;
+    ALTER TABLE decisions ADD COLUMN channel TEXT;
+    ALTER TABLE decisions ADD COLUMN outcome TEXT;
+    ALTER TABLE decisions ADD COLUMN outcome_at INTEGER;
+    ALTER TABLE nba_contacts RENAME TO nba_contacts_before_20;
+    CREATE VIEW nba_contacts AS
+        SELECT id AS decision_id, workspace_id, profile_id, action_id, channel,
+               created_at AS at, outcome, outcome_at, origin
+        FROM decisions WHERE action_id IS NOT NULL;
+    CREATE TRIGGER nba_contacts_insert INSTEAD OF INSERT ON nba_contacts
+    BEGIN
+        SELECT RAISE(ABORT, 'a next-best-action contact needs an action and a channel')
+        WHERE NEW.action_id IS NULL OR NEW.channel IS NULL;
+        SELECT RAISE(ABORT, 'a next-best-action contact names no decision of its workspace, customer and time that is not a contact already')
+        WHERE NOT EXISTS (
+            SELECT 1 FROM decisions
+            WHERE id = NEW.decision_id AND workspace_id = NEW.workspace_id
+              AND profile_id = NEW.profile_id AND created_at = NEW.at
+              AND origin IS NEW.origin AND action_id IS NULL);
+        UPDATE decisions
+        SET action_id = NEW.action_id, channel = NEW.channel,
+            outcome = NEW.outcome, outcome_at = NEW.outcome_at
+        WHERE id = NEW.decision_id;
+    END;
+    CREATE TRIGGER nba_contacts_delete INSTEAD OF DELETE ON nba_contacts
+    BEGIN
+        UPDATE decisions SET action_id = NULL, channel = NULL, outcome = NULL, outcome_at = NULL
+        WHERE id = OLD.decision_id;
+    END;
+    INSERT INTO nba_contacts
+        (decision_id, workspace_id, profile_id, action_id, channel, at, outcome, outcome_at, origin)
+        SELECT decision_id, workspace_id, profile_id, action_id, channel, at, outcome, outcome_at, origin
+        FROM nba_contacts_before_20;
+    DROP TABLE nba_contacts_before_20;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -117,16 +117,18 @@ pub(super) fn unmerge(
                  WHERE profile_id = ?2 AND origin = ?3",
             )?
             .execute(params![restored, survivor, p])? as u64;
+        // An offer's contact is its decision row (migration 20): counted before they move.
+        contacts +=
+            conn.prepare_cached(
+                "SELECT count(*) FROM decisions
+                 WHERE workspace_id = ?3 AND profile_id = ?1 AND origin = ?2
+                   AND action_id IS NOT NULL",
+            )?
+            .query_row(params![survivor, p, ws], |r| r.get::<_, i64>(0))? as u64;
         decisions += conn
             .prepare_cached(
                 "UPDATE decisions SET profile_id = ?1, origin = nullif(origin, ?1),
                     body = json_set(body, '$.profile_id', ?1)
-                 WHERE workspace_id = ?4 AND profile_id = ?2 AND origin = ?3",
-            )?
-            .execute(params![restored, survivor, p, ws])? as u64;
-        contacts += conn
-            .prepare_cached(
-                "UPDATE nba_contacts SET profile_id = ?1, origin = nullif(origin, ?1)
                  WHERE workspace_id = ?4 AND profile_id = ?2 AND origin = ?3",
             )?
             .execute(params![restored, survivor, p, ws])? as u64;
