@@ -145,8 +145,21 @@ struct Keys {
     admin: String,
 }
 
+/// The source's next-best-action catalog: one action any customer may be offered.
+const CATALOG: &str = r#"
+[control]
+rate = 0.0
+
+[[action]]
+id = "apology_call"
+kind = "service_recovery"
+title = "a call back from our support lead"
+value = 40
+"#;
+
 /// Customers with merged profiles, events, a conversation with analysed messages, consents,
-/// decisions, a request for a person and an erased customer. Returns the ids it made.
+/// decisions, a next-best-action offer with its outcome, a request for a person and an erased
+/// customer. Returns the ids it made.
 fn populate(c: &Http, base: &str, k: &Keys) -> BTreeMap<&'static str, String> {
     let post =
         |path: &str, body: Value| c.ok(M::POST, &format!("{base}{path}"), &k.write, Some(&body));
@@ -243,6 +256,7 @@ fn populate(c: &Http, base: &str, k: &Keys) -> BTreeMap<&'static str, String> {
         &k.admin,
         Some(&json!({"consents": [
         {"purpose": "marketing_email", "state": "granted"},
+        {"purpose": "personalization", "state": "granted"},
         {"purpose": "profiling", "state": "denied"}]})),
     );
     c.ok(
@@ -267,6 +281,29 @@ fn populate(c: &Http, base: &str, k: &Keys) -> BTreeMap<&'static str, String> {
         Some(&json!({"profile_id": ada, "kind": "message.service",
         "conversation_id": conv, "params": {"text": "Your router ships today."},
         "reasons": [{"code": "late_delivery", "text": "your delivery was late"}]})),
+    );
+    // A next-best-action offer (a decision with its contact) and its outcome (the action's
+    // counts).
+    let nba = c.ok(
+        M::POST,
+        &format!("{base}/v1/decisions/next-best-action"),
+        &k.admin,
+        Some(&json!({"profile_id": ada, "channel": "web", "context": {}})),
+    );
+    let offered = nba["ranked"]
+        .as_array()
+        .expect("ranked")
+        .iter()
+        .find(|r| r["offered"] == true)
+        .unwrap_or_else(|| panic!("nothing offered: {nba}"));
+    c.ok(
+        M::POST,
+        &format!(
+            "{base}/v1/decisions/{}/outcome",
+            offered["decision_id"].as_str().expect("decision id")
+        ),
+        &k.admin,
+        Some(&json!({"outcome": "accepted"})),
     );
     c.ok(
         M::POST,
@@ -414,9 +451,14 @@ fn a_workspace_goes_to_postgres_and_back_unchanged() {
     let c = Http::new();
 
     let (ids, original) = {
+        let catalog = tmp.path().join("catalog.toml");
+        std::fs::write(&catalog, CATALOG).expect("catalog");
         let server = Server::start(
             &["serve", "--data-dir", a_str, "--addr", "127.0.0.1:0"],
-            &[],
+            &[(
+                "RAPPORT__DECISIONS__CATALOG",
+                catalog.to_str().expect("catalog path"),
+            )],
         );
         let ids = populate(&c, &server.base, &keys);
         (ids.clone(), answers(&c, &server.base, &keys, &ids))
@@ -459,7 +501,9 @@ fn a_workspace_goes_to_postgres_and_back_unchanged() {
         ("consents", 3),
         ("tombstones", 1),
         ("erasures", 1),
-        ("decisions", 2),
+        ("decisions", 3),
+        ("nba_contacts", 1),
+        ("nba_counts", 1),
         ("handoffs", 1),
         ("route_queues", 1),
         ("route_agents", 1),
