@@ -464,10 +464,11 @@ fn a_workspace_goes_to_postgres_and_back_unchanged() {
         (ids.clone(), answers(&c, &server.base, &keys, &ids))
     };
     assert_eq!(original["erased"], json!(404));
+    // The refund, the service message and the next-best-action offer.
     assert!(
         original["/v1/decisions"]["body"]["decisions"]
             .as_array()
-            .is_some_and(|d| d.len() == 2),
+            .is_some_and(|d| d.len() == 3),
         "{}",
         original["/v1/decisions"]
     );
