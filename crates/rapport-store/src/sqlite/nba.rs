@@ -267,7 +267,13 @@ mod tests {
                 .join("; ")
         };
         let policy = plan(&super::contacts_since_sql(), &[&"ws", &"prof", &0]);
-        assert!(policy.contains("decisions_profile"), "{policy}");
+        // The index holds the contact's columns: the policy reads no decision row, and
+        // the index's order is the answer's.
+        assert!(
+            policy.contains("COVERING INDEX decisions_profile"),
+            "{policy}"
+        );
+        assert!(!policy.contains("TEMP B-TREE"), "{policy}");
         let outcome = plan(&super::contact_of_decision_sql(), &[&"ws", &"dec"]);
         assert!(
             outcome.contains("sqlite_autoindex_decisions_1"),

@@ -488,15 +488,20 @@ const MIGRATIONS: &[&str] = &[
     // `channel`, `outcome`, `outcome_at`; NULL for any other decision) instead of a table of
     // its own. The two are one to one, made at the same moment for the same customer and moved
     // or erased together, and the contact's own B-tree, ordered by customer, cost one random
-    // page in every offer's commit. The contact policy reads a customer's contacts through
-    // `decisions_profile`. `nba_contacts` stays as a view with the same columns, so exports
-    // and imports keep their format; its triggers let an import (or this migration) write
-    // contacts, and refuse one whose decision is not there before it.
+    // page in every offer's commit. The contact policy reads a customer's contacts from
+    // `decisions_profile`, which now also holds the contact's columns, so it reads them as
+    // compactly as from the old table, without visiting the decision rows. `nba_contacts`
+    // stays as a view with the same columns, so exports and imports keep their format; its
+    // triggers let an import (or this migration) write contacts, and refuse one whose decision
+    // is not there before it.
     r#"
     ALTER TABLE decisions ADD COLUMN action_id TEXT;
     ALTER TABLE decisions ADD COLUMN channel TEXT;
     ALTER TABLE decisions ADD COLUMN outcome TEXT;
     ALTER TABLE decisions ADD COLUMN outcome_at INTEGER;
+    DROP INDEX decisions_profile;
+    CREATE INDEX decisions_profile ON decisions
+        (workspace_id, profile_id, created_at, id, action_id, channel, outcome, outcome_at);
     ALTER TABLE nba_contacts RENAME TO nba_contacts_before_20;
     CREATE VIEW nba_contacts AS
         SELECT id AS decision_id, workspace_id, profile_id, action_id, channel,
