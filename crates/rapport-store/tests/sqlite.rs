@@ -275,6 +275,53 @@ async fn a_version_1_database_is_upgraded_and_keeps_its_data() {
     assert!(detail.messages[0].analysis.is_none());
 }
 
+/// A contact as the upgrade tests compare it: decision, action, channel, time, outcome and
+/// its time (times in milliseconds).
+type ContactRow = (String, String, String, i64, Option<String>, Option<i64>);
+
+fn contact_row(
+    decision: &str,
+    action: &str,
+    channel: &str,
+    at: i64,
+    outcome: Option<&str>,
+    outcome_at: Option<i64>,
+) -> ContactRow {
+    (
+        decision.into(),
+        action.into(),
+        channel.into(),
+        at,
+        outcome.map(Into::into),
+        outcome_at,
+    )
+}
+
+/// Every contact of `prof` in the store's only workspace, newest first.
+async fn contacts_of(store: &SqliteStore, prof: &str) -> Vec<ContactRow> {
+    let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
+    store
+        .nba_contacts(
+            &ws,
+            &rapport_core::ProfileId::from_trusted(prof.into()),
+            rapport_core::time::from_millis(0),
+        )
+        .await
+        .expect("contacts")
+        .into_iter()
+        .map(|c| {
+            (
+                c.decision_id,
+                c.action_id,
+                c.channel,
+                rapport_core::time::to_millis(c.at),
+                c.outcome,
+                c.outcome_at.map(rapport_core::time::to_millis),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_of_a_version_14_database_move_to_the_customer_ordered_table() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -297,31 +344,18 @@ async fn contacts_of_a_version_14_database_move_to_the_customer_ordered_table() 
         .expect("v14 rows");
     }
     let store = SqliteStore::open(dir.path()).expect("upgrade");
-    let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
-    let contacts = store
-        .nba_contacts(
-            &ws,
-            &rapport_core::ProfileId::from_trusted(prof.into()),
-            rapport_core::time::from_millis(0),
-        )
-        .await
-        .expect("contacts");
-    let seen: Vec<_> = contacts
-        .iter()
-        .map(|c| {
-            (
-                c.decision_id.as_str(),
-                c.action_id.as_str(),
-                c.channel.as_str(),
-                c.outcome.as_deref(),
-            )
-        })
-        .collect();
     assert_eq!(
-        seen,
+        contacts_of(&store, prof).await,
         [
-            ("dec_2", "upgrade", "email", None),
-            ("dec_1", "fiber_discount", "web", Some("rejected")),
+            contact_row("dec_2", "upgrade", "email", 3000, None, None),
+            contact_row(
+                "dec_1",
+                "fiber_discount",
+                "web",
+                1000,
+                Some("rejected"),
+                Some(2000)
+            ),
         ]
     );
 }
@@ -366,34 +400,12 @@ async fn contacts_of_a_version_19_database_move_into_their_decisions() {
 
     let dir = v19(false);
     let store = SqliteStore::open(dir.path()).expect("upgrade");
-    let ws_id = store.list_workspaces().await.expect("ws")[0].id.clone();
-    let contacts = store
-        .nba_contacts(
-            &ws_id,
-            &rapport_core::ProfileId::from_trusted(prof.into()),
-            rapport_core::time::from_millis(0),
-        )
-        .await
-        .expect("contacts");
-    let seen: Vec<_> = contacts
-        .iter()
-        .map(|c| {
-            (
-                c.decision_id.as_str(),
-                c.action_id.as_str(),
-                c.channel.as_str(),
-                rapport_core::time::to_millis(c.at),
-                c.outcome.as_deref(),
-                c.outcome_at.map(rapport_core::time::to_millis),
-            )
-        })
-        .collect();
     // The refund is a decision but no contact.
     assert_eq!(
-        seen,
+        contacts_of(&store, prof).await,
         [
-            ("dec_2", "upgrade", "email", 3000, None, None),
-            (
+            contact_row("dec_2", "upgrade", "email", 3000, None, None),
+            contact_row(
                 "dec_1",
                 "fiber_discount",
                 "web",

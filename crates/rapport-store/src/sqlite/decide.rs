@@ -237,19 +237,11 @@ mod tests {
     /// of the workspace.
     #[test]
     fn the_approvals_queue_reads_only_pending_decisions() {
-        let mut conn = rusqlite::Connection::open_in_memory().expect("db");
-        super::super::schema::migrate(&mut conn).expect("migrate");
-        let plan = |sql: &str| -> String {
-            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .expect("plan")
-                .query_map(
-                    rusqlite::params!["ws", None::<String>, "pending_approval", 10],
-                    |r| r.get::<_, String>(3),
-                )
-                .expect("rows")
-                .map(|r| r.expect("row"))
-                .collect::<Vec<_>>()
-                .join("; ")
+        let plan = |sql: &str| {
+            super::super::query_plan(
+                sql,
+                rusqlite::params!["ws", None::<String>, "pending_approval", 10],
+            )
         };
         let pending = plan(super::PENDING);
         assert!(pending.contains("decisions_pending"), "{pending}");

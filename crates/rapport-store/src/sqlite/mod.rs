@@ -600,6 +600,23 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Job>, audit_waiting: &Au
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
+/// The plan SQLite chooses for `sql` with `params` on a freshly migrated in-memory database,
+/// its steps joined by `; ` (for tests that check a query stays on an index).
+#[cfg(test)]
+pub(crate) fn query_plan(sql: &str, params: &[&dyn rusqlite::ToSql]) -> String {
+    let mut conn = Connection::open_in_memory().expect("db");
+    schema::migrate(&mut conn).expect("migrate");
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("plan");
+    let steps = stmt
+        .query_map(params, |r| r.get::<_, String>(3))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect::<Vec<_>>();
+    steps.join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use rusqlite::StatementStatus;

@@ -255,17 +255,7 @@ mod tests {
     /// reading the workspace's decisions.
     #[test]
     fn contact_reads_use_the_decision_indexes() {
-        let mut conn = rusqlite::Connection::open_in_memory().expect("db");
-        super::super::schema::migrate(&mut conn).expect("migrate");
-        let plan = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> String {
-            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .expect("plan")
-                .query_map(params, |r| r.get::<_, String>(3))
-                .expect("rows")
-                .map(|r| r.expect("row"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
+        let plan = super::super::query_plan;
         let policy = plan(&super::contacts_since_sql(), &[&"ws", &"prof", &0]);
         // The index holds the contact's columns: the policy reads no decision row, and
         // the index's order is the answer's.
