@@ -36,6 +36,9 @@ pub struct NbaBenchArgs {
     /// Seconds each timed phase runs.
     #[arg(long, default_value_t = 20)]
     pub seconds: u64,
+    /// Seconds of the same requests at the same rate before each timed phase (not counted).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
     /// Concurrent connections the load is sent over.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
@@ -46,6 +49,54 @@ pub struct NbaBenchArgs {
     /// to see whether the tail comes from a few stalls or from the whole run.
     #[arg(long)]
     pub timeline: bool,
+    /// Keep the loaded customers in this directory and use them again in later runs with
+    /// the same `--profiles` instead of loading them anew (loading a million takes
+    /// minutes); later runs pick from the sample the first one drew. Each run adds its
+    /// decisions to that store. Without it, the store is a temporary directory removed at
+    /// the end.
+    #[arg(long)]
+    pub data: Option<std::path::PathBuf>,
+}
+
+/// What `--data` keeps beside the store: how many customers it was loaded with, and the
+/// sample of them the requests pick from.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Loaded {
+    profiles: usize,
+    ids: Vec<String>,
+}
+
+const LOADED_FILE: &str = "bench-nba-customers.json";
+
+/// The customers of a kept store, loading them first when the directory has none yet.
+async fn customers(dir: &std::path::Path, profiles: usize, sample: usize) -> Result<Vec<String>> {
+    let marker = dir.join(LOADED_FILE);
+    if marker.exists() {
+        let loaded: Loaded = serde_json::from_slice(&std::fs::read(&marker)?)
+            .with_context(|| format!("{} is not a customer list", marker.display()))?;
+        anyhow::ensure!(
+            loaded.profiles == profiles,
+            "{} holds {} customers; ask for that many, or name another directory",
+            dir.display(),
+            loaded.profiles
+        );
+        eprintln!("using the {profiles} customers loaded in {}", dir.display());
+        return Ok(loaded.ids);
+    }
+    anyhow::ensure!(
+        !dir.exists() || std::fs::read_dir(dir)?.next().is_none(),
+        "{} is neither empty nor a store this benchmark loaded",
+        dir.display()
+    );
+    let ids = fill(dir, profiles, sample).await?;
+    std::fs::write(
+        &marker,
+        serde_json::to_vec(&Loaded {
+            profiles,
+            ids: ids.clone(),
+        })?,
+    )?;
+    Ok(ids)
 }
 
 /// A catalog of `n` actions over a few traits and every computed feature: rules of every
@@ -283,7 +334,7 @@ struct Target {
 /// millisecond late: every measured latency, the reference's included, carried up to 1 ms of
 /// the load generator's own lateness, and requests went out in bunches on the tick. The
 /// releasing thread sleeps with the system's timer instead (its slack set to 1 µs).
-async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) -> Phase {
+async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) -> Result<Phase> {
     let connections = target.connections;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
@@ -358,9 +409,14 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
             }
             // Dropping the senders ends each connection's loop once its queue is empty.
         });
-    if let Ok(handle) = release {
-        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-    }
+    // Without its releasing thread a phase sends nothing; that is a failed benchmark, not a
+    // phase of zero requests.
+    let handle = release.context("cannot start the thread that releases requests")?;
+    let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+    anyhow::ensure!(
+        matches!(joined, Ok(Ok(()))),
+        "the thread that releases requests stopped early"
+    );
     let mut out = Phase {
         latencies_us: Vec::new(),
         samples: Vec::new(),
@@ -376,7 +432,7 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
         out.failures += failures;
     }
     out.seconds = start.elapsed().as_secs_f64();
-    out
+    Ok(out)
 }
 
 fn machine() -> String {
@@ -412,10 +468,14 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
         (1..=600).contains(&args.seconds),
         "--seconds must be between 1 and 600"
     );
+    anyhow::ensure!(
+        (1..=600).contains(&args.warmup),
+        "--warmup must be between 1 and 600"
+    );
     let tmp = std::env::temp_dir().join(format!("rapport-bench-nba-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let _cleanup = crate::bench::scopeguard(tmp.clone());
-    let data = tmp.join("data");
+    let data = args.data.clone().unwrap_or_else(|| tmp.join("data"));
     println!("# rapport bench nba");
     println!(
         "machine: {}; load average at start: {}",
@@ -426,7 +486,12 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
         "{} customers, {} actions, {} requests/s for {}s per phase over {} connections",
         args.profiles, args.actions, args.rate, args.seconds, args.connections
     );
-    let ids = Arc::new(fill(&data, args.profiles, args.sample.max(1)).await?);
+    let ids = if args.data.is_some() {
+        customers(&data, args.profiles, args.sample.max(1)).await?
+    } else {
+        fill(&data, args.profiles, args.sample.max(1)).await?
+    };
+    let ids = Arc::new(ids);
     anyhow::ensure!(!ids.is_empty(), "no customer was found after loading");
     let catalog_path = tmp.join("catalog.toml");
     std::fs::write(&catalog_path, catalog(args.actions))?;
@@ -444,22 +509,32 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
         connections: args.connections,
     };
 
-    // Warm-up: connections, caches, the page cache.
-    for kind in [Kind::Read, Kind::Nba] {
-        let w = phase(&target, kind, args.rate.min(500), 2, 1).await;
-        anyhow::ensure!(
-            w.failures < w.sent,
-            "every warm-up request failed; is the catalog loaded?"
-        );
-    }
+    // Each phase is measured in its steady state: right before it, the same requests at the
+    // same rate warm the connections, the server's threads and caches and the page cache.
+    // (A warm-up at a lower rate, followed by ten seconds of profile reads, left the first
+    // second of decisions to fill the writer's cache and queue: that measured a cold start.)
+    let (rate, warmup) = (args.rate, args.warmup);
+    let warm_up = |kind| {
+        let target = &target;
+        async move {
+            let w = phase(target, kind, rate, warmup, 1).await?;
+            anyhow::ensure!(
+                w.failures < w.sent,
+                "every warm-up request failed; is the catalog loaded?"
+            );
+            Ok::<(), anyhow::Error>(())
+        }
+    };
     let me = std::process::id();
+    warm_up(Kind::Read).await?;
     let usage = Usage::start(server.pid, me);
-    let mut read = phase(&target, Kind::Read, args.rate, args.seconds, 2).await;
+    let mut read = phase(&target, Kind::Read, args.rate, args.seconds, 2).await?;
     let read_usage = usage.end(server.pid, me);
     let la_read = load_average();
+    warm_up(Kind::Nba).await?;
     let nba_started = chrono::Utc::now();
     let usage = Usage::start(server.pid, me);
-    let mut nba = phase(&target, Kind::Nba, args.rate, args.seconds, 3).await;
+    let mut nba = phase(&target, Kind::Nba, args.rate, args.seconds, 3).await?;
     let nba_usage = usage.end(server.pid, me);
     let la_nba = load_average();
     drop(server);
@@ -531,5 +606,39 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e:#?}"));
             assert_eq!(c.actions.len(), n);
         }
+    }
+
+    /// A kept store is used again only for the customer count it was loaded with, and a
+    /// directory holding something else is never loaded into.
+    #[tokio::test]
+    async fn a_kept_store_is_used_again_only_as_it_was_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = dir.path().join("kept");
+        std::fs::create_dir(&kept).unwrap();
+        let loaded = super::Loaded {
+            profiles: 10,
+            ids: vec!["p1".into(), "p2".into()],
+        };
+        std::fs::write(
+            kept.join(super::LOADED_FILE),
+            serde_json::to_vec(&loaded).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            super::customers(&kept, 10, 5).await.unwrap(),
+            vec!["p1".to_owned(), "p2".to_owned()]
+        );
+        let other = super::customers(&kept, 20, 5).await.unwrap_err();
+        assert!(other.to_string().contains("holds 10 customers"), "{other}");
+
+        let busy = dir.path().join("busy");
+        std::fs::create_dir(&busy).unwrap();
+        std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+        let refused = super::customers(&busy, 10, 5).await.unwrap_err();
+        assert!(refused.to_string().contains("neither empty"), "{refused}");
+        assert_eq!(
+            std::fs::read_to_string(busy.join("notes.txt")).unwrap(),
+            "mine"
+        );
     }
 }

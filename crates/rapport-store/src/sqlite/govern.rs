@@ -314,11 +314,20 @@ pub(super) fn consents(
     let Some(canonical) = read::canonical_profile(conn, ws, profile)? else {
         return Err(StoreError::NotFound(format!("profile {profile}")));
     };
+    consents_of_canonical(conn, ws, &canonical)
+}
+
+/// The consents of a profile id known to be canonical (not merged into another).
+pub(super) fn consents_of_canonical(
+    conn: &Connection,
+    ws: &str,
+    canonical: &str,
+) -> Result<Vec<ConsentRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT purpose, state, source, at, recorded_at FROM consents
          WHERE profile_id = ?1 AND workspace_id = ?2 ORDER BY at, seq",
     )?;
-    let rows = stmt.query_map([canonical.as_str(), ws], |r| {
+    let rows = stmt.query_map([canonical, ws], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -337,7 +346,7 @@ pub(super) fn consents(
             ));
         };
         out.push(ConsentRecord {
-            profile_id: ProfileId::from_trusted(canonical.clone()),
+            profile_id: ProfileId::from_trusted(canonical.to_owned()),
             purpose,
             state,
             source,

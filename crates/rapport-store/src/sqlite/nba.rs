@@ -82,6 +82,16 @@ pub(super) fn contacts(
     let Some(canonical) = read::canonical_profile(conn, ws, profile)? else {
         return Err(StoreError::NotFound(format!("profile {profile}")));
     };
+    contacts_of_canonical(conn, ws, &canonical, since)
+}
+
+/// The contacts of a profile id known to be canonical (not merged into another).
+fn contacts_of_canonical(
+    conn: &Connection,
+    ws: &str,
+    canonical: &str,
+    since: i64,
+) -> Result<Vec<NbaContact>, StoreError> {
     let mut stmt = conn.prepare_cached(&contacts_since_sql())?;
     let rows = stmt.query_map(params![ws, canonical, since], contact_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -194,9 +204,11 @@ fn snapshot_in(
     let Some(profile) = read::profile_for_decision(conn, ws, id)? else {
         return Ok(None);
     };
+    // The profile read resolved merges: its id is canonical, and the reads below use it
+    // as it is (one lookup of the profile instead of four).
     let pid = profile.id.as_str();
-    let consents = govern::consents(conn, ws, pid)?;
-    let contacts = contacts(conn, ws, pid, since)?;
+    let consents = govern::consents_of_canonical(conn, ws, pid)?;
+    let contacts = contacts_of_canonical(conn, ws, pid, since)?;
     let mut stmt = conn.prepare_cached(
         "SELECT ts, name, json_extract(body, '$.properties.revenue'),
                 json_extract(body, '$.properties.total'), json_extract(body, '$.properties.value')
@@ -215,7 +227,7 @@ fn snapshot_in(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let conversations = read::profile_conversations(conn, ws, pid)?.unwrap_or_default();
+    let conversations = read::conversations_of_canonical(conn, ws, pid)?;
     let last_sentiment = match conversations.iter().max_by_key(|c| c.updated_at) {
         Some(c) => conn
             .prepare_cached(

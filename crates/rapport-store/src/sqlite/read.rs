@@ -52,14 +52,45 @@ fn profile_parts(
     id: &str,
     whole: bool,
 ) -> Result<Option<Profile>, StoreError> {
-    let Some(id) = canonical_profile(conn, ws, id)? else {
+    // The row asked for is read with its fields in one lookup; a merged profile's row
+    // names its survivor, which is read instead (merges point straight at the survivor).
+    type Row = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        i64,
+        i64,
+    );
+    let row_of = |id: &str| -> Result<Option<Row>, StoreError> {
+        Ok(conn
+            .prepare_cached(
+                "SELECT id, merged_into, name, email, first_seen, last_seen, event_count, channels
+                 FROM profiles WHERE id = ?1 AND workspace_id = ?2",
+            )?
+            .query_row([id, ws], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .optional()?)
+    };
+    let Some(mut row) = row_of(id)? else {
         return Ok(None);
     };
-    let (name, email, first, last, count, bits): (Option<String>, Option<String>, Option<i64>, Option<i64>, i64, i64) =
-        conn.prepare_cached(
-            "SELECT name, email, first_seen, last_seen, event_count, channels FROM profiles WHERE id = ?1",
-        )?
-        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+    if let Some(survivor) = row.1.take() {
+        row = row_of(&survivor)?.ok_or_else(|| corrupt("merged profile's survivor"))?;
+    }
+    let (id, _, name, email, first, last, count, bits) = row;
     let mut identities = Vec::new();
     if whole {
         let mut stmt =
@@ -331,12 +362,21 @@ pub(super) fn profile_conversations(
     let Some(id) = canonical_profile(conn, ws, id)? else {
         return Ok(None);
     };
+    conversations_of_canonical(conn, ws, &id).map(Some)
+}
+
+/// The conversations of a profile id known to be canonical (not merged into another),
+/// latest first.
+pub(super) fn conversations_of_canonical(
+    conn: &Connection,
+    ws: &str,
+    canonical: &str,
+) -> Result<Vec<Conversation>, StoreError> {
     conversations_where(
         conn,
         "profile_id = ?1 AND workspace_id = ?2 ORDER BY updated_at DESC",
-        [id.as_str(), ws],
+        [canonical, ws],
     )
-    .map(Some)
 }
 
 pub(super) fn recent_conversations(
