@@ -119,11 +119,19 @@ pub(super) fn decision(
     body.as_deref().map(decode).transpose()
 }
 
-/// A workspace's decisions, newest first, optionally of one customer and in one state. Used
-/// for any listing but the approvals queue: it reads the workspace's decisions (every offer
-/// among them) and sorts them.
+/// A workspace's decisions, newest first, optionally in one state. Used for a listing of the
+/// whole workspace other than the approvals queue: it reads the workspace's decisions (every
+/// offer among them) and sorts them.
 const ANY: &str = "SELECT body FROM decisions
      WHERE workspace_id = ?1 AND (?2 IS NULL OR profile_id = ?2) AND (?3 IS NULL OR status = ?3)
+     ORDER BY created_at DESC, id DESC LIMIT ?4";
+
+/// One customer's decisions, newest first, optionally in one state. `profile_id = ?2`
+/// without an `IS NULL` alternative lets SQLite walk `decisions_profile` backwards: it reads
+/// the customer's decisions, already in the answer's order, however many the workspace has.
+/// Its parameters are numbered as in [`ANY`].
+const OF_PROFILE: &str = "SELECT body FROM decisions
+     WHERE workspace_id = ?1 AND profile_id = ?2 AND (?3 IS NULL OR status = ?3)
      ORDER BY created_at DESC, id DESC LIMIT ?4";
 
 /// The decisions waiting for approval. The literal `status = 'pending_approval'` lets SQLite use
@@ -149,6 +157,8 @@ pub(super) fn decisions(
     let status = q.status.map(DecisionStatus::as_str);
     let mut stmt = conn.prepare_cached(if q.status == Some(DecisionStatus::PendingApproval) {
         PENDING
+    } else if profile.is_some() {
+        OF_PROFILE
     } else {
         ANY
     })?;
@@ -249,5 +259,17 @@ mod tests {
         // The general listing has no such index: it sorts what it reads.
         let any = plan(super::ANY);
         assert!(!any.contains("decisions_pending"), "{any}");
+    }
+
+    /// One customer's decisions are read from the index of decisions by customer, in its
+    /// order, not by sorting the workspace's decisions.
+    #[test]
+    fn a_customers_decisions_are_read_from_their_index() {
+        let plan = super::super::query_plan(
+            super::OF_PROFILE,
+            rusqlite::params!["ws", "prof", None::<String>, 10],
+        );
+        assert!(plan.contains("decisions_profile"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 }
