@@ -297,6 +297,22 @@ fn contact_row(
     )
 }
 
+/// The two contacts both upgrade tests write, newest first: an email offer without an
+/// outcome, and a web offer the customer rejected.
+fn upgraded_contacts() -> [ContactRow; 2] {
+    [
+        contact_row("dec_2", "upgrade", "email", 3000, None, None),
+        contact_row(
+            "dec_1",
+            "fiber_discount",
+            "web",
+            1000,
+            Some("rejected"),
+            Some(2000),
+        ),
+    ]
+}
+
 /// Every contact of `prof` in the store's only workspace, newest first.
 async fn contacts_of(store: &SqliteStore, prof: &str) -> Vec<ContactRow> {
     let ws = store.list_workspaces().await.expect("ws")[0].id.clone();
@@ -344,20 +360,7 @@ async fn contacts_of_a_version_14_database_move_to_the_customer_ordered_table() 
         .expect("v14 rows");
     }
     let store = SqliteStore::open(dir.path()).expect("upgrade");
-    assert_eq!(
-        contacts_of(&store, prof).await,
-        [
-            contact_row("dec_2", "upgrade", "email", 3000, None, None),
-            contact_row(
-                "dec_1",
-                "fiber_discount",
-                "web",
-                1000,
-                Some("rejected"),
-                Some(2000)
-            ),
-        ]
-    );
+    assert_eq!(contacts_of(&store, prof).await, upgraded_contacts());
 }
 
 /// Schema 20 keeps an offer's contact in its decision row. A version 19 database's contacts
@@ -401,20 +404,7 @@ async fn contacts_of_a_version_19_database_move_into_their_decisions() {
     let dir = v19(false);
     let store = SqliteStore::open(dir.path()).expect("upgrade");
     // The refund is a decision but no contact.
-    assert_eq!(
-        contacts_of(&store, prof).await,
-        [
-            contact_row("dec_2", "upgrade", "email", 3000, None, None),
-            contact_row(
-                "dec_1",
-                "fiber_discount",
-                "web",
-                1000,
-                Some("rejected"),
-                Some(2000)
-            ),
-        ]
-    );
+    assert_eq!(contacts_of(&store, prof).await, upgraded_contacts());
     drop(store);
     let conn =
         rusqlite::Connection::open(rapport_store::sqlite::database_path(dir.path())).expect("raw");

@@ -54,7 +54,7 @@ fn profile_parts(
 ) -> Result<Option<Profile>, StoreError> {
     // The row asked for is read with its fields in one lookup; a merged profile's row
     // names its survivor, which is read instead (merges point straight at the survivor).
-    type Row = (
+    type ProfileRow = (
         String,
         Option<String>,
         Option<String>,
@@ -64,24 +64,13 @@ fn profile_parts(
         i64,
         i64,
     );
-    let row_of = |id: &str| -> Result<Option<Row>, StoreError> {
+    let row_of = |id: &str| -> Result<Option<ProfileRow>, StoreError> {
         Ok(conn
             .prepare_cached(
                 "SELECT id, merged_into, name, email, first_seen, last_seen, event_count, channels
                  FROM profiles WHERE id = ?1 AND workspace_id = ?2",
             )?
-            .query_row([id, ws], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
+            .query_row([id, ws], |r| ProfileRow::try_from(r))
             .optional()?)
     };
     let Some(mut row) = row_of(id)? else {
@@ -191,16 +180,7 @@ type EventRow = (
 );
 
 fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
+    EventRow::try_from(r)
 }
 
 pub(super) fn profile_events(
