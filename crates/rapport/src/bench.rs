@@ -903,14 +903,18 @@ pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-/// Removes the benchmark's temporary directory when dropped.
+/// Removes the benchmark's temporary directory (or file) when dropped.
 pub(crate) struct Cleanup(std::path::PathBuf);
 pub(crate) fn scopeguard(p: std::path::PathBuf) -> Cleanup {
     Cleanup(p)
 }
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if self.0.is_dir() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        } else {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -937,22 +941,56 @@ pub(crate) fn cpu_seconds(pid: u32) -> (f64, f64) {
     }
 }
 
-/// The machine's CPU time so far, busy and total (every core, in clock ticks), from the first
-/// line of `/proc/stat`; zeros where it cannot be read.
-pub(crate) fn machine_ticks() -> (u64, u64) {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return (0, 0);
-    };
-    let Some(line) = stat.lines().next() else {
-        return (0, 0);
-    };
+/// The machine's CPU time so far (every core, in clock ticks), from the first line of
+/// `/proc/stat`; zeros where it cannot be read.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct MachineTicks {
+    /// Time the cores ran something, this machine's own work.
+    pub busy: u64,
+    /// Time a virtual machine's cores were ready to run but the host ran something else:
+    /// other tenants' work, which no change here can remove.
+    pub stolen: u64,
+    pub total: u64,
+}
+
+pub(crate) fn machine_ticks() -> MachineTicks {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().next().map(machine_ticks_of))
+        .unwrap_or_default()
+}
+
+/// [`MachineTicks`] from the `cpu` line of `/proc/stat`.
+fn machine_ticks_of(line: &str) -> MachineTicks {
+    // user nice system idle iowait irq softirq steal; the guest times after them are
+    // already counted in user and nice.
     let ticks: Vec<u64> = line
         .split_whitespace()
         .skip(1)
+        .take(8)
         .filter_map(|f| f.parse().ok())
         .collect();
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
     let total: u64 = ticks.iter().sum();
-    // idle and iowait are the fourth and fifth numbers.
-    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
-    (total - idle, total)
+    let (idle, stolen) = (at(3) + at(4), at(7));
+    MachineTicks {
+        busy: total - idle - stolen,
+        stolen,
+        total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Idle and iowait are not busy, steal is counted apart, and the guest times (already
+    /// inside user and nice) are not counted twice.
+    #[test]
+    fn machine_ticks_split_busy_idle_and_stolen() {
+        let t = super::machine_ticks_of("cpu  28455 7 4676 19711 926 3 155 48 900 5");
+        assert_eq!(t.busy, 28455 + 7 + 4676 + 3 + 155);
+        assert_eq!(t.stolen, 48);
+        assert_eq!(t.total, 28455 + 7 + 4676 + 19711 + 926 + 3 + 155 + 48);
+        let empty = super::machine_ticks_of("cpu");
+        assert_eq!((empty.busy, empty.stolen, empty.total), (0, 0, 0));
+    }
 }

@@ -1,7 +1,9 @@
 //! `rapport bench nba`: next-best-action latency over loopback HTTP at a fixed request rate,
 //! with a catalog of many actions and a store of many customers, against a named reference in
 //! the same run: a bare profile read (`GET /v1/profiles/{id}`) at the same rate, on the same
-//! server, for the same customers.
+//! server, for the same customers. A second reference, run after the server has stopped, is
+//! the disk alone: the log writes and `fsync`s those decisions' commits need, at the same
+//! rate, with no server (see [`disk_commits`]).
 //!
 //! The store is filled in this process (the engine's own ingest path, batches of 1,000
 //! identify events with consent, plus an order for one customer in ten), closed, then served
@@ -269,6 +271,8 @@ struct Usage {
     load: (f64, f64),
     /// share of the machine's CPU time that was busy (every process)
     machine_busy: f64,
+    /// share of the machine's CPU time the host gave to someone else (steal)
+    stolen: f64,
     seconds: f64,
 }
 
@@ -276,7 +280,7 @@ struct Usage {
 struct UsageStart {
     server: (f64, f64),
     load: (f64, f64),
-    machine: (u64, u64),
+    machine: crate::bench::MachineTicks,
     at: Instant,
 }
 
@@ -298,14 +302,16 @@ impl UsageStart {
             crate::bench::cpu_seconds(me),
             crate::bench::machine_ticks(),
         );
-        let (busy, total) = (
-            m.0.saturating_sub(self.machine.0),
-            m.1.saturating_sub(self.machine.1),
+        let (busy, stolen, total) = (
+            m.busy.saturating_sub(self.machine.busy),
+            m.stolen.saturating_sub(self.machine.stolen),
+            m.total.saturating_sub(self.machine.total),
         );
         Usage {
             server: (s.0 - self.server.0, s.1 - self.server.1),
             load: (l.0 - self.load.0, l.1 - self.load.1),
             machine_busy: busy as f64 / total.max(1) as f64,
+            stolen: stolen as f64 / total.max(1) as f64,
             seconds: self.at.elapsed().as_secs_f64().max(1e-9),
         }
     }
@@ -435,6 +441,119 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
     Ok(out)
 }
 
+/// Pages a write group adds to the log for each offer in it: the customer's leaf of the
+/// decisions-by-customer index, which is a different page for nearly every offer (BENCHMARKS.md,
+/// "What one offer's commit writes").
+const PAGES_PER_OFFER: usize = 1;
+/// Pages every write group adds once, whatever its size: the leaf of the decision-id index,
+/// the decisions table's newest leaf and its parent, the file's first page and the leaf of
+/// audit entries waiting.
+const PAGES_PER_GROUP: usize = 5;
+/// One frame of SQLite's write-ahead log: a 24-byte header and a 4 KiB page.
+const LOG_FRAME: usize = 24 + 4096;
+/// The reference's log file is written from its start again when it reaches this size, as
+/// SQLite's log is after a checkpoint, so it is never extended during the timed part.
+const LOG_FILE: u64 = 64 << 20;
+/// The reference's file, in the store's directory; removed at the end.
+const DISK_REFERENCE_FILE: &str = "bench-disk-commits.tmp";
+
+/// How the disk-alone reference grouped its commits.
+struct DiskCommits {
+    phase: Phase,
+    syncs: u64,
+}
+
+/// The disk alone doing the decisions' commits: no server, no HTTP, no SQL. Requests are due
+/// at the same rate as in the timed phases; one thread takes every request due, appends the
+/// log frames a write group of that many offers adds ([`PAGES_PER_GROUP`] plus
+/// [`PAGES_PER_OFFER`] each) to a file in the store's directory and calls `fsync`, as the
+/// store's writer does (the bundled SQLite syncs with `fsync`, not `fdatasync`). A request's
+/// latency counts from when it was due to when its group's `fsync` returned.
+///
+/// Every offer must be on disk before it is answered, so this is the part of a decision's
+/// latency that no work on the server's CPU can remove: its p99 is the floor under the
+/// next-best-action phase's p99 on this disk. It runs after the server has stopped, with the
+/// CPU otherwise idle.
+fn disk_commits(
+    dir: &std::path::Path,
+    rate: u64,
+    warmup: u64,
+    seconds: u64,
+) -> Result<DiskCommits> {
+    use std::os::unix::fs::FileExt;
+    let path = dir.join(DISK_REFERENCE_FILE);
+    let _remove = crate::bench::scopeguard(path.clone());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    // Written in full first, so the timed part overwrites blocks the file already has.
+    let zeros = vec![0u8; 1 << 20];
+    for at in (0..LOG_FILE).step_by(zeros.len()) {
+        file.write_all_at(&zeros, at)?;
+    }
+    file.sync_all()?;
+    let (warm, timed) = (rate * warmup, rate * seconds);
+    let total = warm + timed;
+    // Frames of random bytes, enough for the largest group the queue could hold.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let most = PAGES_PER_GROUP + PAGES_PER_OFFER * rate.max(1) as usize;
+    let mut frames = vec![0u8; LOG_FRAME * most];
+    rng.fill(&mut frames[..]);
+    // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000, 0, 0, 0);
+    }
+    let start = Instant::now() + Duration::from_millis(50);
+    let due = |i: u64| start + Duration::from_nanos(i * 1_000_000_000 / rate);
+    let timed_start = due(warm);
+    let mut phase = Phase {
+        latencies_us: Vec::with_capacity(timed as usize),
+        samples: Vec::with_capacity(timed as usize),
+        failures: 0,
+        sent: 0,
+        seconds: 0.0,
+    };
+    let (mut next, mut at, mut syncs) = (0u64, 0u64, 0u64);
+    while next < total {
+        let now = Instant::now();
+        if due(next) > now {
+            std::thread::sleep(due(next) - now);
+            continue;
+        }
+        let mut last = next + 1;
+        while last < total && due(last) <= now {
+            last += 1;
+        }
+        let offers = (last - next) as usize;
+        let bytes = LOG_FRAME * (PAGES_PER_GROUP + PAGES_PER_OFFER * offers).min(most);
+        if at + bytes as u64 > LOG_FILE {
+            at = 0;
+        }
+        file.write_all_at(&frames[..bytes], at)?;
+        file.sync_all()?;
+        at += bytes as u64;
+        let done = Instant::now();
+        for i in next.max(warm)..last {
+            let took = (done - due(i)).as_micros() as u64;
+            phase.latencies_us.push(took);
+            phase
+                .samples
+                .push(((due(i) - timed_start).as_micros() as u64, took));
+        }
+        if last > warm {
+            syncs += 1;
+        }
+        next = last;
+    }
+    phase.sent = timed;
+    phase.seconds = timed_start.elapsed().as_secs_f64();
+    Ok(DiskCommits { phase, syncs })
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -538,6 +657,16 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
     let nba_usage = usage.end(server.pid, me);
     let la_nba = load_average();
     drop(server);
+    let dir = data.clone();
+    let before_disk = crate::bench::machine_ticks();
+    let mut disk =
+        tokio::task::spawn_blocking(move || disk_commits(&dir, rate, warmup, args.seconds))
+            .await
+            .context("the disk reference's thread failed")??;
+    let la_disk = load_average();
+    let after_disk = crate::bench::machine_ticks();
+    let disk_stolen = after_disk.stolen.saturating_sub(before_disk.stolen) as f64
+        / after_disk.total.saturating_sub(before_disk.total).max(1) as f64;
 
     println!();
     println!("| request | sent | achieved/s | failures | p50 ms | p99 ms | load average after |");
@@ -556,32 +685,62 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
         nba.sent as f64 / nba.seconds,
         nba.failures
     );
+    let (dp50, dp99) = (
+        disk.phase.percentile_ms(0.5),
+        disk.phase.percentile_ms(0.99),
+    );
+    println!(
+        "| disk commits alone (reference) | {} | {:.0} | 0 | {dp50:.2} | {dp99:.2} | {la_disk} |",
+        disk.phase.sent,
+        disk.phase.sent as f64 / disk.phase.seconds,
+    );
     println!();
     println!(
         "next-best-action / profile read: p50 {:.1}x, p99 {:.1}x",
         np50 / rp50.max(1e-9),
         np99 / rp99.max(1e-9)
     );
+    println!(
+        "next-best-action / disk commits alone: p50 {:.1}x, p99 {:.1}x",
+        np50 / dp50.max(1e-9),
+        np99 / dp99.max(1e-9)
+    );
+    println!(
+        "The disk reference wrote {} groups of log frames with fsync ({:.0}/s, {:.1} offers each) \
+         to a file beside the store, with no server running ({:.0}% of the machine's time \
+         stolen by the host meanwhile): the floor under any decision that is answered only \
+         once it is on disk.",
+        disk.syncs,
+        disk.syncs as f64 / disk.phase.seconds,
+        disk.phase.sent as f64 / disk.syncs.max(1) as f64,
+        disk_stolen * 100.0
+    );
     println!();
     println!(
         "Where the CPU went in each phase (from /proc; 1.00 core = one core busy all the time):"
     );
-    println!("| phase | server cores (user + kernel) | server CPU ms per request | load generator cores | machine busy |");
-    println!("|---|---|---|---|---|");
+    println!("| phase | server cores (user + kernel) | server CPU ms per request | load generator cores | machine busy | stolen by the host |");
+    println!("|---|---|---|---|---|---|");
     for (name, u, n) in [
         ("profile read (reference)", &read_usage, read.sent),
         ("next-best-action", &nba_usage, nba.sent),
     ] {
         println!(
-            "| {name} | {:.2} ({:.2} + {:.2}) | {:.3} | {:.2} | {:.0}% |",
+            "| {name} | {:.2} ({:.2} + {:.2}) | {:.3} | {:.2} | {:.0}% | {:.0}% |",
             (u.server.0 + u.server.1) / u.seconds,
             u.server.0 / u.seconds,
             u.server.1 / u.seconds,
             (u.server.0 + u.server.1) * 1e3 / n.max(1) as f64,
             (u.load.0 + u.load.1) / u.seconds,
-            u.machine_busy * 100.0
+            u.machine_busy * 100.0,
+            u.stolen * 100.0
         );
     }
+    println!(
+        "(On a virtual machine, time stolen by the host is time its cores were ready to run \
+         but the host ran other tenants' work; runs with more than a few percent stolen are \
+         measuring the neighbours.)"
+    );
     if args.timeline {
         println!();
         println!(
@@ -606,6 +765,20 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e:#?}"));
             assert_eq!(c.actions.len(), n);
         }
+    }
+
+    /// The disk reference answers every request due in its timed part, in groups that
+    /// never outnumber the requests, and leaves nothing behind in the store's directory.
+    #[test]
+    fn the_disk_reference_commits_every_request_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = super::disk_commits(dir.path(), 200, 1, 1).unwrap();
+        assert_eq!(d.phase.sent, 200);
+        assert_eq!(d.phase.latencies_us.len(), 200);
+        assert_eq!(d.phase.samples.len(), 200);
+        assert!(d.syncs >= 1 && d.syncs <= 200, "{} syncs", d.syncs);
+        assert!(d.phase.samples.iter().all(|&(due, _)| due < 1_000_000));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     /// A kept store is used again only for the customer count it was loaded with, and a
