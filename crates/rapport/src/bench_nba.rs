@@ -58,6 +58,10 @@ pub struct NbaBenchArgs {
     /// the end.
     #[arg(long)]
     pub data: Option<std::path::PathBuf>,
+    /// Also run the disk reference with every core kept busy by spinning threads, to see
+    /// what contention for the CPU alone does to a commit's latency.
+    #[arg(long)]
+    pub disk_busy: bool,
 }
 
 /// What `--data` keeps beside the store: how many customers it was loaded with, and the
@@ -554,6 +558,71 @@ fn disk_commits(
     Ok(DiskCommits { phase, syncs })
 }
 
+/// One run of the disk reference, and what the machine did meanwhile.
+struct DiskRun {
+    commits: DiskCommits,
+    spinners: usize,
+    load_after: String,
+    /// Share of the machine's time stolen by the host during the run.
+    stolen: f64,
+}
+
+impl DiskRun {
+    fn row(&mut self, name: &str) {
+        let (p50, p99) = (
+            self.commits.phase.percentile_ms(0.5),
+            self.commits.phase.percentile_ms(0.99),
+        );
+        println!(
+            "| {name} | {} | {:.0} | 0 | {p50:.2} | {p99:.2} | {} |",
+            self.commits.phase.sent,
+            self.commits.phase.sent as f64 / self.commits.phase.seconds,
+            self.load_after
+        );
+    }
+}
+
+/// [`disk_commits`], with `spinners` threads of normal priority spinning on the CPU meanwhile.
+fn disk_reference(
+    dir: &std::path::Path,
+    rate: u64,
+    warmup: u64,
+    seconds: u64,
+    spinners: usize,
+) -> Result<DiskRun> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinning: Vec<_> = (0..spinners)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let before = crate::bench::machine_ticks();
+    let commits = disk_commits(dir, rate, warmup, seconds);
+    let after = crate::bench::machine_ticks();
+    stop.store(true, Ordering::Relaxed);
+    for s in spinning {
+        let _ = s.join();
+    }
+    Ok(DiskRun {
+        commits: commits?,
+        spinners,
+        load_after: load_average(),
+        stolen: after.stolen.saturating_sub(before.stolen) as f64
+            / after.total.saturating_sub(before.total).max(1) as f64,
+    })
+}
+
+/// Cores this process may run on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -657,16 +726,22 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
     let nba_usage = usage.end(server.pid, me);
     let la_nba = load_average();
     drop(server);
-    let dir = data.clone();
-    let before_disk = crate::bench::machine_ticks();
-    let mut disk =
-        tokio::task::spawn_blocking(move || disk_commits(&dir, rate, warmup, args.seconds))
+    let seconds = args.seconds;
+    let disk_run = |spinners: usize| {
+        let dir = data.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                disk_reference(&dir, rate, warmup, seconds, spinners)
+            })
             .await
-            .context("the disk reference's thread failed")??;
-    let la_disk = load_average();
-    let after_disk = crate::bench::machine_ticks();
-    let disk_stolen = after_disk.stolen.saturating_sub(before_disk.stolen) as f64
-        / after_disk.total.saturating_sub(before_disk.total).max(1) as f64;
+            .context("the disk reference's thread failed")?
+        }
+    };
+    let mut disk = disk_run(0).await?;
+    let mut disk_busy = match args.disk_busy {
+        true => Some(disk_run(cores()).await?),
+        false => None,
+    };
 
     println!();
     println!("| request | sent | achieved/s | failures | p50 ms | p99 ms | load average after |");
@@ -686,14 +761,13 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
         nba.failures
     );
     let (dp50, dp99) = (
-        disk.phase.percentile_ms(0.5),
-        disk.phase.percentile_ms(0.99),
+        disk.commits.phase.percentile_ms(0.5),
+        disk.commits.phase.percentile_ms(0.99),
     );
-    println!(
-        "| disk commits alone (reference) | {} | {:.0} | 0 | {dp50:.2} | {dp99:.2} | {la_disk} |",
-        disk.phase.sent,
-        disk.phase.sent as f64 / disk.phase.seconds,
-    );
+    disk.row("disk commits alone (reference)");
+    if let Some(busy) = disk_busy.as_mut() {
+        busy.row("disk commits alone, every core kept busy (reference)");
+    }
     println!();
     println!(
         "next-best-action / profile read: p50 {:.1}x, p99 {:.1}x",
@@ -710,11 +784,21 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
          to a file beside the store, with no server running ({:.0}% of the machine's time \
          stolen by the host meanwhile): the floor under any decision that is answered only \
          once it is on disk.",
-        disk.syncs,
-        disk.syncs as f64 / disk.phase.seconds,
-        disk.phase.sent as f64 / disk.syncs.max(1) as f64,
-        disk_stolen * 100.0
+        disk.commits.syncs,
+        disk.commits.syncs as f64 / disk.commits.phase.seconds,
+        disk.commits.phase.sent as f64 / disk.commits.syncs.max(1) as f64,
+        disk.stolen * 100.0
     );
+    if let Some(busy) = &disk_busy {
+        println!(
+            "With every core kept busy by {} spinning threads of normal priority, the same \
+             commits wrote {} groups ({:.0}% stolen by the host meanwhile): what contention for \
+             the CPU alone does to a commit's latency.",
+            busy.spinners,
+            busy.commits.syncs,
+            busy.stolen * 100.0
+        );
+    }
     println!();
     println!(
         "Where the CPU went in each phase (from /proc; 1.00 core = one core busy all the time):"
