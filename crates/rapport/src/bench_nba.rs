@@ -458,6 +458,8 @@ const LOG_FRAME: usize = 24 + 4096;
 /// The reference's log file is written from its start again when it reaches this size, as
 /// SQLite's log is after a checkpoint, so it is never extended during the timed part.
 const LOG_FILE: u64 = 64 << 20;
+/// Most offers in one group, as the store's writer takes at most this many jobs per commit.
+const MOST_OFFERS: usize = 512;
 /// The reference's file, in the store's directory; removed at the end.
 const DISK_REFERENCE_FILE: &str = "bench-disk-commits.tmp";
 
@@ -502,10 +504,9 @@ fn disk_commits(
     file.sync_all()?;
     let (warm, timed) = (rate * warmup, rate * seconds);
     let total = warm + timed;
-    // Frames of random bytes, enough for the largest group the queue could hold.
+    // Frames of random bytes, enough for the largest group.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-    let most = PAGES_PER_GROUP + PAGES_PER_OFFER * rate.max(1) as usize;
-    let mut frames = vec![0u8; LOG_FRAME * most];
+    let mut frames = vec![0u8; LOG_FRAME * (PAGES_PER_GROUP + PAGES_PER_OFFER * MOST_OFFERS)];
     rng.fill(&mut frames[..]);
     // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
     unsafe {
@@ -529,11 +530,11 @@ fn disk_commits(
             continue;
         }
         let mut last = next + 1;
-        while last < total && due(last) <= now {
+        while last < total && last - next < MOST_OFFERS as u64 && due(last) <= now {
             last += 1;
         }
         let offers = (last - next) as usize;
-        let bytes = LOG_FRAME * (PAGES_PER_GROUP + PAGES_PER_OFFER * offers).min(most);
+        let bytes = LOG_FRAME * (PAGES_PER_GROUP + PAGES_PER_OFFER * offers);
         if at + bytes as u64 > LOG_FILE {
             at = 0;
         }
