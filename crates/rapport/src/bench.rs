@@ -953,6 +953,17 @@ pub(crate) struct MachineTicks {
     pub total: u64,
 }
 
+impl MachineTicks {
+    /// The shares of the machine's time since `before` that were busy and that were stolen.
+    pub fn shares_since(&self, before: &MachineTicks) -> (f64, f64) {
+        let total = self.total.saturating_sub(before.total).max(1) as f64;
+        (
+            self.busy.saturating_sub(before.busy) as f64 / total,
+            self.stolen.saturating_sub(before.stolen) as f64 / total,
+        )
+    }
+}
+
 pub(crate) fn machine_ticks() -> MachineTicks {
     std::fs::read_to_string("/proc/stat")
         .ok()
@@ -990,6 +1001,8 @@ mod tests {
         assert_eq!(t.busy, 28455 + 7 + 4676 + 3 + 155);
         assert_eq!(t.stolen, 48);
         assert_eq!(t.total, 28455 + 7 + 4676 + 19711 + 926 + 3 + 155 + 48);
+        let later = super::machine_ticks_of("cpu  28555 7 4676 19761 926 3 155 98 900 5");
+        assert_eq!(later.shares_since(&t), (0.5, 0.25));
         let empty = super::machine_ticks_of("cpu");
         assert_eq!((empty.busy, empty.stolen, empty.total), (0, 0, 0));
     }

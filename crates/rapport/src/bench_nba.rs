@@ -231,6 +231,7 @@ async fn fill(dir: &std::path::Path, profiles: usize, sample: usize) -> Result<V
     Ok(ids)
 }
 
+#[derive(Default)]
 struct Phase {
     latencies_us: Vec<u64>,
     /// (when the request was due, in µs after the phase's start; its latency in µs)
@@ -241,6 +242,18 @@ struct Phase {
 }
 
 impl Phase {
+    /// Prints the phase's row of the results table and returns its p50 and p99 (ms).
+    fn row(&mut self, name: &str, load_after: &str) -> (f64, f64) {
+        let (p50, p99) = (self.percentile_ms(0.5), self.percentile_ms(0.99));
+        println!(
+            "| {name} | {} | {:.0} | {} | {p50:.2} | {p99:.2} | {load_after} |",
+            self.sent,
+            self.sent as f64 / self.seconds,
+            self.failures
+        );
+        (p50, p99)
+    }
+
     fn percentile_ms(&mut self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
@@ -306,16 +319,12 @@ impl UsageStart {
             crate::bench::cpu_seconds(me),
             crate::bench::machine_ticks(),
         );
-        let (busy, stolen, total) = (
-            m.busy.saturating_sub(self.machine.busy),
-            m.stolen.saturating_sub(self.machine.stolen),
-            m.total.saturating_sub(self.machine.total),
-        );
+        let (machine_busy, stolen) = m.shares_since(&self.machine);
         Usage {
             server: (s.0 - self.server.0, s.1 - self.server.1),
             load: (l.0 - self.load.0, l.1 - self.load.1),
-            machine_busy: busy as f64 / total.max(1) as f64,
-            stolen: stolen as f64 / total.max(1) as f64,
+            machine_busy,
+            stolen,
             seconds: self.at.elapsed().as_secs_f64().max(1e-9),
         }
     }
@@ -400,10 +409,7 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
     let release = std::thread::Builder::new()
         .name("bench-release".into())
         .spawn(move || {
-            // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
-            unsafe {
-                libc::prctl(libc::PR_SET_TIMERSLACK, 1_000, 0, 0, 0);
-            }
+            sleep_precisely();
             for i in 0..total {
                 let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
                 let now = Instant::now();
@@ -427,13 +433,7 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
         matches!(joined, Ok(Ok(()))),
         "the thread that releases requests stopped early"
     );
-    let mut out = Phase {
-        latencies_us: Vec::new(),
-        samples: Vec::new(),
-        failures: 0,
-        sent: 0,
-        seconds: 0.0,
-    };
+    let mut out = Phase::default();
     while let Some(Ok((samples, failures))) = tasks.join_next().await {
         out.sent += samples.len() as u64;
         out.latencies_us
@@ -508,19 +508,14 @@ fn disk_commits(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
     let mut frames = vec![0u8; LOG_FRAME * (PAGES_PER_GROUP + PAGES_PER_OFFER * MOST_OFFERS)];
     rng.fill(&mut frames[..]);
-    // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000, 0, 0, 0);
-    }
+    sleep_precisely();
     let start = Instant::now() + Duration::from_millis(50);
     let due = |i: u64| start + Duration::from_nanos(i * 1_000_000_000 / rate);
     let timed_start = due(warm);
     let mut phase = Phase {
         latencies_us: Vec::with_capacity(timed as usize),
         samples: Vec::with_capacity(timed as usize),
-        failures: 0,
-        sent: 0,
-        seconds: 0.0,
+        ..Phase::default()
     };
     let (mut next, mut at, mut syncs) = (0u64, 0u64, 0u64);
     while next < total {
@@ -568,21 +563,6 @@ struct DiskRun {
     stolen: f64,
 }
 
-impl DiskRun {
-    fn row(&mut self, name: &str) {
-        let (p50, p99) = (
-            self.commits.phase.percentile_ms(0.5),
-            self.commits.phase.percentile_ms(0.99),
-        );
-        println!(
-            "| {name} | {} | {:.0} | 0 | {p50:.2} | {p99:.2} | {} |",
-            self.commits.phase.sent,
-            self.commits.phase.sent as f64 / self.commits.phase.seconds,
-            self.load_after
-        );
-    }
-}
-
 /// [`disk_commits`], with `spinners` threads of normal priority spinning on the CPU meanwhile.
 fn disk_reference(
     dir: &std::path::Path,
@@ -614,14 +594,22 @@ fn disk_reference(
         commits: commits?,
         spinners,
         load_after: load_average(),
-        stolen: after.stolen.saturating_sub(before.stolen) as f64
-            / after.total.saturating_sub(before.total).max(1) as f64,
+        stolen: after.shares_since(&before).1,
     })
 }
 
 /// Cores this process may run on.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// This thread's sleeps end within 1 µs of when they were asked to (the default timer slack
+/// is 50 µs), so requests are released on time.
+fn sleep_precisely() {
+    // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's timer slack.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000, 0, 0, 0);
+    }
 }
 
 fn machine() -> String {
@@ -747,27 +735,17 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
     println!();
     println!("| request | sent | achieved/s | failures | p50 ms | p99 ms | load average after |");
     println!("|---|---|---|---|---|---|---|");
-    let (rp50, rp99) = (read.percentile_ms(0.5), read.percentile_ms(0.99));
-    let (np50, np99) = (nba.percentile_ms(0.5), nba.percentile_ms(0.99));
-    println!(
-        "| profile read (reference) | {} | {:.0} | {} | {rp50:.2} | {rp99:.2} | {la_read} |",
-        read.sent,
-        read.sent as f64 / read.seconds,
-        read.failures
-    );
-    println!(
-        "| next-best-action | {} | {:.0} | {} | {np50:.2} | {np99:.2} | {la_nba} |",
-        nba.sent,
-        nba.sent as f64 / nba.seconds,
-        nba.failures
-    );
-    let (dp50, dp99) = (
-        disk.commits.phase.percentile_ms(0.5),
-        disk.commits.phase.percentile_ms(0.99),
-    );
-    disk.row("disk commits alone (reference)");
+    let (rp50, rp99) = read.row("profile read (reference)", &la_read);
+    let (np50, np99) = nba.row("next-best-action", &la_nba);
+    let (dp50, dp99) = disk
+        .commits
+        .phase
+        .row("disk commits alone (reference)", &disk.load_after);
     if let Some(busy) = disk_busy.as_mut() {
-        busy.row("disk commits alone, every core kept busy (reference)");
+        busy.commits.phase.row(
+            "disk commits alone, every core kept busy (reference)",
+            &busy.load_after,
+        );
     }
     println!();
     println!(
