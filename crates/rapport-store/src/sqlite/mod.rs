@@ -509,9 +509,9 @@ const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(3);
 /// The checkpointer's passes, counted so the writer can tell whether one ran during a commit:
 /// the count goes up when a pass starts and again when it ends, so it is odd while one runs.
 ///
-/// Why: at 2,000 decisions/s, 90-95% of commits over 3 ms overlapped a pass, while passes
-/// took only 10-12% of the time (BENCHMARKS.md): the pass's writes and `fsync` of the database
-/// file share the disk with the commit's `fsync` of the log.
+/// Why: at 2,000 decisions/s in a noisy half hour, 89% of commits over 3 ms overlapped a
+/// pass, while passes took only 8-12% of the time (BENCHMARKS.md): the pass's writes and
+/// `fsync` of the database file share the disk with the commit's `fsync` of the log.
 #[derive(Default)]
 struct CheckpointPasses(std::sync::atomic::AtomicU64);
 
