@@ -237,6 +237,8 @@ struct Phase {
     /// (when the request was due, in µs after the phase's start; its latency in µs)
     samples: Vec<(u64, u64)>,
     failures: u64,
+    /// Answers that offered at least one action (so the server recorded a decision).
+    offering: u64,
     sent: u64,
     seconds: f64,
 }
@@ -377,6 +379,7 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ (c * 7919));
             let mut samples = Vec::new();
             let mut failures = 0u64;
+            let mut offering = 0u64;
             while let Some((i, due)) = rx.recv().await {
                 let id = &ids[rng.gen_range(0..ids.len())];
                 let req = match kind {
@@ -392,7 +395,9 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
                 let ok = match req.send().await {
                     Ok(r) => {
                         let ok = r.status().is_success();
-                        let _ = r.bytes().await;
+                        if let Ok(body) = r.bytes().await {
+                            offering += u64::from(ok && offers_something(&body));
+                        }
                         ok
                     }
                     Err(_) => false,
@@ -403,7 +408,7 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
                     failures += 1;
                 }
             }
-            (samples, failures)
+            (samples, failures, offering)
         });
     }
     let release = std::thread::Builder::new()
@@ -434,15 +439,24 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
         "the thread that releases requests stopped early"
     );
     let mut out = Phase::default();
-    while let Some(Ok((samples, failures))) = tasks.join_next().await {
+    while let Some(Ok((samples, failures, offering))) = tasks.join_next().await {
         out.sent += samples.len() as u64;
         out.latencies_us
             .extend(samples.iter().map(|&(_, took)| took));
         out.samples.extend(samples);
         out.failures += failures;
+        out.offering += offering;
     }
     out.seconds = start.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// Whether a next-best-action answer offered an action: only then does the server write a
+/// decision, so a run whose customers have all reached the catalog's contact cap measures
+/// reads alone.
+fn offers_something(body: &[u8]) -> bool {
+    const OFFERED: &[u8] = br#""offered":true"#;
+    body.windows(OFFERED.len()).any(|w| w == OFFERED)
 }
 
 /// Pages a write group adds to the log for each offer in it: the customer's leaf of the
@@ -748,6 +762,21 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
         );
     }
     println!();
+    let share = nba.offering as f64 / nba.sent.max(1) as f64;
+    println!(
+        "Decisions that offered an action, each one written to the store: {} of {} ({:.0}%).",
+        nba.offering,
+        nba.sent,
+        share * 100.0
+    );
+    if share < 0.9 {
+        println!(
+            "WARNING: most of the other decisions offered nothing, so they wrote nothing, and \
+             this run measured mostly reads. With --data, every run adds offers to the same \
+             customers until they reach the catalog's contact cap (50 a day on the web); use \
+             a new directory, or wait a day."
+        );
+    }
     println!(
         "next-best-action / profile read: p50 {:.1}x, p99 {:.1}x",
         np50 / rp50.max(1e-9),
@@ -828,6 +857,21 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e:#?}"));
             assert_eq!(c.actions.len(), n);
         }
+    }
+
+    /// An answer counts as offering only when one of its ranked actions is offered.
+    #[test]
+    fn answers_that_offer_are_told_from_those_that_do_not() {
+        let ranked = |offered: bool| {
+            serde_json::to_vec(&serde_json::json!({"ranked": [
+                {"action_id": "a1", "offered": false},
+                {"action_id": "a2", "offered": offered}
+            ], "filtered": []}))
+            .unwrap()
+        };
+        assert!(super::offers_something(&ranked(true)));
+        assert!(!super::offers_something(&ranked(false)));
+        assert!(!super::offers_something(b""));
     }
 
     /// The disk reference answers every request due in its timed part, in groups that
