@@ -771,10 +771,11 @@ pub async fn run(args: NbaBenchArgs) -> Result<()> {
     );
     if share < 0.9 {
         println!(
-            "WARNING: most of the other decisions offered nothing, so they wrote nothing, and \
-             this run measured mostly reads. With --data, every run adds offers to the same \
-             customers until they reach the catalog's contact cap (50 a day on the web); use \
-             a new directory, or wait a day."
+            "WARNING: {:.0}% of the decisions offered nothing and so wrote nothing: this run \
+             measured fewer writes than it should. With --data, every run adds offers to the \
+             same customers until they reach the catalog's contact cap (50 a day on the web); \
+             use a new directory, or wait a day.",
+            (1.0 - share) * 100.0
         );
     }
     println!(
