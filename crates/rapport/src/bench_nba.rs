@@ -21,6 +21,7 @@ use anyhow::{Context, Result};
 use rand::{Rng, SeedableRng};
 use rapport_core::{Identifier, IdentifierKind, WorkspaceName};
 use rapport_server::engine::{Engine, EngineOptions};
+use rapport_store::sqlite::MAX_GROUP;
 use rapport_store::Store;
 use serde_json::json;
 
@@ -472,8 +473,6 @@ const LOG_FRAME: usize = 24 + 4096;
 /// The reference's log file is written from its start again when it reaches this size, as
 /// SQLite's log is after a checkpoint, so it is never extended during the timed part.
 const LOG_FILE: u64 = 64 << 20;
-/// Most offers in one group, as the store's writer takes at most this many jobs per commit.
-const MOST_OFFERS: usize = 512;
 /// The reference's file, in the store's directory; removed at the end.
 const DISK_REFERENCE_FILE: &str = "bench-disk-commits.tmp";
 
@@ -520,7 +519,7 @@ fn disk_commits(
     let total = warm + timed;
     // Frames of random bytes, enough for the largest group.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-    let mut frames = vec![0u8; LOG_FRAME * (PAGES_PER_GROUP + PAGES_PER_OFFER * MOST_OFFERS)];
+    let mut frames = vec![0u8; LOG_FRAME * (PAGES_PER_GROUP + PAGES_PER_OFFER * MAX_GROUP)];
     rng.fill(&mut frames[..]);
     sleep_precisely();
     let start = Instant::now() + Duration::from_millis(50);
@@ -539,7 +538,7 @@ fn disk_commits(
             continue;
         }
         let mut last = next + 1;
-        while last < total && last - next < MOST_OFFERS as u64 && due(last) <= now {
+        while last < total && last - next < MAX_GROUP as u64 && due(last) <= now {
             last += 1;
         }
         let offers = (last - next) as usize;

@@ -31,7 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::StoreError;
 
 /// Jobs at most committed together; bounds the latency one commit adds to the first job.
-const MAX_GROUP: usize = 512;
+/// (Public so `rapport bench nba`'s disk reference groups its commits the same way.)
+pub const MAX_GROUP: usize = 512;
 /// Jobs that may wait for the writer; past this, writers wait (backpressure) instead of
 /// queueing without bound.
 const QUEUE_DEPTH: usize = 1024;
