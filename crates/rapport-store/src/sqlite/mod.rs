@@ -345,19 +345,27 @@ impl Drop for SqliteStore {
     }
 }
 
-/// How often the checkpointer copies committed WAL frames into the database. Often, so that
-/// little is left for the writer's own checkpoint when the log reaches its autocheckpoint
-/// size: with a pass every 250 ms that checkpoint copied up to 250 ms of frames inside a
-/// commit and stalled it for 12-18 ms every two seconds at 2,000 next-best-actions/s. Every
-/// 20 ms, p99 fell from 10.2-25.3 ms to 8.7-10.8 ms in alternating runs (BENCHMARKS.md).
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+/// How often the checkpointer copies committed WAL frames into the database while commits
+/// arrive. Often, so that little is left for the writer's own checkpoint when the log reaches
+/// its autocheckpoint size (with a pass every 250 ms that checkpoint stalled a commit for
+/// 12-18 ms every two seconds at 2,000 next-best-actions/s), and so that each pass writes few
+/// pages: a commit whose `fsync` meets a pass's writes and `fsync` of the database file waits
+/// for them, and 79-100% of the commits over 3 ms did. In alternating runs at 2,000
+/// next-best-actions/s, p99 was 8.4-11.5 ms with a pass every 20 ms, 5.2-6.6 ms every 5 ms and
+/// 3.9-7.4 ms every 2 ms (BENCHMARKS.md).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
+/// The longest wait between passes once the log is idle: after a pass that found no new frame
+/// (and no audit entry waiting), the next waits twice as long, up to this, so an idle server
+/// does not wake 500 times a second; the first pass that finds new frames goes back to
+/// [`CHECKPOINT_EVERY`].
+const IDLE_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 /// WAL frames past which the checkpointer also tries to start the log over; off by default:
 /// restarting past 8,192 frames made the tail worse, not better (BENCHMARKS.md), so it stays
 /// settable only to repeat that comparison.
 const RESTART_AT: i64 = i64::MAX;
 
-/// `RAPPORT_SQLITE_CHECKPOINT_MS` and `RAPPORT_SQLITE_RESTART_FRAMES` override the two settings
-/// above, so one build can compare them.
+/// `RAPPORT_SQLITE_CHECKPOINT_MS` and `RAPPORT_SQLITE_RESTART_FRAMES` override
+/// [`CHECKPOINT_EVERY`] and [`RESTART_AT`], so one build can compare them.
 fn tuning() -> (std::time::Duration, i64) {
     let every = std::env::var("RAPPORT_SQLITE_CHECKPOINT_MS")
         .ok()
@@ -405,8 +413,9 @@ fn start_checkpointer(
     let handle = std::thread::Builder::new()
         .name("rapport-sqlite-checkpoint".into())
         .spawn(move || {
+            let (mut wait, mut last_frames) = (every, -1);
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(every);
+                std::thread::sleep(wait);
                 if audit_waiting.due() {
                     if let Some(writer) = writer.upgrade() {
                         // Full queue: the writer is busy and will see the batch is due.
@@ -415,13 +424,17 @@ fn start_checkpointer(
                         }));
                     }
                 }
-                let frames = match passes.during(|| checkpoint(&conn, "PASSIVE")) {
+                let (frames, copied) = match passes.during(|| checkpoint(&conn, "PASSIVE")) {
                     Ok(f) => f,
                     Err(e) => {
                         tracing::warn!(error = %e, "checkpoint failed; will retry");
+                        wait = every;
                         continue;
                     }
                 };
+                let idle = frames == last_frames && copied == frames && !audit_waiting.any();
+                wait = next_wait(wait, every, idle);
+                last_frames = frames;
                 if frames >= restart_at {
                     if let Err(e) = passes.during(|| checkpoint(&conn, "RESTART")) {
                         tracing::warn!(error = %e, "WAL restart failed; will retry");
@@ -433,8 +446,22 @@ fn start_checkpointer(
     Ok((stop, handle))
 }
 
-/// Runs one checkpoint in `mode`; returns the frames in the log it found.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+/// How long the checkpointer sleeps before its next pass: `every` while the log takes new
+/// frames, twice the last wait (up to [`IDLE_EVERY`], never below `every`) after an idle pass.
+fn next_wait(
+    last: std::time::Duration,
+    every: std::time::Duration,
+    idle: bool,
+) -> std::time::Duration {
+    match idle {
+        true => (last * 2).min(IDLE_EVERY.max(every)),
+        false => every,
+    }
+}
+
+/// Runs one checkpoint in `mode`; returns the frames in the log it found and how many of them
+/// are in the database.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
     let started = std::time::Instant::now();
     let (busy, frames, copied) =
         conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
@@ -454,7 +481,7 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
         copied,
         "checkpoint"
     );
-    Ok(frames)
+    Ok((frames, copied))
 }
 
 /// Runs one transaction-control statement from the statement cache (parsing it for every
@@ -721,6 +748,25 @@ mod tests {
         assert!(super::CheckpointPasses::overlapped(inside, inside));
         let after = passes.now();
         assert!(!super::CheckpointPasses::overlapped(after, passes.now()));
+    }
+
+    /// The checkpointer passes every `every` while frames arrive, backs off to
+    /// `IDLE_EVERY` while none do, and comes straight back at the first new frame.
+    #[test]
+    fn checkpoint_passes_slow_down_only_while_the_log_is_idle() {
+        use std::time::Duration;
+        let every = Duration::from_millis(2);
+        let mut wait = every;
+        let mut seen = vec![];
+        for _ in 0..8 {
+            wait = super::next_wait(wait, every, true);
+            seen.push(wait.as_millis());
+        }
+        assert_eq!(seen, [4, 8, 16, 32, 50, 50, 50, 50]);
+        assert_eq!(super::next_wait(wait, every, false), every);
+        // A setting above the idle ceiling is kept as it is.
+        let slow = Duration::from_millis(250);
+        assert_eq!(super::next_wait(slow, slow, true), slow);
     }
 
     /// An offer's audit entries, waiting in `audit_pending`.
