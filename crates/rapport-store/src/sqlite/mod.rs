@@ -350,9 +350,10 @@ impl Drop for SqliteStore {
 /// its autocheckpoint size (with a pass every 250 ms that checkpoint stalled a commit for
 /// 12-18 ms every two seconds at 2,000 next-best-actions/s), and so that each pass writes few
 /// pages: a commit whose `fsync` meets a pass's writes and `fsync` of the database file waits
-/// for them, and 79-100% of the commits over 3 ms did. In alternating runs at 2,000
-/// next-best-actions/s, p99 was 8.4-11.5 ms with a pass every 20 ms, 5.2-6.6 ms every 5 ms and
-/// 3.9-7.4 ms every 2 ms (BENCHMARKS.md).
+/// for them (62-92% of the commits over 3 ms did, with a pass every 20 ms). In alternating
+/// runs at 2,000 next-best-actions/s, p99 was 8.4-11.5 ms with a pass every 20 ms, 5.2-6.6 ms
+/// every 5 ms and 3.9-7.4 ms every 2 ms; then 5.6-9.3 ms at 20 ms against 2.9-4.3 ms with this
+/// build's 2 ms in five pairs (BENCHMARKS.md).
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
 /// The longest wait between passes once the log is idle: after a pass that found no new frame
 /// (and no audit entry waiting), the next waits twice as long, up to this, so an idle server
