@@ -396,8 +396,10 @@ async fn phase(target: &Target, kind: Kind, rate: u64, seconds: u64, seed: u64) 
                 let ok = match req.send().await {
                     Ok(r) => {
                         let ok = r.status().is_success();
+                        // Only a decision's answer can offer; a profile is not searched.
                         if let Ok(body) = r.bytes().await {
-                            offering += u64::from(ok && offers_something(&body));
+                            let decided = matches!(kind, Kind::Nba) && ok;
+                            offering += u64::from(decided && offers_something(&body));
                         }
                         ok
                     }
